@@ -1,0 +1,1 @@
+//! The GitOps reconciler (`drgitops reconcile`): git source, apply and prune, plan controller, transitions.

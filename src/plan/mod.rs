@@ -1,0 +1,1 @@
+//! The `DRPlan` custom resource (`drgitops.dev/v1alpha1`): its type, validation, CRD and rendering. Pure.

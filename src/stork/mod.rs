@@ -1,0 +1,1 @@
+//! Stork's DR objects, annotation keys and schedule-policy syntax, as Stork itself reads them. Pure.
