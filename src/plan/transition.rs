@@ -1,0 +1,1258 @@
+//! The failover / failback state machine of DESIGN.md's "Transitions", as a pure, level-triggered planner.
+//!
+//! In: a [`PlanSpec`] (the parts of a DRPlan that decide a transition) and an [`Observed`] snapshot of live state
+//! on this cluster (workloads, CronJobs, the plan's MigrationSchedule, Stork's static copies, cluster domains and
+//! our ClusterDomainUpdates), of the peer cluster (unreachable, or its DRPlan status and running workloads), and
+//! the `status` this cluster's reconciler wrote last, plus the time `now`.
+//! Out: an [`Outcome`]: the next [`Action`]s to perform (one step's worth), the `status.role`, `status.phase`,
+//! `status.transition` and conditions to write, and the Events to emit.
+//!
+//! Every step is derived from live state, so running the planner again after a crash never repeats a step with a
+//! different outcome: a replica count is recorded and the workload scaled to 0 in one patch, a count of 0 is never
+//! recorded, and a workload is scaled up only when it sits at 0 with a positive recorded count. The executor writes
+//! the outcome's status *before* performing its actions (so a passed fence is durable before any scale-up), then
+//! performs the actions, re-observes and calls [`plan`] again until no action is left.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// The replica annotation Stork writes on scaled-down workloads (and the one we write).
+pub const REPLICAS_ANNOTATION: &str = "stork.libopenstorage.org/migrationReplicas";
+/// The spelling Stork's docs use; read, never written.
+pub const LEGACY_REPLICAS_ANNOTATION: &str = "stork.openstorage.org/migrationReplicas";
+/// Marks a CronJob this reconciler suspended, so activation un-suspends it even if Stork never migrated it.
+pub const SUSPENDED_BY_ANNOTATION: &str = "drgitops.dev/suspended-by";
+/// Value of [`SUSPENDED_BY_ANNOTATION`].
+pub const SUSPENDED_BY_VALUE: &str = "drgitops";
+
+/// How often to look again while waiting for the peer or for Stork.
+pub const WAIT_RECHECK_SECONDS: u64 = 5;
+/// How often to look again while stalled (the way out is a commit, but live state may also change).
+pub const STALLED_RECHECK_SECONDS: u64 = 30;
+
+/// Step names, as written to `status.transition.steps[].name`.
+pub mod step {
+    /// New primary, metro: storage activation made to match `spec.domains`.
+    pub const METRO: &str = "metro";
+    /// New primary: the old primary no longer runs the applications.
+    pub const FENCE: &str = "fence";
+    /// New primary: workloads scaled to their recorded counts, CronJobs resumed, static copies activated.
+    pub const ACTIVATE: &str = "activate";
+    /// New primary: this role's objects applied (migrations towards the old primary).
+    pub const PROTECT: &str = "protect";
+    /// Old primary: the plan's MigrationSchedule suspended.
+    pub const SUSPEND_SCHEDULE: &str = "suspend-schedule";
+    /// Old primary: replica counts recorded and workloads scaled to 0.
+    pub const SCALE_DOWN: &str = "scale-down";
+    /// Old primary: CronJobs suspended.
+    pub const SUSPEND_CRONJOBS: &str = "suspend-cronjobs";
+    /// Old primary: `status.applicationActivated` cleared on Stork's static copies, so the new primary's
+    /// schedule is not auto-suspended by Stork.
+    pub const DEACTIVATE_STATIC_COPIES: &str = "deactivate-static-copies";
+}
+
+/// Replication mode of a DRPlan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Async,
+    Metro,
+}
+
+/// The role of a cluster for a plan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Role {
+    Primary,
+    Standby,
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Role::Primary => "Primary",
+            Role::Standby => "Standby",
+        })
+    }
+}
+
+/// One cluster domain of `spec.domains`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DomainSpec {
+    pub name: String,
+    /// Desired storage activation (metro).
+    pub active: bool,
+}
+
+/// The parts of a DRPlan that decide a transition.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlanSpec {
+    pub name: String,
+    pub namespace: String,
+    pub mode: Mode,
+    pub primary: String,
+    pub domains: Vec<DomainSpec>,
+    /// `spec.failover.peerStopTimeoutSeconds`.
+    pub peer_stop_timeout_seconds: u64,
+}
+
+/// Kinds of workloads a transition scales.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum WorkloadKind {
+    Deployment,
+    StatefulSet,
+    /// Only ReplicaSets without an owner.
+    ReplicaSet,
+}
+
+impl fmt::Display for WorkloadKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            WorkloadKind::Deployment => "Deployment",
+            WorkloadKind::StatefulSet => "StatefulSet",
+            WorkloadKind::ReplicaSet => "ReplicaSet",
+        })
+    }
+}
+
+/// Names one workload.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct WorkloadRef {
+    pub kind: WorkloadKind,
+    pub namespace: String,
+    pub name: String,
+}
+
+impl fmt::Display for WorkloadRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}/{}", self.kind, self.namespace, self.name)
+    }
+}
+
+/// A workload in one of the plan's namespaces, as observed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Workload {
+    pub workload: WorkloadRef,
+    /// `spec.replicas`; `None` means unset (Kubernetes defaults it to 1).
+    pub replicas: Option<i32>,
+    /// Value of [`REPLICAS_ANNOTATION`], if present.
+    pub replicas_annotation: Option<String>,
+    /// Value of [`LEGACY_REPLICAS_ANNOTATION`], if present.
+    pub legacy_replicas_annotation: Option<String>,
+}
+
+impl Workload {
+    fn effective_replicas(&self) -> i32 {
+        self.replicas.unwrap_or(1)
+    }
+
+    /// The recorded replica count: the real spelling first, then the documented one.
+    fn recorded(&self) -> Recorded {
+        match (&self.replicas_annotation, &self.legacy_replicas_annotation) {
+            (Some(v), _) => Recorded::parse(v, REPLICAS_ANNOTATION),
+            (None, Some(v)) => Recorded::parse(v, LEGACY_REPLICAS_ANNOTATION),
+            (None, None) => Recorded::Absent,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Recorded {
+    Absent,
+    Count(i32),
+    Invalid { key: &'static str, value: String },
+}
+
+impl Recorded {
+    fn parse(value: &str, key: &'static str) -> Recorded {
+        match value.trim().parse::<i32>() {
+            Ok(n) if n >= 0 => Recorded::Count(n),
+            _ => Recorded::Invalid {
+                key,
+                value: value.to_string(),
+            },
+        }
+    }
+}
+
+/// A CronJob in one of the plan's namespaces.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CronJob {
+    pub namespace: String,
+    pub name: String,
+    pub suspend: bool,
+    /// Stork migrated it (`stork.libopenstorage.org/migrated` annotation or label).
+    pub migrated: bool,
+    /// Carries [`SUSPENDED_BY_ANNOTATION`] = [`SUSPENDED_BY_VALUE`].
+    pub suspended_by_us: bool,
+}
+
+/// The plan's own MigrationSchedule (named after the plan, not a static copy).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Schedule {
+    pub namespace: String,
+    pub name: String,
+    pub suspend: bool,
+}
+
+/// One of Stork's static-copy MigrationSchedules in the plan's namespaces.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StaticCopy {
+    pub namespace: String,
+    pub name: String,
+    pub application_activated: bool,
+}
+
+/// One domain as ClusterDomainsStatus reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DomainState {
+    pub name: String,
+    pub active: bool,
+}
+
+/// A ClusterDomainUpdate, as observed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DomainUpdate {
+    pub name: String,
+    pub domain: String,
+    pub active: bool,
+    /// `status.status`: `""` (not processed yet), `Successful` or `Failed`.
+    pub status: String,
+    pub reason: Option<String>,
+}
+
+/// The peer's DRPlan status, as read through the peer kubeconfig.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct PeerPlan {
+    pub role: Option<Role>,
+    pub last_applied_revision: Option<String>,
+    pub phase: Option<String>,
+}
+
+/// What we know of the peer cluster.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Peer {
+    /// Not reached within the short timeout (or no kubeconfig for it).
+    Unreachable { error: String },
+    Reachable {
+        /// The same-named DRPlan on the peer; `None` when it has none.
+        plan: Option<PeerPlan>,
+        /// Workloads in the plan's namespaces with replicas > 0 on the peer; `None` when they could not be listed.
+        running_workloads: Option<u32>,
+    },
+}
+
+/// A `status.conditions[]` entry (kstatus style).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Condition {
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// `True` or `False`.
+    pub status: String,
+    pub reason: String,
+    pub message: String,
+    pub last_transition_time: Timestamp,
+}
+
+/// State of one transition step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StepState {
+    Pending,
+    InProgress,
+    Waiting,
+    Succeeded,
+    Stalled,
+}
+
+impl fmt::Display for StepState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            StepState::Pending => "Pending",
+            StepState::InProgress => "InProgress",
+            StepState::Waiting => "Waiting",
+            StepState::Succeeded => "Succeeded",
+            StepState::Stalled => "Stalled",
+        })
+    }
+}
+
+/// `status.transition.steps[]`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Step {
+    pub name: String,
+    pub state: StepState,
+    #[serde(default)]
+    pub message: String,
+    /// When the step entered its current state.
+    pub time: Timestamp,
+}
+
+/// `status.transition`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Transition {
+    pub from: String,
+    pub to: String,
+    pub revision: String,
+    pub started_at: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<Timestamp>,
+    #[serde(default)]
+    pub steps: Vec<Step>,
+}
+
+impl Transition {
+    fn step(&self, name: &str) -> Option<&Step> {
+        self.steps.iter().find(|s| s.name == name)
+    }
+}
+
+/// What this cluster's reconciler wrote last into the plan's status.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct PreviousStatus {
+    pub role: Option<Role>,
+    pub transition: Option<Transition>,
+    pub conditions: Vec<Condition>,
+}
+
+/// A snapshot of live state, filled by the executor from kube-rs lists.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Observed {
+    /// This cluster's cluster domain.
+    pub local_domain: String,
+    /// The revision (commit) of the plan being reconciled.
+    pub revision: String,
+    pub now: Timestamp,
+    /// Deployments, StatefulSets and owner-less ReplicaSets in the plan's namespaces.
+    pub workloads: Vec<Workload>,
+    /// CronJobs in the plan's namespaces.
+    pub cron_jobs: Vec<CronJob>,
+    /// The plan's MigrationSchedule, if it exists here.
+    pub schedule: Option<Schedule>,
+    /// Stork's static-copy MigrationSchedules in the plan's namespaces.
+    pub static_copies: Vec<StaticCopy>,
+    /// ClusterDomainsStatus `status.clusterDomainInfos`; `None` when there is none (not a metro cluster).
+    pub cluster_domains: Option<Vec<DomainState>>,
+    /// ClusterDomainUpdates (those named by [`domain_update_name`] are ours).
+    pub domain_updates: Vec<DomainUpdate>,
+    pub peer: Peer,
+    pub previous: PreviousStatus,
+}
+
+/// One thing for the executor to do. Actions within one outcome are independent of each other (the executor may
+/// run them with bounded parallelism); the next step's actions come from the next call to [`plan`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "action", rename_all = "camelCase")]
+pub enum Action {
+    /// Create a cluster-scoped ClusterDomainUpdate `{spec: {clusterdomain, active}}`.
+    CreateDomainUpdate {
+        name: String,
+        domain: String,
+        active: bool,
+    },
+    /// Set `spec.suspend` of the plan's MigrationSchedule.
+    SetScheduleSuspend {
+        namespace: String,
+        name: String,
+        suspend: bool,
+    },
+    /// One patch: annotation [`REPLICAS_ANNOTATION`] = `record` (when `Some`, always > 0) and `spec.replicas: 0`.
+    ScaleDown {
+        workload: WorkloadRef,
+        record: Option<i32>,
+    },
+    /// Set `spec.replicas` to the recorded count (the annotation stays, as Stork's activate leaves it).
+    ScaleUp {
+        workload: WorkloadRef,
+        replicas: i32,
+    },
+    /// Set `spec.suspend` of a CronJob; `suspend: true` also sets [`SUSPENDED_BY_ANNOTATION`], `false` removes it.
+    SetCronJobSuspend {
+        namespace: String,
+        name: String,
+        suspend: bool,
+    },
+    /// Set `status.applicationActivated` on a Stork static-copy MigrationSchedule (full-object update: Stork's
+    /// CRDs have no status subresource).
+    SetApplicationActivated {
+        namespace: String,
+        name: String,
+        activated: bool,
+    },
+    /// Render and apply this role's objects now (the protect step).
+    ApplyRoleObjects,
+}
+
+/// `status.phase`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Phase {
+    /// In its role, nothing left to do.
+    Ready,
+    /// Waiting for Stork to (de)activate cluster domains.
+    WaitingForStorage,
+    /// Waiting for the old primary to stop its applications.
+    WaitingForPeer,
+    /// Starting the applications here.
+    Activating,
+    /// Stopping the applications here.
+    Deactivating,
+    /// Cannot proceed without a change; the Stalled condition says what to commit.
+    Stalled,
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Phase::Ready => "Ready",
+            Phase::WaitingForStorage => "WaitingForStorage",
+            Phase::WaitingForPeer => "WaitingForPeer",
+            Phase::Activating => "Activating",
+            Phase::Deactivating => "Deactivating",
+            Phase::Stalled => "Stalled",
+        })
+    }
+}
+
+/// A Kubernetes Event to emit on the DRPlan.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Event {
+    /// `Normal` or `Warning`.
+    pub type_: &'static str,
+    pub reason: String,
+    pub message: String,
+}
+
+/// Everything the executor needs after one planning pass.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    pub role: Role,
+    pub phase: Phase,
+    /// `status.transition` to write (the previous one is kept unchanged when no transition is running).
+    pub transition: Option<Transition>,
+    /// `status.conditions` (Ready, Reconciling, Stalled), keeping `lastTransitionTime` when a status is unchanged.
+    pub conditions: Vec<Condition>,
+    pub actions: Vec<Action>,
+    pub events: Vec<Event>,
+    /// While `true`, the executor must not apply this role's rendered objects outside [`Action::ApplyRoleObjects`]
+    /// (a new primary must not start migrations before its applications run).
+    pub hold_role_objects: bool,
+    /// The revision is fully in effect here: the executor may write `status.lastAppliedRevision`.
+    pub complete: bool,
+    /// When to plan again if nothing changes; `Some(0)` right after performing the actions.
+    pub requeue_after_seconds: Option<u64>,
+}
+
+/// The deterministic name of the ClusterDomainUpdate that sets `domain` to `active` for the plan's transition at
+/// `revision`: stable across restarts (so it is created once), new for every commit (Stork's updates are one-shot).
+pub fn domain_update_name(plan: &str, domain: &str, active: bool, revision: &str) -> String {
+    let verb = if active { "activate" } else { "deactivate" };
+    let rev: String = revision
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .take(8)
+        .collect();
+    let raw = format!("drgitops-{plan}-{domain}-{verb}-{rev}");
+    let mut name: String = raw
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    name.truncate(253);
+    while name.ends_with(['-', '.']) {
+        name.pop();
+    }
+    name
+}
+
+/// Plans the next step of the plan's transition on this cluster. Pure: see the module docs.
+pub fn plan(spec: &PlanSpec, obs: &Observed) -> Outcome {
+    let local = obs.local_domain.as_str();
+    let role = if spec.primary == local {
+        Role::Primary
+    } else {
+        Role::Standby
+    };
+    if !spec.domains.iter().any(|d| d.name == local) {
+        let names: Vec<&str> = spec.domains.iter().map(|d| d.name.as_str()).collect();
+        let message = format!(
+            "cluster domain {local} is not among spec.domains [{}] of plan {}/{}; add it to spec.domains or run the \
+             reconciler with --cluster-domain set to one of them",
+            names.join(", "),
+            spec.namespace,
+            spec.name
+        );
+        return stalled_outside_transition(role, obs, "UnknownLocalDomain", message);
+    }
+    let peer_domain = spec
+        .domains
+        .iter()
+        .find(|d| d.name != local)
+        .map(|d| d.name.clone());
+    match role {
+        Role::Primary => plan_primary(spec, obs, peer_domain),
+        Role::Standby => plan_standby(spec, obs),
+    }
+}
+
+/// Result of evaluating one step against live state.
+enum Eval {
+    Done(String),
+    Act(Vec<Action>, String),
+    Wait(String),
+    Stall {
+        reason: &'static str,
+        message: String,
+    },
+}
+
+fn plan_primary(spec: &PlanSpec, obs: &Observed, peer_domain: Option<String>) -> Outcome {
+    let local = &obs.local_domain;
+    let ongoing = obs
+        .previous
+        .transition
+        .as_ref()
+        .filter(|t| t.finished_at.is_none());
+    // A transition towards this domain from elsewhere is a role change even after the first pass wrote the new role.
+    let role_change = obs.previous.role == Some(Role::Standby)
+        || ongoing.is_some_and(|t| t.to == *local && t.from != *local);
+    let metro_mismatch = spec.mode == Mode::Metro && !metro_domains_match(spec, obs);
+    if !role_change && !metro_mismatch {
+        return steady(Role::Primary, obs, false);
+    }
+    let mut names = Vec::new();
+    if spec.mode == Mode::Metro {
+        names.push(step::METRO);
+    }
+    if role_change {
+        names.push(step::FENCE);
+        names.push(step::ACTIVATE);
+    }
+    names.push(step::PROTECT);
+    let from = if role_change {
+        peer_domain.clone().unwrap_or_else(|| local.clone())
+    } else {
+        local.clone()
+    };
+    let current = current_transition(obs, &from, local, &names);
+    let peer_domain = peer_domain.unwrap_or_default();
+    run_steps(
+        spec,
+        obs,
+        Role::Primary,
+        current,
+        &names,
+        |name, current| match name {
+            step::METRO => eval_metro(spec, obs, &current.revision),
+            step::FENCE => eval_fence(spec, obs, current, &peer_domain),
+            step::ACTIVATE => eval_activate(obs),
+            _ => eval_protect(obs),
+        },
+    )
+}
+
+fn plan_standby(spec: &PlanSpec, obs: &Observed) -> Outcome {
+    let local = &obs.local_domain;
+    let ongoing = obs
+        .previous
+        .transition
+        .as_ref()
+        .filter(|t| t.finished_at.is_none());
+    let role_change = obs.previous.role == Some(Role::Primary)
+        || ongoing.is_some_and(|t| t.from == *local && t.to != *local);
+    let names = [
+        step::SUSPEND_SCHEDULE,
+        step::SCALE_DOWN,
+        step::SUSPEND_CRONJOBS,
+        step::DEACTIVATE_STATIC_COPIES,
+    ];
+    let evaluate = |name: &str| match name {
+        step::SUSPEND_SCHEDULE => eval_suspend_schedule(obs),
+        step::SCALE_DOWN => eval_scale_down(obs),
+        step::SUSPEND_CRONJOBS => eval_suspend_cronjobs(obs),
+        _ => eval_deactivate_static_copies(obs),
+    };
+    // A standby stops applications whenever it finds them running, even without a recorded role change (the old
+    // primary coming back after a disaster may not have written its status before it went down).
+    let work = names.iter().any(|n| !matches!(evaluate(n), Eval::Done(_)));
+    if !role_change && !work {
+        return steady(Role::Standby, obs, false);
+    }
+    let current = current_transition(obs, local, &spec.primary, &names);
+    run_steps(spec, obs, Role::Standby, current, &names, |name, _| {
+        evaluate(name)
+    })
+}
+
+/// The transition to continue (same from/to and unfinished) or a new one.
+fn current_transition(obs: &Observed, from: &str, to: &str, names: &[&str]) -> Transition {
+    if let Some(t) = &obs.previous.transition
+        && t.finished_at.is_none()
+        && t.from == from
+        && t.to == to
+        && t.steps
+            .iter()
+            .map(|s| s.name.as_str())
+            .eq(names.iter().copied())
+    {
+        return t.clone();
+    }
+    Transition {
+        from: from.to_string(),
+        to: to.to_string(),
+        revision: obs.revision.clone(),
+        started_at: obs.now,
+        finished_at: None,
+        steps: names
+            .iter()
+            .map(|n| Step {
+                name: n.to_string(),
+                state: StepState::Pending,
+                message: String::new(),
+                time: obs.now,
+            })
+            .collect(),
+    }
+}
+
+fn run_steps(
+    spec: &PlanSpec,
+    obs: &Observed,
+    role: Role,
+    previous: Transition,
+    names: &[&str],
+    mut evaluate: impl FnMut(&str, &Transition) -> Eval,
+) -> Outcome {
+    let is_new = obs.previous.transition.as_ref() != Some(&previous);
+    let mut events = Vec::new();
+    if is_new {
+        events.push(Event {
+            type_: "Normal",
+            reason: "TransitionStarted".into(),
+            message: format!(
+                "plan {}/{}: {} -> {} at revision {}; this cluster becomes {role}",
+                spec.namespace, spec.name, previous.from, previous.to, previous.revision
+            ),
+        });
+    }
+    let mut next = previous.clone();
+    let mut actions = Vec::new();
+    let mut blocking: Option<(usize, StepState, Option<&'static str>)> = None;
+    for (i, name) in names.iter().enumerate() {
+        if blocking.is_some() {
+            set_step(
+                &mut next.steps[i],
+                StepState::Pending,
+                String::new(),
+                obs.now,
+            );
+            continue;
+        }
+        let (state, message, stall_reason) = match evaluate(name, &previous) {
+            Eval::Done(m) => (StepState::Succeeded, m, None),
+            Eval::Act(a, m) => {
+                actions = a;
+                (StepState::InProgress, m, None)
+            }
+            Eval::Wait(m) => (StepState::Waiting, m, None),
+            Eval::Stall { reason, message } => (StepState::Stalled, message, Some(reason)),
+        };
+        set_step(&mut next.steps[i], state, message, obs.now);
+        if state != StepState::Succeeded {
+            blocking = Some((i, state, stall_reason));
+        }
+    }
+    for (before, after) in previous.steps.iter().zip(&next.steps) {
+        let changed = is_new && after.state != StepState::Pending || before.state != after.state;
+        if changed && after.state != StepState::Pending {
+            events.push(Event {
+                type_: if after.state == StepState::Stalled {
+                    "Warning"
+                } else {
+                    "Normal"
+                },
+                reason: format!("{}{}", camel(&after.name), after.state),
+                message: after.message.clone(),
+            });
+        }
+    }
+    let (phase, requeue, complete) = match blocking {
+        None => {
+            next.finished_at = Some(obs.now);
+            events.push(Event {
+                type_: "Normal",
+                reason: "TransitionFinished".into(),
+                message: format!(
+                    "plan {}/{}: {} -> {} finished; this cluster is {role}",
+                    spec.namespace, spec.name, next.from, next.to
+                ),
+            });
+            (Phase::Ready, None, true)
+        }
+        Some((i, state, _)) => {
+            let phase = match (state, names[i]) {
+                (StepState::Stalled, _) => Phase::Stalled,
+                (_, step::METRO) => Phase::WaitingForStorage,
+                (StepState::Waiting, _) if role == Role::Primary => Phase::WaitingForPeer,
+                _ if role == Role::Primary => Phase::Activating,
+                _ => Phase::Deactivating,
+            };
+            let requeue = match state {
+                StepState::InProgress => 0,
+                StepState::Stalled => STALLED_RECHECK_SECONDS,
+                _ => WAIT_RECHECK_SECONDS,
+            };
+            (phase, Some(requeue), false)
+        }
+    };
+    let conditions = match blocking {
+        None => conditions_for(
+            obs,
+            Phase::Ready,
+            None,
+            "Ready",
+            &format!("this cluster is {role} and in its role"),
+        ),
+        Some((i, _, stall_reason)) => {
+            let step = &next.steps[i];
+            let reason = stall_reason
+                .map(str::to_string)
+                .unwrap_or_else(|| camel(&step.name));
+            conditions_for(
+                obs,
+                phase,
+                stall_reason,
+                &reason,
+                &format!("{}: {}", step.name, step.message),
+            )
+        }
+    };
+    // The new primary's objects wait for the protect step; the standby's (schedule suspended) are safe at once.
+    let hold_role_objects = role == Role::Primary
+        && blocking.is_some_and(|(i, _, _)| names[i] != step::PROTECT)
+        && names.contains(&step::FENCE);
+    Outcome {
+        role,
+        phase,
+        transition: Some(next),
+        conditions,
+        actions,
+        events,
+        hold_role_objects,
+        complete,
+        requeue_after_seconds: requeue,
+    }
+}
+
+fn set_step(step: &mut Step, state: StepState, message: String, now: Timestamp) {
+    if step.state != state {
+        step.state = state;
+        step.time = now;
+    }
+    step.message = message;
+}
+
+/// Steady state: in role, no transition running. The previous transition record is kept as history.
+fn steady(role: Role, obs: &Observed, hold_role_objects: bool) -> Outcome {
+    Outcome {
+        role,
+        phase: Phase::Ready,
+        transition: obs.previous.transition.clone(),
+        conditions: conditions_for(
+            obs,
+            Phase::Ready,
+            None,
+            "Ready",
+            &format!("this cluster is {role} and in its role"),
+        ),
+        actions: Vec::new(),
+        events: Vec::new(),
+        hold_role_objects,
+        complete: true,
+        requeue_after_seconds: None,
+    }
+}
+
+fn stalled_outside_transition(
+    role: Role,
+    obs: &Observed,
+    reason: &'static str,
+    message: String,
+) -> Outcome {
+    Outcome {
+        role,
+        phase: Phase::Stalled,
+        transition: obs.previous.transition.clone(),
+        conditions: conditions_for(obs, Phase::Stalled, Some(reason), reason, &message),
+        actions: Vec::new(),
+        events: vec![Event {
+            type_: "Warning",
+            reason: reason.to_string(),
+            message,
+        }],
+        hold_role_objects: true,
+        complete: false,
+        requeue_after_seconds: Some(STALLED_RECHECK_SECONDS),
+    }
+}
+
+fn conditions_for(
+    obs: &Observed,
+    phase: Phase,
+    stall: Option<&str>,
+    reason: &str,
+    message: &str,
+) -> Vec<Condition> {
+    let ready = phase == Phase::Ready;
+    let stalled = stall.is_some();
+    let mk = |type_: &str, status: bool, reason: &str, message: &str| {
+        let status = if status { "True" } else { "False" }.to_string();
+        let last_transition_time = obs
+            .previous
+            .conditions
+            .iter()
+            .find(|c| c.type_ == type_ && c.status == status)
+            .map(|c| c.last_transition_time)
+            .unwrap_or(obs.now);
+        Condition {
+            type_: type_.to_string(),
+            status,
+            reason: reason.to_string(),
+            message: message.to_string(),
+            last_transition_time,
+        }
+    };
+    vec![
+        mk(
+            "Ready",
+            ready,
+            if ready { "Ready" } else { reason },
+            message,
+        ),
+        mk(
+            "Reconciling",
+            !ready && !stalled,
+            if ready || stalled { "Idle" } else { reason },
+            message,
+        ),
+        mk(
+            "Stalled",
+            stalled,
+            stall.unwrap_or("NotStalled"),
+            if stalled { message } else { "" },
+        ),
+    ]
+}
+
+fn camel(name: &str) -> String {
+    name.split('-')
+        .map(|part| {
+            let mut chars = part.chars();
+            match chars.next() {
+                Some(c) => c.to_ascii_uppercase().to_string() + chars.as_str(),
+                None => String::new(),
+            }
+        })
+        .collect()
+}
+
+fn observed_domains(obs: &Observed) -> BTreeMap<&str, bool> {
+    obs.cluster_domains
+        .iter()
+        .flatten()
+        .map(|d| (d.name.as_str(), d.active))
+        .collect()
+}
+
+fn metro_domains_match(spec: &PlanSpec, obs: &Observed) -> bool {
+    let observed = observed_domains(obs);
+    spec.domains
+        .iter()
+        .all(|d| observed.get(d.name.as_str()) == Some(&d.active))
+}
+
+fn eval_metro(spec: &PlanSpec, obs: &Observed, revision: &str) -> Eval {
+    if obs.cluster_domains.is_none() {
+        return Eval::Stall {
+            reason: "NoClusterDomains",
+            message: format!(
+                "plan {}/{} is metro but this cluster has no ClusterDomainsStatus; check that Stork runs with a \
+                 stretched Portworx cluster, or commit spec.mode: async",
+                spec.namespace, spec.name
+            ),
+        };
+    }
+    let observed = observed_domains(obs);
+    // Activations first, so a deactivation never leaves the storage cluster without an active domain.
+    let mut pending: Vec<&DomainSpec> = spec
+        .domains
+        .iter()
+        .filter(|d| observed.get(d.name.as_str()) != Some(&d.active))
+        .collect();
+    if pending.is_empty() {
+        let desc: Vec<String> = spec
+            .domains
+            .iter()
+            .map(|d| {
+                format!(
+                    "{} {}",
+                    d.name,
+                    if d.active { "Active" } else { "Inactive" }
+                )
+            })
+            .collect();
+        return Eval::Done(format!(
+            "cluster domains match spec.domains: {}",
+            desc.join(", ")
+        ));
+    }
+    if let Some(unknown) = pending
+        .iter()
+        .find(|d| !observed.contains_key(d.name.as_str()))
+    {
+        let known: Vec<&str> = observed.keys().copied().collect();
+        return Eval::Stall {
+            reason: "UnknownDomain",
+            message: format!(
+                "cluster domain {} of spec.domains is not in ClusterDomainsStatus (known: {}); commit a spec.domains \
+                 that names Stork's domains",
+                unknown.name,
+                known.join(", ")
+            ),
+        };
+    }
+    if pending.iter().any(|d| d.active) {
+        pending.retain(|d| d.active);
+    }
+    let mut creates = Vec::new();
+    let mut waiting = Vec::new();
+    for d in pending {
+        let name = domain_update_name(&spec.name, &d.name, d.active, revision);
+        let verb = if d.active { "activate" } else { "deactivate" };
+        match obs.domain_updates.iter().find(|u| u.name == name) {
+            None => creates.push(Action::CreateDomainUpdate { name, domain: d.name.clone(), active: d.active }),
+            Some(u) if u.status == "Failed" => {
+                return Eval::Stall {
+                    reason: "ClusterDomainUpdateFailed",
+                    message: format!(
+                        "ClusterDomainUpdate {name} failed to {verb} cluster domain {}: {}; fix the cause and delete \
+                         {name} to retry, or commit a different spec.domains",
+                        d.name,
+                        u.reason.as_deref().unwrap_or("Stork gave no reason")
+                    ),
+                };
+            }
+            Some(u) if u.status == "Successful" => waiting.push(format!(
+                "ClusterDomainUpdate {name} succeeded; waiting for ClusterDomainsStatus to report {} {}",
+                d.name,
+                if d.active { "Active" } else { "Inactive" }
+            )),
+            Some(_) => waiting.push(format!("waiting for Stork to {verb} cluster domain {} (ClusterDomainUpdate {name})", d.name)),
+        }
+    }
+    if !creates.is_empty() {
+        let names: Vec<String> = creates
+            .iter()
+            .filter_map(|a| match a {
+                Action::CreateDomainUpdate { name, .. } => Some(name.clone()),
+                _ => None,
+            })
+            .collect();
+        return Eval::Act(
+            creates,
+            format!("creating ClusterDomainUpdate {}", names.join(", ")),
+        );
+    }
+    Eval::Wait(waiting.join("; "))
+}
+
+fn eval_fence(spec: &PlanSpec, obs: &Observed, current: &Transition, peer_domain: &str) -> Eval {
+    if let Some(s) = current.step(step::FENCE)
+        && s.state == StepState::Succeeded
+    {
+        // Fencing is decided once per transition: the decision is written before any workload is scaled up.
+        return Eval::Done(s.message.clone());
+    }
+    let revisions = [current.revision.as_str(), obs.revision.as_str()];
+    let blocked = match &obs.peer {
+        Peer::Reachable {
+            plan,
+            running_workloads,
+        } => {
+            let standby_here = plan.as_ref().is_some_and(|p| {
+                p.role == Some(Role::Standby)
+                    && p.last_applied_revision
+                        .as_deref()
+                        .is_some_and(|r| revisions.contains(&r))
+            });
+            let running = running_workloads.unwrap_or(0);
+            if standby_here && running == 0 {
+                return Eval::Done(format!(
+                    "peer {peer_domain} reports Standby at revision {}",
+                    short(&current.revision)
+                ));
+            }
+            let report = match plan {
+                None => format!(
+                    "peer {peer_domain} has no DRPlan {}/{}",
+                    spec.namespace, spec.name
+                ),
+                Some(p) => format!(
+                    "peer {peer_domain} reports role {}, revision {}, phase {}",
+                    p.role
+                        .map(|r| r.to_string())
+                        .unwrap_or_else(|| "unknown".into()),
+                    p.last_applied_revision
+                        .as_deref()
+                        .map(short)
+                        .unwrap_or("none"),
+                    p.phase.as_deref().unwrap_or("unknown")
+                ),
+            };
+            let running = if running > 0 {
+                format!(" and still runs {running} workload(s)")
+            } else {
+                String::new()
+            };
+            let wait =
+                format!("waiting for the old primary to stop its applications: {report}{running}");
+            let stall = format!(
+                "{report}{running} after {}s (spec.failover.peerStopTimeoutSeconds); check the drgitops reconciler \
+                 on {peer_domain}, or commit a failback to keep the applications there: drgitops failover --plan {} \
+                 --to {peer_domain}",
+                spec.peer_stop_timeout_seconds, spec.name
+            );
+            (wait, "PeerStillRunning", stall)
+        }
+        Peer::Unreachable { error } => {
+            if spec.mode == Mode::Async {
+                return Eval::Done(format!(
+                    "peer {peer_domain} is unreachable ({error}); the commit declared the disaster"
+                ));
+            }
+            let inactive = obs
+                .cluster_domains
+                .iter()
+                .flatten()
+                .any(|d| d.name == peer_domain && !d.active);
+            if inactive {
+                return Eval::Done(format!(
+                    "peer {peer_domain} is unreachable and its cluster domain is Inactive"
+                ));
+            }
+            let wait = format!(
+                "peer {peer_domain} is unreachable ({error}) and its cluster domain is still Active; waiting for it to \
+                 answer or for the domain to be deactivated"
+            );
+            let stall = format!(
+                "peer {peer_domain} is unreachable ({error}) and its cluster domain is still Active after {}s \
+                 (spec.failover.peerStopTimeoutSeconds); commit its deactivation: drgitops failover --plan {} --to {} \
+                 --deactivate {peer_domain}",
+                spec.peer_stop_timeout_seconds, spec.name, obs.local_domain
+            );
+            (wait, "PeerDomainActive", stall)
+        }
+    };
+    let (wait, reason, stall) = blocked;
+    let waiting_since = current
+        .step(step::FENCE)
+        .filter(|s| matches!(s.state, StepState::Waiting | StepState::Stalled))
+        .map(|s| (s.state, s.time));
+    match waiting_since {
+        Some((StepState::Stalled, _)) => Eval::Stall {
+            reason,
+            message: stall,
+        },
+        Some((_, since))
+            if obs.now.duration_since(since).as_secs() >= spec.peer_stop_timeout_seconds as i64 =>
+        {
+            Eval::Stall {
+                reason,
+                message: stall,
+            }
+        }
+        _ => Eval::Wait(wait),
+    }
+}
+
+fn short(revision: &str) -> &str {
+    revision.get(..12).unwrap_or(revision)
+}
+
+fn eval_activate(obs: &Observed) -> Eval {
+    let mut actions = Vec::new();
+    let mut invalid = Vec::new();
+    for w in &obs.workloads {
+        match w.recorded() {
+            Recorded::Count(n) if n > 0 && w.effective_replicas() == 0 => {
+                actions.push(Action::ScaleUp {
+                    workload: w.workload.clone(),
+                    replicas: n,
+                });
+            }
+            Recorded::Invalid { key, value } if w.effective_replicas() == 0 => {
+                invalid.push(format!("{} has {key}={value:?}", w.workload));
+            }
+            _ => {}
+        }
+    }
+    let scale_ups = actions.len();
+    for c in obs
+        .cron_jobs
+        .iter()
+        .filter(|c| c.suspend && (c.migrated || c.suspended_by_us))
+    {
+        actions.push(Action::SetCronJobSuspend {
+            namespace: c.namespace.clone(),
+            name: c.name.clone(),
+            suspend: false,
+        });
+    }
+    let cron = actions.len() - scale_ups;
+    for s in obs
+        .static_copies
+        .iter()
+        .filter(|s| !s.application_activated)
+    {
+        actions.push(Action::SetApplicationActivated {
+            namespace: s.namespace.clone(),
+            name: s.name.clone(),
+            activated: true,
+        });
+    }
+    let copies = actions.len() - scale_ups - cron;
+    let skipped = if invalid.is_empty() {
+        String::new()
+    } else {
+        format!("; not scaled (no valid count): {}", invalid.join(", "))
+    };
+    if actions.is_empty() {
+        let running = obs
+            .workloads
+            .iter()
+            .filter(|w| w.effective_replicas() > 0)
+            .count();
+        return Eval::Done(format!(
+            "{running} of {} workload(s) running{skipped}",
+            obs.workloads.len()
+        ));
+    }
+    Eval::Act(
+        actions,
+        format!(
+            "scaling up {scale_ups} workload(s), resuming {cron} CronJob(s), activating {copies} static cop(ies){skipped}"
+        ),
+    )
+}
+
+fn eval_protect(obs: &Observed) -> Eval {
+    let unreachable = matches!(obs.peer, Peer::Unreachable { .. });
+    match &obs.schedule {
+        Some(s) if !s.suspend => Eval::Done(format!(
+            "MigrationSchedule {}/{} runs towards the peer",
+            s.namespace, s.name
+        )),
+        Some(s) if unreachable => Eval::Done(format!(
+            "MigrationSchedule {}/{} applied, suspended while the peer is unreachable",
+            s.namespace, s.name
+        )),
+        _ => Eval::Act(
+            vec![Action::ApplyRoleObjects],
+            "applying this cluster's Primary objects".into(),
+        ),
+    }
+}
+
+fn eval_suspend_schedule(obs: &Observed) -> Eval {
+    match &obs.schedule {
+        Some(s) if !s.suspend => Eval::Act(
+            vec![Action::SetScheduleSuspend {
+                namespace: s.namespace.clone(),
+                name: s.name.clone(),
+                suspend: true,
+            }],
+            format!("suspending MigrationSchedule {}/{}", s.namespace, s.name),
+        ),
+        Some(s) => Eval::Done(format!(
+            "MigrationSchedule {}/{} suspended",
+            s.namespace, s.name
+        )),
+        None => Eval::Done("no MigrationSchedule to suspend".into()),
+    }
+}
+
+fn eval_scale_down(obs: &Observed) -> Eval {
+    let mut actions = Vec::new();
+    for w in obs.workloads.iter().filter(|w| w.effective_replicas() > 0) {
+        let replicas = w.effective_replicas();
+        // The running count is the truth to restore; rewrite the annotation only when it says something else.
+        let record = match w
+            .replicas_annotation
+            .as_deref()
+            .map(|v| Recorded::parse(v, REPLICAS_ANNOTATION))
+        {
+            Some(Recorded::Count(n)) if n == replicas => None,
+            _ => Some(replicas),
+        };
+        actions.push(Action::ScaleDown {
+            workload: w.workload.clone(),
+            record,
+        });
+    }
+    if actions.is_empty() {
+        return Eval::Done(format!("{} workload(s) at 0 replicas", obs.workloads.len()));
+    }
+    let n = actions.len();
+    Eval::Act(
+        actions,
+        format!("recording replica counts and scaling {n} workload(s) to 0"),
+    )
+}
+
+fn eval_suspend_cronjobs(obs: &Observed) -> Eval {
+    let actions: Vec<Action> = obs
+        .cron_jobs
+        .iter()
+        .filter(|c| !c.suspend)
+        .map(|c| Action::SetCronJobSuspend {
+            namespace: c.namespace.clone(),
+            name: c.name.clone(),
+            suspend: true,
+        })
+        .collect();
+    if actions.is_empty() {
+        return Eval::Done(format!("{} CronJob(s) suspended", obs.cron_jobs.len()));
+    }
+    let n = actions.len();
+    Eval::Act(actions, format!("suspending {n} CronJob(s)"))
+}
+
+fn eval_deactivate_static_copies(obs: &Observed) -> Eval {
+    let actions: Vec<Action> = obs
+        .static_copies
+        .iter()
+        .filter(|s| s.application_activated)
+        .map(|s| Action::SetApplicationActivated {
+            namespace: s.namespace.clone(),
+            name: s.name.clone(),
+            activated: false,
+        })
+        .collect();
+    if actions.is_empty() {
+        return Eval::Done("no static copy marked applicationActivated".into());
+    }
+    let n = actions.len();
+    Eval::Act(
+        actions,
+        format!("clearing applicationActivated on {n} static cop(ies)"),
+    )
+}
