@@ -6,7 +6,11 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "drgitops", version, about = "Disaster recovery for Stork-protected Kubernetes clusters, driven by Git")]
+#[command(
+    name = "drgitops",
+    version,
+    about = "Disaster recovery for Stork-protected Kubernetes clusters, driven by Git"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -133,7 +137,13 @@ pub struct CheckArgs {
     #[arg(long, env = "DRGITOPS_CLUSTER_DOMAIN")]
     pub cluster_domain: Option<String>,
     /// Output format.
-    #[arg(short = 'o', long = "output", env = "DRGITOPS_OUTPUT", value_enum, default_value = "text")]
+    #[arg(
+        short = 'o',
+        long = "output",
+        env = "DRGITOPS_OUTPUT",
+        value_enum,
+        default_value = "text"
+    )]
     pub output: OutputFormat,
     /// Files or directories of manifests (YAML streams, JSON, `List` kinds).
     #[arg(required = true)]
@@ -174,14 +184,20 @@ pub struct StatusArgs {
     #[arg(short = 'n', long = "namespace", env = "DRGITOPS_NAMESPACE")]
     pub namespace: Option<String>,
     /// Output format.
-    #[arg(short = 'o', long = "output", env = "DRGITOPS_OUTPUT", value_enum, default_value = "text")]
+    #[arg(
+        short = 'o',
+        long = "output",
+        env = "DRGITOPS_OUTPUT",
+        value_enum,
+        default_value = "text"
+    )]
     pub output: OutputFormat,
 }
 
 /// Runs the parsed command and maps its result to the process exit code.
 pub fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
-        Command::Crd => not_built("crd"),
+        Command::Crd => print_crd(),
         Command::Check(_) => not_built("check"),
         Command::Render(_) => not_built("render"),
         Command::Failover(_) => not_built("failover"),
@@ -196,6 +212,11 @@ pub fn run(cli: Cli) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+fn print_crd() -> anyhow::Result<ExitCode> {
+    print!("{}", crate::plan::crd::crd_yaml()?);
+    Ok(ExitCode::SUCCESS)
 }
 
 fn not_built(command: &str) -> anyhow::Result<ExitCode> {
