@@ -19,10 +19,14 @@ use std::fmt;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use super::types::{self as plan_types, DRPlan, DRPlanStatus};
+pub use super::types::{Mode, Role};
+use crate::stork::keys;
+
 /// The replica annotation Stork writes on scaled-down workloads (and the one we write).
-pub const REPLICAS_ANNOTATION: &str = "stork.libopenstorage.org/migrationReplicas";
+pub const REPLICAS_ANNOTATION: &str = keys::MIGRATION_REPLICAS;
 /// The spelling Stork's docs use; read, never written.
-pub const LEGACY_REPLICAS_ANNOTATION: &str = "stork.openstorage.org/migrationReplicas";
+pub const LEGACY_REPLICAS_ANNOTATION: &str = keys::MIGRATION_REPLICAS_DOC_SPELLING;
 /// Marks a CronJob this reconciler suspended, so activation un-suspends it even if Stork never migrated it.
 pub const SUSPENDED_BY_ANNOTATION: &str = "drgitops.dev/suspended-by";
 /// Value of [`SUSPENDED_BY_ANNOTATION`].
@@ -52,30 +56,6 @@ pub mod step {
     /// Old primary: `status.applicationActivated` cleared on Stork's static copies, so the new primary's
     /// schedule is not auto-suspended by Stork.
     pub const DEACTIVATE_STATIC_COPIES: &str = "deactivate-static-copies";
-}
-
-/// Replication mode of a DRPlan.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    Async,
-    Metro,
-}
-
-/// The role of a cluster for a plan.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Role {
-    Primary,
-    Standby,
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Role::Primary => "Primary",
-            Role::Standby => "Standby",
-        })
-    }
 }
 
 /// One cluster domain of `spec.domains`.
@@ -269,13 +249,7 @@ pub enum StepState {
 
 impl fmt::Display for StepState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            StepState::Pending => "Pending",
-            StepState::InProgress => "InProgress",
-            StepState::Waiting => "Waiting",
-            StepState::Succeeded => "Succeeded",
-            StepState::Stalled => "Stalled",
-        })
+        f.write_str(self.as_str())
     }
 }
 
@@ -474,6 +448,184 @@ pub fn domain_update_name(plan: &str, domain: &str, active: bool, revision: &str
     name
 }
 
+impl PlanSpec {
+    /// The transition-relevant parts of a DRPlan.
+    pub fn from_plan(plan: &DRPlan) -> PlanSpec {
+        PlanSpec {
+            name: plan.metadata.name.clone().unwrap_or_default(),
+            namespace: plan.metadata.namespace.clone().unwrap_or_default(),
+            mode: plan.spec.mode,
+            primary: plan.spec.primary.clone(),
+            domains: plan
+                .spec
+                .domains
+                .iter()
+                .map(|d| DomainSpec {
+                    name: d.name.clone(),
+                    active: d.is_active(),
+                })
+                .collect(),
+            peer_stop_timeout_seconds: u64::try_from(plan.spec.peer_stop_timeout_seconds())
+                .unwrap_or(0),
+        }
+    }
+}
+
+impl Workload {
+    /// Reads a workload's replicas and replica annotations (both spellings).
+    pub fn new(
+        workload: WorkloadRef,
+        replicas: Option<i32>,
+        annotations: &BTreeMap<String, String>,
+    ) -> Workload {
+        Workload {
+            workload,
+            replicas,
+            replicas_annotation: annotations.get(REPLICAS_ANNOTATION).cloned(),
+            legacy_replicas_annotation: annotations.get(LEGACY_REPLICAS_ANNOTATION).cloned(),
+        }
+    }
+}
+
+impl PeerPlan {
+    /// What the fence reads from the peer's DRPlan status.
+    pub fn from_status(status: Option<&DRPlanStatus>) -> PeerPlan {
+        PeerPlan {
+            role: status.and_then(|s| s.role),
+            last_applied_revision: status.and_then(|s| s.last_applied_revision.clone()),
+            phase: status.and_then(|s| s.phase.clone()),
+        }
+    }
+}
+
+fn parse_time(value: Option<&str>) -> Option<Timestamp> {
+    value.and_then(|v| v.parse().ok())
+}
+
+impl PreviousStatus {
+    /// Reads what this cluster's reconciler wrote last. A transition or step whose times cannot be read is dropped
+    /// (the planner then starts it afresh from live state, which is safe because every step is level-triggered).
+    pub fn from_status(status: Option<&DRPlanStatus>) -> PreviousStatus {
+        let Some(status) = status else {
+            return PreviousStatus::default();
+        };
+        let transition = status.transition.as_ref().and_then(|t| {
+            let steps = t
+                .steps
+                .iter()
+                .map(|s| {
+                    Some(Step {
+                        name: s.name.clone(),
+                        state: StepState::parse(&s.state)?,
+                        message: s.message.clone().unwrap_or_default(),
+                        time: parse_time(s.time.as_deref())?,
+                    })
+                })
+                .collect::<Option<Vec<Step>>>()?;
+            Some(Transition {
+                from: t.from.clone()?,
+                to: t.to.clone()?,
+                revision: t.revision.clone()?,
+                started_at: parse_time(t.started_at.as_deref())?,
+                finished_at: parse_time(t.finished_at.as_deref()),
+                steps,
+            })
+        });
+        let conditions = status
+            .conditions
+            .iter()
+            .filter_map(|c| {
+                Some(Condition {
+                    type_: c.type_.clone(),
+                    status: c.status.clone(),
+                    reason: c.reason.clone().unwrap_or_default(),
+                    message: c.message.clone().unwrap_or_default(),
+                    last_transition_time: parse_time(c.last_transition_time.as_deref())?,
+                })
+            })
+            .collect();
+        PreviousStatus {
+            role: status.role,
+            transition,
+            conditions,
+        }
+    }
+}
+
+impl StepState {
+    /// The state as written in status.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepState::Pending => "Pending",
+            StepState::InProgress => "InProgress",
+            StepState::Waiting => "Waiting",
+            StepState::Succeeded => "Succeeded",
+            StepState::Stalled => "Stalled",
+        }
+    }
+
+    fn parse(value: &str) -> Option<StepState> {
+        [
+            StepState::Pending,
+            StepState::InProgress,
+            StepState::Waiting,
+            StepState::Succeeded,
+            StepState::Stalled,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == value)
+    }
+}
+
+impl From<&Transition> for plan_types::Transition {
+    fn from(t: &Transition) -> Self {
+        plan_types::Transition {
+            from: Some(t.from.clone()),
+            to: Some(t.to.clone()),
+            revision: Some(t.revision.clone()),
+            started_at: Some(t.started_at.to_string()),
+            finished_at: t.finished_at.map(|f| f.to_string()),
+            steps: t
+                .steps
+                .iter()
+                .map(|s| plan_types::TransitionStep {
+                    name: s.name.clone(),
+                    state: s.state.as_str().to_string(),
+                    message: Some(s.message.clone()).filter(|m| !m.is_empty()),
+                    time: Some(s.time.to_string()),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl Outcome {
+    /// Writes this outcome into a DRPlan status: local domain, role, phase, conditions, transition, and
+    /// `lastAppliedRevision` once the revision is fully in effect. Other fields are left as they are.
+    pub fn write_status(&self, status: &mut DRPlanStatus, local_domain: &str, revision: &str) {
+        status.local_domain = Some(local_domain.to_string());
+        status.role = Some(self.role);
+        status.phase = Some(self.phase.to_string());
+        status.last_attempted_revision = Some(revision.to_string());
+        if self.complete {
+            status.last_applied_revision = Some(revision.to_string());
+        }
+        status.transition = self.transition.as_ref().map(plan_types::Transition::from);
+        status.conditions = self
+            .conditions
+            .iter()
+            .map(|c| plan_types::Condition {
+                type_: c.type_.clone(),
+                status: c.status.clone(),
+                reason: Some(c.reason.clone()),
+                message: Some(c.message.clone()).filter(|m| !m.is_empty()),
+                last_transition_time: Some(c.last_transition_time.to_string()),
+                observed_generation: status.observed_generation,
+            })
+            .collect();
+    }
+}
+
 /// Plans the next step of the plan's transition on this cluster. Pure: see the module docs.
 pub fn plan(spec: &PlanSpec, obs: &Observed) -> Outcome {
     let local = obs.local_domain.as_str();
@@ -639,8 +791,13 @@ fn run_steps(
             type_: "Normal",
             reason: "TransitionStarted".into(),
             message: format!(
-                "plan {}/{}: {} -> {} at revision {}; this cluster becomes {role}",
-                spec.namespace, spec.name, previous.from, previous.to, previous.revision
+                "plan {}/{}: {} -> {} at revision {}; this cluster becomes {}",
+                spec.namespace,
+                spec.name,
+                previous.from,
+                previous.to,
+                previous.revision,
+                role.as_str()
             ),
         });
     }
@@ -692,8 +849,12 @@ fn run_steps(
                 type_: "Normal",
                 reason: "TransitionFinished".into(),
                 message: format!(
-                    "plan {}/{}: {} -> {} finished; this cluster is {role}",
-                    spec.namespace, spec.name, next.from, next.to
+                    "plan {}/{}: {} -> {} finished; this cluster is {}",
+                    spec.namespace,
+                    spec.name,
+                    next.from,
+                    next.to,
+                    role.as_str()
                 ),
             });
             (Phase::Ready, None, true)
@@ -720,7 +881,7 @@ fn run_steps(
             Phase::Ready,
             None,
             "Ready",
-            &format!("this cluster is {role} and in its role"),
+            &format!("this cluster is {} and in its role", role.as_str()),
         ),
         Some((i, _, stall_reason)) => {
             let step = &next.steps[i];
@@ -772,7 +933,7 @@ fn steady(role: Role, obs: &Observed, hold_role_objects: bool) -> Outcome {
             Phase::Ready,
             None,
             "Ready",
-            &format!("this cluster is {role} and in its role"),
+            &format!("this cluster is {} and in its role", role.as_str()),
         ),
         actions: Vec::new(),
         events: Vec::new(),
@@ -1009,7 +1170,7 @@ fn eval_fence(spec: &PlanSpec, obs: &Observed, current: &Transition, peer_domain
                 Some(p) => format!(
                     "peer {peer_domain} reports role {}, revision {}, phase {}",
                     p.role
-                        .map(|r| r.to_string())
+                        .map(|r| r.as_str().to_string())
                         .unwrap_or_else(|| "unknown".into()),
                     p.last_applied_revision
                         .as_deref()
@@ -1435,16 +1596,23 @@ mod tests {
             }
         }
 
+        /// Writes the outcome as the executor does, through the DRPlan status type, and reads it back.
         fn write_status(&mut self, out: &Outcome, revision: &str) {
-            self.status = PreviousStatus {
-                role: Some(out.role),
-                transition: out.transition.clone(),
-                conditions: out.conditions.clone(),
+            let mut raw = DRPlanStatus {
+                last_applied_revision: self.last_applied.clone(),
+                ..Default::default()
             };
+            out.write_status(&mut raw, &self.domain, revision);
+            let written = serde_json::to_value(&raw).unwrap();
+            let raw: DRPlanStatus = serde_json::from_value(written).unwrap();
+            self.status = PreviousStatus::from_status(Some(&raw));
+            assert_eq!(
+                self.status.transition, out.transition,
+                "transition survives the status round trip"
+            );
+            assert_eq!(self.status.conditions, out.conditions);
             self.phase = Some(out.phase);
-            if out.complete {
-                self.last_applied = Some(revision.into());
-            }
+            self.last_applied = raw.last_applied_revision.clone();
         }
 
         fn perform(&mut self, action: &Action, peer_unreachable: bool) {
