@@ -5,6 +5,8 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+pub mod failover;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "drgitops",
@@ -200,7 +202,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Crd => print_crd(),
         Command::Check(_) => not_built("check"),
         Command::Render(_) => not_built("render"),
-        Command::Failover(_) => not_built("failover"),
+        Command::Failover(args) => failover::run(&args),
         Command::Status(_) => not_built("status"),
         Command::Webhook(_) => not_built("webhook"),
         Command::Reconcile(_) => not_built("reconcile"),
