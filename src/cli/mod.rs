@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 pub mod failover;
+pub mod status;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -203,7 +204,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Check(_) => not_built("check"),
         Command::Render(_) => not_built("render"),
         Command::Failover(args) => failover::run(&args),
-        Command::Status(_) => not_built("status"),
+        Command::Status(args) => status::run(&args),
         Command::Webhook(_) => not_built("webhook"),
         Command::Reconcile(_) => not_built("reconcile"),
     };
