@@ -867,3 +867,494 @@ fn render_path(path: &[&str]) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn deployment() -> Value {
+        serde_json::from_str(include_str!("../tests/data/patch/deployment.json"))
+            .expect("fixture is JSON")
+    }
+
+    fn container<'v>(deployment: &'v Value, name: &str) -> Option<&'v Value> {
+        deployment["spec"]["template"]["spec"]["containers"]
+            .as_array()
+            .expect("containers")
+            .iter()
+            .find(|c| c["name"] == name)
+    }
+
+    fn container_names(deployment: &Value) -> Vec<&str> {
+        deployment["spec"]["template"]["spec"]["containers"]
+            .as_array()
+            .expect("containers")
+            .iter()
+            .filter_map(|c| c["name"].as_str())
+            .collect()
+    }
+
+    // ----- RFC 7386 -----
+
+    #[test]
+    fn merge_patch_follows_the_rfc_7386_examples() {
+        // RFC 7386 Appendix A, one row per example.
+        let cases = [
+            (json!({"a":"b"}), json!({"a":"c"}), json!({"a":"c"})),
+            (json!({"a":"b"}), json!({"b":"c"}), json!({"a":"b","b":"c"})),
+            (json!({"a":"b"}), json!({"a":null}), json!({})),
+            (
+                json!({"a":"b","b":"c"}),
+                json!({"a":null}),
+                json!({"b":"c"}),
+            ),
+            (json!({"a":["b"]}), json!({"a":"c"}), json!({"a":"c"})),
+            (json!({"a":"c"}), json!({"a":["b"]}), json!({"a":["b"]})),
+            (
+                json!({"a":{"b":"c"}}),
+                json!({"a":{"b":"d","c":null}}),
+                json!({"a":{"b":"d"}}),
+            ),
+            (json!({"a":[{"b":"c"}]}), json!({"a":[1]}), json!({"a":[1]})),
+            (json!(["a", "b"]), json!(["c", "d"]), json!(["c", "d"])),
+            (json!({"a":"b"}), json!(["c"]), json!(["c"])),
+            (json!({"a":"foo"}), json!(null), json!(null)),
+            (json!({"a":"foo"}), json!("bar"), json!("bar")),
+            (json!({"e":null}), json!({"a":1}), json!({"e":null,"a":1})),
+            (json!([1, 2]), json!({"a":"b","c":null}), json!({"a":"b"})),
+            (
+                json!({}),
+                json!({"a":{"bb":{"ccc":null}}}),
+                json!({"a":{"bb":{}}}),
+            ),
+        ];
+        for (target, patch, expected) in cases {
+            assert_eq!(merge_patch(&target, &patch), expected, "{target} + {patch}");
+        }
+    }
+
+    #[test]
+    fn merge_patch_replaces_lists_and_keeps_key_order() {
+        let patched = merge_patch(
+            &deployment(),
+            &json!({"metadata":{"annotations":{"team":"blue"}},"spec":{"replicas":3}}),
+        );
+        assert_eq!(patched["spec"]["replicas"], 3);
+        assert_eq!(patched["metadata"]["annotations"]["team"], "blue");
+        let keys: Vec<&String> = patched["metadata"]
+            .as_object()
+            .expect("metadata")
+            .keys()
+            .collect();
+        assert_eq!(
+            keys,
+            ["name", "namespace", "labels", "finalizers", "annotations"]
+        );
+    }
+
+    // ----- RFC 6902 -----
+
+    #[test]
+    fn json_patch_applies_every_operation() {
+        let doc = json!({"a": {"b": [1, 2, 3]}, "c": "x"});
+        let cases = [
+            (
+                json!([{"op":"add","path":"/a/d","value":true}]),
+                json!({"a":{"b":[1,2,3],"d":true},"c":"x"}),
+            ),
+            (
+                json!([{"op":"add","path":"/a/b/1","value":9}]),
+                json!({"a":{"b":[1,9,2,3]},"c":"x"}),
+            ),
+            (
+                json!([{"op":"add","path":"/a/b/-","value":4}]),
+                json!({"a":{"b":[1,2,3,4]},"c":"x"}),
+            ),
+            (
+                json!([{"op":"add","path":"/a/b/3","value":4}]),
+                json!({"a":{"b":[1,2,3,4]},"c":"x"}),
+            ),
+            (
+                json!([{"op":"remove","path":"/a/b/0"}]),
+                json!({"a":{"b":[2,3]},"c":"x"}),
+            ),
+            (
+                json!([{"op":"remove","path":"/c"}]),
+                json!({"a":{"b":[1,2,3]}}),
+            ),
+            (
+                json!([{"op":"replace","path":"/c","value":{"y":1}}]),
+                json!({"a":{"b":[1,2,3]},"c":{"y":1}}),
+            ),
+            (
+                json!([{"op":"move","from":"/c","path":"/a/c"}]),
+                json!({"a":{"b":[1,2,3],"c":"x"}}),
+            ),
+            (
+                json!([{"op":"copy","from":"/a/b/2","path":"/z"}]),
+                json!({"a":{"b":[1,2,3]},"c":"x","z":3}),
+            ),
+            (
+                json!([{"op":"test","path":"/a/b","value":[1,2,3]}]),
+                doc.clone(),
+            ),
+            (
+                json!([{"op":"test","path":"/a/b/0","value":1.0}]),
+                doc.clone(),
+            ),
+            (json!([{"op":"replace","path":"","value":[]}]), json!([])),
+            (
+                json!([{"op":"add","path":"/a~1b","value":1}]),
+                json!({"a":{"b":[1,2,3]},"c":"x","a/b":1}),
+            ),
+        ];
+        for (patch, expected) in cases {
+            assert_eq!(
+                json_patch(&doc, &patch).expect("applies"),
+                expected,
+                "{patch}"
+            );
+        }
+    }
+
+    #[test]
+    fn json_patch_test_of_absent_member_against_null_passes() {
+        let doc = json!({"metadata": {"name": "x"}});
+        let patched = json_patch(
+            &doc,
+            &json!([
+                {"op":"test","path":"/metadata/finalizers","value":null},
+                {"op":"add","path":"/metadata/finalizers","value":["example.com/cleanup"]}
+            ]),
+        )
+        .expect("absent equals null");
+        assert_eq!(
+            patched["metadata"]["finalizers"],
+            json!(["example.com/cleanup"])
+        );
+
+        let explicit_null = json!({"metadata": {"finalizers": null}});
+        assert!(
+            json_patch(
+                &explicit_null,
+                &json!([{"op":"test","path":"/metadata/finalizers","value":null}])
+            )
+            .is_ok()
+        );
+
+        // But a present value is not null, and a missing parent is not absent.
+        let present = json!({"metadata": {"finalizers": ["a"]}});
+        let err = json_patch(
+            &present,
+            &json!([{"op":"test","path":"/metadata/finalizers","value":null}]),
+        )
+        .expect_err("present list is not null");
+        assert!(
+            matches!(err, PatchError::Invalid(ref m) if m == "testing value /metadata/finalizers failed: test failed"),
+            "{err}"
+        );
+        let err = json_patch(
+            &json!({}),
+            &json!([{"op":"test","path":"/metadata/finalizers","value":null}]),
+        )
+        .expect_err("parent missing");
+        assert!(matches!(err, PatchError::Invalid(_)), "{err}");
+    }
+
+    #[test]
+    fn kube_runtime_finalizer_patches_apply_as_on_a_real_apiserver() {
+        let mut object = json!({"apiVersion":"example.com/v1","kind":"Doc","metadata":{"name":"d","namespace":"default"}});
+        // finalizer(): first finalizer on an object without any.
+        object = json_patch(
+            &object,
+            &json!([
+                {"op":"test","path":"/metadata/finalizers","value":null},
+                {"op":"add","path":"/metadata/finalizers","value":["documents.example.com/cleanup"]}
+            ]),
+        )
+        .expect("first finalizer");
+        // Someone else's finalizer joins through the list-append form with the exact current list tested.
+        object = json_patch(&object, &json!([
+            {"op":"test","path":"/metadata/finalizers","value":["documents.example.com/cleanup"]},
+            {"op":"add","path":"/metadata/finalizers/-","value":"other.example.com/x"}
+        ]))
+        .expect("append finalizer");
+        assert_eq!(
+            object["metadata"]["finalizers"],
+            json!(["documents.example.com/cleanup", "other.example.com/x"])
+        );
+        // A stale view of the list fails instead of duplicating.
+        let stale = json_patch(
+            &object,
+            &json!([
+                {"op":"test","path":"/metadata/finalizers","value":["documents.example.com/cleanup"]},
+                {"op":"add","path":"/metadata/finalizers/-","value":"documents.example.com/cleanup"}
+            ]),
+        );
+        assert!(matches!(stale, Err(PatchError::Invalid(_))));
+        // Cleanup removes by index after testing it is still ours.
+        object = json_patch(&object, &json!([
+            {"op":"test","path":"/metadata/finalizers/0","value":"documents.example.com/cleanup"},
+            {"op":"remove","path":"/metadata/finalizers/0"}
+        ]))
+        .expect("remove finalizer");
+        assert_eq!(
+            object["metadata"]["finalizers"],
+            json!(["other.example.com/x"])
+        );
+        let wrong_index = json_patch(
+            &object,
+            &json!([
+                {"op":"test","path":"/metadata/finalizers/0","value":"documents.example.com/cleanup"},
+                {"op":"remove","path":"/metadata/finalizers/0"}
+            ]),
+        );
+        assert!(matches!(wrong_index, Err(PatchError::Invalid(_))));
+    }
+
+    #[test]
+    fn json_patch_reports_operations_that_do_not_apply_as_invalid() {
+        let doc = json!({"a": {"b": [1]}});
+        let cases = [
+            json!([{"op":"remove","path":"/missing"}]),
+            json!([{"op":"replace","path":"/a/missing","value":1}]),
+            json!([{"op":"add","path":"/x/y","value":1}]),
+            json!([{"op":"add","path":"/a/b/5","value":1}]),
+            json!([{"op":"add","path":"/a/b/01","value":1}]),
+            json!([{"op":"remove","path":"/a/b/1"}]),
+            json!([{"op":"move","from":"/a","path":"/a/c"}]),
+            json!([{"op":"copy","from":"/nope","path":"/c"}]),
+            json!([{"op":"test","path":"/a/b/0","value":2}]),
+        ];
+        for patch in cases {
+            let err = json_patch(&doc, &patch).expect_err("must fail");
+            assert!(matches!(err, PatchError::Invalid(_)), "{patch}: {err:?}");
+        }
+        // Nothing is half-applied: the input is untouched and a failing later op discards earlier ones.
+        let err = json_patch(
+            &doc,
+            &json!([{"op":"add","path":"/n","value":1},{"op":"remove","path":"/zz"}]),
+        );
+        assert!(err.is_err());
+        assert_eq!(doc, json!({"a": {"b": [1]}}));
+    }
+
+    #[test]
+    fn json_patch_reports_malformed_documents_as_bad_request() {
+        let doc = json!({});
+        let cases = [
+            json!({"op":"add","path":"/a","value":1}),
+            json!([{"path":"/a","value":1}]),
+            json!([{"op":"add","value":1}]),
+            json!([{"op":"add","path":"/a"}]),
+            json!([{"op":"move","path":"/a"}]),
+            json!([{"op":"frobnicate","path":"/a"}]),
+            json!([{"op":"add","path":"a","value":1}]),
+            json!(["add"]),
+        ];
+        for patch in cases {
+            let err = json_patch(&doc, &patch).expect_err("must fail");
+            assert!(matches!(err, PatchError::BadRequest(_)), "{patch}: {err:?}");
+        }
+    }
+
+    // ----- strategic merge -----
+
+    #[test]
+    fn strategic_merge_merges_containers_and_env_by_name() {
+        let patch = json!({"spec":{"template":{"spec":{"containers":[
+            {"name":"nginx","image":"nginx:1.28","env":[{"name":"B","value":"two"},{"name":"C","value":"3"}]}
+        ]}}}});
+        let patched =
+            strategic_merge_patch(&deployment(), &patch, "apps/Deployment").expect("applies");
+        assert_eq!(container_names(&patched), ["nginx", "sidecar"]);
+        let nginx = container(&patched, "nginx").expect("nginx kept");
+        assert_eq!(nginx["image"], "nginx:1.28");
+        assert_eq!(
+            nginx["args"],
+            json!(["-g", "daemon off;"]),
+            "untouched fields stay"
+        );
+        assert_eq!(
+            nginx["env"],
+            json!([{"name":"A","value":"1"},{"name":"B","value":"two"},{"name":"C","value":"3"}])
+        );
+        assert_eq!(
+            container(&patched, "sidecar").expect("sidecar")["image"],
+            "busybox:1.36"
+        );
+    }
+
+    #[test]
+    fn strategic_merge_adds_new_items_and_replaces_lists_without_merge_key() {
+        let patch = json!({"spec":{"template":{"spec":{"containers":[
+            {"name":"nginx","args":["-v"],"ports":[{"containerPort":443,"protocol":"TCP"}]},
+            {"name":"metrics","image":"exporter:1"}
+        ]}}}});
+        let patched =
+            strategic_merge_patch(&deployment(), &patch, "apps/Deployment").expect("applies");
+        assert_eq!(container_names(&patched), ["nginx", "sidecar", "metrics"]);
+        let nginx = container(&patched, "nginx").expect("nginx");
+        assert_eq!(
+            nginx["args"],
+            json!(["-v"]),
+            "args has no merge key: replaced"
+        );
+        assert_eq!(
+            nginx["ports"],
+            json!([{"containerPort":80,"protocol":"TCP"},{"containerPort":443,"protocol":"TCP"}]),
+            "ports merge by containerPort"
+        );
+    }
+
+    #[test]
+    fn strategic_merge_honours_patch_delete_and_replace_directives() {
+        let delete_item = json!({"spec":{"template":{"spec":{"containers":[{"name":"sidecar","$patch":"delete"}]}}}});
+        let patched =
+            strategic_merge_patch(&deployment(), &delete_item, "apps/Deployment").expect("applies");
+        assert_eq!(container_names(&patched), ["nginx"]);
+
+        let replace_map = json!({"spec":{"strategy":{"$patch":"replace","type":"Recreate"}}});
+        let patched =
+            strategic_merge_patch(&deployment(), &replace_map, "apps/Deployment").expect("applies");
+        assert_eq!(patched["spec"]["strategy"], json!({"type":"Recreate"}));
+
+        let delete_map = json!({"spec":{"strategy":{"rollingUpdate":{"$patch":"delete"}}}});
+        let patched =
+            strategic_merge_patch(&deployment(), &delete_map, "apps/Deployment").expect("applies");
+        assert_eq!(patched["spec"]["strategy"], json!({"type":"RollingUpdate"}));
+
+        let replace_list = json!({"spec":{"template":{"spec":{"containers":[{"$patch":"replace"},{"name":"only","image":"x"}]}}}});
+        let patched = strategic_merge_patch(&deployment(), &replace_list, "apps/Deployment")
+            .expect("applies");
+        assert_eq!(
+            patched["spec"]["template"]["spec"]["containers"],
+            json!([{"name":"only","image":"x"}])
+        );
+
+        let bad = json!({"spec":{"strategy":{"$patch":"explode"}}});
+        assert!(matches!(
+            strategic_merge_patch(&deployment(), &bad, "apps/Deployment"),
+            Err(PatchError::BadRequest(_))
+        ));
+    }
+
+    #[test]
+    fn strategic_merge_orders_lists_by_set_element_order() {
+        let patch = json!({"spec":{"template":{"spec":{
+            "$setElementOrder/containers":[{"name":"sidecar"},{"name":"nginx"}],
+            "containers":[{"name":"sidecar","image":"busybox:1.37"}]
+        }}}});
+        let patched =
+            strategic_merge_patch(&deployment(), &patch, "apps/Deployment").expect("applies");
+        assert_eq!(container_names(&patched), ["sidecar", "nginx"]);
+        assert_eq!(
+            container(&patched, "sidecar").expect("sidecar")["image"],
+            "busybox:1.37"
+        );
+        assert!(
+            patched["spec"]["template"]["spec"]
+                .get("$setElementOrder/containers")
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn strategic_merge_retain_keys_drops_fields_not_listed() {
+        let patch = json!({"spec":{"strategy":{"$retainKeys":["type"],"type":"Recreate"}}});
+        let patched =
+            strategic_merge_patch(&deployment(), &patch, "apps/Deployment").expect("applies");
+        assert_eq!(patched["spec"]["strategy"], json!({"type":"Recreate"}));
+
+        let stray =
+            json!({"spec":{"strategy":{"$retainKeys":["type"],"rollingUpdate":{"maxSurge":1}}}});
+        assert!(matches!(
+            strategic_merge_patch(&deployment(), &stray, "apps/Deployment"),
+            Err(PatchError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn strategic_merge_treats_finalizers_as_a_set() {
+        let add = json!({"metadata":{"finalizers":["example.com/keep","example.com/other"]}});
+        let patched =
+            strategic_merge_patch(&deployment(), &add, "apps/Deployment").expect("applies");
+        assert_eq!(
+            patched["metadata"]["finalizers"],
+            json!(["example.com/keep", "example.com/other"])
+        );
+
+        let delete =
+            json!({"metadata":{"$deleteFromPrimitiveList/finalizers":["example.com/keep"]}});
+        let patched = strategic_merge_patch(&patched, &delete, "apps/Deployment").expect("applies");
+        assert_eq!(
+            patched["metadata"]["finalizers"],
+            json!(["example.com/other"])
+        );
+    }
+
+    #[test]
+    fn strategic_merge_null_deletes_and_new_values_are_stored_without_directives() {
+        let patch = json!({"metadata":{"labels":{"app":null,"tier":"front"}},"spec":{"paused":true,"template":{"spec":{"volumes":[{"name":"cache","emptyDir":{"medium":null}}]}}}});
+        let patched =
+            strategic_merge_patch(&deployment(), &patch, "apps/Deployment").expect("applies");
+        assert_eq!(patched["metadata"]["labels"], json!({"tier":"front"}));
+        assert_eq!(patched["spec"]["paused"], true);
+        assert_eq!(
+            patched["spec"]["template"]["spec"]["volumes"],
+            json!([{"name":"data","emptyDir":{}},{"name":"cache","emptyDir":{}}])
+        );
+    }
+
+    #[test]
+    fn strategic_merge_merges_conditions_by_type_and_owner_references_by_uid() {
+        let target = json!({"metadata":{"name":"x","ownerReferences":[{"uid":"1","name":"a"}]},
+            "status":{"conditions":[{"type":"Available","status":"False"},{"type":"Progressing","status":"True"}]}});
+        let patch = json!({"metadata":{"ownerReferences":[{"uid":"2","name":"b"}]},
+            "status":{"conditions":[{"type":"Available","status":"True"}]}});
+        let patched = strategic_merge_patch(&target, &patch, "apps/Deployment").expect("applies");
+        assert_eq!(
+            patched["metadata"]["ownerReferences"],
+            json!([{"uid":"1","name":"a"},{"uid":"2","name":"b"}])
+        );
+        assert_eq!(
+            patched["status"]["conditions"],
+            json!([{"type":"Available","status":"True"},{"type":"Progressing","status":"True"}])
+        );
+    }
+
+    #[test]
+    fn strategic_merge_on_configmaps_merges_data() {
+        let target = json!({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c"},"data":{"a":"1","b":"2"}});
+        let patched =
+            strategic_merge_patch(&target, &json!({"data":{"b":null,"c":"3"}}), "/ConfigMap")
+                .expect("applies");
+        assert_eq!(patched["data"], json!({"a":"1","c":"3"}));
+    }
+
+    #[test]
+    fn strategic_merge_is_unsupported_for_custom_resources_and_non_objects() {
+        let err = strategic_merge_patch(
+            &json!({}),
+            &json!({"spec":{}}),
+            "stork.libopenstorage.org/Migration",
+        )
+        .expect_err("CRs have no Go struct tags");
+        assert!(matches!(err, PatchError::Unsupported(ref m) if m == SMP_UNSUPPORTED_MESSAGE));
+        assert!(matches!(
+            strategic_merge_patch(&json!({}), &json!([1]), "apps/Deployment"),
+            Err(PatchError::BadRequest(_))
+        ));
+        let err = strategic_merge_patch(
+            &deployment(),
+            &json!({"spec":{"template":{"spec":{"containers":[{"image":"no-name"}]}}}}),
+            "apps/Deployment",
+        )
+        .expect_err("merge key missing");
+        assert!(
+            matches!(err, PatchError::BadRequest(ref m) if m.contains("merge key: name")),
+            "{err}"
+        );
+    }
+}
