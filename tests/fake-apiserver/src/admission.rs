@@ -997,3 +997,562 @@ fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     }
     parts.join(": ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attrs(resource: &str, sub: Option<&str>, namespace: Option<&str>) -> Attributes {
+        Attributes {
+            operation: Operation::Create,
+            group: "apps".into(),
+            version: "v1".into(),
+            kind: "Deployment".into(),
+            resource_group: "apps".into(),
+            resource_version: "v1".into(),
+            resource: resource.into(),
+            sub_resource: sub.map(str::to_string),
+            name: Some("web".into()),
+            namespace: namespace.map(str::to_string),
+            namespace_labels: namespace
+                .map(|_| BTreeMap::from([("team".to_string(), "a".to_string())])),
+            object: Some(json!({"metadata": {"name": "web", "labels": {"app": "web"}}})),
+            old_object: None,
+            dry_run: false,
+            user: UserInfo::default(),
+            options: None,
+        }
+    }
+
+    fn rule(
+        operations: &[&str],
+        groups: &[&str],
+        versions: &[&str],
+        resources: &[&str],
+        scope: Option<&str>,
+    ) -> Rule {
+        let own = |v: &[&str]| v.iter().map(|s| s.to_string()).collect();
+        Rule {
+            operations: own(operations),
+            api_groups: own(groups),
+            api_versions: own(versions),
+            resources: own(resources),
+            scope: scope.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn rules_match_like_the_apiserver() {
+        let main = attrs("deployments", None, Some("default"));
+        let scale = attrs("deployments", Some("scale"), Some("default"));
+        let cases = [
+            (
+                rule(&["CREATE"], &["apps"], &["v1"], &["deployments"], None),
+                &main,
+                true,
+            ),
+            (rule(&["*"], &["*"], &["*"], &["*"], None), &main, true),
+            (
+                rule(&["UPDATE"], &["apps"], &["v1"], &["deployments"], None),
+                &main,
+                false,
+            ),
+            (
+                rule(&["CREATE"], &[""], &["v1"], &["deployments"], None),
+                &main,
+                false,
+            ),
+            (
+                rule(&["CREATE"], &["apps"], &["v1beta1"], &["deployments"], None),
+                &main,
+                false,
+            ),
+            (
+                rule(&["CREATE"], &["apps"], &["v1"], &["statefulsets"], None),
+                &main,
+                false,
+            ),
+            // "*" never covers subresources; "*/scale", "deployments/*", "*/*" do.
+            (rule(&["*"], &["*"], &["*"], &["*"], None), &scale, false),
+            (
+                rule(&["*"], &["*"], &["*"], &["deployments"], None),
+                &scale,
+                false,
+            ),
+            (
+                rule(&["*"], &["*"], &["*"], &["*/scale"], None),
+                &scale,
+                true,
+            ),
+            (
+                rule(&["*"], &["*"], &["*"], &["deployments/scale"], None),
+                &scale,
+                true,
+            ),
+            (
+                rule(&["*"], &["*"], &["*"], &["deployments/*"], None),
+                &scale,
+                true,
+            ),
+            (rule(&["*"], &["*"], &["*"], &["*/*"], None), &scale, true),
+            (
+                rule(&["*"], &["*"], &["*"], &["*/status"], None),
+                &scale,
+                false,
+            ),
+            (
+                rule(&["*"], &["*"], &["*"], &["deployments/scale"], None),
+                &main,
+                false,
+            ),
+            (rule(&["*"], &["*"], &["*"], &["*/*"], None), &main, true),
+            (
+                rule(&["*"], &["*"], &["*"], &["*"], Some("Namespaced")),
+                &main,
+                true,
+            ),
+            (
+                rule(&["*"], &["*"], &["*"], &["*"], Some("Cluster")),
+                &main,
+                false,
+            ),
+            (rule(&["*"], &["*"], &["*"], &["*"], Some("*")), &main, true),
+        ];
+        for (index, (rule, attrs, expected)) in cases.iter().enumerate() {
+            assert_eq!(rule.matches(attrs), *expected, "case {index}: {rule:?}");
+        }
+    }
+
+    #[test]
+    fn namespaces_are_cluster_scoped_for_rules() {
+        let mut ns = attrs("namespaces", None, Some("team-a"));
+        ns.resource_group = String::new();
+        let cluster = rule(&["*"], &[""], &["v1"], &["namespaces"], Some("Cluster"));
+        let namespaced = rule(&["*"], &[""], &["v1"], &["namespaces"], Some("Namespaced"));
+        assert!(cluster.matches(&ns));
+        assert!(!namespaced.matches(&ns));
+        let mut class = attrs("storageclasses", None, None);
+        class.resource_group = "storage.k8s.io".into();
+        assert!(rule(&["*"], &["*"], &["*"], &["*"], Some("Cluster")).matches(&class));
+        assert!(!rule(&["*"], &["*"], &["*"], &["*"], Some("Namespaced")).matches(&class));
+    }
+
+    #[test]
+    fn label_selectors_follow_metav1_semantics() {
+        let labels = BTreeMap::from([
+            ("env".to_string(), "prod".to_string()),
+            ("tier".to_string(), "db".to_string()),
+        ]);
+        let cases = [
+            (json!({}), true),
+            (json!({"matchLabels": {"env": "prod"}}), true),
+            (json!({"matchLabels": {"env": "dev"}}), false),
+            (json!({"matchLabels": {"missing": "x"}}), false),
+            (
+                json!({"matchExpressions": [{"key": "env", "operator": "In", "values": ["prod", "dev"]}]}),
+                true,
+            ),
+            (
+                json!({"matchExpressions": [{"key": "env", "operator": "In", "values": ["dev"]}]}),
+                false,
+            ),
+            (
+                json!({"matchExpressions": [{"key": "env", "operator": "NotIn", "values": ["dev"]}]}),
+                true,
+            ),
+            (
+                json!({"matchExpressions": [{"key": "gone", "operator": "NotIn", "values": ["dev"]}]}),
+                true,
+            ),
+            (
+                json!({"matchExpressions": [{"key": "env", "operator": "NotIn", "values": ["prod"]}]}),
+                false,
+            ),
+            (
+                json!({"matchExpressions": [{"key": "tier", "operator": "Exists"}]}),
+                true,
+            ),
+            (
+                json!({"matchExpressions": [{"key": "gone", "operator": "Exists"}]}),
+                false,
+            ),
+            (
+                json!({"matchExpressions": [{"key": "gone", "operator": "DoesNotExist"}]}),
+                true,
+            ),
+            (
+                json!({"matchExpressions": [{"key": "tier", "operator": "DoesNotExist"}]}),
+                false,
+            ),
+            (
+                json!({"matchLabels": {"env": "prod"}, "matchExpressions": [{"key": "tier", "operator": "In", "values": ["web"]}]}),
+                false,
+            ),
+        ];
+        for (selector, expected) in cases {
+            assert_eq!(
+                selector_matches(&selector, &labels),
+                Ok(expected),
+                "{selector}"
+            );
+        }
+        let bad =
+            json!({"matchExpressions": [{"key": "env", "operator": "Like", "values": ["p"]}]});
+        assert!(
+            selector_matches(&bad, &labels)
+                .unwrap_err()
+                .contains("\"Like\" is not a valid")
+        );
+        let empty_in = json!({"matchExpressions": [{"key": "env", "operator": "In"}]});
+        assert!(selector_matches(&empty_in, &labels).is_err());
+    }
+
+    fn hook(extra: Value) -> Webhook {
+        let mut raw = json!({
+            "name": "check.example.com",
+            "clientConfig": {"url": "https://127.0.0.1:1/validate"},
+            "rules": [{"operations": ["*"], "apiGroups": ["*"], "apiVersions": ["*"], "resources": ["*"]}],
+            "sideEffects": "None",
+            "admissionReviewVersions": ["v1"],
+        });
+        if let (Some(raw), Some(extra)) = (raw.as_object_mut(), extra.as_object()) {
+            for (k, v) in extra {
+                raw.insert(k.clone(), v.clone());
+            }
+        }
+        parse_webhook(&raw).expect("test webhook parses")
+    }
+
+    #[test]
+    fn namespace_selector_uses_namespace_labels_and_skips_cluster_scope() {
+        let team_b = hook(json!({"namespaceSelector": {"matchLabels": {"team": "b"}}}));
+        let team_a = hook(json!({"namespaceSelector": {"matchLabels": {"team": "a"}}}));
+        let in_ns = attrs("deployments", None, Some("default"));
+        assert_eq!(
+            should_call(&team_a, &in_ns, in_ns.object.as_ref()),
+            Ok(true)
+        );
+        assert_eq!(
+            should_call(&team_b, &in_ns, in_ns.object.as_ref()),
+            Ok(false)
+        );
+        // Cluster-scoped objects other than namespaces are never exempted by a namespaceSelector.
+        let cluster = attrs("storageclasses", None, None);
+        assert_eq!(
+            should_call(&team_b, &cluster, cluster.object.as_ref()),
+            Ok(true)
+        );
+        // A Namespace being created is judged by its own labels.
+        let mut ns = attrs("namespaces", None, None);
+        ns.resource_group = String::new();
+        ns.object = Some(json!({"metadata": {"name": "x", "labels": {"team": "b"}}}));
+        assert_eq!(should_call(&team_b, &ns, ns.object.as_ref()), Ok(true));
+        assert_eq!(should_call(&team_a, &ns, ns.object.as_ref()), Ok(false));
+        // Deleting it: the stored labels (old object) count.
+        ns.operation = Operation::Delete;
+        ns.old_object = ns.object.take();
+        assert_eq!(should_call(&team_b, &ns, None), Ok(true));
+    }
+
+    #[test]
+    fn object_selector_matches_object_or_old_object() {
+        let web = hook(json!({"objectSelector": {"matchLabels": {"app": "web"}}}));
+        let db = hook(json!({"objectSelector": {"matchLabels": {"app": "db"}}}));
+        let mut update = attrs("deployments", None, Some("default"));
+        update.operation = Operation::Update;
+        update.old_object = Some(json!({"metadata": {"labels": {"app": "db"}}}));
+        assert_eq!(should_call(&web, &update, update.object.as_ref()), Ok(true));
+        assert_eq!(should_call(&db, &update, update.object.as_ref()), Ok(true));
+        let create = attrs("deployments", None, Some("default"));
+        assert_eq!(should_call(&db, &create, create.object.as_ref()), Ok(false));
+        // Labels a previous mutating webhook added count.
+        let patched = json!({"metadata": {"labels": {"app": "db"}}});
+        assert_eq!(should_call(&db, &create, Some(&patched)), Ok(true));
+        let empty = hook(json!({"objectSelector": {}}));
+        let mut delete = attrs("deployments", None, Some("default"));
+        delete.object = None;
+        assert_eq!(should_call(&empty, &delete, None), Ok(true));
+        let broken = hook(
+            json!({"objectSelector": {"matchExpressions": [{"key": "a", "operator": "Nope"}]}}),
+        );
+        let err = should_call(&broken, &create, create.object.as_ref()).unwrap_err();
+        assert_eq!(err.code, 500);
+        assert!(
+            err.message.contains("invalid objectSelector"),
+            "{}",
+            err.message
+        );
+    }
+
+    #[test]
+    fn webhook_settings_are_parsed_with_apiserver_defaults() {
+        let plain = hook(json!({}));
+        assert_eq!(plain.timeout, Duration::from_secs(10));
+        assert!(!plain.ignore_failures);
+        assert_eq!(plain.review_version, "v1");
+        assert_eq!(
+            hook(json!({"timeoutSeconds": 90})).timeout,
+            Duration::from_secs(30)
+        );
+        assert_eq!(
+            hook(json!({"timeoutSeconds": 2})).timeout,
+            Duration::from_secs(2)
+        );
+        assert!(hook(json!({"failurePolicy": "Ignore"})).ignore_failures);
+        assert_eq!(
+            hook(json!({"admissionReviewVersions": ["v1beta1"]})).review_version,
+            "v1beta1"
+        );
+        let raw = json!({"name": "x", "clientConfig": {"url": "https://h/", "caBundle": "%%%"}});
+        let failure = parse_webhook(&raw).unwrap_err();
+        assert!(
+            failure.denied.message.contains("caBundle is not base64"),
+            "{}",
+            failure.denied.message
+        );
+        let raw = json!({"name": "x", "clientConfig": {}, "failurePolicy": "Ignore"});
+        let failure = parse_webhook(&raw).unwrap_err();
+        assert!(failure.ignore);
+        assert!(failure.denied.message.contains("neither url nor service"));
+    }
+
+    #[test]
+    fn dry_run_needs_side_effect_free_webhooks() {
+        let mut dry = attrs("deployments", None, Some("default"));
+        dry.dry_run = true;
+        assert_eq!(
+            check_dry_run(&hook(json!({"sideEffects": "None"})), &dry),
+            Ok(())
+        );
+        assert_eq!(
+            check_dry_run(&hook(json!({"sideEffects": "NoneOnDryRun"})), &dry),
+            Ok(())
+        );
+        let err = check_dry_run(&hook(json!({"sideEffects": "Some"})), &dry).unwrap_err();
+        assert_eq!(err.code, 400);
+        assert_eq!(
+            err.message,
+            "admission webhook \"check.example.com\" does not support dry run"
+        );
+        dry.dry_run = false;
+        assert_eq!(
+            check_dry_run(&hook(json!({"sideEffects": "Some"})), &dry),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn review_request_carries_the_documented_fields() {
+        let mut scale = attrs("deployments", Some("scale"), Some("default"));
+        scale.group = "autoscaling".into();
+        scale.kind = "Scale".into();
+        scale.operation = Operation::Update;
+        scale.user = UserInfo {
+            username: "alice".into(),
+            uid: "u-1".into(),
+            groups: vec!["system:authenticated".into()],
+        };
+        scale.options = Some(json!({"kind": "UpdateOptions", "apiVersion": "meta.k8s.io/v1"}));
+        let review = review_request(&hook(json!({})), &scale, scale.object.as_ref(), "abc");
+        assert_eq!(review["apiVersion"], "admission.k8s.io/v1");
+        assert_eq!(review["kind"], "AdmissionReview");
+        let request = &review["request"];
+        assert_eq!(request["uid"], "abc");
+        assert_eq!(
+            request["kind"],
+            json!({"group": "autoscaling", "version": "v1", "kind": "Scale"})
+        );
+        assert_eq!(request["requestKind"], request["kind"]);
+        assert_eq!(
+            request["resource"],
+            json!({"group": "apps", "version": "v1", "resource": "deployments"})
+        );
+        assert_eq!(request["subResource"], "scale");
+        assert_eq!(request["requestSubResource"], "scale");
+        assert_eq!(request["operation"], "UPDATE");
+        assert_eq!(request["name"], "web");
+        assert_eq!(request["namespace"], "default");
+        assert_eq!(request["userInfo"]["username"], "alice");
+        assert_eq!(request["userInfo"]["groups"][0], "system:authenticated");
+        assert_eq!(request["oldObject"], Value::Null);
+        assert_eq!(request["dryRun"], false);
+        assert_eq!(request["options"]["kind"], "UpdateOptions");
+
+        let mut generated = attrs("storageclasses", None, None);
+        generated.name = None;
+        let review = review_request(&hook(json!({})), &generated, None, "u");
+        let request = review["request"].as_object().expect("request is an object");
+        assert!(!request.contains_key("name"));
+        assert!(!request.contains_key("namespace"));
+        assert!(!request.contains_key("subResource"));
+        assert_eq!(request["object"], Value::Null);
+    }
+
+    fn review(response: Value) -> Value {
+        json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": response})
+    }
+
+    #[test]
+    fn responses_are_verified_like_the_apiserver() {
+        let ok = verify_response(
+            &review(json!({"uid": "u", "allowed": true})),
+            "u",
+            "v1",
+            false,
+        );
+        assert!(ok.is_ok_and(|r| r.allowed && r.patch.is_none()));
+        let cases = [
+            (
+                json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview"}),
+                false,
+                "webhook response was absent",
+            ),
+            (
+                review(json!({"uid": "other", "allowed": true})),
+                false,
+                "expected response.uid=\"u\", got \"other\"",
+            ),
+            (
+                json!({"apiVersion": "admission.k8s.io/v1beta1", "kind": "AdmissionReview", "response": {"uid": "u"}}),
+                false,
+                "expected webhook response of admission.k8s.io/v1, Kind=AdmissionReview, got admission.k8s.io/v1beta1, Kind=AdmissionReview",
+            ),
+            (
+                review(
+                    json!({"uid": "u", "allowed": true, "patchType": "JSONPatch", "patch": "W10="}),
+                ),
+                false,
+                "validating webhook may not return response.patchType",
+            ),
+            (
+                review(json!({"uid": "u", "allowed": true, "patch": "W3t9XQ=="})),
+                true,
+                "webhook returned response.patch but not response.patchType",
+            ),
+            (
+                review(json!({"uid": "u", "allowed": true, "patchType": "JSONPatch"})),
+                true,
+                "webhook returned response.patchType but not response.patch",
+            ),
+            (
+                review(
+                    json!({"uid": "u", "allowed": true, "patchType": "MergePatch", "patch": "e30="}),
+                ),
+                true,
+                "webhook returned invalid response.patchType of \"MergePatch\"",
+            ),
+        ];
+        for (body, mutating, expected) in cases {
+            let err = verify_response(&body, "u", "v1", mutating).unwrap_err();
+            assert_eq!(err, expected);
+        }
+    }
+
+    #[test]
+    fn patches_arrive_as_base64_or_byte_arrays() {
+        let text = br#"[{"op":"add","path":"/x","value":1}]"#;
+        let encoded = base64::engine::general_purpose::STANDARD.encode(text);
+        assert_eq!(
+            decode_patch_bytes(Some(&json!(encoded))),
+            Ok(Some(text.to_vec()))
+        );
+        let array: Vec<Value> = text.iter().map(|b| json!(b)).collect();
+        assert_eq!(
+            decode_patch_bytes(Some(&Value::Array(array))),
+            Ok(Some(text.to_vec()))
+        );
+        assert_eq!(decode_patch_bytes(Some(&json!(""))), Ok(None));
+        assert_eq!(decode_patch_bytes(None), Ok(None));
+        assert!(decode_patch_bytes(Some(&json!([300]))).is_err());
+        assert!(decode_patch_bytes(Some(&json!({"op": "add"}))).is_err());
+    }
+
+    #[test]
+    fn denials_use_the_apiserver_wording_and_codes() {
+        let cases = [
+            (
+                Some(json!({"code": 403, "reason": "Forbidden", "message": "no"})),
+                403,
+                "Forbidden",
+                "admission webhook \"w\" denied the request: no",
+            ),
+            (
+                Some(json!({"message": "no"})),
+                400,
+                "",
+                "admission webhook \"w\" denied the request: no",
+            ),
+            (
+                Some(json!({"code": 200, "message": "no"})),
+                400,
+                "",
+                "admission webhook \"w\" denied the request: no",
+            ),
+            (
+                Some(json!({"reason": "NotAllowed"})),
+                400,
+                "NotAllowed",
+                "admission webhook \"w\" denied the request: NotAllowed",
+            ),
+            (
+                None,
+                400,
+                "",
+                "admission webhook \"w\" denied the request without explanation",
+            ),
+        ];
+        for (status, code, reason, message) in cases {
+            let denied = rejection("w", status.as_ref());
+            assert_eq!(
+                denied,
+                Denied {
+                    code,
+                    reason: reason.into(),
+                    message: message.into()
+                }
+            );
+        }
+        let status = rejection("w", None).to_status();
+        assert_eq!(status["kind"], "Status");
+        assert_eq!(status["status"], "Failure");
+        assert_eq!(status["code"], 400);
+        assert!(status.get("reason").is_none());
+    }
+
+    #[test]
+    fn webhook_patches_apply_with_the_evanphx_null_test_rule() {
+        let object = json!({"metadata": {"name": "a"}});
+        let patch = br#"[{"op":"test","path":"/metadata/finalizers","value":null},
+                         {"op":"add","path":"/metadata/finalizers","value":["f"]}]"#;
+        let patched = apply_webhook_patch("w", Some(object.clone()), patch).expect("patch applies");
+        assert_eq!(patched["metadata"]["finalizers"], json!(["f"]));
+        let failing = br#"[{"op":"test","path":"/metadata/name","value":"b"}]"#;
+        let err = apply_webhook_patch("w", Some(object.clone()), failing).unwrap_err();
+        assert_eq!((err.code, err.reason.as_str()), (500, "InternalError"));
+        let err =
+            apply_webhook_patch("w", None, br#"[{"op":"add","path":"/x","value":1}]"#).unwrap_err();
+        assert!(
+            err.message.contains("attempted to modify the object"),
+            "{}",
+            err.message
+        );
+        let err = apply_webhook_patch("w", Some(object), b"{}").unwrap_err();
+        assert_eq!(err.code, 500);
+    }
+
+    #[test]
+    fn configurations_run_in_name_order() {
+        let config = |name: &str, hooks: &[&str]| {
+            json!({
+                "metadata": {"name": name},
+                "webhooks": hooks.iter().map(|h| json!({"name": h, "clientConfig": {"url": "https://x/"}})).collect::<Vec<_>>(),
+            })
+        };
+        let configs = [config("zeta", &["z1"]), config("alpha", &["a1", "a2"])];
+        let names: Vec<String> = ordered_webhooks(&configs)
+            .into_iter()
+            .map(|h| h.map(|h| h.name).unwrap_or_default())
+            .collect();
+        assert_eq!(names, ["a1", "a2", "z1"]);
+    }
+}

@@ -459,3 +459,367 @@ pub async fn middleware(State(faults): State<Faults>, req: Request, next: Next) 
         Some(Action::Delay(_)) | None => next.run(req).await,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::Router;
+    use axum::routing::any;
+    use http_body_util::BodyExt as _;
+    use tower::ServiceExt as _;
+
+    fn router(faults: &Faults) -> Router {
+        Router::new().fallback(any(|| async { "served" })).layer(
+            axum::middleware::from_fn_with_state(faults.clone(), middleware),
+        )
+    }
+
+    async fn send(router: &Router, method: Method, uri: &str) -> Response {
+        let request = http::Request::builder()
+            .method(method)
+            .uri(uri)
+            .body(Body::empty())
+            .expect("valid request");
+        match router.clone().oneshot(request).await {
+            Ok(response) => response,
+            Err(never) => match never {},
+        }
+    }
+
+    async fn body_text(response: Response) -> Result<String, String> {
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?
+            .to_bytes();
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    #[test]
+    fn requests_are_classified_like_request_info() {
+        let get = Method::GET;
+        let cases = [
+            (
+                &get,
+                "/api/v1/namespaces/default/configmaps",
+                None,
+                "list",
+                Some("configmaps"),
+                None,
+                Some("default"),
+                None,
+            ),
+            (
+                &get,
+                "/api/v1/namespaces/default/configmaps/a",
+                None,
+                "get",
+                Some("configmaps"),
+                None,
+                Some("default"),
+                Some("a"),
+            ),
+            (
+                &get,
+                "/api/v1/namespaces/default/configmaps",
+                Some("watch=true&resourceVersion=5"),
+                "watch",
+                Some("configmaps"),
+                None,
+                Some("default"),
+                None,
+            ),
+            (
+                &get,
+                "/api/v1/watch/namespaces/default/configmaps",
+                None,
+                "watch",
+                Some("configmaps"),
+                None,
+                Some("default"),
+                None,
+            ),
+            (
+                &get,
+                "/apis/apps/v1/deployments",
+                Some("watch=1"),
+                "watch",
+                Some("deployments"),
+                None,
+                None,
+                None,
+            ),
+            (
+                &get,
+                "/apis/apps/v1/deployments",
+                Some("watch=false"),
+                "list",
+                Some("deployments"),
+                None,
+                None,
+                None,
+            ),
+            (
+                &Method::PUT,
+                "/apis/apps/v1/namespaces/x/deployments/web/scale",
+                None,
+                "update",
+                Some("deployments"),
+                Some("scale"),
+                Some("x"),
+                Some("web"),
+            ),
+            (
+                &Method::PATCH,
+                "/apis/apps/v1/namespaces/x/deployments/web/status",
+                None,
+                "patch",
+                Some("deployments"),
+                Some("status"),
+                Some("x"),
+                Some("web"),
+            ),
+            (
+                &Method::POST,
+                "/apis/stork.libopenstorage.org/v1alpha1/namespaces/x/migrations",
+                None,
+                "create",
+                Some("migrations"),
+                None,
+                Some("x"),
+                None,
+            ),
+            (
+                &Method::DELETE,
+                "/api/v1/namespaces/x/secrets/s",
+                None,
+                "delete",
+                Some("secrets"),
+                None,
+                Some("x"),
+                Some("s"),
+            ),
+            (
+                &Method::DELETE,
+                "/api/v1/namespaces/x/secrets",
+                None,
+                "deletecollection",
+                Some("secrets"),
+                None,
+                Some("x"),
+                None,
+            ),
+            (
+                &get,
+                "/api/v1/namespaces",
+                None,
+                "list",
+                Some("namespaces"),
+                None,
+                None,
+                None,
+            ),
+            (
+                &get,
+                "/api/v1/namespaces/team",
+                None,
+                "get",
+                Some("namespaces"),
+                None,
+                Some("team"),
+                Some("team"),
+            ),
+            (
+                &Method::PUT,
+                "/api/v1/namespaces/team/finalize",
+                None,
+                "update",
+                Some("namespaces"),
+                Some("finalize"),
+                Some("team"),
+                Some("team"),
+            ),
+            (
+                &get,
+                "/apis/storage.k8s.io/v1/storageclasses/fast",
+                None,
+                "get",
+                Some("storageclasses"),
+                None,
+                None,
+                Some("fast"),
+            ),
+            (&get, "/version", None, "get", None, None, None, None),
+            (&get, "/apis", None, "get", None, None, None, None),
+            (&get, "/apis/apps/v1", None, "get", None, None, None, None),
+            (
+                &get,
+                "/openapi/v3/apis/apps/v1",
+                Some("hash=1"),
+                "get",
+                None,
+                None,
+                None,
+                None,
+            ),
+        ];
+        for (method, path, query, verb, resource, sub, namespace, name) in cases {
+            let class = classify(method, path, query);
+            let expected = RequestClass {
+                verb: verb.to_string(),
+                resource: resource.map(str::to_string),
+                sub_resource: sub.map(str::to_string),
+                namespace: namespace.map(str::to_string),
+                name: name.map(str::to_string),
+            };
+            assert_eq!(class, expected, "{method} {path}?{query:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn fail_next_answers_a_status_for_matching_requests_only() {
+        let faults = Faults::new();
+        let app = router(&faults);
+        faults.fail_next(2, FaultMatch::verb_resource("list", "configmaps"), 503);
+        let other = send(&app, Method::GET, "/api/v1/namespaces/d/secrets").await;
+        assert_eq!(other.status(), StatusCode::OK);
+        let get = send(&app, Method::GET, "/api/v1/namespaces/d/configmaps/a").await;
+        assert_eq!(get.status(), StatusCode::OK);
+        for _ in 0..2 {
+            let failed = send(&app, Method::GET, "/api/v1/namespaces/d/configmaps").await;
+            assert_eq!(failed.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(failed.headers()[http::header::RETRY_AFTER], "1");
+            let status: serde_json::Value =
+                serde_json::from_str(&body_text(failed).await.expect("status body"))
+                    .expect("status is JSON");
+            assert_eq!(status["kind"], "Status");
+            assert_eq!(status["code"], 503);
+            assert_eq!(status["reason"], "ServiceUnavailable");
+            assert!(
+                status["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("list configmaps"))
+            );
+        }
+        let after = send(&app, Method::GET, "/api/v1/namespaces/d/configmaps").await;
+        assert_eq!(after.status(), StatusCode::OK);
+        assert_eq!(body_text(after).await.as_deref(), Ok("served"));
+        assert_eq!(faults.pending(), 0);
+    }
+
+    #[tokio::test]
+    async fn subresource_matches_are_exact_and_plural_matches_cover_them() {
+        let faults = Faults::new();
+        let app = router(&faults);
+        faults.fail_next(1, FaultMatch::resource("deployments/scale"), 409);
+        let main = send(
+            &app,
+            Method::PUT,
+            "/apis/apps/v1/namespaces/d/deployments/web",
+        )
+        .await;
+        assert_eq!(main.status(), StatusCode::OK);
+        let scale = send(
+            &app,
+            Method::PUT,
+            "/apis/apps/v1/namespaces/d/deployments/web/scale",
+        )
+        .await;
+        assert_eq!(scale.status(), StatusCode::CONFLICT);
+        faults.fail_next(1, FaultMatch::resource("deployments"), 500);
+        let status = send(
+            &app,
+            Method::PATCH,
+            "/apis/apps/v1/namespaces/d/deployments/web/status",
+        )
+        .await;
+        assert_eq!(status.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        faults.fail_next(1, FaultMatch::any(), 404);
+        let version = send(&app, Method::GET, "/version").await;
+        assert_eq!(version.status(), StatusCode::NOT_FOUND);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn delay_holds_the_request_then_serves_it() {
+        let faults = Faults::new();
+        let app = router(&faults);
+        faults.delay_next(1, FaultMatch::verb("get"), Duration::from_secs(5));
+        let started = tokio::time::Instant::now();
+        let delayed = send(&app, Method::GET, "/api/v1/namespaces/d/configmaps/a").await;
+        assert_eq!(delayed.status(), StatusCode::OK);
+        // Paused clock: the elapsed time is exactly the virtual time the middleware slept.
+        assert!(started.elapsed() >= Duration::from_secs(5));
+        let started = tokio::time::Instant::now();
+        send(&app, Method::GET, "/api/v1/namespaces/d/configmaps/a").await;
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_takes_one_delay_and_one_failure() {
+        let faults = Faults::new();
+        let app = router(&faults);
+        faults.delay_next(1, FaultMatch::verb("list"), Duration::from_secs(2));
+        faults.fail_next(1, FaultMatch::verb("list"), 429);
+        faults.fail_next(1, FaultMatch::verb("list"), 500);
+        let started = tokio::time::Instant::now();
+        let first = send(&app, Method::GET, "/api/v1/namespaces/d/pods").await;
+        assert_eq!(first.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert!(started.elapsed() >= Duration::from_secs(2));
+        let second = send(&app, Method::GET, "/api/v1/namespaces/d/pods").await;
+        assert_eq!(second.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let third = send(&app, Method::GET, "/api/v1/namespaces/d/pods").await;
+        assert_eq!(third.status(), StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn dropped_requests_are_marked_and_their_body_fails() {
+        let faults = Faults::new();
+        let app = router(&faults);
+        faults.drop_next(1, FaultMatch::verb("watch"));
+        let list = send(&app, Method::GET, "/api/v1/namespaces/d/configmaps").await;
+        assert!(connection_outcome(list).is_ok());
+        let watch = send(
+            &app,
+            Method::GET,
+            "/api/v1/namespaces/d/configmaps?watch=true",
+        )
+        .await;
+        assert_eq!(
+            watch.extensions().get::<DropConnection>(),
+            Some(&DropConnection)
+        );
+        assert!(body_text(watch).await.is_err());
+        let watch = send(
+            &app,
+            Method::GET,
+            "/api/v1/namespaces/d/configmaps?watch=true",
+        )
+        .await;
+        assert!(connection_outcome(watch).is_ok());
+    }
+
+    #[tokio::test]
+    async fn unreachable_drops_everything_until_cleared() {
+        let faults = Faults::new();
+        let app = router(&faults);
+        faults.set_unreachable(true);
+        assert!(faults.is_unreachable());
+        let response = send(&app, Method::GET, "/version").await;
+        assert!(connection_outcome(response).is_err());
+        faults.fail_next(3, FaultMatch::any(), 500);
+        faults.clear();
+        assert!(!faults.is_unreachable());
+        assert_eq!(faults.pending(), 0);
+        let response = send(&app, Method::GET, "/version").await;
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+
+    #[test]
+    fn zero_count_faults_are_not_recorded() {
+        let faults = Faults::new();
+        faults.fail_next(0, FaultMatch::any(), 500);
+        faults.drop_next(0, FaultMatch::any());
+        assert_eq!(faults.pending(), 0);
+    }
+}
