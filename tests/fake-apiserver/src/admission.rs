@@ -20,7 +20,20 @@
 //!   `failurePolicy: Ignore`, and dry-run requests refused for webhooks with side effects.
 //!
 //! `reinvocationPolicy` and `matchConditions` (CEL) are not evaluated; `matchPolicy: Equivalent` behaves like
-//! `Exact` because the in-memory server serves one version per resource.
+//! `Exact` because the in-memory server serves one version per resource. Writes to admission configuration
+//! objects themselves are never sent to webhooks, as in the apiserver.
+//!
+//! How the server calls it, per write (what kube-apiserver does):
+//! 1. decode, apply defaults, then [`Admission::mutate`] with every stored MutatingWebhookConfiguration: for a
+//!    create the object has no uid and `creationTimestamp: null`, and `name` is None under `generateName`;
+//! 2. assign uid, timestamps and the generated name, then [`Admission::validate`] with the final object and every
+//!    stored ValidatingWebhookConfiguration; store only if both succeed;
+//! 3. a PATCH (any type, apply included) is `Operation::Update` with `UpdateOptions`, an apply that creates is
+//!    `Operation::Create` with `CreateOptions`; DELETE passes the stored object as `old_object` and no object;
+//!    `/scale` passes an `autoscaling/v1 Scale` with the parent's resource and `sub_resource: Some("scale")`;
+//! 4. `dryRun=All` sets `dry_run`; a [`Denied`] becomes the HTTP answer (`code`, body [`Denied::to_status`]);
+//!    each warning of either phase becomes a `Warning` header ([`warning_header`]), on success and failure alike
+//!    (the `*_with_warnings` forms keep the warnings of a refused request).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -145,6 +158,25 @@ impl std::fmt::Display for Denied {
 
 impl std::error::Error for Denied {}
 
+/// The `Warning` header value the apiserver sends for one admission warning: `299 - "<text>"`, quotes and
+/// backslashes escaped (`k8s.io/apimachinery/pkg/util/net.NewWarningHeader`). kubectl prints it as
+/// `Warning: <text>`. None for text a header cannot carry (control characters).
+pub fn warning_header(text: &str) -> Option<http::HeaderValue> {
+    if text.chars().any(char::is_control) {
+        return None;
+    }
+    let mut value = String::with_capacity(text.len() + 8);
+    value.push_str("299 - \"");
+    for c in text.chars() {
+        if c == '"' || c == '\\' {
+            value.push('\\');
+        }
+        value.push(c);
+    }
+    value.push('"');
+    http::HeaderValue::from_bytes(value.as_bytes()).ok()
+}
+
 type HttpsClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 /// Calls admission webhooks. Cheap to share; keeps one HTTPS client (and its connection pool) per CA bundle.
@@ -171,8 +203,56 @@ impl Admission {
         configs: &[Value],
         attrs: &Attributes,
     ) -> Result<(Option<Value>, Vec<String>), Denied> {
-        let mut object = attrs.object.clone();
+        let (outcome, warnings) = self.mutate_with_warnings(configs, attrs).await;
+        outcome.map(|object| (object, warnings))
+    }
+
+    /// Runs the matching validating webhooks; returns warnings, or the first denial.
+    pub async fn validate(
+        &self,
+        configs: &[Value],
+        attrs: &Attributes,
+    ) -> Result<Vec<String>, Denied> {
+        let (outcome, warnings) = self.validate_with_warnings(configs, attrs).await;
+        outcome.map(|()| warnings)
+    }
+
+    /// [`Admission::mutate`], but the warnings gathered before a refusal (including the refusing webhook's own)
+    /// are returned too: the apiserver sends them as `Warning` headers on the error response as well.
+    pub async fn mutate_with_warnings(
+        &self,
+        configs: &[Value],
+        attrs: &Attributes,
+    ) -> (Result<Option<Value>, Denied>, Vec<String>) {
         let mut warnings = Vec::new();
+        let outcome = self.run(configs, attrs, true, &mut warnings).await;
+        (outcome, warnings)
+    }
+
+    /// [`Admission::validate`], but the warnings gathered before a refusal are returned too.
+    pub async fn validate_with_warnings(
+        &self,
+        configs: &[Value],
+        attrs: &Attributes,
+    ) -> (Result<(), Denied>, Vec<String>) {
+        let mut warnings = Vec::new();
+        let outcome = self.run(configs, attrs, false, &mut warnings).await;
+        (outcome.map(|_| ()), warnings)
+    }
+
+    /// One admission phase. Mutating webhooks see the object as the previous ones patched it; validating ones
+    /// all see `attrs.object`.
+    async fn run(
+        &self,
+        configs: &[Value],
+        attrs: &Attributes,
+        mutating: bool,
+        warnings: &mut Vec<String>,
+    ) -> Result<Option<Value>, Denied> {
+        let mut object = attrs.object.clone();
+        if is_exempt(attrs) {
+            return Ok(object);
+        }
         for hook in ordered_webhooks(configs) {
             let hook = match hook {
                 Ok(hook) => hook,
@@ -185,14 +265,14 @@ impl Admission {
                 continue;
             }
             check_dry_run(&hook, attrs)?;
-            let reply = match self.call(&hook, attrs, object.as_ref(), true).await {
+            let reply = match self.call(&hook, attrs, object.as_ref(), mutating).await {
                 Ok(reply) => reply,
                 Err(failure) => {
                     failure.handle()?;
                     continue;
                 }
             };
-            push_warnings(&mut warnings, reply.warnings);
+            push_warnings(warnings, reply.warnings);
             if !reply.allowed {
                 return Err(rejection(&hook.name, reply.status.as_ref()));
             }
@@ -200,41 +280,7 @@ impl Admission {
                 object = Some(apply_webhook_patch(&hook.name, object, &patch)?);
             }
         }
-        Ok((object, warnings))
-    }
-
-    /// Runs the matching validating webhooks; returns warnings, or the first denial.
-    pub async fn validate(
-        &self,
-        configs: &[Value],
-        attrs: &Attributes,
-    ) -> Result<Vec<String>, Denied> {
-        let mut warnings = Vec::new();
-        for hook in ordered_webhooks(configs) {
-            let hook = match hook {
-                Ok(hook) => hook,
-                Err(failure) => {
-                    failure.handle()?;
-                    continue;
-                }
-            };
-            if !should_call(&hook, attrs, attrs.object.as_ref())? {
-                continue;
-            }
-            check_dry_run(&hook, attrs)?;
-            let reply = match self.call(&hook, attrs, attrs.object.as_ref(), false).await {
-                Ok(reply) => reply,
-                Err(failure) => {
-                    failure.handle()?;
-                    continue;
-                }
-            };
-            push_warnings(&mut warnings, reply.warnings);
-            if !reply.allowed {
-                return Err(rejection(&hook.name, reply.status.as_ref()));
-            }
-        }
-        Ok(warnings)
+        Ok(object)
     }
 
     /// One round trip to one webhook. Every error here is a "calling" failure that `failurePolicy` governs.
@@ -263,7 +309,8 @@ impl Admission {
                 )));
             }
         };
-        let url = format!("{url}?timeout={}s", hook.timeout.as_secs());
+        let separator = if url.contains('?') { '&' } else { '?' };
+        let url = format!("{url}{separator}timeout={}s", hook.timeout.as_secs());
         let uid = uuid::Uuid::new_v4().to_string();
         let review = review_request(hook, attrs, object, &uid);
         let client = self
@@ -553,6 +600,21 @@ fn parse_webhook(raw: &Value) -> Result<Webhook, CallFailure> {
         timeout: Duration::from_secs(timeout_seconds.unsigned_abs()),
         review_version,
     })
+}
+
+/// Webhooks never see writes to admission configuration itself, so a broken webhook cannot lock its own
+/// configuration (`IsExemptAdmissionConfigurationResource`).
+fn is_exempt(attrs: &Attributes) -> bool {
+    attrs.group == "admissionregistration.k8s.io"
+        && matches!(
+            attrs.kind.as_str(),
+            "ValidatingWebhookConfiguration"
+                | "MutatingWebhookConfiguration"
+                | "ValidatingAdmissionPolicy"
+                | "ValidatingAdmissionPolicyBinding"
+                | "MutatingAdmissionPolicy"
+                | "MutatingAdmissionPolicyBinding"
+        )
 }
 
 fn is_namespace_object(attrs: &Attributes) -> bool {
@@ -950,6 +1012,11 @@ fn apply_webhook_patch(name: &str, object: Option<Value>, patch: &[u8]) -> Resul
         }
         json_patch::patch(&mut object, std::slice::from_ref(operation))
             .map_err(Denied::internal)?;
+    }
+    if !object.is_object() {
+        return Err(Denied::internal(format!(
+            "admission webhook \"{name}\" patched the object into a non-object JSON value"
+        )));
     }
     Ok(object)
 }
@@ -1554,5 +1621,54 @@ mod tests {
             .map(|h| h.map(|h| h.name).unwrap_or_default())
             .collect();
         assert_eq!(names, ["a1", "a2", "z1"]);
+    }
+
+    #[test]
+    fn warning_headers_are_quoted_like_the_apiserver() {
+        let header = warning_header(r#"field "x" uses \ escapes"#).expect("printable text");
+        assert_eq!(header.as_bytes(), br#"299 - "field \"x\" uses \\ escapes""#);
+        let header = warning_header("réplicas impaires").expect("utf-8 text");
+        assert_eq!(header.as_bytes(), "299 - \"réplicas impaires\"".as_bytes());
+        assert!(warning_header("line\nbreak").is_none());
+    }
+
+    #[tokio::test]
+    async fn admission_configuration_objects_are_exempt() {
+        let mut attrs = attrs("validatingwebhookconfigurations", None, None);
+        attrs.group = "admissionregistration.k8s.io".into();
+        attrs.resource_group = "admissionregistration.k8s.io".into();
+        attrs.kind = "ValidatingWebhookConfiguration".into();
+        assert!(is_exempt(&attrs));
+        // A webhook that could only fail (nothing listens on port 1) is not consulted.
+        let configs = [json!({"metadata": {"name": "all"}, "webhooks": [{
+            "name": "all.example.com",
+            "clientConfig": {"url": "https://127.0.0.1:1/"},
+            "rules": [{"operations": ["*"], "apiGroups": ["*"], "apiVersions": ["*"], "resources": ["*"]}],
+        }]})];
+        let admission = Admission::new();
+        assert_eq!(admission.validate(&configs, &attrs).await, Ok(vec![]));
+        let (object, _) = admission.mutate(&configs, &attrs).await.expect("exempt");
+        assert_eq!(object, attrs.object);
+        attrs.kind = "Deployment".into();
+        assert!(!is_exempt(&attrs));
+        let refused = admission.validate(&configs, &attrs).await.unwrap_err();
+        assert!(
+            refused
+                .message
+                .contains("failed calling webhook \"all.example.com\""),
+            "{}",
+            refused.message
+        );
+    }
+
+    #[test]
+    fn a_patch_must_leave_an_object() {
+        let err = apply_webhook_patch(
+            "w",
+            Some(json!({"a": 1})),
+            br#"[{"op":"replace","path":"","value":3}]"#,
+        )
+        .unwrap_err();
+        assert!(err.message.contains("non-object"), "{}", err.message);
     }
 }

@@ -631,3 +631,26 @@ async fn rules_and_selectors_decide_which_webhooks_are_called() {
     assert!(server.recorded("skipped").is_empty());
     assert_eq!(server.recorded("called").len(), 1);
 }
+
+#[tokio::test]
+async fn warnings_gathered_before_a_denial_are_kept() {
+    let server = start_webhooks().await;
+    let admission = Admission::new();
+    let configs = [config(
+        "warn-then-deny",
+        vec![
+            server.webhook("warn.example.com", "/warn", json!({})),
+            server.webhook("deny.example.com", "/deny", json!({})),
+        ],
+    )];
+    let (outcome, warnings) = admission
+        .validate_with_warnings(&configs, &configmap_create())
+        .await;
+    assert_eq!(outcome.unwrap_err().code, 400);
+    assert_eq!(warnings, ["spec.replicas is odd"]);
+    let (outcome, warnings) = admission
+        .mutate_with_warnings(&configs, &configmap_create())
+        .await;
+    assert!(outcome.is_err());
+    assert_eq!(warnings, ["spec.replicas is odd"]);
+}
