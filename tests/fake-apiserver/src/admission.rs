@@ -309,6 +309,11 @@ impl Admission {
                 )));
             }
         };
+        if !url.starts_with("https://") {
+            return Err(hook.failure(format!(
+                "failed to call webhook: Post \"{url}\": 'https' is the only allowed URL scheme"
+            )));
+        }
         let separator = if url.contains('?') { '&' } else { '?' };
         let url = format!("{url}{separator}timeout={}s", hook.timeout.as_secs());
         let uid = uuid::Uuid::new_v4().to_string();
@@ -372,12 +377,15 @@ impl Admission {
             return Ok(client.clone());
         }
         let mut roots = rustls::RootCertStore::empty();
-        if let Some(pem) = ca_bundle {
+        if let Some(pem) = ca_bundle.filter(|pem| !pem.is_empty()) {
             for cert in rustls_pemfile::certs(&mut &pem[..]) {
                 let cert = cert.map_err(|e| format!("caBundle is not PEM: {e}"))?;
                 roots
                     .add(cert)
                     .map_err(|e| format!("caBundle holds an unusable certificate: {e}"))?;
+            }
+            if roots.is_empty() {
+                return Err("caBundle holds no PEM certificate".to_string());
             }
         }
         // Explicit provider: the process-wide default may be unset (tests) or differ (the binary).
@@ -729,9 +737,13 @@ fn selector_matches(selector: &Value, labels: &BTreeMap<String, String>) -> Resu
     Ok(true)
 }
 
-/// The apiserver's `ShouldCallHook`: namespaceSelector, objectSelector, then the rules. `object` is the object
-/// as the previous mutating webhooks left it.
+/// The apiserver's `ShouldCallHook`: rules, namespaceSelector and objectSelector must all match. `object` is
+/// the object as the previous mutating webhooks left it.
 fn should_call(hook: &Webhook, attrs: &Attributes, object: Option<&Value>) -> Result<bool, Denied> {
+    // Rules first: a webhook whose rules do not match is skipped even if its selectors are broken.
+    if !hook.rules.iter().any(|rule| rule.matches(attrs)) {
+        return Ok(false);
+    }
     let invalid = |what: &str, e: String| {
         Denied::internal(format!("webhook \"{}\": invalid {what}: {e}", hook.name))
     };
@@ -770,7 +782,7 @@ fn should_call(hook: &Webhook, attrs: &Attributes, object: Option<&Value>) -> Re
             return Ok(false);
         }
     }
-    Ok(hook.rules.iter().any(|rule| rule.matches(attrs)))
+    Ok(true)
 }
 
 fn selector_is_empty(selector: &Value) -> bool {
@@ -1670,5 +1682,51 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.message.contains("non-object"), "{}", err.message);
+    }
+
+    #[tokio::test]
+    async fn unusable_client_configs_are_calling_failures() {
+        let admission = Admission::new();
+        let attrs = attrs("deployments", None, Some("default"));
+        let call = |client_config: Value, policy: &str| {
+            [json!({"metadata": {"name": "c"}, "webhooks": [{
+                "name": "c.example.com",
+                "clientConfig": client_config,
+                "failurePolicy": policy,
+                "rules": [{"operations": ["*"], "apiGroups": ["*"], "apiVersions": ["*"], "resources": ["*"]}],
+            }]})]
+        };
+        let plain = call(json!({"url": "http://127.0.0.1:1/v"}), "Fail");
+        let err = admission.validate(&plain, &attrs).await.unwrap_err();
+        assert_eq!(err.code, 500);
+        assert!(
+            err.message
+                .ends_with("'https' is the only allowed URL scheme"),
+            "{}",
+            err.message
+        );
+        let not_pem = base64::engine::general_purpose::STANDARD.encode("not a certificate");
+        let garbage = call(
+            json!({"url": "https://127.0.0.1:1/v", "caBundle": not_pem}),
+            "Fail",
+        );
+        let err = admission.validate(&garbage, &attrs).await.unwrap_err();
+        assert!(
+            err.message.ends_with("caBundle holds no PEM certificate"),
+            "{}",
+            err.message
+        );
+        let ignored = call(json!({"url": "http://127.0.0.1:1/v"}), "Ignore");
+        assert_eq!(admission.validate(&ignored, &attrs).await, Ok(vec![]));
+    }
+
+    #[test]
+    fn broken_selectors_only_matter_when_the_rules_match() {
+        let broken = json!({"matchExpressions": [{"key": "a", "operator": "Nope"}]});
+        let mut hook = hook(json!({"namespaceSelector": broken}));
+        let attrs = attrs("deployments", None, Some("default"));
+        assert!(should_call(&hook, &attrs, attrs.object.as_ref()).is_err());
+        hook.rules = vec![rule(&["DELETE"], &["*"], &["*"], &["*"], None)];
+        assert_eq!(should_call(&hook, &attrs, attrs.object.as_ref()), Ok(false));
     }
 }
