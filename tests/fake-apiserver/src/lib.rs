@@ -12,10 +12,12 @@
 //! ```
 //! Several servers are several clusters. Each binds its own loopback port.
 
+pub mod admission;
 pub mod admit;
 pub mod api;
 pub mod defaults;
 pub mod discovery;
+pub mod faults;
 pub mod fields;
 pub mod http;
 pub mod openapi;
