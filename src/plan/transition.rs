@@ -707,7 +707,7 @@ fn plan_primary(spec: &PlanSpec, obs: &Observed, peer_domain: Option<String>) ->
             step::METRO => eval_metro(spec, obs, &current.revision),
             step::FENCE => eval_fence(spec, obs, current, &peer_domain),
             step::ACTIVATE => eval_activate(obs),
-            _ => eval_protect(obs),
+            _ => eval_protect(spec, obs, current),
         },
     )
 }
@@ -1315,8 +1315,14 @@ fn eval_activate(obs: &Observed) -> Eval {
     )
 }
 
-fn eval_protect(obs: &Observed) -> Eval {
+fn eval_protect(spec: &PlanSpec, obs: &Observed, current: &Transition) -> Eval {
     let unreachable = matches!(obs.peer, Peer::Unreachable { .. });
+    // Applied once already in this transition: what is live now is what the apply left (it yields `suspend` to
+    // Stork when Stork suspended the schedule itself), so the step is over either way. Should a crash have come
+    // between the status write and the apply, the steady-state apply that follows a finished transition does it.
+    let applied_before = current
+        .step(step::PROTECT)
+        .is_some_and(|s| s.state == StepState::InProgress);
     match &obs.schedule {
         Some(s) if !s.suspend => Eval::Done(format!(
             "MigrationSchedule {}/{} runs towards the peer",
@@ -1326,6 +1332,22 @@ fn eval_protect(obs: &Observed) -> Eval {
             "MigrationSchedule {}/{} applied, suspended while the peer is unreachable",
             s.namespace, s.name
         )),
+        Some(s) if applied_before => Eval::Done(format!(
+            "MigrationSchedule {}/{} applied but suspended (Stork suspended it); see the plan's conditions",
+            s.namespace, s.name
+        )),
+        // The apply never touches Stork's static copies, so there is nothing to wait for.
+        None if obs
+            .static_copies
+            .iter()
+            .any(|c| c.namespace == spec.namespace && c.name == spec.name) =>
+        {
+            Eval::Done(format!(
+                "MigrationSchedule {}/{} is Stork's static copy of the peer's schedule, so no migrations run \
+                 towards the peer until that copy is removed",
+                spec.namespace, spec.name
+            ))
+        }
         _ => Eval::Act(
             vec![Action::ApplyRoleObjects],
             "applying this cluster's Primary objects".into(),
@@ -1545,7 +1567,7 @@ mod tests {
                 schedule: None,
                 static_copies: vec![StaticCopy {
                     namespace: "mysql".into(),
-                    name: "mysql".into(),
+                    name: "mysql-nightly".into(),
                     application_activated: false,
                 }],
                 cluster_domains: None,
@@ -2190,6 +2212,57 @@ mod tests {
             }
         }
         assert!(crashed_somewhere);
+    }
+
+    #[test]
+    fn protect_finishes_when_stork_keeps_the_schedule_suspended_or_its_static_copy_holds_the_name()
+    {
+        let to_b = spec(Mode::Async, B);
+        let ready_peer = || {
+            let mut a = Cluster::running(A, "rev1");
+            a.status.role = Some(Role::Standby);
+            a.last_applied = Some("rev2".into());
+            a.workloads.iter_mut().for_each(|w| w.replicas = Some(0));
+            a
+        };
+        // The apply leaves the schedule suspended (Stork suspended it): done after one apply.
+        let a = ready_peer();
+        let mut b = Cluster::standby(B, "rev1");
+        let out = b.pass(&to_b, "rev2", ts(0), a.as_peer());
+        assert!(
+            out.actions
+                .iter()
+                .all(|x| !matches!(x, Action::ApplyRoleObjects)),
+            "activation comes first"
+        );
+        let out = b.pass(&to_b, "rev2", ts(1), a.as_peer());
+        assert_eq!(out.actions, [Action::ApplyRoleObjects]);
+        b.schedule = Some(Schedule {
+            namespace: "mysql".into(),
+            name: "mysql".into(),
+            suspend: true,
+        });
+        let out = b.pass(&to_b, "rev2", ts(3), a.as_peer());
+        assert!(out.complete && out.actions.is_empty(), "{out:?}");
+        assert!(
+            b.step(step::PROTECT)
+                .message
+                .contains("applied but suspended")
+        );
+
+        // Stork's static copy of the old primary's schedule holds the name: nothing to apply, done.
+        let mut b = Cluster::standby(B, "rev1");
+        b.static_copies[0].name = "mysql".into();
+        for i in 0..3 {
+            let out = b.pass(&to_b, "rev2", ts(i), a.as_peer());
+            assert!(!out.actions.contains(&Action::ApplyRoleObjects));
+        }
+        assert_eq!(b.phase, Some(Phase::Ready));
+        assert!(
+            b.step(step::PROTECT).message.contains("static copy"),
+            "{:?}",
+            b.step(step::PROTECT)
+        );
     }
 
     #[test]
