@@ -177,7 +177,16 @@ impl TransitionExecutor {
             }
         })
         .await?;
-        let schedules = list_stork(&self.client, "MigrationSchedule", Some(&namespaces)).await?;
+        // The plan's schedule lives in the plan's namespace, which (for a plan in the admin namespace) need not be
+        // one of the namespaces it protects.
+        let mut schedule_namespaces = namespaces.clone();
+        schedule_namespaces.insert(spec.namespace.clone());
+        let schedules = list_stork(
+            &self.client,
+            "MigrationSchedule",
+            Some(&schedule_namespaces),
+        )
+        .await?;
         let mut schedule = None;
         let mut static_copies = Vec::new();
         for s in schedules {
