@@ -104,7 +104,8 @@ impl TransitionExecutor {
         self
     }
 
-    /// Runs passes until the planner has no action left (done, waiting or stalled) and returns its last outcome.
+    /// Runs passes until the planner has no action left (done, waiting or stalled) and returns its last outcome,
+    /// with the Events of every pass.
     /// `apply_role` renders and applies this role's objects; it is called for [`Action::ApplyRoleObjects`].
     pub async fn run<F, Fut>(
         &self,
@@ -120,7 +121,8 @@ impl TransitionExecutor {
     {
         let spec = PlanSpec::from_plan(plan);
         let plans: Api<DRPlan> = Api::namespaced(self.client.clone(), &spec.namespace);
-        let mut last = None;
+        let mut last: Option<Outcome> = None;
+        let mut events = Vec::new();
         for _ in 0..MAX_PASSES {
             // The status on the server is the planner's memory: read it fresh every pass.
             let current = plans
@@ -136,19 +138,23 @@ impl TransitionExecutor {
             let observed = self
                 .observe(&current, &spec, local_domain, revision, peer_kubeconfig)
                 .await?;
-            let outcome = transition::plan(&spec, &observed);
+            let mut outcome = transition::plan(&spec, &observed);
             self.write_status(&plans, &current, &outcome, local_domain, revision)
                 .await?;
             self.emit(&current, &outcome).await;
+            events.append(&mut outcome.events);
             if outcome.actions.is_empty() {
+                outcome.events = events;
                 return Ok(outcome);
             }
             self.perform(&outcome.actions, &mut apply_role).await?;
             last = Some(outcome);
         }
         // Still acting after many passes (e.g. someone keeps scaling): the caller requeues at once.
-        Ok(last
-            .unwrap_or_else(|| transition::plan(&spec, &empty_observation(local_domain, revision))))
+        let mut outcome = last
+            .unwrap_or_else(|| transition::plan(&spec, &empty_observation(local_domain, revision)));
+        outcome.events = events;
+        Ok(outcome)
     }
 
     /// A snapshot of live state for the planner.

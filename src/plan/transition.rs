@@ -498,6 +498,13 @@ impl PeerPlan {
     }
 }
 
+/// RFC 3339 to the second, as Kubernetes writes times (`metav1.Time`).
+fn rfc3339(t: Timestamp) -> String {
+    Timestamp::from_second(t.as_second())
+        .unwrap_or(t)
+        .to_string()
+}
+
 fn parse_time(value: Option<&str>) -> Option<Timestamp> {
     value.and_then(|v| v.parse().ok())
 }
@@ -583,8 +590,8 @@ impl From<&Transition> for plan_types::Transition {
             from: Some(t.from.clone()),
             to: Some(t.to.clone()),
             revision: Some(t.revision.clone()),
-            started_at: Some(t.started_at.to_string()),
-            finished_at: t.finished_at.map(|f| f.to_string()),
+            started_at: Some(rfc3339(t.started_at)),
+            finished_at: t.finished_at.map(rfc3339),
             steps: t
                 .steps
                 .iter()
@@ -592,7 +599,7 @@ impl From<&Transition> for plan_types::Transition {
                     name: s.name.clone(),
                     state: s.state.as_str().to_string(),
                     message: Some(s.message.clone()).filter(|m| !m.is_empty()),
-                    time: Some(s.time.to_string()),
+                    time: Some(rfc3339(s.time)),
                 })
                 .collect(),
         }
@@ -619,7 +626,7 @@ impl Outcome {
                 status: c.status.clone(),
                 reason: Some(c.reason.clone()),
                 message: Some(c.message.clone()).filter(|m| !m.is_empty()),
-                last_transition_time: Some(c.last_transition_time.to_string()),
+                last_transition_time: Some(rfc3339(c.last_transition_time)),
                 observed_generation: status.observed_generation,
             })
             .collect();
