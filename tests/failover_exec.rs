@@ -2,6 +2,7 @@
 //! plan commits applied to both as the git source applies them, and a test double playing Stork's part for
 //! ClusterDomainUpdates. Asserts what a person would see: replicas, annotations, schedules, roles, phases, steps.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use drgitops::gitops::transition_exec::TransitionExecutor;
@@ -257,10 +258,16 @@ impl Cluster {
     /// One reconcile of the plan on this cluster. The role apply stands in for the plan controller's render and
     /// server-side apply of the MigrationSchedule (suspended while the peer is unreachable).
     async fn reconcile(&self, revision: &str) -> Outcome {
+        self.reconcile_with(self.client.clone(), revision)
+            .await
+            .unwrap()
+    }
+
+    /// One reconcile through `client` (which may die part-way, as a killed reconciler's would).
+    async fn reconcile_with(&self, client: Client, revision: &str) -> Result<Outcome, String> {
         let plan = self.plan().await;
-        let executor = TransitionExecutor::new(self.client.clone(), Duration::from_secs(2))
-            .with_events("test");
-        let client = self.client.clone();
+        let executor =
+            TransitionExecutor::new(client.clone(), Duration::from_secs(2)).with_events("test");
         let primary = plan.spec.primary == self.domain;
         executor
             .run(&plan, self.domain, revision, self.peer_kubeconfig.as_deref(), || {
@@ -282,7 +289,7 @@ impl Cluster {
                 }
             })
             .await
-            .unwrap()
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -518,6 +525,43 @@ async fn reachable_peer_still_running_keeps_the_new_primary_waiting() {
         "{message}"
     );
     assert!(message.contains("still runs 2 workload(s)"), "{message}");
+
+    // With a short peerStopTimeoutSeconds the wait turns Stalled, saying what to commit.
+    let plans: Api<DRPlan> = Api::namespaced(b.client.clone(), NS);
+    let patch = json!({"spec": {"failover": {"peerStopTimeoutSeconds": 1}}});
+    plans
+        .patch("mysql", &PatchParams::default(), &Patch::Merge(patch))
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let outcome = loop {
+        let outcome = b.reconcile("rev2").await;
+        if outcome.phase == Phase::Stalled || std::time::Instant::now() > deadline {
+            break outcome;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(outcome.phase, Phase::Stalled);
+    assert_eq!(b.running().await, 0);
+    let status = b.plan().await.status.unwrap();
+    let stalled = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Stalled")
+        .unwrap();
+    assert_eq!(
+        (stalled.status.as_str(), stalled.reason.as_deref()),
+        ("True", Some("PeerStillRunning"))
+    );
+    let message = stalled.message.as_deref().unwrap();
+    assert!(
+        message.contains("after 1s (spec.failover.peerStopTimeoutSeconds)"),
+        "{message}"
+    );
+    assert!(
+        message.contains("drgitops failover --plan mysql --to us-east-1a"),
+        "{message}"
+    );
 }
 
 /// Plays Stork's ClusterDomainUpdate controller once: every unprocessed update gets `outcome`; a successful one
@@ -680,4 +724,155 @@ async fn metro_domain_update_failure_surfaces_as_stalled_with_storks_reason() {
             .contains("px quorum lost"),
         "{stalled:?}"
     );
+}
+
+/// Every write a client made: (method, path, body).
+type WriteLog = Arc<Mutex<Vec<(String, String, Value)>>>;
+
+/// A client for `cluster` that records its writes and, after `limit` of them, fails every further write: the
+/// reconciler process is gone from that point on.
+fn dying_client(cluster: &Cluster, limit: Option<usize>, log: WriteLog) -> Client {
+    let router = cluster.server.router().layer(axum::middleware::from_fn(
+        move |req: axum::extract::Request, next: axum::middleware::Next| {
+            let log = log.clone();
+            async move {
+                let method = req.method().clone();
+                if method == http::Method::GET {
+                    return next.run(req).await;
+                }
+                let (parts, body) = req.into_parts();
+                let bytes = axum::body::to_bytes(body, usize::MAX)
+                    .await
+                    .unwrap_or_default();
+                {
+                    let mut log = log.lock().unwrap();
+                    if limit.is_some_and(|l| log.len() >= l) {
+                        return axum::response::IntoResponse::into_response((
+                            http::StatusCode::SERVICE_UNAVAILABLE,
+                            "reconciler killed",
+                        ));
+                    }
+                    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+                    log.push((method.to_string(), parts.uri.path().to_string(), body));
+                }
+                next.run(axum::extract::Request::from_parts(
+                    parts,
+                    axum::body::Body::from(bytes),
+                ))
+                .await
+            }
+        },
+    ));
+    Client::new(router, "default")
+}
+
+/// The replica counts the reconciler wrote to `workload` (`spec.replicas` of its patches) and the counts it
+/// recorded in the annotation.
+fn writes_to(log: &WriteLog, workload: &str) -> (Vec<i64>, Vec<String>) {
+    let log = log.lock().unwrap();
+    let mut replicas = Vec::new();
+    let mut recorded = Vec::new();
+    for (_, path, body) in log
+        .iter()
+        .filter(|(_, p, _)| p.ends_with(&format!("/{workload}")))
+    {
+        assert!(!path.contains("migrationschedules"));
+        if let Some(n) = body.pointer("/spec/replicas").and_then(Value::as_i64) {
+            replicas.push(n);
+        }
+        if let Some(v) =
+            body.pointer("/metadata/annotations/stork.libopenstorage.org~1migrationReplicas")
+        {
+            recorded.push(v.as_str().unwrap_or_default().to_string());
+        }
+    }
+    (replicas, recorded)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconciler_killed_between_any_two_writes_finishes_the_transition_exactly_once() {
+    let mut crashed = 0;
+    for kill_b in [false, true] {
+        for limit in 0..14 {
+            let (a, b) = async_pair().await;
+            for c in [&a, &b] {
+                c.put_plan("async", B, json!([{"name": A}, {"name": B}]), "rev2", None)
+                    .await;
+            }
+            let (log_a, log_b): (WriteLog, WriteLog) = Default::default();
+            let mut alive = true;
+            for _ in 0..10 {
+                let mut done = true;
+                for on_b in [true, false] {
+                    let (me, log) = if on_b { (&b, &log_b) } else { (&a, &log_a) };
+                    let dying = alive && on_b == kill_b;
+                    let client =
+                        dying_client(me, if dying { Some(limit) } else { None }, log.clone());
+                    match me.reconcile_with(client, "rev2").await {
+                        Ok(outcome) => done &= outcome.complete,
+                        Err(_) => {
+                            // Killed: the next reconcile is the restarted process, with a healthy client.
+                            assert!(dying);
+                            alive = false;
+                            crashed += 1;
+                            done = false;
+                        }
+                    }
+                    assert!(
+                        a.running().await == 0 || b.running().await == 0,
+                        "both clusters run"
+                    );
+                }
+                if done {
+                    break;
+                }
+            }
+            let context = format!(
+                "killed {} after {limit} writes",
+                if kill_b { "B" } else { "A" }
+            );
+            assert_eq!(b.replicas("Deployment", "web").await.0, 2, "{context}");
+            assert_eq!(b.replicas("StatefulSet", "db").await.0, 3, "{context}");
+            assert_eq!(
+                a.replicas("Deployment", "web").await,
+                (0, Some("2".into())),
+                "{context}"
+            );
+            assert_eq!(
+                a.replicas("StatefulSet", "db").await,
+                (0, Some("3".into())),
+                "{context}"
+            );
+            // Every write to a workload had the one right outcome: no scale-up to another count, no count of 0
+            // recorded, and each workload scaled on each side exactly once.
+            assert_eq!(writes_to(&log_b, "web"), (vec![2], vec![]), "{context}");
+            assert_eq!(writes_to(&log_b, "db"), (vec![3], vec![]), "{context}");
+            assert_eq!(
+                writes_to(&log_a, "web"),
+                (vec![0], vec!["2".to_string()]),
+                "{context}"
+            );
+            assert_eq!(
+                writes_to(&log_a, "db"),
+                (vec![0], vec!["3".to_string()]),
+                "{context}"
+            );
+            assert!(
+                !b.cron_suspended().await && a.cron_suspended().await,
+                "{context}"
+            );
+            let (sa, sb) = (
+                a.plan().await.status.unwrap(),
+                b.plan().await.status.unwrap(),
+            );
+            assert_eq!(
+                (sa.role, sb.role),
+                (Some(Role::Standby), Some(Role::Primary)),
+                "{context}"
+            );
+            assert_eq!(sb.phase.as_deref(), Some("Ready"), "{context}");
+            assert!(sb.transition.unwrap().finished_at.is_some(), "{context}");
+        }
+    }
+    assert!(crashed > 10, "the kills happened ({crashed})");
 }
