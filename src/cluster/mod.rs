@@ -56,3 +56,5 @@ pub trait ClusterView: Send + Sync {
         true
     }
 }
+
+pub mod file;

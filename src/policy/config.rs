@@ -104,19 +104,19 @@ impl Default for PolicyConfig {
 /// Why a policy directory could not be loaded.
 #[derive(Debug, Error)]
 pub enum ConfigError {
-    #[error("cannot read policy directory {}: {source}", path.display())]
+    #[error("cannot read policy directory {}", path.display())]
     ReadDir {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("cannot read policy file {}: {source}", path.display())]
+    #[error("cannot read policy file {}", path.display())]
     ReadFile {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("{}: {source}; see policies/default.yaml for the format", path.display())]
+    #[error("{}: not a valid policy config (policies/default.yaml shows the format)", path.display())]
     Parse {
         path: PathBuf,
         #[source]
@@ -379,6 +379,8 @@ mod tests {
             )
             .unwrap_err();
         assert!(err.to_string().starts_with("b.yaml:"), "{err}");
+        let cause = std::error::Error::source(&err).unwrap().to_string();
+        assert!(cause.contains("block"), "{cause}");
         let err = config
             .merge_yaml(
                 Path::new("c.yaml"),
@@ -389,6 +391,7 @@ mod tests {
         let err = config
             .merge_yaml(Path::new("d.yaml"), "adminNamspace: x\n")
             .unwrap_err();
-        assert!(err.to_string().contains("adminNamspace"), "{err}");
+        let cause = std::error::Error::source(&err).unwrap().to_string();
+        assert!(cause.contains("adminNamspace"), "{cause}");
     }
 }

@@ -233,6 +233,9 @@ pub fn validate_policy(policy: &SchedulePolicyItem, prefix: &str) -> Vec<PolicyE
 }
 
 fn invalid_day_message(day: &str) -> String {
+    if day.is_empty() {
+        return "missing day: set a weekday Stork accepts, e.g. \"Sunday\", \"Sun\", \"sunday\" or \"sun\"".to_string();
+    }
     format!(
         "invalid day {day:?}: use a weekday Stork accepts, e.g. \"Monday\", \"Mon\", \"monday\" or \"mon\" \
          (also \"Thur\"/\"Thurs\"); all-caps and other abbreviations are rejected"
