@@ -141,6 +141,40 @@ pub fn validate(plan: &DRPlan, admin_namespace: &str) -> Vec<FieldError> {
         ));
     }
 
+    let pair = &spec.cluster_pair;
+    let names = [
+        (
+            "spec.clusterPair.name",
+            pair.name.as_str(),
+            "name the ClusterPair to render, e.g. remotecluster",
+        ),
+        (
+            "spec.clusterPair.peerKubeconfigSecret.name",
+            pair.peer_kubeconfig_secret.name.as_str(),
+            "name the Secret holding the peer's kubeconfig",
+        ),
+        (
+            "spec.clusterPair.peerKubeconfigSecret.key",
+            pair.peer_kubeconfig_secret.key.as_str(),
+            "name the Secret key holding the kubeconfig (default kubeconfig)",
+        ),
+    ];
+    for (field, value, fix) in names {
+        if value.is_empty() {
+            errors.push(FieldError::new(field, format!("empty: {fix}")));
+        }
+    }
+    if pair
+        .storage_secret
+        .as_ref()
+        .is_some_and(|s| s.name.is_empty())
+    {
+        errors.push(FieldError::new(
+            "spec.clusterPair.storageSecret.name",
+            "empty: name the Secret with ip, port and token, or remove storageSecret",
+        ));
+    }
+
     if migration.start_applications == Some(true) {
         errors.push(FieldError::new(
             "spec.migration.startApplications",

@@ -5,7 +5,7 @@
 
 use thiserror::Error;
 
-use super::types::SchedulePolicyItem;
+use super::types::{DailyPolicy, IntervalPolicy, MonthlyPolicy, SchedulePolicyItem, WeeklyPolicy};
 
 /// Names of the cluster policies Stork creates at start-up, always resolvable by a MigrationSchedule.
 pub const BUILT_IN_POLICIES: [&str; 5] = [
@@ -19,6 +19,56 @@ pub const BUILT_IN_POLICIES: [&str; 5] = [
 /// Whether `name` is one of Stork's built-in policies.
 pub fn is_built_in(name: &str) -> bool {
     BUILT_IN_POLICIES.contains(&name)
+}
+
+/// The body of a built-in policy, as Stork's `createDefaultPolicy` creates it.
+pub fn built_in_policy(name: &str) -> Option<SchedulePolicyItem> {
+    let time = || Some("12:00am".to_string());
+    let item = match name {
+        "default-migration-policy" => SchedulePolicyItem {
+            interval: Some(IntervalPolicy {
+                interval_minutes: Some(30),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        "default-interval-policy" => SchedulePolicyItem {
+            interval: Some(IntervalPolicy {
+                interval_minutes: Some(15),
+                retain: Some(10),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        "default-daily-policy" => SchedulePolicyItem {
+            daily: Some(DailyPolicy {
+                time: time(),
+                retain: Some(7),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        "default-weekly-policy" => SchedulePolicyItem {
+            weekly: Some(WeeklyPolicy {
+                day: Some("Sunday".to_string()),
+                time: time(),
+                retain: Some(4),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        "default-monthly-policy" => SchedulePolicyItem {
+            monthly: Some(MonthlyPolicy {
+                date: Some(15),
+                time: time(),
+                retain: Some(12),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        _ => return None,
+    };
+    Some(item)
 }
 
 /// A time of day as Stork reads it: 24-hour clock.
@@ -398,6 +448,22 @@ mod tests {
 
     #[test]
     fn built_in_policy_names() {
+        for name in BUILT_IN_POLICIES {
+            let policy = built_in_policy(name).unwrap();
+            assert!(
+                validate_policy(&policy, "policy").is_empty(),
+                "{name} is valid"
+            );
+        }
+        assert_eq!(
+            built_in_policy("default-migration-policy")
+                .unwrap()
+                .interval
+                .unwrap()
+                .interval_minutes,
+            Some(30)
+        );
+        assert!(built_in_policy("nightly").is_none());
         assert!(is_built_in("default-migration-policy"));
         assert!(is_built_in("default-monthly-policy"));
         assert!(!is_built_in("default-hourly-policy"));

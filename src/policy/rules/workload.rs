@@ -140,7 +140,9 @@ pub fn standby_scale_guard(ctx: &Ctx<'_>, out: &mut Out) {
     } else {
         kind.to_string()
     };
-    if ctx.req.operation == Operation::Create && ctx.req.sub_resource.is_none() {
+    // A JSON patch cannot create `spec`; a workload without one is denied below instead of patched.
+    let has_spec = ctx.object.get("spec").is_some_and(Value::is_object);
+    if ctx.req.operation == Operation::Create && ctx.req.sub_resource.is_none() && has_spec {
         let mut ops = vec![PatchOperation::Add(AddOperation {
             path: pointer(&["spec", "replicas"]),
             value: json!(0),
