@@ -96,6 +96,16 @@ pub fn replicas_annotation(ctx: &Ctx<'_>, out: &mut Out) {
     }
 }
 
+/// Whether an ownerReference marks the object as controlled (`controller: true`).
+fn has_controller(object: &Value) -> bool {
+    get(object, &["metadata", "ownerReferences"])
+        .and_then(Value::as_array)
+        .is_some_and(|refs| {
+            refs.iter()
+                .any(|r| r.get("controller").and_then(Value::as_bool) == Some(true))
+        })
+}
+
 /// Whether this cluster is a standby for `namespace`, and the plan that says so.
 fn standby_plan(ctx: &Ctx<'_>, namespace: &str) -> Option<(String, String)> {
     let local = ctx.view.local_domain();
@@ -117,6 +127,12 @@ fn standby_plan(ctx: &Ctx<'_>, namespace: &str) -> Option<(String, String)> {
 /// failover (the reconciler, an exempt user) starts them. A CREATE is patched to 0 with the count recorded.
 pub fn standby_scale_guard(ctx: &Ctx<'_>, out: &mut Out) {
     let Some(ns) = ctx.namespace else { return };
+    // A ReplicaSet controlled by a Deployment follows the Deployment, which this rule guards itself; judging the
+    // ReplicaSet too would only race the deployment controller against the view during a failover.
+    if ctx.req.kind == "ReplicaSet" && ctx.req.sub_resource.is_none() && has_controller(ctx.object)
+    {
+        return;
+    }
     let Some(after) = replicas(ctx.object) else {
         return;
     };
@@ -198,6 +214,15 @@ mod tests {
     fn scale(replicas: i64) -> serde_json::Value {
         json!({"apiVersion": "autoscaling/v1", "kind": "Scale",
                "metadata": {"name": "web", "namespace": "mysql"}, "spec": {"replicas": replicas}})
+    }
+
+    fn owned_rs(controlled: bool, replicas: i64) -> serde_json::Value {
+        let mut rs = json!({"apiVersion": "apps/v1", "kind": "ReplicaSet",
+               "metadata": {"name": "web-5d8f", "namespace": "mysql"}, "spec": {"replicas": replicas}});
+        if controlled {
+            rs["metadata"]["ownerReferences"] = json!([{"apiVersion": "apps/v1", "kind": "Deployment", "name": "web", "uid": "u", "controller": true}]);
+        }
+        rs
     }
 
     const REAL: &str = "metadata.annotations[\"stork.libopenstorage.org/migrationReplicas\"]";
