@@ -68,7 +68,10 @@ pub fn replicas_annotation(ctx: &Ctx<'_>, out: &mut Out) {
         );
     }
 
-    if ctx.req.operation != Operation::Update {
+    // Rollouts scale old ReplicaSets to 0 all the time; only their Deployment's count matters for a failover.
+    if ctx.req.operation != Operation::Update
+        || (ctx.req.kind == "ReplicaSet" && has_controller(ctx.object))
+    {
         return;
     }
     let Some(old) = ctx.req.old_object else {
@@ -288,6 +291,11 @@ mod tests {
             )
             .update(deploy(Some(2), json!({}))),
             Case::new("scale up", deploy(Some(3), json!({}))).update(deploy(Some(1), json!({}))),
+            Case::new("rollout scales an owned ReplicaSet to 0", owned_rs(true, 0))
+                .update(owned_rs(true, 3)),
+            Case::new("owner-less ReplicaSet scaled to 0", owned_rs(false, 0))
+                .update(owned_rs(false, 3))
+                .expect("migration-replicas-annotation", "patch", REAL),
         ];
         for case in cases {
             case.check(&view);
@@ -403,6 +411,17 @@ mod tests {
                 Case::new("scale to 0 on standby", scale(0))
                     .scale("Deployment")
                     .update(scale(2)),
+                &standby,
+            ),
+            (
+                Case::new("ReplicaSet owned by a Deployment", owned_rs(true, 2))
+                    .update(owned_rs(true, 0)),
+                &standby,
+            ),
+            (
+                Case::new("owner-less ReplicaSet", owned_rs(false, 2))
+                    .update(owned_rs(false, 0))
+                    .expect("standby-scale-guard", "deny", "spec.replicas"),
                 &standby,
             ),
         ];
