@@ -152,8 +152,8 @@ pub fn render_text(report: &Report) -> String {
             _ => "patch",
         };
         out.push_str(&format!(
-            "{}: {}/{}: [{}] {label}: {}: {}\n",
-            f.file, f.kind, f.name, f.rule, f.field, f.message
+            "{}: {}/{}: [{}] {label}: {}\n",
+            f.file, f.kind, f.name, f.rule, f.message
         ));
     }
     let s = &report.summary;

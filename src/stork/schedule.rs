@@ -210,7 +210,7 @@ pub fn validate_policy(policy: &SchedulePolicyItem, prefix: &str) -> Vec<PolicyE
         match time {
             None => push(
                 field,
-                "missing time: set a time such as \"2:00AM\" (hour 0-12, 2-digit minute, AM or PM)"
+                "missing: set a time such as \"2:00AM\" (hour 0-12, 2-digit minute, AM or PM)"
                     .into(),
             ),
             Some(t) => {
@@ -220,16 +220,15 @@ pub fn validate_policy(policy: &SchedulePolicyItem, prefix: &str) -> Vec<PolicyE
             }
         }
     };
-    let check_retain = |push: &mut dyn FnMut(String, String),
-                        section: &str,
-                        retain: Option<i64>| {
-        if let Some(r) = retain.filter(|r| *r < 0) {
-            push(
-                format!("{prefix}.{section}.retain"),
-                format!("retain {r} is negative: use 0 for Stork's default or a positive count"),
-            );
-        }
-    };
+    let check_retain =
+        |push: &mut dyn FnMut(String, String), section: &str, retain: Option<i64>| {
+            if let Some(r) = retain.filter(|r| *r < 0) {
+                push(
+                    format!("{prefix}.{section}.retain"),
+                    format!("{r} is negative: use 0 for Stork's default or a positive count"),
+                );
+            }
+        };
 
     if let Some(interval) = &policy.interval {
         let minutes = interval.interval_minutes.unwrap_or(0);
@@ -237,7 +236,7 @@ pub fn validate_policy(policy: &SchedulePolicyItem, prefix: &str) -> Vec<PolicyE
             push(
                 format!("{prefix}.interval.intervalMinutes"),
                 format!(
-                    "intervalMinutes {minutes} is invalid: it must be at least 1 (minutes between migrations)"
+                    "{minutes} is not a valid interval: use at least 1 (minutes between migrations)"
                 ),
             );
         }
@@ -272,7 +271,7 @@ pub fn validate_policy(policy: &SchedulePolicyItem, prefix: &str) -> Vec<PolicyE
             push(
                 format!("{prefix}.monthly.date"),
                 format!(
-                    "date {date} is invalid: use a day of the month from 1 to 31 (29-31 skip shorter months)"
+                    "{date} is not a day of the month: use 1 to 31 (29-31 skip the months without that day)"
                 ),
             );
         }
@@ -284,7 +283,7 @@ pub fn validate_policy(policy: &SchedulePolicyItem, prefix: &str) -> Vec<PolicyE
 
 fn invalid_day_message(day: &str) -> String {
     if day.is_empty() {
-        return "missing day: set a weekday Stork accepts, e.g. \"Sunday\", \"Sun\", \"sunday\" or \"sun\"".to_string();
+        return "missing: set a weekday Stork accepts, e.g. \"Sunday\", \"Sun\", \"sunday\" or \"sun\"".to_string();
     }
     format!(
         "invalid day {day:?}: use a weekday Stork accepts, e.g. \"Monday\", \"Mon\", \"monday\" or \"mon\" \
