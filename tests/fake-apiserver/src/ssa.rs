@@ -1154,3 +1154,583 @@ pub fn record_update(old: Option<&Value>, new: &Value, ctx: &FieldManagerCtx<'_>
     write_entries(&mut result, entries);
     result
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const T0: &str = "2026-01-01T00:00:00Z";
+    const T1: &str = "2026-01-01T00:01:00Z";
+    const T2: &str = "2026-01-01T00:02:00Z";
+
+    fn ctx<'a>(manager: &'a str, time: &'a str) -> FieldManagerCtx<'a> {
+        FieldManagerCtx {
+            manager,
+            api_version: "apps/v1",
+            time,
+            subresource: None,
+            group_kind: "apps/Deployment",
+        }
+    }
+
+    fn applied_deployment() -> Value {
+        serde_json::from_str(include_str!("../tests/data/ssa/deployment-apply.json"))
+            .expect("fixture")
+    }
+
+    /// Stands in for what the server adds around an apply: identity, RV and the defaults nobody owns.
+    fn stored(mut object: Value) -> Value {
+        object["metadata"]["uid"] = json!("0b9d5d1c-2f43-4b7e-9d8e-8a4f0f7a1c11");
+        object["metadata"]["resourceVersion"] = json!("7");
+        object["metadata"]["creationTimestamp"] = json!(T0);
+        object["metadata"]["generation"] = json!(1);
+        if let Some(spec) = object.get_mut("spec").and_then(Value::as_object_mut) {
+            spec.entry("revisionHistoryLimit").or_insert(json!(10));
+        }
+        object
+    }
+
+    fn entries(object: &Value) -> Vec<(String, String, Option<String>)> {
+        object["metadata"]["managedFields"]
+            .as_array()
+            .map(|list| {
+                list.iter()
+                    .map(|e| {
+                        (
+                            e["manager"].as_str().unwrap_or_default().to_string(),
+                            e["operation"].as_str().unwrap_or_default().to_string(),
+                            e.get("subresource")
+                                .and_then(Value::as_str)
+                                .map(str::to_string),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn fields_of<'v>(object: &'v Value, manager: &str, operation: &str) -> &'v Value {
+        object["metadata"]["managedFields"]
+            .as_array()
+            .and_then(|list| {
+                list.iter()
+                    .find(|e| e["manager"] == manager && e["operation"] == operation)
+            })
+            .map(|e| &e["fieldsV1"])
+            .unwrap_or(&Value::Null)
+    }
+
+    fn containers(object: &Value) -> &Vec<Value> {
+        object["spec"]["template"]["spec"]["containers"]
+            .as_array()
+            .expect("containers")
+    }
+
+    #[test]
+    fn apply_creates_with_one_apply_entry_in_fields_v1() {
+        let created =
+            apply(None, &applied_deployment(), &ctx("kubectl", T0), false).expect("no conflicts");
+        assert_eq!(created["spec"]["replicas"], 2);
+        assert_eq!(
+            containers(&created)[0]["ports"],
+            json!([{"containerPort": 80}])
+        );
+        let managed = created["metadata"]["managedFields"]
+            .as_array()
+            .expect("managedFields");
+        assert_eq!(managed.len(), 1);
+        let entry = &managed[0];
+        assert_eq!(entry["manager"], "kubectl");
+        assert_eq!(entry["operation"], "Apply");
+        assert_eq!(entry["apiVersion"], "apps/v1");
+        assert_eq!(entry["time"], T0);
+        assert_eq!(entry["fieldsType"], "FieldsV1");
+        assert!(entry.get("subresource").is_none());
+        let expected: Value = serde_json::from_str(include_str!(
+            "../tests/data/ssa/deployment-apply-fields.json"
+        ))
+        .expect("fixture");
+        assert_eq!(entry["fieldsV1"], expected);
+        let keys: Vec<&String> = entry.as_object().expect("entry").keys().collect();
+        assert_eq!(
+            keys,
+            [
+                "manager",
+                "operation",
+                "apiVersion",
+                "time",
+                "fieldsType",
+                "fieldsV1"
+            ]
+        );
+    }
+
+    #[test]
+    fn reapplying_the_same_configuration_changes_nothing() {
+        let live =
+            stored(apply(None, &applied_deployment(), &ctx("kubectl", T0), false).expect("create"));
+        let again = apply(
+            Some(&live),
+            &applied_deployment(),
+            &ctx("kubectl", T1),
+            false,
+        )
+        .expect("no conflicts");
+        assert_eq!(
+            again, live,
+            "same object, same timestamps: the server can skip the write"
+        );
+    }
+
+    #[test]
+    fn two_managers_applying_equal_values_share_ownership() {
+        let live =
+            stored(apply(None, &applied_deployment(), &ctx("kubectl", T0), false).expect("create"));
+        let mine = json!({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web","namespace":"default"},
+            "spec":{"replicas":2}});
+        let shared = apply(Some(&live), &mine, &ctx("drgitops", T1), false)
+            .expect("equal value: no conflict");
+        assert_eq!(shared["spec"]["replicas"], 2);
+        assert_eq!(
+            fields_of(&shared, "drgitops", "Apply"),
+            &json!({"f:spec":{"f:replicas":{}}})
+        );
+        assert_eq!(
+            fields_of(&shared, "kubectl", "Apply")["f:spec"]["f:replicas"],
+            json!({})
+        );
+    }
+
+    #[test]
+    fn a_differing_value_owned_by_an_applier_conflicts_with_its_exact_message() {
+        let live =
+            stored(apply(None, &applied_deployment(), &ctx("kubectl", T0), false).expect("create"));
+        let mine = json!({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web"},"spec":{"replicas":5}});
+        let err = apply(Some(&live), &mine, &ctx("drgitops", T1), false).expect_err("conflict");
+        assert_eq!(
+            err.message(),
+            r#"Apply failed with 1 conflict: conflict with "kubectl": .spec.replicas"#
+        );
+        assert_eq!(
+            err.causes(),
+            vec![
+                json!({"reason":"FieldManagerConflict","message":"conflict with \"kubectl\"","field":".spec.replicas"})
+            ]
+        );
+        assert_eq!(err.to_string(), err.message());
+    }
+
+    #[test]
+    fn a_differing_value_owned_by_an_updater_names_its_version_and_time() {
+        let created = record_update(
+            None,
+            &stored(applied_deployment()),
+            &ctx("my-controller", T0),
+        );
+        let mine = json!({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web"},"spec":{"replicas":1}});
+        let err = apply(Some(&created), &mine, &ctx("drgitops", T1), false).expect_err("conflict");
+        assert_eq!(
+            err.message(),
+            r#"Apply failed with 1 conflict: conflict with "my-controller" using apps/v1 at 2026-01-01T00:00:00Z: .spec.replicas"#
+        );
+    }
+
+    #[test]
+    fn several_conflicts_are_grouped_by_manager() {
+        let live =
+            stored(apply(None, &applied_deployment(), &ctx("kubectl", T0), false).expect("create"));
+        let scaled = record_update(
+            Some(&live),
+            &merge_into(&live, json!({"metadata":{"annotations":{"team":"blue"}}})),
+            &ctx("kubectl-annotate", T1),
+        );
+        let mine = json!({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web","annotations":{"team":"red"}},
+            "spec":{"replicas":4,"template":{"spec":{"containers":[{"name":"nginx","image":"nginx:2"}]}}}});
+        let err = apply(Some(&scaled), &mine, &ctx("drgitops", T2), false).expect_err("conflicts");
+        assert_eq!(
+            err.message(),
+            "Apply failed with 3 conflicts: conflicts with \"kubectl\":\n- .spec.replicas\n- .spec.template.spec.containers[name=\"nginx\"].image\nconflicts with \"kubectl-annotate\" using apps/v1 at 2026-01-01T00:01:00Z:\n- .metadata.annotations.team"
+        );
+        let fields: Vec<Value> = err.causes().iter().map(|c| c["field"].clone()).collect();
+        assert_eq!(
+            fields,
+            [
+                json!(".spec.replicas"),
+                json!(".spec.template.spec.containers[name=\"nginx\"].image"),
+                json!(".metadata.annotations.team")
+            ]
+        );
+    }
+
+    fn merge_into(object: &Value, patch: Value) -> Value {
+        crate::patch::merge_patch(object, &patch)
+    }
+
+    #[test]
+    fn force_takes_ownership_and_drops_emptied_entries() {
+        let live =
+            stored(apply(None, &applied_deployment(), &ctx("kubectl", T0), false).expect("create"));
+        let scaled = record_update(
+            Some(&live),
+            &merge_into(&live, json!({"spec":{"replicas":3}})),
+            &FieldManagerCtx {
+                subresource: Some("scale"),
+                ..ctx("kubectl-scale", T1)
+            },
+        );
+        assert_eq!(
+            fields_of(&scaled, "kubectl-scale", "Update"),
+            &json!({"f:spec":{"f:replicas":{}}})
+        );
+        assert!(
+            fields_of(&scaled, "kubectl", "Apply")["f:spec"]
+                .get("f:replicas")
+                .is_none(),
+            "updater took it"
+        );
+
+        let mine = json!({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web"},"spec":{"replicas":1}});
+        let err = apply(Some(&scaled), &mine, &ctx("drgitops", T2), false).expect_err("conflict");
+        assert_eq!(
+            err.message(),
+            r#"Apply failed with 1 conflict: conflict with "kubectl-scale" with subresource "scale" using apps/v1 at 2026-01-01T00:01:00Z: .spec.replicas"#
+        );
+        let forced = apply(Some(&scaled), &mine, &ctx("drgitops", T2), true).expect("force wins");
+        assert_eq!(forced["spec"]["replicas"], 1);
+        assert_eq!(
+            entries(&forced),
+            [
+                ("kubectl".to_string(), "Apply".to_string(), None),
+                ("drgitops".to_string(), "Apply".to_string(), None),
+            ],
+            "the scaler owned nothing else, so its entry is gone; entries sort by operation, then time"
+        );
+        assert_eq!(
+            fields_of(&forced, "drgitops", "Apply"),
+            &json!({"f:spec":{"f:replicas":{}}})
+        );
+    }
+
+    #[test]
+    fn a_field_dropped_from_the_configuration_is_removed_unless_someone_else_owns_it() {
+        let mut config = applied_deployment();
+        config["metadata"]["labels"]["tier"] = json!("front");
+        config["metadata"]["annotations"] = json!({"note": "x"});
+        let live = stored(apply(None, &config, &ctx("kubectl", T0), false).expect("create"));
+
+        // Someone else applies the same tier label: shared ownership.
+        let other = json!({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web","labels":{"tier":"front"}}});
+        let live = apply(Some(&live), &other, &ctx("labeller", T1), false).expect("equal value");
+
+        // kubectl stops applying the tier label, the annotation and the replicas.
+        let mut reduced = applied_deployment();
+        reduced["spec"]
+            .as_object_mut()
+            .expect("spec")
+            .shift_remove("replicas");
+        let after = apply(Some(&live), &reduced, &ctx("kubectl", T2), false).expect("no conflicts");
+        assert_eq!(
+            after["metadata"]["labels"],
+            json!({"app":"web","tier":"front"}),
+            "labeller still owns tier"
+        );
+        assert!(
+            after["metadata"].get("annotations").is_none(),
+            "nobody owns the annotation: removed"
+        );
+        assert!(
+            after["spec"].get("replicas").is_none(),
+            "nobody owns replicas: removed"
+        );
+        assert_eq!(
+            after["spec"]["revisionHistoryLimit"], 10,
+            "fields never applied stay"
+        );
+        assert!(
+            fields_of(&after, "kubectl", "Apply")["f:metadata"]["f:labels"]
+                .get("f:tier")
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn containers_merge_by_name_between_managers() {
+        let live =
+            stored(apply(None, &applied_deployment(), &ctx("kubectl", T0), false).expect("create"));
+        let sidecar = json!({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web"},
+            "spec":{"template":{"spec":{"containers":[{"name":"proxy","image":"envoy:1"}]}}}});
+        let both = apply(Some(&live), &sidecar, &ctx("injector", T1), false)
+            .expect("different item: no conflict");
+        let names: Vec<&str> = containers(&both)
+            .iter()
+            .filter_map(|c| c["name"].as_str())
+            .collect();
+        assert_eq!(names, ["nginx", "proxy"]);
+        assert_eq!(containers(&both)[0]["image"], "nginx:1.27");
+
+        // kubectl re-applies its own container only: the injector's container stays.
+        let again = apply(
+            Some(&both),
+            &applied_deployment(),
+            &ctx("kubectl", T2),
+            false,
+        )
+        .expect("no conflicts");
+        assert_eq!(containers(&again).len(), 2);
+
+        // The injector drops its container: it goes, kubectl's stays.
+        let dropped = json!({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web","labels":{"x":"y"}}});
+        let after =
+            apply(Some(&again), &dropped, &ctx("injector", T2), false).expect("no conflicts");
+        let names: Vec<&str> = containers(&after)
+            .iter()
+            .filter_map(|c| c["name"].as_str())
+            .collect();
+        assert_eq!(names, ["nginx"]);
+    }
+
+    #[test]
+    fn ports_are_keyed_by_container_port_and_defaulted_protocol() {
+        let mut live =
+            stored(apply(None, &applied_deployment(), &ctx("kubectl", T0), false).expect("create"));
+        // The server defaults the protocol; the applied item without it is still the same item.
+        live["spec"]["template"]["spec"]["containers"][0]["ports"][0]["protocol"] = json!("TCP");
+        let mut config = applied_deployment();
+        config["spec"]["template"]["spec"]["containers"][0]["ports"] = json!([{"containerPort": 80, "name": "http"}, {"containerPort": 53, "protocol": "UDP"}]);
+        let after = apply(Some(&live), &config, &ctx("kubectl", T1), false).expect("no conflicts");
+        assert_eq!(
+            containers(&after)[0]["ports"],
+            json!([{"containerPort":80,"protocol":"TCP","name":"http"},{"containerPort":53,"protocol":"UDP"}])
+        );
+        let ports = &fields_of(&after, "kubectl", "Apply")["f:spec"]["f:template"]["f:spec"]["f:containers"]
+            [r#"k:{"name":"nginx"}"#]["f:ports"];
+        assert_eq!(
+            ports,
+            &json!({
+                r#"k:{"containerPort":53,"protocol":"UDP"}"#: {".": {}, "f:containerPort": {}, "f:protocol": {}},
+                r#"k:{"containerPort":80,"protocol":"TCP"}"#: {".": {}, "f:containerPort": {}, "f:name": {}}
+            })
+        );
+    }
+
+    #[test]
+    fn the_deployment_selector_is_one_atomic_field() {
+        let live =
+            stored(apply(None, &applied_deployment(), &ctx("kubectl", T0), false).expect("create"));
+        let other = json!({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web"},
+            "spec":{"selector":{"matchLabels":{"app":"web","extra":"1"}}}});
+        let err =
+            apply(Some(&live), &other, &ctx("drgitops", T1), false).expect_err("selector differs");
+        assert_eq!(
+            err.message(),
+            r#"Apply failed with 1 conflict: conflict with "kubectl": .spec.selector"#
+        );
+        let forced = apply(Some(&live), &other, &ctx("drgitops", T1), true).expect("forced");
+        assert_eq!(
+            forced["spec"]["selector"],
+            json!({"matchLabels":{"app":"web","extra":"1"}}),
+            "replaced, not merged"
+        );
+    }
+
+    #[test]
+    fn record_update_on_create_owns_every_field_with_map_markers() {
+        let object = json!({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c","namespace":"default","labels":{"a":"1"}},
+            "data":{"k":"v"}});
+        let created = record_update(
+            None,
+            &object,
+            &FieldManagerCtx {
+                api_version: "v1",
+                group_kind: "/ConfigMap",
+                ..ctx("kubectl-create", T0)
+            },
+        );
+        assert_eq!(
+            fields_of(&created, "kubectl-create", "Update"),
+            &json!({"f:data":{".":{},"f:k":{}},"f:metadata":{"f:labels":{".":{},"f:a":{}}}})
+        );
+        assert_eq!(created["data"], json!({"k":"v"}));
+    }
+
+    #[test]
+    fn record_update_transfers_ownership_of_changed_fields_only() {
+        let live =
+            stored(apply(None, &applied_deployment(), &ctx("kubectl", T0), false).expect("create"));
+        let mut new = live.clone();
+        new["spec"]["template"]["spec"]["containers"][0]["image"] = json!("nginx:1.28");
+        new["spec"]["replicas"] = json!(2); // same value: stays with kubectl
+        let updated = record_update(Some(&live), &new, &ctx("kubectl-set", T1));
+        assert_eq!(
+            fields_of(&updated, "kubectl-set", "Update"),
+            &json!({"f:spec":{"f:template":{"f:spec":{"f:containers":{r#"k:{"name":"nginx"}"#:{"f:image":{}}}}}}})
+        );
+        let kubectl = fields_of(&updated, "kubectl", "Apply");
+        assert!(
+            kubectl["f:spec"]["f:template"]["f:spec"]["f:containers"][r#"k:{"name":"nginx"}"#]
+                .get("f:image")
+                .is_none()
+        );
+        assert_eq!(kubectl["f:spec"]["f:replicas"], json!({}));
+
+        // A write that changes nothing keeps managedFields byte for byte.
+        let noop = record_update(Some(&updated), &updated, &ctx("someone", T2));
+        assert_eq!(noop, updated);
+
+        // A later write by the same manager folds into its entry and moves its time.
+        let mut newer = updated.clone();
+        newer["spec"]["template"]["spec"]["containers"][0]["image"] = json!("nginx:1.29");
+        newer["metadata"]["annotations"] = json!({"a": "b"});
+        let again = record_update(Some(&updated), &newer, &ctx("kubectl-set", T2));
+        let own: Vec<&Value> = again["metadata"]["managedFields"]
+            .as_array()
+            .expect("entries")
+            .iter()
+            .filter(|e| e["manager"] == "kubectl-set")
+            .collect();
+        assert_eq!(own.len(), 1);
+        assert_eq!(own[0]["time"], T2);
+        assert_eq!(
+            own[0]["fieldsV1"]["f:metadata"],
+            json!({"f:annotations":{".":{},"f:a":{}}})
+        );
+    }
+
+    #[test]
+    fn removing_a_field_takes_it_from_every_owner() {
+        let live =
+            stored(apply(None, &applied_deployment(), &ctx("kubectl", T0), false).expect("create"));
+        let mut new = live.clone();
+        new["metadata"]
+            .as_object_mut()
+            .expect("metadata")
+            .shift_remove("labels");
+        let updated = record_update(Some(&live), &new, &ctx("kubectl-edit", T1));
+        assert!(fields_of(&updated, "kubectl", "Apply")["f:metadata"].is_null());
+        assert!(
+            fields_of(&updated, "kubectl-edit", "Update").is_null(),
+            "a pure removal owns nothing"
+        );
+    }
+
+    #[test]
+    fn custom_resources_treat_lists_as_atomic_and_finalizers_as_a_set() {
+        let gk = "stork.libopenstorage.org/MigrationSchedule";
+        let cr = FieldManagerCtx {
+            api_version: "stork.libopenstorage.org/v1alpha1",
+            group_kind: gk,
+            ..ctx("drgitops", T0)
+        };
+        let config = json!({"apiVersion":"stork.libopenstorage.org/v1alpha1","kind":"MigrationSchedule",
+            "metadata":{"name":"m","namespace":"app","finalizers":["drgitops.io/guard"]},
+            "spec":{"template":{"spec":{"namespaces":["app"],"startApplications":false}}}});
+        let created = apply(None, &config, &cr, false).expect("create");
+        assert_eq!(
+            fields_of(&created, "drgitops", "Apply"),
+            &json!({"f:metadata":{"f:finalizers":{r#"v:"drgitops.io/guard""#:{}}},
+                "f:spec":{"f:template":{"f:spec":{"f:namespaces":{},"f:startApplications":{}}}}})
+        );
+        let other = json!({"apiVersion":"stork.libopenstorage.org/v1alpha1","kind":"MigrationSchedule",
+            "metadata":{"name":"m","finalizers":["other.io/x"]},"spec":{"template":{"spec":{"namespaces":["app","db"]}}}});
+        let err = apply(
+            Some(&created),
+            &other,
+            &FieldManagerCtx {
+                manager: "other",
+                ..cr
+            },
+            false,
+        )
+        .expect_err("atomic list");
+        assert_eq!(
+            err.message(),
+            r#"Apply failed with 1 conflict: conflict with "drgitops": .spec.template.spec.namespaces"#
+        );
+        let forced = apply(
+            Some(&created),
+            &other,
+            &FieldManagerCtx {
+                manager: "other",
+                ..cr
+            },
+            true,
+        )
+        .expect("forced");
+        assert_eq!(
+            forced["metadata"]["finalizers"],
+            json!(["drgitops.io/guard", "other.io/x"]),
+            "set lists union"
+        );
+        assert_eq!(
+            forced["spec"]["template"]["spec"]["namespaces"],
+            json!(["app", "db"])
+        );
+    }
+
+    #[test]
+    fn status_applies_touch_only_status_and_record_the_subresource() {
+        let live =
+            stored(apply(None, &applied_deployment(), &ctx("kubectl", T0), false).expect("create"));
+        let mut status = applied_deployment();
+        status["spec"]["replicas"] = json!(9);
+        status["status"] =
+            json!({"replicas": 2, "conditions": [{"type": "Available", "status": "True"}]});
+        let after = apply(
+            Some(&live),
+            &status,
+            &FieldManagerCtx {
+                subresource: Some("status"),
+                ..ctx("controller", T1)
+            },
+            false,
+        )
+        .expect("status fields are nobody else's");
+        assert_eq!(
+            after["spec"]["replicas"], 2,
+            "spec untouched by a status apply"
+        );
+        assert_eq!(after["status"]["replicas"], 2);
+        assert_eq!(
+            entries(&after),
+            [
+                ("kubectl".to_string(), "Apply".to_string(), None),
+                (
+                    "controller".to_string(),
+                    "Apply".to_string(),
+                    Some("status".to_string())
+                ),
+            ]
+        );
+        assert_eq!(
+            fields_of(&after, "controller", "Apply"),
+            &json!({"f:status":{"f:conditions":{r#"k:{"type":"Available"}"#:{".":{},"f:status":{},"f:type":{}}},"f:replicas":{}}})
+        );
+    }
+
+    #[test]
+    fn applying_null_clears_a_field_and_conflicts_with_its_owner() {
+        let live =
+            stored(apply(None, &applied_deployment(), &ctx("kubectl", T0), false).expect("create"));
+        let nulling = json!({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web"},"spec":{"replicas":null}});
+        let err = apply(Some(&live), &nulling, &ctx("drgitops", T1), false)
+            .expect_err("owned by kubectl");
+        assert_eq!(err.conflicts[0].field, ".spec.replicas");
+        let forced = apply(Some(&live), &nulling, &ctx("drgitops", T1), true).expect("forced");
+        assert!(forced["spec"].get("replicas").is_none());
+    }
+
+    #[test]
+    fn stored_fields_v1_round_trips() {
+        let value: Value = serde_json::from_str(include_str!(
+            "../tests/data/ssa/deployment-apply-fields.json"
+        ))
+        .expect("fixture");
+        assert_eq!(FieldSet::from_fields_v1(&value).to_fields_v1(), value);
+        let with_index = json!({"f:spec":{"f:list":{"i:0":{"f:a":{}}}}});
+        assert_eq!(
+            FieldSet::from_fields_v1(&with_index).to_fields_v1(),
+            with_index
+        );
+    }
+}
