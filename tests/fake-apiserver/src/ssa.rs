@@ -1018,6 +1018,9 @@ pub fn apply(
 
     let old_entries = read_entries(live);
     let mut entries = old_entries.clone();
+    if let (Some(live), true) = (live, entries.is_empty()) {
+        entries.push(before_first_apply(live, ctx));
+    }
     let is_self = |e: &Entry| e.is(ctx.manager, "Apply", ctx.api_version, ctx.subresource);
     let last_set = entries
         .iter()
@@ -1102,6 +1105,44 @@ pub fn apply(
     }
     write_entries(&mut merged, entries);
     Ok(merged)
+}
+
+/// The manager the apiserver credits with the fields of an object that has no managedFields when it is first
+/// applied to, so that apply still conflicts with values nobody declared.
+pub const BEFORE_FIRST_APPLY: &str = "before-first-apply";
+
+fn before_first_apply(live: &Value, ctx: &FieldManagerCtx<'_>) -> Entry {
+    let mut fields = FieldSet::default();
+    subtree(
+        live,
+        ctx.group_kind,
+        &mut Vec::new(),
+        &mut Vec::new(),
+        &mut fields,
+        true,
+    );
+    Entry {
+        manager: BEFORE_FIRST_APPLY.to_string(),
+        operation: "Update".to_string(),
+        api_version: ctx.api_version.to_string(),
+        time: Some(ctx.time.to_string()),
+        subresource: None,
+        fields,
+    }
+}
+
+/// The field manager of a non-apply write, as the apiserver picks it: the `fieldManager` query parameter, else
+/// the User-Agent up to its first `/` (`kubectl-annotate/v1.32.4 (linux/amd64) ...` → `kubectl-annotate`).
+pub fn manager_for_update(field_manager: Option<&str>, user_agent: Option<&str>) -> String {
+    match field_manager.filter(|m| !m.is_empty()) {
+        Some(manager) => manager.to_string(),
+        None => user_agent
+            .unwrap_or_default()
+            .split('/')
+            .next()
+            .unwrap_or_default()
+            .to_string(),
+    }
 }
 
 /// Bookkeeping for a non-apply write (POST/PUT/merge/json/strategic PATCH): `new` is the object about to be stored;
@@ -1718,6 +1759,58 @@ mod tests {
         assert_eq!(err.conflicts[0].field, ".spec.replicas");
         let forced = apply(Some(&live), &nulling, &ctx("drgitops", T1), true).expect("forced");
         assert!(forced["spec"].get("replicas").is_none());
+    }
+
+    #[test]
+    fn an_object_without_managed_fields_is_owned_by_before_first_apply() {
+        let mut live = stored(applied_deployment());
+        live["metadata"]["labels"]["legacy"] = json!("yes");
+        let mine = json!({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web"},"spec":{"replicas":7}});
+        let err = apply(Some(&live), &mine, &ctx("drgitops", T1), false)
+            .expect_err("existing value differs");
+        assert_eq!(
+            err.message(),
+            r#"Apply failed with 1 conflict: conflict with "before-first-apply" using apps/v1 at 2026-01-01T00:01:00Z: .spec.replicas"#
+        );
+        let same = json!({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web"},"spec":{"replicas":2}});
+        let shared = apply(Some(&live), &same, &ctx("drgitops", T1), false).expect("equal value");
+        assert_eq!(
+            entries(&shared),
+            [
+                ("drgitops".to_string(), "Apply".to_string(), None),
+                (BEFORE_FIRST_APPLY.to_string(), "Update".to_string(), None),
+            ]
+        );
+        assert_eq!(
+            fields_of(&shared, BEFORE_FIRST_APPLY, "Update")["f:metadata"]["f:labels"]["f:legacy"],
+            json!({})
+        );
+    }
+
+    #[test]
+    fn the_update_manager_comes_from_field_manager_or_user_agent() {
+        let cases = [
+            (
+                Some("drgitops"),
+                Some("kubectl/v1.32.4 (linux/amd64) kubernetes/abc"),
+                "drgitops",
+            ),
+            (
+                None,
+                Some("kubectl-annotate/v1.32.4 (linux/amd64) kubernetes/abc"),
+                "kubectl-annotate",
+            ),
+            (Some(""), Some("kubectl-create/v1.32.4"), "kubectl-create"),
+            (None, Some("kube-rs"), "kube-rs"),
+            (None, None, ""),
+        ];
+        for (field_manager, user_agent, expected) in cases {
+            assert_eq!(
+                manager_for_update(field_manager, user_agent),
+                expected,
+                "{field_manager:?} {user_agent:?}"
+            );
+        }
     }
 
     #[test]
