@@ -822,12 +822,15 @@ fn is_key_field(path: &[PathElement]) -> bool {
     }
 }
 
-/// Drops the members an applied configuration set to `null` (the Go types would not keep them).
+/// Drops the members an applied configuration set to `null` (the Go types would not keep them); members whose
+/// live value was kept (server-owned metadata such as `creationTimestamp`) stay.
 fn strip_applied_nulls(target: &mut Value, applied: &Value) {
     if let (Value::Object(t), Value::Object(a)) = (target, applied) {
         for (name, value) in a {
             if value.is_null() {
-                t.shift_remove(name);
+                if t.get(name).is_some_and(Value::is_null) {
+                    t.shift_remove(name);
+                }
             } else if let Some(child) = t.get_mut(name) {
                 strip_applied_nulls(child, value);
             }
@@ -1811,6 +1814,36 @@ mod tests {
                 "{field_manager:?} {user_agent:?}"
             );
         }
+    }
+
+    #[test]
+    fn kubectl_generated_manifests_with_null_timestamps_apply_cleanly() {
+        // `kubectl create deployment --dry-run=client -o yaml` output, as `kubectl apply --server-side` sends it.
+        let mut manifest = applied_deployment();
+        manifest["metadata"]["creationTimestamp"] = Value::Null;
+        manifest["spec"]["template"]["metadata"]["creationTimestamp"] = Value::Null;
+        manifest["status"] = json!({});
+        let created = stored(apply(None, &manifest, &ctx("kubectl", T0), false).expect("create"));
+        assert_eq!(created["metadata"]["creationTimestamp"], T0);
+        assert!(
+            created["spec"]["template"]["metadata"]
+                .get("creationTimestamp")
+                .is_none()
+        );
+        assert!(
+            fields_of(&created, "kubectl", "Apply")
+                .get("f:status")
+                .is_none(),
+            "an empty map claims nothing"
+        );
+
+        let again =
+            apply(Some(&created), &manifest, &ctx("kubectl", T1), false).expect("no conflicts");
+        assert_eq!(
+            again["metadata"]["creationTimestamp"], T0,
+            "server-owned metadata survives a null"
+        );
+        assert_eq!(again, created, "a repeated apply is a no-op");
     }
 
     #[test]
