@@ -1325,6 +1325,20 @@ mod tests {
     }
 
     #[test]
+    fn strategic_merge_merges_service_ports_by_port_and_orders_primitive_lists() {
+        let service = json!({"apiVersion":"v1","kind":"Service","metadata":{"name":"s","finalizers":["a","b"]},
+            "spec":{"ports":[{"port":80,"targetPort":8080},{"port":443,"targetPort":8443}]}});
+        let patch = json!({"metadata":{"$setElementOrder/finalizers":["b","a"]},
+            "spec":{"ports":[{"port":443,"targetPort":9443}]}});
+        let patched = strategic_merge_patch(&service, &patch, "/Service").expect("applies");
+        assert_eq!(patched["metadata"]["finalizers"], json!(["b", "a"]));
+        assert_eq!(
+            patched["spec"]["ports"],
+            json!([{"port":80,"targetPort":8080},{"port":443,"targetPort":9443}])
+        );
+    }
+
+    #[test]
     fn strategic_merge_on_configmaps_merges_data() {
         let target = json!({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c"},"data":{"a":"1","b":"2"}});
         let patched =

@@ -1847,6 +1847,51 @@ mod tests {
     }
 
     #[test]
+    fn record_update_on_create_marks_only_maps_the_go_zero_value_lacks() {
+        let mut object = stored(applied_deployment());
+        object["spec"]["strategy"] = json!({"type":"RollingUpdate","rollingUpdate":{"maxSurge":"25%","maxUnavailable":"25%"}});
+        object["spec"]["template"]["spec"]["containers"][0]["resources"] = json!({});
+        let created = record_update(None, &object, &ctx("kube-rs", T0));
+        let fields = fields_of(&created, "kube-rs", "Update");
+        let spec = &fields["f:spec"];
+        assert!(spec.get(".").is_none(), "spec is always serialised");
+        assert!(
+            spec["f:strategy"].get(".").is_none(),
+            "strategy is a struct, not a pointer"
+        );
+        assert_eq!(
+            spec["f:strategy"]["f:rollingUpdate"],
+            json!({".":{},"f:maxSurge":{},"f:maxUnavailable":{}})
+        );
+        assert_eq!(spec["f:selector"], json!({}), "atomic");
+        assert_eq!(
+            spec["f:revisionHistoryLimit"],
+            json!({}),
+            "defaults belong to the writer"
+        );
+        assert_eq!(
+            spec["f:template"]["f:metadata"]["f:labels"],
+            json!({".":{},"f:app":{}})
+        );
+        let nginx = &spec["f:template"]["f:spec"]["f:containers"][r#"k:{"name":"nginx"}"#];
+        assert_eq!(nginx["."], json!({}));
+        assert_eq!(
+            nginx["f:resources"],
+            json!({}),
+            "an empty struct in a new item is still owned"
+        );
+        assert_eq!(
+            nginx["f:ports"],
+            json!({".":{},r#"k:{"containerPort":80,"protocol":"TCP"}"#:{".":{},"f:containerPort":{}}})
+        );
+        assert!(
+            fields["f:metadata"].get("f:uid").is_none()
+                && fields["f:metadata"].get("f:name").is_none()
+        );
+        assert!(fields.get("f:apiVersion").is_none() && fields.get("f:kind").is_none());
+    }
+
+    #[test]
     fn stored_fields_v1_round_trips() {
         let value: Value = serde_json::from_str(include_str!(
             "../tests/data/ssa/deployment-apply-fields.json"
