@@ -128,6 +128,20 @@ impl ApplyConflicts {
         )
     }
 
+    /// The whole 409 `metav1.Status` the apiserver answers with (details carry only the causes).
+    pub fn status(&self) -> Value {
+        serde_json::json!({
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": self.message(),
+            "reason": "Conflict",
+            "details": {"causes": self.causes()},
+            "code": 409,
+        })
+    }
+
     /// `details.causes` entries: [{"reason":"FieldManagerConflict","message":"conflict with ...","field":".spec.replicas"}]
     pub fn causes(&self) -> Vec<Value> {
         self.conflicts
@@ -1363,6 +1377,13 @@ mod tests {
             ]
         );
         assert_eq!(err.to_string(), err.message());
+        assert_eq!(
+            err.status(),
+            json!({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",
+                "message":"Apply failed with 1 conflict: conflict with \"kubectl\": .spec.replicas","reason":"Conflict",
+                "details":{"causes":[{"reason":"FieldManagerConflict","message":"conflict with \"kubectl\"","field":".spec.replicas"}]},
+                "code":409})
+        );
     }
 
     #[test]
