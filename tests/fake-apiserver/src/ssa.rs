@@ -1162,6 +1162,28 @@ pub fn manager_for_update(field_manager: Option<&str>, user_agent: Option<&str>)
     }
 }
 
+/// The entries a non-apply write starts from, as the apiserver decodes them: a main-resource write may set
+/// managedFields itself (`[{}]` clears them); an empty or unreadable list, or any subresource write, keeps the
+/// stored ones.
+fn entries_for_update(old: Option<&Value>, new: &Value, ctx: &FieldManagerCtx<'_>) -> Vec<Entry> {
+    let requested = new
+        .pointer("/metadata/managedFields")
+        .and_then(Value::as_array)
+        .filter(|_| ctx.subresource.is_none());
+    if let Some(list) = requested {
+        if let [only] = list.as_slice()
+            && only.as_object().is_some_and(Map::is_empty)
+        {
+            return Vec::new();
+        }
+        let parsed: Vec<Entry> = list.iter().filter_map(Entry::parse).collect();
+        if !parsed.is_empty() && parsed.len() == list.len() {
+            return parsed;
+        }
+    }
+    read_entries(old)
+}
+
 /// Bookkeeping for a non-apply write (POST/PUT/merge/json/strategic PATCH): `new` is the object about to be stored;
 /// returns it with managedFields updated: the manager's `Update` entry takes ownership of every field whose value
 /// changed (or, on create, every field), other managers lose those fields. Never conflicts.
@@ -1180,14 +1202,13 @@ pub fn record_update(old: Option<&Value>, new: &Value, ctx: &FieldManagerCtx<'_>
     );
     let comparison = comparer.out;
 
-    let old_entries = read_entries(old);
+    let mut entries = entries_for_update(old, new, ctx);
     let mut result = new.clone();
     if comparison.is_same() {
-        write_entries(&mut result, old_entries);
+        write_entries(&mut result, entries);
         return result;
     }
     let changed = comparison.changed();
-    let mut entries = old_entries.clone();
     for entry in &mut entries {
         entry.fields = entry
             .fields
@@ -1910,6 +1931,53 @@ mod tests {
                 && fields["f:metadata"].get("f:name").is_none()
         );
         assert!(fields.get("f:apiVersion").is_none() && fields.get("f:kind").is_none());
+    }
+
+    #[test]
+    fn a_write_may_carry_its_own_managed_fields_or_clear_them() {
+        let live =
+            stored(apply(None, &applied_deployment(), &ctx("kubectl", T0), false).expect("create"));
+        // A write that sends managedFields of its own replaces the stored ones.
+        let mut restored = live.clone();
+        restored["metadata"]["managedFields"] = json!([{"manager":"restorer","operation":"Update",
+            "apiVersion":"apps/v1","time":T0,"fieldsType":"FieldsV1","fieldsV1":{"f:spec":{"f:replicas":{}}}}]);
+        let restored = record_update(Some(&live), &restored, &ctx("kube-rs", T1));
+        assert_eq!(
+            entries(&restored),
+            [("restorer".to_string(), "Update".to_string(), None)]
+        );
+
+        let mut cleared = live.clone();
+        cleared["metadata"]["managedFields"] = json!([{}]);
+        let cleared = record_update(Some(&live), &cleared, &ctx("kubectl-edit", T1));
+        assert!(cleared["metadata"].get("managedFields").is_none());
+
+        // An empty list is ignored, so clients that drop the field do not wipe ownership.
+        let mut dropped = live.clone();
+        dropped["metadata"]["managedFields"] = json!([]);
+        dropped["spec"]["replicas"] = json!(3);
+        let dropped = record_update(Some(&live), &dropped, &ctx("kube-rs", T1));
+        assert_eq!(
+            entries(&dropped),
+            [
+                ("kubectl".to_string(), "Apply".to_string(), None),
+                ("kube-rs".to_string(), "Update".to_string(), None),
+            ]
+        );
+
+        // Subresource writes never take managedFields from the request.
+        let mut status = live.clone();
+        status["metadata"]["managedFields"] = json!([{}]);
+        status["status"] = json!({"replicas": 2});
+        let status = record_update(
+            Some(&live),
+            &status,
+            &FieldManagerCtx {
+                subresource: Some("status"),
+                ..ctx("controller", T1)
+            },
+        );
+        assert_eq!(entries(&status).len(), 2);
     }
 
     #[test]
