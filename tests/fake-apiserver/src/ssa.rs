@@ -10,12 +10,15 @@
 //! their configuration mentions; Update owners own what their writes changed. A field is in conflict when another
 //! manager owns it and the apply would change its value; equal values are shared.
 //!
+//! Custom resources have no Go types: their lists are atomic unless the CRD's schema declares otherwise, which
+//! [`apply_with_schema`] / [`record_update_with_schema`] honour given [`SchemaListTypes::from_crd`].
+//!
 //! What the caller does: defaulting, resourceVersion, generation, and the status/spec split (strip `.status`
 //! from main-resource writes of kinds that have a status subresource before calling; on `/status` writes pass
 //! `subresource: Some("status")` and only `.status` is applied). If nothing but managedFields timestamps would
 //! change, both functions return the live object unchanged, so the caller can skip the write (no RV bump).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{Map, Value};
 
@@ -411,37 +414,40 @@ enum ItemIds {
 
 /// Path elements of the items of `items`, the list at schema path `spath`; atomic when the list is atomic or an
 /// item lacks its key fields (the apiserver would reject such an object; treating it atomic keeps data intact).
-fn item_ids(items: &[Value], group_kind: &str, spath: &[&str]) -> ItemIds {
-    let semantics: ListSemantics = list_semantics(group_kind, spath);
-    if semantics.ssa_set {
-        return ItemIds::Items(
-            items
-                .iter()
-                .map(|v| PathElement::Value(canonical(v)))
-                .collect(),
-        );
-    }
-    if semantics.ssa_keys.is_empty() {
+fn item_ids(items: &[Value], types: &Types<'_>, spath: &[&str]) -> ItemIds {
+    let keys = match types.list(spath) {
+        ListKind::Atomic => return ItemIds::Atomic,
+        ListKind::Set => {
+            return ItemIds::Items(
+                items
+                    .iter()
+                    .map(|v| PathElement::Value(canonical(v)))
+                    .collect(),
+            );
+        }
+        ListKind::Map(keys) => keys,
+    };
+    let Some(&primary) = keys.first() else {
         return ItemIds::Atomic;
-    }
+    };
+    let mut sorted_keys = keys.clone();
+    sorted_keys.sort_unstable();
     let mut ids = Vec::with_capacity(items.len());
     for item in items {
         let Value::Object(fields) = item else {
             return ItemIds::Atomic;
         };
         let mut key = Map::new();
-        let mut sorted_keys = semantics.ssa_keys.to_vec();
-        sorted_keys.sort_unstable();
-        for name in sorted_keys {
+        for &name in &sorted_keys {
             match fields
                 .get(name)
                 .cloned()
-                .or_else(|| key_default(group_kind, spath, name))
+                .or_else(|| types.key_default(spath, name))
             {
                 Some(value) => {
                     key.insert(name.to_string(), value);
                 }
-                None if name == semantics.ssa_keys[0] => return ItemIds::Atomic,
+                None if name == primary => return ItemIds::Atomic,
                 None => {}
             }
         }
@@ -450,30 +456,190 @@ fn item_ids(items: &[Value], group_kind: &str, spath: &[&str]) -> ItemIds {
     ItemIds::Items(ids)
 }
 
+/// How the items of one list are identified.
+enum ListKind<'a> {
+    Atomic,
+    Set,
+    Map(Vec<&'a str>),
+}
+
+/// The type information the walkers consult: built-in Go type tags, or a CRD's declared list and map types.
+struct Types<'a> {
+    group_kind: &'a str,
+    builtin: bool,
+    schema: Option<&'a SchemaListTypes>,
+}
+
+impl<'a> Types<'a> {
+    fn new(group_kind: &'a str, schema: Option<&'a SchemaListTypes>) -> Self {
+        Types {
+            group_kind,
+            builtin: is_builtin(group_kind),
+            schema,
+        }
+    }
+
+    fn declared(&self, spath: &[&str]) -> Option<&'a Declared> {
+        let schema = self.schema?;
+        if schema.declared.is_empty() {
+            return None;
+        }
+        schema.declared.get(&spath.join("/"))
+    }
+
+    fn list(&self, spath: &[&str]) -> ListKind<'a> {
+        match self.declared(spath) {
+            Some(Declared::Map { keys, .. }) => {
+                ListKind::Map(keys.iter().map(String::as_str).collect())
+            }
+            Some(Declared::Set) => ListKind::Set,
+            Some(Declared::AtomicList | Declared::AtomicMap) => ListKind::Atomic,
+            None => {
+                let semantics: ListSemantics = list_semantics(self.group_kind, spath);
+                if semantics.ssa_set {
+                    ListKind::Set
+                } else if semantics.ssa_keys.is_empty() {
+                    ListKind::Atomic
+                } else {
+                    ListKind::Map(semantics.ssa_keys.to_vec())
+                }
+            }
+        }
+    }
+
+    fn atomic_map(&self, spath: &[&str]) -> bool {
+        matches!(self.declared(spath), Some(Declared::AtomicMap))
+            || is_atomic_map(self.group_kind, spath)
+    }
+
+    fn key_default(&self, spath: &[&str], key: &str) -> Option<Value> {
+        match self.declared(spath) {
+            Some(Declared::Map { defaults, .. }) => defaults
+                .iter()
+                .find(|(name, _)| name == key)
+                .map(|(_, value)| value.clone()),
+            _ => key_default(self.group_kind, spath, key),
+        }
+    }
+}
+
+/// List and map types a CRD's structural schema declares (`x-kubernetes-list-type: map|set|atomic` with
+/// `x-kubernetes-list-map-keys`, `x-kubernetes-map-type: atomic`), so server-side apply merges a custom
+/// resource's lists the way the apiserver does. Undeclared lists stay atomic; key fields with a schema
+/// `default` count as present when an item omits them.
+#[derive(Debug, Clone, Default)]
+pub struct SchemaListTypes {
+    /// Keyed by schema path: field names joined by `/`, `[]` for list items.
+    declared: HashMap<String, Declared>,
+}
+
+#[derive(Debug, Clone)]
+enum Declared {
+    Map {
+        keys: Vec<String>,
+        defaults: Vec<(String, Value)>,
+    },
+    Set,
+    AtomicList,
+    AtomicMap,
+}
+
+impl SchemaListTypes {
+    /// Reads the declarations of one version's `openAPIV3Schema`.
+    pub fn from_openapi_v3(schema: &Value) -> Self {
+        fn walk(schema: &Value, path: &mut Vec<String>, out: &mut HashMap<String, Declared>) {
+            let text = |k: &str| schema.get(k).and_then(Value::as_str);
+            match text("x-kubernetes-list-type") {
+                Some("map") => {
+                    let keys: Vec<String> = schema
+                        .get("x-kubernetes-list-map-keys")
+                        .and_then(Value::as_array)
+                        .map(|keys| {
+                            keys.iter()
+                                .filter_map(Value::as_str)
+                                .map(str::to_string)
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    let defaults = keys
+                        .iter()
+                        .filter_map(|key| {
+                            let default =
+                                schema.pointer(&format!("/items/properties/{key}/default"))?;
+                            Some((key.clone(), default.clone()))
+                        })
+                        .collect();
+                    out.insert(path.join("/"), Declared::Map { keys, defaults });
+                }
+                Some("set") => {
+                    out.insert(path.join("/"), Declared::Set);
+                }
+                Some("atomic") => {
+                    out.insert(path.join("/"), Declared::AtomicList);
+                }
+                _ => {}
+            }
+            if text("x-kubernetes-map-type") == Some("atomic") {
+                out.insert(path.join("/"), Declared::AtomicMap);
+            }
+            if let Some(Value::Object(properties)) = schema.get("properties") {
+                for (name, child) in properties {
+                    path.push(name.clone());
+                    walk(child, path, out);
+                    path.pop();
+                }
+            }
+            if let Some(items) = schema.get("items") {
+                path.push(ITEM.to_string());
+                walk(items, path, out);
+                path.pop();
+            }
+        }
+        let mut declared = HashMap::new();
+        walk(schema, &mut Vec::new(), &mut declared);
+        SchemaListTypes { declared }
+    }
+
+    /// Reads the declarations of the CRD's version `version` (`spec.versions[].schema.openAPIV3Schema`);
+    /// none when the version or its schema is missing.
+    pub fn from_crd(crd: &Value, version: &str) -> Self {
+        crd.pointer("/spec/versions")
+            .and_then(Value::as_array)
+            .and_then(|versions| {
+                versions
+                    .iter()
+                    .find(|v| v.get("name").and_then(Value::as_str) == Some(version))
+            })
+            .and_then(|v| v.pointer("/schema/openAPIV3Schema"))
+            .map(SchemaListTypes::from_openapi_v3)
+            .unwrap_or_default()
+    }
+}
+
 /// The field set an applied configuration claims: leaves, list items, set values and atomic nodes — not the maps
 /// that merely contain them (as structured-merge-diff's `ToFieldSet`).
-fn applied_set(value: &Value, group_kind: &str) -> FieldSet {
+fn applied_set(value: &Value, types: &Types<'_>) -> FieldSet {
     fn walk<'v>(
         value: &'v Value,
-        group_kind: &str,
+        types: &Types<'_>,
         path: &mut Path,
         spath: &mut Vec<&'v str>,
         out: &mut FieldSet,
     ) {
         match value {
-            Value::Object(map) if path.is_empty() || !is_atomic_map(group_kind, spath) => {
+            Value::Object(map) if path.is_empty() || !types.atomic_map(spath) => {
                 for (name, child) in map {
                     if is_ignored(path, name) {
                         continue;
                     }
                     path.push(PathElement::Field(name.clone()));
                     spath.push(name);
-                    walk(child, group_kind, path, spath, out);
+                    walk(child, types, path, spath, out);
                     spath.pop();
                     path.pop();
                 }
             }
-            Value::Array(items) => match item_ids(items, group_kind, spath) {
+            Value::Array(items) => match item_ids(items, types, spath) {
                 ItemIds::Atomic => out.insert(path),
                 ItemIds::Items(ids) => {
                     for (item, id) in items.iter().zip(ids) {
@@ -482,7 +648,7 @@ fn applied_set(value: &Value, group_kind: &str) -> FieldSet {
                         out.insert(path);
                         if !is_value {
                             spath.push(ITEM);
-                            walk(item, group_kind, path, spath, out);
+                            walk(item, types, path, spath, out);
                             spath.pop();
                         }
                         path.pop();
@@ -493,13 +659,7 @@ fn applied_set(value: &Value, group_kind: &str) -> FieldSet {
         }
     }
     let mut out = FieldSet::default();
-    walk(
-        value,
-        group_kind,
-        &mut Vec::new(),
-        &mut Vec::new(),
-        &mut out,
-    );
+    walk(value, types, &mut Vec::new(), &mut Vec::new(), &mut out);
     out
 }
 
@@ -524,7 +684,7 @@ impl Comparison {
 }
 
 struct Comparer<'g> {
-    group_kind: &'g str,
+    types: &'g Types<'g>,
     /// Apply compares with explicit nulls as values (so nulling an owned field conflicts); writes treat a null as
     /// an absent field, as decoding into the Go types does.
     nulls_are_values: bool,
@@ -548,20 +708,13 @@ impl Comparer<'_> {
         match (old, new) {
             (None, None) => {}
             (None, Some(new)) => {
-                subtree(new, self.group_kind, path, spath, &mut self.out.added, true);
+                subtree(new, self.types, path, spath, &mut self.out.added, true);
             }
             (Some(old), None) => {
-                subtree(
-                    old,
-                    self.group_kind,
-                    path,
-                    spath,
-                    &mut self.out.removed,
-                    false,
-                );
+                subtree(old, self.types, path, spath, &mut self.out.removed, false);
             }
             (Some(Value::Object(a)), Some(Value::Object(b)))
-                if path.is_empty() || !is_atomic_map(self.group_kind, spath) =>
+                if path.is_empty() || !self.types.atomic_map(spath) =>
             {
                 for (name, new_child) in b {
                     if is_ignored(path, name) {
@@ -586,8 +739,8 @@ impl Comparer<'_> {
             }
             (Some(Value::Array(a)), Some(Value::Array(b))) => {
                 match (
-                    item_ids(a, self.group_kind, spath),
-                    item_ids(b, self.group_kind, spath),
+                    item_ids(a, self.types, spath),
+                    item_ids(b, self.types, spath),
                 ) {
                     (ItemIds::Items(a_ids), ItemIds::Items(b_ids)) => {
                         spath.push(ITEM);
@@ -629,15 +782,15 @@ impl Comparer<'_> {
 /// managedFields, where a create compares against the kind's zero value.
 fn subtree<'v>(
     value: &'v Value,
-    group_kind: &str,
+    types: &Types<'_>,
     path: &mut Path,
     spath: &mut Vec<&'v str>,
     out: &mut FieldSet,
     added: bool,
 ) {
     match value {
-        Value::Object(map) if path.is_empty() || !is_atomic_map(group_kind, spath) => {
-            if !path.is_empty() && (!added || map_is_member_when_added(group_kind, spath)) {
+        Value::Object(map) if path.is_empty() || !types.atomic_map(spath) => {
+            if !path.is_empty() && (!added || map_is_member_when_added(types, spath)) {
                 out.insert(path);
             }
             for (name, child) in map {
@@ -646,19 +799,19 @@ fn subtree<'v>(
                 }
                 path.push(PathElement::Field(name.clone()));
                 spath.push(name);
-                subtree(child, group_kind, path, spath, out, added);
+                subtree(child, types, path, spath, out, added);
                 spath.pop();
                 path.pop();
             }
         }
-        Value::Array(items) => match item_ids(items, group_kind, spath) {
+        Value::Array(items) => match item_ids(items, types, spath) {
             ItemIds::Atomic => out.insert(path),
             ItemIds::Items(ids) => {
                 out.insert(path);
                 spath.push(ITEM);
                 for (item, id) in items.iter().zip(ids) {
                     path.push(id);
-                    subtree(item, group_kind, path, spath, out, added);
+                    subtree(item, types, path, spath, out, added);
                     path.pop();
                 }
                 spath.pop();
@@ -673,14 +826,14 @@ fn subtree<'v>(
     }
 }
 
-fn map_is_member_when_added(group_kind: &str, spath: &[&str]) -> bool {
+fn map_is_member_when_added(types: &Types<'_>, spath: &[&str]) -> bool {
     if spath.contains(&ITEM) {
         return true;
     }
     match spath.last().copied() {
         Some("metadata") => false,
         Some("spec" | "status" | "template" | "strategy" | "updateStrategy" | "jobTemplate") => {
-            !is_builtin(group_kind)
+            !types.builtin
         }
         _ => true,
     }
@@ -695,13 +848,11 @@ fn map_is_member_when_added(group_kind: &str, spath: &[&str]) -> bool {
 fn merge<'v>(
     live: &'v Value,
     applied: &'v Value,
-    group_kind: &str,
+    types: &Types<'_>,
     spath: &mut Vec<&'v str>,
 ) -> Value {
     match (live, applied) {
-        (Value::Object(l), Value::Object(a))
-            if spath.is_empty() || !is_atomic_map(group_kind, spath) =>
-        {
+        (Value::Object(l), Value::Object(a)) if spath.is_empty() || !types.atomic_map(spath) => {
             let mut out = l.clone();
             let in_metadata = spath.len() == 1 && spath[0] == "metadata";
             for (name, value) in a {
@@ -712,7 +863,7 @@ fn merge<'v>(
                 let merged = match l.get(name) {
                     Some(current) => {
                         spath.push(name);
-                        let merged = merge(current, value, group_kind, spath);
+                        let merged = merge(current, value, types, spath);
                         spath.pop();
                         merged
                     }
@@ -723,13 +874,10 @@ fn merge<'v>(
             Value::Object(out)
         }
         (Value::Array(l), Value::Array(a)) => {
-            match (
-                item_ids(l, group_kind, spath),
-                item_ids(a, group_kind, spath),
-            ) {
+            match (item_ids(l, types, spath), item_ids(a, types, spath)) {
                 (ItemIds::Items(l_ids), ItemIds::Items(a_ids)) => {
                     spath.push(ITEM);
-                    let merged = merge_items(l, &l_ids, a, &a_ids, group_kind, spath);
+                    let merged = merge_items(l, &l_ids, a, &a_ids, types, spath);
                     spath.pop();
                     Value::Array(merged)
                 }
@@ -746,7 +894,7 @@ fn merge_items<'v>(
     live_ids: &[PathElement],
     applied: &'v [Value],
     applied_ids: &[PathElement],
-    group_kind: &str,
+    types: &Types<'_>,
     spath: &mut Vec<&'v str>,
 ) -> Vec<Value> {
     let mut out = Vec::with_capacity(live.len().max(applied.len()));
@@ -755,7 +903,7 @@ fn merge_items<'v>(
         while next_applied <= end && next_applied < applied.len() {
             let id = &applied_ids[next_applied];
             let item = match live_ids.iter().position(|x| x == id) {
-                Some(i) => merge(&live[i], &applied[next_applied], group_kind, spath),
+                Some(i) => merge(&live[i], &applied[next_applied], types, spath),
                 None => applied[next_applied].clone(),
             };
             out.push(item);
@@ -773,12 +921,12 @@ fn merge_items<'v>(
 }
 
 /// Removes the field at `path` from `value`; maps and lists the removal leaves empty go too (never the top level).
-fn remove_path(value: &mut Value, path: &[PathElement], group_kind: &str) {
+fn remove_path(value: &mut Value, path: &[PathElement], types: &Types<'_>) {
     /// `None` when nothing was removed, else whether `value` is now empty.
     fn go<'p>(
         value: &mut Value,
         path: &'p [PathElement],
-        group_kind: &str,
+        types: &Types<'_>,
         spath: &mut Vec<&'p str>,
     ) -> Option<bool> {
         let (first, rest) = path.split_first()?;
@@ -788,7 +936,7 @@ fn remove_path(value: &mut Value, path: &[PathElement], group_kind: &str) {
                     map.shift_remove(name)?;
                 } else {
                     spath.push(name);
-                    let emptied = go(map.get_mut(name)?, rest, group_kind, spath);
+                    let emptied = go(map.get_mut(name)?, rest, types, spath);
                     spath.pop();
                     if emptied? {
                         map.shift_remove(name);
@@ -800,7 +948,7 @@ fn remove_path(value: &mut Value, path: &[PathElement], group_kind: &str) {
                 let index = match element {
                     PathElement::Index(i) => Some(*i).filter(|i| *i < items.len()),
                     PathElement::Key(_) | PathElement::Value(_) => {
-                        match item_ids(items, group_kind, spath) {
+                        match item_ids(items, types, spath) {
                             ItemIds::Items(ids) => ids.iter().position(|id| id == element),
                             ItemIds::Atomic => None,
                         }
@@ -811,7 +959,7 @@ fn remove_path(value: &mut Value, path: &[PathElement], group_kind: &str) {
                     items.remove(index);
                 } else {
                     spath.push(ITEM);
-                    let emptied = go(&mut items[index], rest, group_kind, spath);
+                    let emptied = go(&mut items[index], rest, types, spath);
                     spath.pop();
                     if emptied? {
                         items.remove(index);
@@ -822,7 +970,7 @@ fn remove_path(value: &mut Value, path: &[PathElement], group_kind: &str) {
             _ => None,
         }
     }
-    go(value, path, group_kind, &mut Vec::new());
+    go(value, path, types, &mut Vec::new());
 }
 
 /// Whether the last element of `path` is a key field of the associative-list item that contains it.
@@ -1015,9 +1163,21 @@ pub fn apply(
     ctx: &FieldManagerCtx<'_>,
     force: bool,
 ) -> Result<Value, ApplyConflicts> {
+    apply_with_schema(live, applied, ctx, force, None)
+}
+
+/// [`apply`] for a custom resource whose CRD declares list and map types (see [`SchemaListTypes`]).
+pub fn apply_with_schema(
+    live: Option<&Value>,
+    applied: &Value,
+    ctx: &FieldManagerCtx<'_>,
+    force: bool,
+    schema: Option<&SchemaListTypes>,
+) -> Result<Value, ApplyConflicts> {
     let empty = Value::Object(Map::new());
     let live_value = live.unwrap_or(&empty);
-    let gk = ctx.group_kind;
+    let types = Types::new(ctx.group_kind, schema);
+    let gk = &types;
 
     // A /status apply only ever touches .status.
     let restricted;
@@ -1036,7 +1196,7 @@ pub fn apply(
     let old_entries = read_entries(live);
     let mut entries = old_entries.clone();
     if let (Some(live), true) = (live, entries.is_empty()) {
-        entries.push(before_first_apply(live, ctx));
+        entries.push(before_first_apply(live, ctx, gk));
     }
     let is_self = |e: &Entry| e.is(ctx.manager, "Apply", ctx.api_version, ctx.subresource);
     let last_set = entries
@@ -1061,7 +1221,7 @@ pub fn apply(
     }
 
     let mut comparer = Comparer {
-        group_kind: gk,
+        types: gk,
         nulls_are_values: true,
         out: Comparison::default(),
     };
@@ -1128,11 +1288,11 @@ pub fn apply(
 /// applied to, so that apply still conflicts with values nobody declared.
 pub const BEFORE_FIRST_APPLY: &str = "before-first-apply";
 
-fn before_first_apply(live: &Value, ctx: &FieldManagerCtx<'_>) -> Entry {
+fn before_first_apply(live: &Value, ctx: &FieldManagerCtx<'_>, types: &Types<'_>) -> Entry {
     let mut fields = FieldSet::default();
     subtree(
         live,
-        ctx.group_kind,
+        types,
         &mut Vec::new(),
         &mut Vec::new(),
         &mut fields,
@@ -1188,9 +1348,20 @@ fn entries_for_update(old: Option<&Value>, new: &Value, ctx: &FieldManagerCtx<'_
 /// returns it with managedFields updated: the manager's `Update` entry takes ownership of every field whose value
 /// changed (or, on create, every field), other managers lose those fields. Never conflicts.
 pub fn record_update(old: Option<&Value>, new: &Value, ctx: &FieldManagerCtx<'_>) -> Value {
+    record_update_with_schema(old, new, ctx, None)
+}
+
+/// [`record_update`] for a custom resource whose CRD declares list and map types (see [`SchemaListTypes`]).
+pub fn record_update_with_schema(
+    old: Option<&Value>,
+    new: &Value,
+    ctx: &FieldManagerCtx<'_>,
+    schema: Option<&SchemaListTypes>,
+) -> Value {
+    let types = Types::new(ctx.group_kind, schema);
     let empty = Value::Object(Map::new());
     let mut comparer = Comparer {
-        group_kind: ctx.group_kind,
+        types: &types,
         nulls_are_values: false,
         out: Comparison::default(),
     };
@@ -1978,6 +2149,75 @@ mod tests {
             },
         );
         assert_eq!(entries(&status).len(), 2);
+    }
+
+    #[test]
+    fn a_crd_schema_makes_custom_resource_lists_associative() {
+        let crd: Value =
+            serde_json::from_str(include_str!("../tests/data/ssa/crd-list-types.json"))
+                .expect("fixture");
+        let schema = SchemaListTypes::from_crd(&crd, "v1alpha1");
+        let cr = |manager| FieldManagerCtx {
+            api_version: "drgitops.io/v1alpha1",
+            group_kind: "drgitops.io/DRPlan",
+            ..ctx(manager, T0)
+        };
+        let first = json!({"apiVersion":"drgitops.io/v1alpha1","kind":"DRPlan","metadata":{"name":"p"},
+            "spec":{"namespaces":["app"],"steps":[{"name":"suspend","action":"scale-down"}],
+                "selector":{"tier":"db"},"targets":["a"]}});
+        let live =
+            apply_with_schema(None, &first, &cr("alice"), false, Some(&schema)).expect("create");
+        assert_eq!(
+            fields_of(&live, "alice", "Apply")["f:spec"],
+            json!({"f:namespaces":{r#"v:"app""#:{}},"f:selector":{},"f:steps":{
+                r#"k:{"name":"suspend","phase":"Failover"}"#:{".":{},"f:action":{},"f:name":{}}},"f:targets":{}})
+        );
+
+        // Another manager adds its own step, namespace and condition: merged, no conflict.
+        let second = json!({"apiVersion":"drgitops.io/v1alpha1","kind":"DRPlan","metadata":{"name":"p"},
+            "spec":{"namespaces":["db"],"steps":[{"name":"suspend","phase":"Failback","action":"scale-up"}]}});
+        let merged = apply_with_schema(Some(&live), &second, &cr("bob"), false, Some(&schema))
+            .expect("no overlap");
+        assert_eq!(merged["spec"]["namespaces"], json!(["app", "db"]));
+        assert_eq!(
+            merged["spec"]["steps"],
+            json!([{"name":"suspend","action":"scale-down"},{"name":"suspend","phase":"Failback","action":"scale-up"}])
+        );
+
+        // Undeclared lists and atomic maps are single fields.
+        let third = json!({"apiVersion":"drgitops.io/v1alpha1","kind":"DRPlan","metadata":{"name":"p"},
+            "spec":{"selector":{"tier":"db","zone":"b"},"targets":["a","b"]}});
+        let err = apply_with_schema(Some(&merged), &third, &cr("carol"), false, Some(&schema))
+            .expect_err("conflicts");
+        assert_eq!(
+            err.message(),
+            "Apply failed with 2 conflicts: conflicts with \"alice\":\n- .spec.selector\n- .spec.targets"
+        );
+
+        // Without the schema the same lists are atomic: bob's lists would replace alice's.
+        let plain = apply(None, &first, &cr("alice"), false).expect("create");
+        let err =
+            apply(Some(&plain), &second, &cr("bob"), false).expect_err("atomic without schema");
+        let fields: Vec<&str> = err.conflicts.iter().map(|c| c.field.as_str()).collect();
+        assert_eq!(fields, [".spec.namespaces", ".spec.steps"]);
+
+        // Status conditions merge by type, and record_update understands them too.
+        let mut with_status = merged.clone();
+        with_status["status"] = json!({"conditions":[{"type":"Ready","status":"True"}]});
+        let updated = record_update_with_schema(
+            Some(&merged),
+            &with_status,
+            &FieldManagerCtx {
+                subresource: Some("status"),
+                ..cr("controller")
+            },
+            Some(&schema),
+        );
+        assert_eq!(
+            fields_of(&updated, "controller", "Update"),
+            &json!({"f:status":{".":{},"f:conditions":{".":{},r#"k:{"type":"Ready"}"#:{".":{},"f:status":{},"f:type":{}}}}})
+        );
+        assert!(SchemaListTypes::from_crd(&crd, "v9").declared.is_empty());
     }
 
     #[test]
