@@ -413,7 +413,20 @@ async fn calling_failures_follow_the_failure_policy() {
         "slow",
         vec![server.webhook("slow.example.com", "/hang", json!({"timeoutSeconds": 1}))],
     )];
-    let denied = admission.validate(&failing, &attrs).await.unwrap_err();
+    let ignored = [config(
+        "slow",
+        vec![server.webhook(
+            "slow.example.com",
+            "/hang",
+            json!({"timeoutSeconds": 1, "failurePolicy": "Ignore"}),
+        )],
+    )];
+    // Both wait out the same one-second timeout, side by side.
+    let (failed, passed) = tokio::join!(
+        admission.validate(&failing, &attrs),
+        admission.mutate(&ignored, &attrs)
+    );
+    let denied = failed.unwrap_err();
     assert_eq!(denied.code, 500);
     assert_eq!(denied.reason, "InternalError");
     assert_eq!(
@@ -424,19 +437,7 @@ async fn calling_failures_follow_the_failure_policy() {
             server.url("/hang")
         )
     );
-
-    let ignored = [config(
-        "slow",
-        vec![server.webhook(
-            "slow.example.com",
-            "/hang",
-            json!({"timeoutSeconds": 1, "failurePolicy": "Ignore"}),
-        )],
-    )];
-    let (object, warnings) = admission
-        .mutate(&ignored, &attrs)
-        .await
-        .expect("failure ignored");
+    let (object, warnings) = passed.expect("failure ignored");
     assert_eq!(object, attrs.object);
     assert!(warnings.is_empty());
 }
@@ -653,4 +654,25 @@ async fn warnings_gathered_before_a_denial_are_kept() {
         .await;
     assert!(outcome.is_err());
     assert_eq!(warnings, ["spec.replicas is odd"]);
+}
+
+#[tokio::test]
+async fn webhooks_that_only_speak_v1beta1_get_a_v1beta1_review() {
+    let server = start_webhooks().await;
+    let admission = Admission::new();
+    let configs = [config(
+        "old",
+        vec![server.webhook(
+            "old.example.com",
+            "/record/v1beta1",
+            json!({"admissionReviewVersions": ["v1beta1"]}),
+        )],
+    )];
+    admission
+        .validate(&configs, &configmap_create())
+        .await
+        .expect("admitted");
+    let reviews = server.recorded("v1beta1");
+    assert_eq!(reviews.len(), 1);
+    assert_eq!(reviews[0]["apiVersion"], "admission.k8s.io/v1beta1");
 }
