@@ -238,48 +238,6 @@ impl FieldError {
     }
 }
 
-/// Fills in what the apiserver defaults on `Mutating/ValidatingWebhookConfiguration` (v1) before storing:
-/// `failurePolicy: Fail`, `matchPolicy: Equivalent`, empty `namespaceSelector`/`objectSelector`,
-/// `timeoutSeconds: 10`, `rules[].scope: "*"`, `clientConfig.service.port: 443`, and for mutating webhooks
-/// `reinvocationPolicy: Never`. `kubectl get -o yaml` shows these on a real cluster.
-pub fn default_configuration(object: &mut Value) {
-    let mutating =
-        object.get("kind").and_then(Value::as_str) == Some("MutatingWebhookConfiguration");
-    let Some(webhooks) = object.get_mut("webhooks").and_then(Value::as_array_mut) else {
-        return;
-    };
-    for webhook in webhooks.iter_mut().filter_map(Value::as_object_mut) {
-        let mut default = |key: &str, value: Value| {
-            if webhook.get(key).is_none_or(Value::is_null) {
-                webhook.insert(key.to_string(), value);
-            }
-        };
-        default("failurePolicy", json!("Fail"));
-        default("matchPolicy", json!("Equivalent"));
-        default("namespaceSelector", json!({}));
-        default("objectSelector", json!({}));
-        default("timeoutSeconds", json!(10));
-        if mutating {
-            default("reinvocationPolicy", json!("Never"));
-        }
-        if let Some(rules) = webhook.get_mut("rules").and_then(Value::as_array_mut) {
-            for rule in rules.iter_mut().filter_map(Value::as_object_mut) {
-                if rule.get("scope").is_none_or(Value::is_null) {
-                    rule.insert("scope".to_string(), json!("*"));
-                }
-            }
-        }
-        if let Some(service) = webhook
-            .get_mut("clientConfig")
-            .and_then(|c| c.get_mut("service"))
-            .and_then(Value::as_object_mut)
-            && service.get("port").is_none_or(Value::is_null)
-        {
-            service.insert("port".to_string(), json!(443));
-        }
-    }
-}
-
 /// The apiserver's validation of a `Mutating/ValidatingWebhookConfiguration` (v1), after defaulting. Empty when
 /// valid; otherwise answer 422 with [`invalid_status`].
 pub fn validate_configuration(object: &Value) -> Vec<FieldError> {
@@ -2169,33 +2127,24 @@ mod tests {
     }
 
     #[test]
-    fn configurations_get_the_apiserver_defaults() {
-        let mut config = stored_config("MutatingWebhookConfiguration", valid_webhook());
-        default_configuration(&mut config);
-        let hook = &config["webhooks"][0];
-        assert_eq!(hook["failurePolicy"], "Fail");
-        assert_eq!(hook["matchPolicy"], "Equivalent");
-        assert_eq!(hook["namespaceSelector"], json!({}));
-        assert_eq!(hook["objectSelector"], json!({}));
-        assert_eq!(hook["timeoutSeconds"], 10);
-        assert_eq!(hook["reinvocationPolicy"], "Never");
-        assert_eq!(hook["rules"][0]["scope"], "*");
-        assert_eq!(hook["clientConfig"]["service"]["port"], 443);
-        assert_eq!(validate_configuration(&config), vec![]);
-
-        let mut validating = stored_config(
-            "ValidatingWebhookConfiguration",
-            json!({"name": "v.example.com", "failurePolicy": "Ignore", "timeoutSeconds": 3}),
-        );
-        default_configuration(&mut validating);
-        let hook = &validating["webhooks"][0];
-        assert_eq!(hook["failurePolicy"], "Ignore");
-        assert_eq!(hook["timeoutSeconds"], 3);
-        assert!(hook.get("reinvocationPolicy").is_none());
-    }
-
-    #[test]
     fn invalid_configurations_are_reported_field_by_field() {
+        for kind in [
+            "ValidatingWebhookConfiguration",
+            "MutatingWebhookConfiguration",
+        ] {
+            assert_eq!(
+                validate_configuration(&stored_config(kind, valid_webhook())),
+                vec![]
+            );
+        }
+        let mut defaulted = valid_webhook();
+        merge_into(
+            &mut defaulted,
+            json!({"failurePolicy": "Fail", "matchPolicy": "Equivalent", "namespaceSelector": {},
+                   "objectSelector": {}, "timeoutSeconds": 10, "reinvocationPolicy": "Never"}),
+        );
+        let defaulted = stored_config("MutatingWebhookConfiguration", defaulted);
+        assert_eq!(validate_configuration(&defaulted), vec![]);
         let cases: Vec<(Value, &str)> = vec![
             (
                 json!({"sideEffects": null}),
