@@ -104,7 +104,12 @@ async fn forbid(Json(body): Json<Value>) -> Json<Value> {
 /// Adds a label with a base64-encoded patch, as Go webhooks send it.
 async fn patch_base64(Json(body): Json<Value>) -> Json<Value> {
     let uid = body["request"]["uid"].clone();
-    let patch = json!([{"op": "add", "path": "/metadata/labels/patched-by", "value": "base64"}]);
+    let has_labels = body["request"]["object"]["metadata"]["labels"].is_object();
+    let patch = if has_labels {
+        json!([{"op": "add", "path": "/metadata/labels/patched-by", "value": "base64"}])
+    } else {
+        json!([{"op": "add", "path": "/metadata/labels", "value": {"patched-by": "base64"}}])
+    };
     let encoded = base64::engine::general_purpose::STANDARD.encode(patch.to_string());
     Json(json!({
         "apiVersion": "admission.k8s.io/v1",
