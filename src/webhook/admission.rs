@@ -161,14 +161,13 @@ async fn admit(state: AdmissionState, endpoint: Endpoint, body: Body) -> HttpRes
     let group = review.resource.group.clone();
     let operation = review.operation_str();
 
-    // The rules are pure and in memory; they run on their own task so that the deadline below still fires if a
-    // lock or an overloaded worker holds them up.
+    // The rules are pure and in memory, but they run on the blocking pool: if a lock or an overloaded machine
+    // holds them up, the deadline below still fires on this task and the review is answered in time.
     let remaining = state.deadline.saturating_sub(start.elapsed());
     let eval_state = state.clone();
-    let task = tokio::spawn(async move {
+    let task = tokio::task::spawn_blocking(move || {
         let config = eval_state.policies.current();
-        let decision = (eval_state.evaluate)(&review.request(), eval_state.view.as_ref(), &config);
-        decision
+        (eval_state.evaluate)(&review.request(), eval_state.view.as_ref(), &config)
     });
     let (response, decided) = match tokio::time::timeout(remaining, task).await {
         Ok(Ok(decision)) => {
