@@ -17,7 +17,9 @@ use serde_json::Value;
 use tower::ServiceExt;
 
 fn fixture(name: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/webhook").join(name);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/webhook")
+        .join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
 }
 
@@ -37,7 +39,12 @@ fn echo(req: &Request<'_>, _view: &dyn ClusterView, _config: &PolicyConfig) -> D
         req.old_object.is_some()
     );
     Decision {
-        findings: vec![Finding { rule: "echo", outcome: Outcome::Audit, field: String::new(), message: seen }],
+        findings: vec![Finding {
+            rule: "echo",
+            outcome: Outcome::Audit,
+            field: String::new(),
+            message: seen,
+        }],
         mutations: vec![],
     }
 }
@@ -45,7 +52,9 @@ fn echo(req: &Request<'_>, _view: &dyn ClusterView, _config: &PolicyConfig) -> D
 /// Denies `startApplications: true`, warns at length, and patches an absent field: the three answer shapes.
 fn judge(req: &Request<'_>, _view: &dyn ClusterView, _config: &PolicyConfig) -> Decision {
     let mut decision = Decision::default();
-    let start = req.object.and_then(|o| o.pointer("/spec/template/spec/startApplications"));
+    let start = req
+        .object
+        .and_then(|o| o.pointer("/spec/template/spec/startApplications"));
     match start {
         Some(Value::Bool(true)) => decision.findings.push(Finding {
             rule: "migration-start-applications",
@@ -58,8 +67,10 @@ fn judge(req: &Request<'_>, _view: &dyn ClusterView, _config: &PolicyConfig) -> 
             rule: "migration-start-applications",
             field: "spec.template.spec.startApplications".into(),
             message: "defaulted to false".into(),
-            ops: serde_json::from_str(r#"[{"op":"add","path":"/spec/template/spec/startApplications","value":false}]"#)
-                .expect("patch"),
+            ops: serde_json::from_str(
+                r#"[{"op":"add","path":"/spec/template/spec/startApplications","value":false}]"#,
+            )
+            .expect("patch"),
         }),
     }
     decision.findings.push(Finding {
@@ -79,7 +90,11 @@ fn slow(req: &Request<'_>, view: &dyn ClusterView, config: &PolicyConfig) -> Dec
 fn state(evaluate: Evaluator) -> (AdmissionState, Arc<Metrics>) {
     let view = Arc::new(LiveView::new(None));
     let metrics = Arc::new(Metrics::new());
-    let mut state = AdmissionState::new(view, Arc::new(PolicyStore::new(PolicyConfig::default())), metrics.clone());
+    let mut state = AdmissionState::new(
+        view,
+        Arc::new(PolicyStore::new(PolicyConfig::default())),
+        metrics.clone(),
+    );
     state.evaluate = evaluate;
     (state, metrics)
 }
@@ -89,9 +104,17 @@ async fn call(state: AdmissionState, path: &str, body: Vec<u8>) -> (http::Status
         .header("content-type", "application/json")
         .body(Body::from(body))
         .expect("request");
-    let response = admission::router(state).oneshot(request).await.expect("infallible");
+    let response = admission::router(state)
+        .oneshot(request)
+        .await
+        .expect("infallible");
     let status = response.status();
-    let bytes = response.into_body().collect().await.expect("body").to_bytes();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
     let value: Value = serde_json::from_slice(&bytes).expect("the answer is JSON");
     assert_eq!(value["apiVersion"], "admission.k8s.io/v1");
     assert_eq!(value["kind"], "AdmissionReview");
@@ -107,7 +130,10 @@ async fn denial_echoes_uid_with_403_and_the_rule_message() {
     assert_eq!(resp["uid"], "705ab4f5-6393-11e8-b7cc-42010a800002");
     assert_eq!(resp["allowed"], false);
     assert_eq!(resp["status"]["code"], 403);
-    assert_eq!(resp["status"]["message"], "spec.template.spec.startApplications is true; set it to false");
+    assert_eq!(
+        resp["status"]["message"],
+        "spec.template.spec.startApplications is true; set it to false"
+    );
     assert!(resp.get("patch").is_none());
 }
 
@@ -124,15 +150,21 @@ async fn warnings_are_clamped_to_120_characters() {
 
 #[tokio::test]
 async fn mutate_returns_a_base64_json_patch_and_validate_does_not() {
-    let mut body: Value = serde_json::from_slice(&fixture("create-migrationschedule.json")).expect("json");
-    body["request"]["object"]["spec"]["template"]["spec"].as_object_mut().expect("spec").remove("startApplications");
+    let mut body: Value =
+        serde_json::from_slice(&fixture("create-migrationschedule.json")).expect("json");
+    body["request"]["object"]["spec"]["template"]["spec"]
+        .as_object_mut()
+        .expect("spec")
+        .remove("startApplications");
     let body = serde_json::to_vec(&body).expect("json");
     let (state, _) = state(judge);
     let (_, review) = call(state.clone(), "/mutate", body.clone()).await;
     let resp = &review["response"];
     assert_eq!(resp["allowed"], true);
     assert_eq!(resp["patchType"], "JSONPatch");
-    let patch = base64::engine::general_purpose::STANDARD.decode(resp["patch"].as_str().expect("patch")).expect("b64");
+    let patch = base64::engine::general_purpose::STANDARD
+        .decode(resp["patch"].as_str().expect("patch"))
+        .expect("b64");
     let patch: Value = serde_json::from_slice(&patch).expect("patch json");
     assert_eq!(
         patch,
@@ -147,7 +179,9 @@ async fn mutate_returns_a_base64_json_patch_and_validate_does_not() {
 async fn scale_subresource_is_judged_as_its_parent_workload() {
     let (state, _) = state(echo);
     let (_, review) = call(state, "/validate", fixture("scale-deployment.json")).await;
-    let seen = review["response"]["auditAnnotations"]["echo"].as_str().expect("echo");
+    let seen = review["response"]["auditAnnotations"]["echo"]
+        .as_str()
+        .expect("echo");
     assert_eq!(
         seen,
         "op=Update group=apps kind=Deployment sub=Some(\"scale\") ns=Some(\"mysql\") name=Some(\"mysql\") \
@@ -159,8 +193,13 @@ async fn scale_subresource_is_judged_as_its_parent_workload() {
 async fn delete_has_only_the_old_object() {
     let (state, _) = state(echo);
     let (_, review) = call(state, "/validate", fixture("delete-storageclass.json")).await;
-    let seen = review["response"]["auditAnnotations"]["echo"].as_str().expect("echo");
-    assert!(seen.starts_with("op=Delete group=storage.k8s.io kind=StorageClass sub=None ns=None"), "{seen}");
+    let seen = review["response"]["auditAnnotations"]["echo"]
+        .as_str()
+        .expect("echo");
+    assert!(
+        seen.starts_with("op=Delete group=storage.k8s.io kind=StorageClass sub=None ns=None"),
+        "{seen}"
+    );
     assert!(seen.ends_with("object=false old=true"), "{seen}");
 }
 
@@ -168,16 +207,26 @@ async fn delete_has_only_the_old_object() {
 async fn dry_run_and_user_reach_the_rules() {
     let (state, _) = state(echo);
     let (_, review) = call(state, "/validate", fixture("dryrun-update-deployment.json")).await;
-    let seen = review["response"]["auditAnnotations"]["echo"].as_str().expect("echo");
-    assert!(seen.contains("dry=true user=system:serviceaccount:drgitops:drgitops-reconciler"), "{seen}");
+    let seen = review["response"]["auditAnnotations"]["echo"]
+        .as_str()
+        .expect("echo");
+    assert!(
+        seen.contains("dry=true user=system:serviceaccount:drgitops:drgitops-reconciler"),
+        "{seen}"
+    );
 }
 
 #[tokio::test]
 async fn equivalent_match_judges_the_sent_kind() {
     let (state, _) = state(echo);
     let (_, review) = call(state, "/validate", fixture("equivalent-kind-drplan.json")).await;
-    assert_eq!(review["response"]["uid"], "3b7c1e9a-0f4d-4a2b-9c6e-1d8f5a2b7c30");
-    let seen = review["response"]["auditAnnotations"]["echo"].as_str().expect("echo");
+    assert_eq!(
+        review["response"]["uid"],
+        "3b7c1e9a-0f4d-4a2b-9c6e-1d8f5a2b7c30"
+    );
+    let seen = review["response"]["auditAnnotations"]["echo"]
+        .as_str()
+        .expect("echo");
     assert!(seen.contains("group=drgitops.dev kind=DRPlan"), "{seen}");
 }
 
@@ -186,10 +235,23 @@ async fn malformed_bodies_get_an_invalid_review_not_an_http_error() {
     let (state, metrics) = state(judge);
     for (body, uid, needle) in [
         (fixture("truncated.json"), "", "not JSON"),
-        (fixture("wrong-version.json"), "11111111-2222-3333-4444-555555555555", "admission.k8s.io/v1beta1"),
-        (br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}"#.to_vec(), "", "no request"),
+        (
+            fixture("wrong-version.json"),
+            "11111111-2222-3333-4444-555555555555",
+            "admission.k8s.io/v1beta1",
+        ),
+        (
+            br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}"#.to_vec(),
+            "",
+            "no request",
+        ),
         (b"".to_vec(), "", "not JSON"),
-        (br#"{"apiVersion":"admission.k8s.io/v1","request":{"uid":"u1","operation":"PATCH"}}"#.to_vec(), "u1", "PATCH"),
+        (
+            br#"{"apiVersion":"admission.k8s.io/v1","request":{"uid":"u1","operation":"PATCH"}}"#
+                .to_vec(),
+            "u1",
+            "PATCH",
+        ),
     ] {
         let (status, review) = call(state.clone(), "/validate", body).await;
         assert_eq!(status, 200);
@@ -199,7 +261,10 @@ async fn malformed_bodies_get_an_invalid_review_not_an_http_error() {
         assert_eq!(resp["status"]["code"], 400);
         assert_eq!(resp["status"]["reason"], "Invalid");
         let message = resp["status"]["message"].as_str().expect("message");
-        assert!(message.contains(needle), "{message:?} should mention {needle:?}");
+        assert!(
+            message.contains(needle),
+            "{message:?} should mention {needle:?}"
+        );
     }
     assert!(metrics.render().contains("decision=\"Invalid\""));
 }
@@ -210,7 +275,9 @@ async fn oversized_bodies_are_refused_as_invalid() {
     state.body_limit = 1024;
     let (status, review) = call(state, "/validate", fixture("create-migrationschedule.json")).await;
     assert_eq!(status, 200);
-    let message = review["response"]["status"]["message"].as_str().expect("message");
+    let message = review["response"]["status"]["message"]
+        .as_str()
+        .expect("message");
     assert_eq!(message, "admission review body is larger than 1024 bytes");
 }
 
@@ -218,25 +285,41 @@ async fn oversized_bodies_are_refused_as_invalid() {
 async fn past_the_deadline_stork_objects_fail_closed_and_workloads_fail_open() {
     let (mut state, metrics) = state(slow);
     state.deadline = Duration::from_millis(50);
-    let (_, review) = call(state.clone(), "/validate", fixture("create-migrationschedule.json")).await;
+    let (_, review) = call(
+        state.clone(),
+        "/validate",
+        fixture("create-migrationschedule.json"),
+    )
+    .await;
     let resp = &review["response"];
     assert_eq!(resp["uid"], "705ab4f5-6393-11e8-b7cc-42010a800002");
     assert_eq!(resp["allowed"], false);
     let message = resp["status"]["message"].as_str().expect("message");
-    assert!(message.starts_with("drgitops could not check this MigrationSchedule"), "{message}");
+    assert!(
+        message.starts_with("drgitops could not check this MigrationSchedule"),
+        "{message}"
+    );
 
     let (_, review) = call(state, "/validate", fixture("scale-deployment.json")).await;
     let resp = &review["response"];
     assert_eq!(resp["allowed"], true);
     let warning = resp["warnings"][0].as_str().expect("warning");
-    assert!(warning.starts_with("drgitops did not check this Deployment"), "{warning}");
+    assert!(
+        warning.starts_with("drgitops did not check this Deployment"),
+        "{warning}"
+    );
     assert!(metrics.render().contains("decision=\"DeadlineExceeded\""));
 }
 
 #[tokio::test]
 async fn metrics_count_requests_rules_and_durations() {
     let (state, metrics) = state(judge);
-    call(state.clone(), "/validate", fixture("create-migrationschedule.json")).await;
+    call(
+        state.clone(),
+        "/validate",
+        fixture("create-migrationschedule.json"),
+    )
+    .await;
     call(state, "/validate", fixture("scale-deployment.json")).await;
     let text = metrics.render();
     assert!(
@@ -245,7 +328,14 @@ async fn metrics_count_requests_rules_and_durations() {
         ),
         "{text}"
     );
-    assert!(text.contains("drgitops_rule_results_total{rule=\"migration-start-applications\",action=\"deny\"} 1"));
+    assert!(text.contains(
+        "drgitops_rule_results_total{rule=\"migration-start-applications\",action=\"deny\"} 1"
+    ));
     assert!(text.contains("drgitops_rule_results_total{rule=\"long-warning\",action=\"warn\"} 2"));
-    assert!(text.contains("drgitops_admission_duration_seconds_bucket{le=\"30.0\",endpoint=\"validate\"} 2"), "{text}");
+    assert!(
+        text.contains(
+            "drgitops_admission_duration_seconds_bucket{le=\"30.0\",endpoint=\"validate\"} 2"
+        ),
+        "{text}"
+    );
 }
