@@ -18,20 +18,8 @@ use kube::runtime::watcher;
 use serde_json::Value;
 
 use super::{ClusterView, DomainInfo, PlanGuard, PolicySource};
-
-/// The cluster-scoped schedule policies Stork creates at start-up (`createDefaultPolicy`).
-const BUILT_IN_POLICIES: [&str; 5] = [
-    "default-migration-policy",
-    "default-interval-policy",
-    "default-daily-policy",
-    "default-weekly-policy",
-    "default-monthly-policy",
-];
-
-const DEFAULT_CLASS_ANNOTATIONS: [&str; 2] = [
-    "storageclass.kubernetes.io/is-default-class",
-    "storageclass.beta.kubernetes.io/is-default-class",
-];
+use crate::stork::keys::{DEFAULT_STORAGE_CLASS_KEYS, STORK_GROUP};
+use crate::stork::schedule::is_built_in;
 
 /// One watched kind's index: updated by watch events, replaced whole when the watch (re)lists.
 trait Index: Default + Send + Sync + 'static {
@@ -58,7 +46,7 @@ struct StorageClasses {
 impl Index for StorageClasses {
     fn apply(&mut self, obj: &DynamicObject) {
         let is_default = obj.metadata.annotations.as_ref().is_some_and(|a| {
-            DEFAULT_CLASS_ANNOTATIONS
+            DEFAULT_STORAGE_CLASS_KEYS
                 .iter()
                 .any(|k| a.get(*k).is_some_and(|v| v.eq_ignore_ascii_case("true")))
         });
@@ -375,7 +363,7 @@ impl LiveView {
     /// Starts one watcher per kind on the current tokio runtime; they run until the runtime shuts down.
     pub fn start(client: kube::Client, cluster_domain: Option<String>) -> Arc<Self> {
         let view = Arc::new(LiveView::new(cluster_domain));
-        let stork = "stork.libopenstorage.org";
+        let stork = STORK_GROUP;
         let all = |ar: &ApiResource| Api::<DynamicObject>::all_with(client.clone(), ar);
         let sc = resource("storage.k8s.io", "v1", "StorageClass", "storageclasses");
         tokio::spawn(reflect(
@@ -504,9 +492,7 @@ impl ClusterView for LiveView {
         {
             return Some(PolicySource::Cluster);
         }
-        BUILT_IN_POLICIES
-            .contains(&name)
-            .then_some(PolicySource::BuiltIn)
+        is_built_in(name).then_some(PolicySource::BuiltIn)
     }
 
     fn plans_covering(&self, namespace: &str) -> Vec<PlanGuard> {
