@@ -352,11 +352,27 @@ pub fn clamp_warning(text: &str) -> String {
 
 /// Turns the rules' decision into the response for `endpoint`.
 ///
-/// Denials join every denying finding's message; warnings are one per finding, prefixed with the rule id and
-/// clamped; audit findings become audit annotations; mutations become one JSON Patch, on `/mutate` only (the
-/// validating endpoint judges the object the mutating phase already repaired).
+/// `/mutate` only repairs: it answers with the JSON Patch of every mutation and leaves judging to the validating
+/// phase, which sees the object after every mutating webhook ran and reports each finding once (kubectl would
+/// otherwise print a warning twice). `/validate` joins every denying finding's message into a 403, turns warnings
+/// into one clamped warning each, prefixed with the rule id, and audit findings into audit annotations.
 pub fn respond(uid: &str, decision: &Decision, endpoint: Endpoint) -> Response {
     let mut resp = Response::allow(uid);
+    if endpoint == Endpoint::Mutate {
+        let ops: Vec<json_patch::PatchOperation> = decision
+            .mutations
+            .iter()
+            .flat_map(|m| m.ops.iter().cloned())
+            .collect();
+        if !ops.is_empty() {
+            // A Vec of serde-derived patch operations always serialises.
+            if let Ok(bytes) = serde_json::to_vec(&json_patch::Patch(ops)) {
+                resp.patch_type = Some("JSONPatch");
+                resp.patch = Some(base64::engine::general_purpose::STANDARD.encode(bytes));
+            }
+        }
+        return resp;
+    }
     let denials: Vec<&str> = decision
         .findings
         .iter()
@@ -376,20 +392,6 @@ pub fn respond(uid: &str, decision: &Decision, endpoint: Endpoint) -> Response {
             Outcome::Audit => {
                 resp.audit_annotations
                     .insert(finding.rule.to_string(), finding.message.clone());
-            }
-        }
-    }
-    if endpoint == Endpoint::Mutate && resp.allowed {
-        let ops: Vec<json_patch::PatchOperation> = decision
-            .mutations
-            .iter()
-            .flat_map(|m| m.ops.iter().cloned())
-            .collect();
-        if !ops.is_empty() {
-            // A Vec of serde-derived patch operations always serialises.
-            if let Ok(bytes) = serde_json::to_vec(&json_patch::Patch(ops)) {
-                resp.patch_type = Some("JSONPatch");
-                resp.patch = Some(base64::engine::general_purpose::STANDARD.encode(bytes));
             }
         }
     }
@@ -423,7 +425,7 @@ mod tests {
     }
 
     #[test]
-    fn patches_only_on_mutate_and_only_when_allowed() {
+    fn mutate_patches_and_validate_judges() {
         let decision = Decision {
             findings: vec![],
             mutations: vec![Mutation {
@@ -449,8 +451,12 @@ mod tests {
             }],
             ..decision
         };
-        let d = respond("u", &denied, Endpoint::Mutate);
+        let d = respond("u", &denied, Endpoint::Validate);
         assert!(!d.allowed && d.patch.is_none());
         assert_eq!(d.status.expect("status").code, 403);
+        assert!(
+            respond("u", &denied, Endpoint::Mutate).allowed,
+            "the validating phase denies"
+        );
     }
 }
