@@ -52,4 +52,9 @@ pub trait ClusterView: Send + Sync {
     fn schedule_policy(&self, namespace: &str, name: &str) -> Option<PolicySource>;
     /// The DRPlans whose namespaces include `namespace`.
     fn plans_covering(&self, namespace: &str) -> Vec<PlanGuard>;
+    /// Whether an object missing from this view is missing from the cluster. The file-backed view of `check`
+    /// holds only what it was given, so rules that would deny because something is absent only warn there.
+    fn authoritative(&self) -> bool {
+        true
+    }
 }
