@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use super::metrics::{Metrics, ReloadResult};
 use crate::policy::PolicyConfig;
 
 /// The config the handlers read; swapped whole, so a review sees one consistent version.
@@ -70,6 +71,7 @@ pub async fn watch(
     dir: PathBuf,
     store: Arc<PolicyStore>,
     loader: Loader,
+    metrics: Arc<Metrics>,
     interval: Duration,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
@@ -95,9 +97,11 @@ pub async fn watch(
         match loader(&dir) {
             Ok(config) => {
                 store.replace(config);
+                metrics.observe_reload(ReloadResult::applied);
                 tracing::info!(dir = %dir.display(), "policy config reloaded");
             }
             Err(err) => {
+                metrics.observe_reload(ReloadResult::rejected);
                 tracing::error!(dir = %dir.display(), error = %err,
                     "new policy config rejected; the last good config stays in force");
             }

@@ -55,12 +55,25 @@ pub struct RuleLabels {
     pub action: Action,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)] // label values read as lower-case words
+pub enum ReloadResult {
+    applied,
+    rejected,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReloadLabels {
+    pub result: ReloadResult,
+}
+
 /// The webhook's metric families and the registry that renders them.
 pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     duration: Family<DurationLabels, Histogram>,
     rules: Family<RuleLabels, Counter>,
+    reloads: Family<ReloadLabels, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -99,7 +112,14 @@ impl Metrics {
             "Rule findings and patches, by rule and action",
             rules.clone(),
         );
+        let reloads = Family::<ReloadLabels, Counter>::default();
+        registry.register(
+            "drgitops_policy_reloads",
+            "Policy config changes seen on disk, applied or rejected",
+            reloads.clone(),
+        );
         Metrics {
+            reloads,
             registry,
             requests,
             duration,
@@ -152,6 +172,16 @@ impl Metrics {
                 })
                 .inc();
         }
+    }
+
+    /// Counts one policy config change seen on disk.
+    pub fn observe_reload(&self, result: ReloadResult) {
+        self.reloads.get_or_create(&ReloadLabels { result }).inc();
+    }
+
+    /// How many policy config changes ended with `result`.
+    pub fn reloads(&self, result: ReloadResult) -> u64 {
+        self.reloads.get_or_create(&ReloadLabels { result }).get()
     }
 
     /// The OpenMetrics text exposition.

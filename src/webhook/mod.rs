@@ -51,13 +51,7 @@ pub fn init_logging(format: LogFormat) {
 
 /// Parses the policy directory with the rule engine's own loader.
 pub fn load_policies(dir: &Path) -> Result<PolicyConfig, String> {
-    // The config has no settings of its own yet: a directory is good when every file in it is YAML.
-    for (name, bytes) in
-        config::fingerprint(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?
-    {
-        serde_yaml::from_slice::<serde_yaml::Value>(&bytes).map_err(|e| format!("{name}: {e}"))?;
-    }
-    Ok(PolicyConfig::default())
+    PolicyConfig::load_dir(dir).map_err(|err| err.to_string())
 }
 
 /// `drgitops webhook`.
@@ -122,6 +116,7 @@ async fn serve(args: WebhookArgs) -> anyhow::Result<ExitCode> {
             dir,
             policies.clone(),
             load_policies,
+            metrics.clone(),
             POLICY_POLL,
             stop_rx.clone(),
         ));
