@@ -50,8 +50,9 @@ async fn sigterm_lets_an_in_flight_review_finish() {
         .arg(dir.path().join("tls.key"))
         .env("KUBECONFIG", unreachable_kubeconfig(dir.path()))
         .env_remove("KUBERNETES_SERVICE_HOST")
+        .env("RUST_LOG", "info,drgitops=debug")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("stderr.log")).expect("log file"))
         .spawn()
         .expect("start drgitops webhook");
 
@@ -142,4 +143,20 @@ async fn sigterm_lets_an_in_flight_review_finish() {
         Some(0),
         "the webhook exits cleanly after draining"
     );
+
+    // One JSON line per review, naming the review and the decision.
+    let log = std::fs::read_to_string(dir.path().join("stderr.log")).expect("log");
+    let line = log
+        .lines()
+        .find(|l| l.contains("review answered"))
+        .unwrap_or_else(|| panic!("no review log line in:\n{log}"));
+    eprintln!("{line}");
+    let review_line: serde_json::Value = serde_json::from_str(line).expect("a JSON log line");
+    let line = &review_line;
+    assert_eq!(line["name"], "mysql");
+    assert_eq!(line["uid"], "0df28fbd-5f5f-4ea9-a7ec-2f1a4b3d3a11");
+    assert_eq!(line["kind"], "Deployment");
+    assert_eq!(line["namespace"], "mysql");
+    assert_eq!(line["operation"], "UPDATE");
+    assert_eq!(line["decision"], "allowed");
 }

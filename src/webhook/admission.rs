@@ -158,6 +158,8 @@ async fn admit(state: AdmissionState, endpoint: Endpoint, body: Body) -> HttpRes
     );
     let uid = review.uid.clone();
     let kind = review.target_kind.clone();
+    let namespace = review.namespace.clone().unwrap_or_default();
+    let object_name = review.request().name.unwrap_or("").to_string();
     let group = review.resource.group.clone();
     let operation = review.operation_str();
 
@@ -201,14 +203,23 @@ async fn admit(state: AdmissionState, endpoint: Endpoint, body: Body) -> HttpRes
         (_, false) => "denied",
     };
     span.record("decision", decision_text);
+    // The span carries the review's identity for plain logs and tracing backends; the event repeats it because
+    // JSON lines name the span itself `name`, which would hide the object's name.
+    let ns = namespace.as_str();
+    let name = object_name.as_str();
     match (&decided, &response.status) {
-        (Decided::Allowed, _) => {
-            tracing::debug!(parent: &span, warnings = response.warnings.len(), "review answered")
-        }
-        (_, Some(status)) => {
-            tracing::info!(parent: &span, message = %status.message, "review answered")
-        }
-        (_, None) => tracing::warn!(parent: &span, "review answered without checking"),
+        (Decided::Allowed, _) => tracing::debug!(
+            parent: &span, uid = %uid, kind = %kind, namespace = ns, name, operation, decision = decision_text,
+            warnings = response.warnings.len(), "review answered"
+        ),
+        (_, Some(status)) => tracing::info!(
+            parent: &span, uid = %uid, kind = %kind, namespace = ns, name, operation, decision = decision_text,
+            reason = %status.message, "review answered"
+        ),
+        (_, None) => tracing::warn!(
+            parent: &span, uid = %uid, kind = %kind, namespace = ns, name, operation, decision = decision_text,
+            "review answered without checking"
+        ),
     }
     state
         .metrics

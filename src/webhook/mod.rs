@@ -43,7 +43,8 @@ pub fn init_logging(format: LogFormat) {
         LogFormat::Plain => builder.with_ansi(false).try_init(),
         LogFormat::Json => builder
             .json()
-            .with_current_span(true)
+            .flatten_event(true)
+            .with_current_span(false)
             .with_span_list(false)
             .try_init(),
     };
