@@ -189,3 +189,30 @@ fn the_shipped_policy_config_loads() {
     }
     drgitops::webhook::load_policies(dir.path()).expect("the shipped policy config is valid");
 }
+
+#[test]
+fn the_warn_mode_config_in_the_docs_loads_and_warns_for_every_rule() {
+    let doc =
+        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/webhook.md"))
+            .expect("docs");
+    let start = doc
+        .find("  policies.yaml: |\n")
+        .expect("the warn-mode example")
+        + "  policies.yaml: |\n".len();
+    let block: String = doc[start..]
+        .lines()
+        .take_while(|l| l.starts_with("    "))
+        .map(|l| format!("{}\n", &l[4..]))
+        .collect();
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("policies.yaml"), block).expect("write");
+    let config = drgitops::webhook::load_policies(dir.path()).expect("the documented config loads");
+    for rule in drgitops::policy::RULES.iter() {
+        assert_eq!(
+            config.rules[rule.id].action,
+            drgitops::policy::Action::Warn,
+            "{}",
+            rule.id
+        );
+    }
+}
