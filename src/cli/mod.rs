@@ -204,7 +204,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Render(_) => not_built("render"),
         Command::Failover(_) => not_built("failover"),
         Command::Status(_) => not_built("status"),
-        Command::Webhook(_) => not_built("webhook"),
+        Command::Webhook(args) => crate::webhook::run(args),
         Command::Reconcile(_) => not_built("reconcile"),
     };
     match result {
