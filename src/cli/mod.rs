@@ -6,7 +6,11 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "drgitops", version, about = "Disaster recovery for Stork-protected Kubernetes clusters, driven by Git")]
+#[command(
+    name = "drgitops",
+    version,
+    about = "Disaster recovery for Stork-protected Kubernetes clusters, driven by Git"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -133,7 +137,13 @@ pub struct CheckArgs {
     #[arg(long, env = "DRGITOPS_CLUSTER_DOMAIN")]
     pub cluster_domain: Option<String>,
     /// Output format.
-    #[arg(short = 'o', long = "output", env = "DRGITOPS_OUTPUT", value_enum, default_value = "text")]
+    #[arg(
+        short = 'o',
+        long = "output",
+        env = "DRGITOPS_OUTPUT",
+        value_enum,
+        default_value = "text"
+    )]
     pub output: OutputFormat,
     /// Files or directories of manifests (YAML streams, JSON, `List` kinds).
     #[arg(required = true)]
@@ -174,7 +184,13 @@ pub struct StatusArgs {
     #[arg(short = 'n', long = "namespace", env = "DRGITOPS_NAMESPACE")]
     pub namespace: Option<String>,
     /// Output format.
-    #[arg(short = 'o', long = "output", env = "DRGITOPS_OUTPUT", value_enum, default_value = "text")]
+    #[arg(
+        short = 'o',
+        long = "output",
+        env = "DRGITOPS_OUTPUT",
+        value_enum,
+        default_value = "text"
+    )]
     pub output: OutputFormat,
 }
 
