@@ -1,5 +1,7 @@
 //! The GitOps reconciler (`drgitops reconcile`): git source, apply and prune, plan controller, transitions.
 
+pub mod apply;
 pub mod hooks;
+pub mod leader;
 pub mod metrics;
 pub mod source;
