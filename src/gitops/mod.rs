@@ -3,5 +3,6 @@
 pub mod apply;
 pub mod hooks;
 pub mod leader;
+pub mod manifests;
 pub mod metrics;
 pub mod source;
