@@ -197,7 +197,7 @@ pub struct StatusArgs {
 /// Runs the parsed command and maps its result to the process exit code.
 pub fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
-        Command::Crd => not_built("crd"),
+        Command::Crd => print_crd(),
         Command::Check(_) => not_built("check"),
         Command::Render(_) => not_built("render"),
         Command::Failover(_) => not_built("failover"),
@@ -212,6 +212,11 @@ pub fn run(cli: Cli) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+fn print_crd() -> anyhow::Result<ExitCode> {
+    print!("{}", crate::plan::crd::crd_yaml()?);
+    Ok(ExitCode::SUCCESS)
 }
 
 fn not_built(command: &str) -> anyhow::Result<ExitCode> {
