@@ -115,7 +115,7 @@ pub enum ApplyError {
         verb: &'static str,
         key: ObjectKey,
         #[source]
-        source: kube::Error,
+        source: Box<kube::Error>,
     },
 }
 
@@ -124,11 +124,12 @@ impl ApplyError {
     /// server will always refuse.
     pub fn is_transient(&self) -> bool {
         match self {
-            ApplyError::Api {
-                source: kube::Error::Api(status),
-                ..
-            } => status.code >= 500 || status.code == 429 || status.code == 409,
-            ApplyError::Api { .. } => true,
+            ApplyError::Api { source, .. } => match &**source {
+                kube::Error::Api(status) => {
+                    status.code >= 500 || status.code == 429 || status.code == 409
+                }
+                _ => true,
+            },
             _ => false,
         }
     }
@@ -136,10 +137,10 @@ impl ApplyError {
     /// The API status code, when the server answered.
     pub fn status_code(&self) -> Option<u16> {
         match self {
-            ApplyError::Api {
-                source: kube::Error::Api(status),
-                ..
-            } => Some(status.code),
+            ApplyError::Api { source, .. } => match &**source {
+                kube::Error::Api(status) => Some(status.code),
+                _ => None,
+            },
             _ => None,
         }
     }
@@ -265,12 +266,12 @@ impl Applier {
             .map_err(|source| ApplyError::Api {
                 verb: "apply",
                 key: key.clone(),
-                source,
+                source: Box::new(source),
             })?;
         serde_json::to_value(live).map_err(|e| ApplyError::Api {
             verb: "apply",
             key,
-            source: kube::Error::SerdeError(e),
+            source: Box::new(kube::Error::SerdeError(e)),
         })
     }
 
@@ -283,7 +284,7 @@ impl Applier {
             .map_err(|source| ApplyError::Api {
                 verb: "get",
                 key: key.clone(),
-                source,
+                source: Box::new(source),
             })?;
         Ok(found.and_then(|o| serde_json::to_value(o).ok()))
     }
@@ -318,7 +319,7 @@ impl Applier {
             .map_err(|source| ApplyError::Api {
                 verb: "list",
                 key,
-                source,
+                source: Box::new(source),
             })?;
         Ok(list
             .items
@@ -353,7 +354,7 @@ impl Applier {
             Err(source) => Err(ApplyError::Api {
                 verb: "delete",
                 key: key.clone(),
-                source,
+                source: Box::new(source),
             }),
         }
     }
@@ -367,7 +368,7 @@ impl Applier {
             .map_err(|source| ApplyError::Api {
                 verb: "patch status of",
                 key: key.clone(),
-                source,
+                source: Box::new(source),
             })?;
         Ok(())
     }

@@ -249,10 +249,10 @@ pub fn line_of_field(text: &str, path: &str) -> Option<usize> {
         let mut hit = None;
         match segment {
             Segment::Key(key) => {
-                if let (Some(line), Some(col)) = (at, inline) {
-                    if key_at(lines[line], col, &key) {
-                        hit = Some((line, col, None));
-                    }
+                if let (Some(line), Some(col)) = (at, inline)
+                    && key_at(lines[line], col, &key)
+                {
+                    hit = Some((line, col, None));
                 }
                 let mut child = inline;
                 for (i, line) in lines.iter().enumerate().skip(start) {

@@ -153,21 +153,21 @@ pub fn cluster_pair(plan: &DRPlan, inputs: &RenderInputs) -> Result<Value, Rende
             serde_json::to_value(config).unwrap_or_else(|_| json!({})),
         );
     }
-    if plan.spec.mode == Mode::Async {
-        if let Some(storage) = &inputs.storage {
-            if storage.port.parse::<u16>().is_err() {
-                return Err(RenderError::BadPort(storage.port.clone()));
-            }
-            let mut options = BTreeMap::new();
-            options.insert("ip", storage.ip.clone());
-            options.insert("port", storage.port.clone());
-            options.insert("token", storage.token.clone());
-            options.insert("mode", "DisasterRecovery".to_string());
-            if let Some(location) = &storage.backuplocation {
-                options.insert("backuplocation", location.clone());
-            }
-            spec.insert("options".into(), json!(options));
+    if plan.spec.mode == Mode::Async
+        && let Some(storage) = &inputs.storage
+    {
+        if storage.port.parse::<u16>().is_err() {
+            return Err(RenderError::BadPort(storage.port.clone()));
         }
+        let mut options = BTreeMap::new();
+        options.insert("ip", storage.ip.clone());
+        options.insert("port", storage.port.clone());
+        options.insert("token", storage.token.clone());
+        options.insert("mode", "DisasterRecovery".to_string());
+        if let Some(location) = &storage.backuplocation {
+            options.insert("backuplocation", location.clone());
+        }
+        spec.insert("options".into(), json!(options));
     }
     Ok(json!({
         "apiVersion": STORK_API_VERSION,
