@@ -335,6 +335,35 @@ impl Applier {
             .collect())
     }
 
+    /// Every object of one kind (all namespaces), whoever made it.
+    pub async fn list_all(&self, api_version: &str, kind: &str) -> Result<Vec<Value>, ApplyError> {
+        let key = ObjectKey {
+            api_version: api_version.into(),
+            kind: kind.into(),
+            namespace: String::new(),
+            name: "*".into(),
+        };
+        let (resource, _) =
+            api_resource(api_version, kind).ok_or_else(|| ApplyError::UnknownKind {
+                api_version: api_version.into(),
+                kind: kind.into(),
+            })?;
+        let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &resource);
+        let list = api
+            .list(&ListParams::default())
+            .await
+            .map_err(|source| ApplyError::Api {
+                verb: "list",
+                key,
+                source: Box::new(source),
+            })?;
+        Ok(list
+            .items
+            .into_iter()
+            .filter_map(|o| serde_json::to_value(o).ok())
+            .collect())
+    }
+
     /// Deletes the object if it exists and [`applied_by_us`]; returns whether a delete was sent.
     pub async fn delete_if_ours(&self, key: &ObjectKey, dry_run: bool) -> Result<bool, ApplyError> {
         let Some(live) = self.get(key).await? else {

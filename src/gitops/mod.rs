@@ -1,6 +1,8 @@
 //! The GitOps reconciler (`drgitops reconcile`): git source, apply and prune, plan controller, transitions.
 
 pub mod apply;
+pub mod controller;
+pub mod diff;
 pub mod hooks;
 pub mod leader;
 pub mod manifests;
