@@ -392,13 +392,20 @@ impl Applier {
     pub async fn patch_status(&self, key: &ObjectKey, status: &Value) -> Result<(), ApplyError> {
         let api = self.api(key)?;
         let patch = json!({ "status": status });
-        api.patch_status(&key.name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-            .map_err(|source| ApplyError::Api {
-                verb: "patch status of",
-                key: key.clone(),
-                source: Box::new(source),
-            })?;
+        api.patch_status(
+            &key.name,
+            &PatchParams {
+                field_manager: Some(FIELD_MANAGER.into()),
+                ..PatchParams::default()
+            },
+            &Patch::Merge(&patch),
+        )
+        .await
+        .map_err(|source| ApplyError::Api {
+            verb: "patch status of",
+            key: key.clone(),
+            source: Box::new(source),
+        })?;
         Ok(())
     }
 }
