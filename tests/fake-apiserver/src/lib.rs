@@ -12,17 +12,21 @@
 //! ```
 //! Several servers are several clusters. Each binds its own loopback port.
 
+pub mod admission;
 pub mod admit;
 pub mod api;
 pub mod defaults;
 pub mod discovery;
+pub mod faults;
 pub mod fields;
 pub mod http;
 pub mod openapi;
+pub mod patch;
 pub mod protobuf;
 pub mod query;
 pub mod resources;
 pub mod selectors;
+pub mod ssa;
 pub mod status;
 pub mod store;
 pub mod tls;
