@@ -270,27 +270,45 @@ impl Cluster {
             TransitionExecutor::new(client.clone(), Duration::from_secs(2)).with_events("test");
         let primary = plan.spec.primary == self.domain;
         executor
-            .run(&plan, self.domain, revision, self.peer_kubeconfig.as_deref(), || {
-                let client = client.clone();
-                async move {
-                    let api: Api<DynamicObject> =
-                        Api::namespaced_with(client, NS, &stork("MigrationSchedule", "migrationschedules"));
-                    let desired = json!({
-                        "apiVersion": "stork.libopenstorage.org/v1alpha1",
-                        "kind": "MigrationSchedule",
-                        "metadata": {"name": "mysql", "namespace": NS},
-                        "spec": {"schedulePolicyName": "mysql", "suspend": !primary,
-                                 "template": {"spec": {"clusterPair": "remotecluster", "namespaces": [NS], "startApplications": false}}}
-                    });
-                    api.patch("mysql", &PatchParams::apply("drgitops").force(), &Patch::Apply(&desired))
-                        .await
-                        .map(drop)
-                        .map_err(|e| e.to_string())
-                }
-            })
+            .run(
+                &plan,
+                self.domain,
+                revision,
+                self.peer_kubeconfig.as_deref(),
+                || apply_schedule(client.clone(), primary),
+            )
             .await
             .map_err(|e| e.to_string())
     }
+}
+
+/// The plan controller's server-side apply of the role's MigrationSchedule: running on the primary; on the
+/// standby suspended and marked as Stork's static copy (so the primary's Stork updates it instead of stalling).
+async fn apply_schedule(client: Client, primary: bool) -> Result<(), String> {
+    let api: Api<DynamicObject> = Api::namespaced_with(
+        client,
+        NS,
+        &stork("MigrationSchedule", "migrationschedules"),
+    );
+    let mut desired = json!({
+        "apiVersion": "stork.libopenstorage.org/v1alpha1",
+        "kind": "MigrationSchedule",
+        "metadata": {"name": "mysql", "namespace": NS, "labels": {"app.kubernetes.io/managed-by": "drgitops"}},
+        "spec": {"schedulePolicyName": "mysql", "suspend": !primary,
+                 "template": {"spec": {"clusterPair": "remotecluster", "namespaces": [NS], "startApplications": false}}}
+    });
+    if !primary {
+        desired["metadata"]["annotations"] =
+            json!({"stork.libopenstorage.org/static-copy": "true"});
+    }
+    api.patch(
+        "mysql",
+        &PatchParams::apply("drgitops").force(),
+        &Patch::Apply(&desired),
+    )
+    .await
+    .map(drop)
+    .map_err(|e| e.to_string())
 }
 
 fn domains(a_active: bool, b_active: bool) -> Value {
@@ -311,6 +329,7 @@ async fn async_pair() -> (Cluster, Cluster) {
     b.workload("StatefulSet", "db", 0, Some("3")).await;
     b.cron_job(true, true).await;
     b.schedule("mysql-nightly", true, true).await;
+    apply_schedule(b.client.clone(), false).await.unwrap();
     let rest = |role: &str| {
         Some(
             json!({"role": role, "phase": "Ready", "localDomain": "", "lastAppliedRevision": "rev1"}),

@@ -197,29 +197,36 @@ impl TransitionExecutor {
         let mut static_copies = Vec::new();
         for s in schedules {
             let namespace = s.namespace().unwrap_or_default();
+            let name = s.name_any();
             let is_copy = s
                 .annotations()
                 .get(STATIC_COPY)
                 .is_some_and(|v| v == "true");
-            if is_copy {
-                static_copies.push(StaticCopy {
-                    namespace,
-                    name: s.name_any(),
-                    application_activated: s
-                        .data
-                        .pointer("/status/applicationActivated")
-                        .and_then(Value::as_bool)
-                        .unwrap_or(false),
-                });
-            } else if namespace == spec.namespace && s.name_any() == spec.name {
+            let activated = s
+                .data
+                .pointer("/status/applicationActivated")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            let is_plans = namespace == spec.namespace && name == spec.name;
+            if is_plans {
                 schedule = Some(Schedule {
-                    namespace,
-                    name: s.name_any(),
+                    namespace: namespace.clone(),
+                    name: name.clone(),
                     suspend: s
                         .data
                         .pointer("/spec/suspend")
                         .and_then(Value::as_bool)
                         .unwrap_or(false),
+                    static_copy: is_copy,
+                });
+            }
+            // The plan's own schedule keeps `applicationActivated` from when it was the standby's copy; clearing it
+            // on deactivation keeps the peer's Stork from auto-suspending the new primary's schedule.
+            if is_copy || (is_plans && activated) {
+                static_copies.push(StaticCopy {
+                    namespace,
+                    name,
+                    application_activated: activated,
                 });
             }
         }

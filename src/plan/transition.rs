@@ -169,15 +169,20 @@ pub struct CronJob {
     pub suspended_by_us: bool,
 }
 
-/// The plan's own MigrationSchedule (named after the plan, not a static copy).
+/// The MigrationSchedule named after the plan in the plan's namespace.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Schedule {
     pub namespace: String,
     pub name: String,
     pub suspend: bool,
+    /// Carries `stork.libopenstorage.org/static-copy: "true"`: the standby's form of the plan's schedule, or
+    /// Stork's copy of the peer's schedule holding the name. Never executed by Stork.
+    pub static_copy: bool,
 }
 
-/// One of Stork's static-copy MigrationSchedules in the plan's namespaces.
+/// A MigrationSchedule whose `status.applicationActivated` the transition manages: every schedule in the plan's
+/// namespaces marked static copy (Stork's, or the standby's form of the plan's own), and the plan's own schedule
+/// while it still says activated.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StaticCopy {
     pub namespace: String,
@@ -714,7 +719,7 @@ fn plan_primary(spec: &PlanSpec, obs: &Observed, peer_domain: Option<String>) ->
             step::METRO => eval_metro(spec, obs, &current.revision),
             step::FENCE => eval_fence(spec, obs, current, &peer_domain),
             step::ACTIVATE => eval_activate(obs),
-            _ => eval_protect(spec, obs, current),
+            _ => eval_protect(obs, current),
         },
     )
 }
@@ -1322,39 +1327,33 @@ fn eval_activate(obs: &Observed) -> Eval {
     )
 }
 
-fn eval_protect(spec: &PlanSpec, obs: &Observed, current: &Transition) -> Eval {
+fn eval_protect(obs: &Observed, current: &Transition) -> Eval {
     let unreachable = matches!(obs.peer, Peer::Unreachable { .. });
     // Applied once already in this transition: what is live now is what the apply left (it yields `suspend` to
-    // Stork when Stork suspended the schedule itself), so the step is over either way. Should a crash have come
-    // between the status write and the apply, the steady-state apply that follows a finished transition does it.
+    // Stork when Stork suspended the schedule itself, and never touches Stork's own static copy), so the step is
+    // over either way. Should a crash have come between the status write and the apply, the steady-state apply
+    // that follows a finished transition does it.
     let applied_before = current
         .step(step::PROTECT)
         .is_some_and(|s| s.state == StepState::InProgress);
     match &obs.schedule {
-        Some(s) if !s.suspend => Eval::Done(format!(
+        Some(s) if !s.static_copy && !s.suspend => Eval::Done(format!(
             "MigrationSchedule {}/{} runs towards the peer",
             s.namespace, s.name
         )),
-        Some(s) if unreachable => Eval::Done(format!(
+        Some(s) if !s.static_copy && unreachable => Eval::Done(format!(
             "MigrationSchedule {}/{} applied, suspended while the peer is unreachable",
+            s.namespace, s.name
+        )),
+        Some(s) if applied_before && s.static_copy => Eval::Done(format!(
+            "MigrationSchedule {}/{} is still a static copy (Stork's copy of the peer's schedule holds the name), \
+             so no migrations run towards the peer until that copy is removed",
             s.namespace, s.name
         )),
         Some(s) if applied_before => Eval::Done(format!(
             "MigrationSchedule {}/{} applied but suspended (Stork suspended it); see the plan's conditions",
             s.namespace, s.name
         )),
-        // The apply never touches Stork's static copies, so there is nothing to wait for.
-        None if obs
-            .static_copies
-            .iter()
-            .any(|c| c.namespace == spec.namespace && c.name == spec.name) =>
-        {
-            Eval::Done(format!(
-                "MigrationSchedule {}/{} is Stork's static copy of the peer's schedule, so no migrations run \
-                 towards the peer until that copy is removed",
-                spec.namespace, spec.name
-            ))
-        }
         _ => Eval::Act(
             vec![Action::ApplyRoleObjects],
             "applying this cluster's Primary objects".into(),
@@ -1517,6 +1516,8 @@ mod tests {
         scale_ups: Vec<(WorkloadRef, i32)>,
         /// Every count this reconciler recorded into the annotation.
         recorded: Vec<(WorkloadRef, i32)>,
+        /// The plan's schedule name is held by Stork's static copy of the peer's schedule.
+        foreign_copy_holds_name: bool,
     }
 
     impl Cluster {
@@ -1539,6 +1540,7 @@ mod tests {
                     namespace: "mysql".into(),
                     name: "mysql".into(),
                     suspend: false,
+                    static_copy: false,
                 }),
                 static_copies: vec![],
                 cluster_domains: None,
@@ -1552,6 +1554,7 @@ mod tests {
                 phase: Some(Phase::Ready),
                 scale_ups: vec![],
                 recorded: vec![],
+                foreign_copy_holds_name: false,
             }
         }
 
@@ -1588,6 +1591,7 @@ mod tests {
                 phase: Some(Phase::Ready),
                 scale_ups: vec![],
                 recorded: vec![],
+                foreign_copy_holds_name: false,
             }
         }
 
@@ -1698,11 +1702,14 @@ mod tests {
                         .unwrap();
                     s.application_activated = *activated;
                 }
+                // The apply leaves a schedule that is Stork's own static copy alone, as the plan controller does.
+                Action::ApplyRoleObjects if self.foreign_copy_holds_name => {}
                 Action::ApplyRoleObjects => {
                     self.schedule = Some(Schedule {
                         namespace: "mysql".into(),
                         name: "mysql".into(),
                         suspend: peer_unreachable,
+                        static_copy: false,
                     })
                 }
             }
@@ -2248,6 +2255,7 @@ mod tests {
             namespace: "mysql".into(),
             name: "mysql".into(),
             suspend: true,
+            static_copy: false,
         });
         let out = b.pass(&to_b, "rev2", ts(3), a.as_peer());
         assert!(out.complete && out.actions.is_empty(), "{out:?}");
@@ -2257,13 +2265,20 @@ mod tests {
                 .contains("applied but suspended")
         );
 
-        // Stork's static copy of the old primary's schedule holds the name: nothing to apply, done.
+        // Stork's static copy of the old primary's schedule holds the name: one apply (which leaves it alone), done.
         let mut b = Cluster::standby(B, "rev1");
-        b.static_copies[0].name = "mysql".into();
-        for i in 0..3 {
-            let out = b.pass(&to_b, "rev2", ts(i), a.as_peer());
-            assert!(!out.actions.contains(&Action::ApplyRoleObjects));
-        }
+        b.foreign_copy_holds_name = true;
+        b.schedule = Some(Schedule {
+            namespace: "mysql".into(),
+            name: "mysql".into(),
+            suspend: true,
+            static_copy: true,
+        });
+        let applies = (0..4)
+            .map(|i| b.pass(&to_b, "rev2", ts(i), a.as_peer()))
+            .filter(|out| out.actions.contains(&Action::ApplyRoleObjects))
+            .count();
+        assert_eq!(applies, 1);
         assert_eq!(b.phase, Some(Phase::Ready));
         assert!(
             b.step(step::PROTECT).message.contains("static copy"),
