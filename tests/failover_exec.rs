@@ -895,3 +895,27 @@ async fn a_reconciler_killed_between_any_two_writes_finishes_the_transition_exac
     }
     assert!(crashed > 10, "the kills happened ({crashed})");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_run_plans_without_writing() {
+    let (a, b) = async_pair().await;
+    for c in [&a, &b] {
+        c.put_plan("async", B, json!([{"name": A}, {"name": B}]), "rev2", None)
+            .await;
+    }
+    // A (the old primary) would scale down at once; planning only changes nothing.
+    let executor = TransitionExecutor::new(a.client.clone(), Duration::from_secs(2));
+    let outcome = executor
+        .plan_only(&a.plan().await, A, "rev2", None)
+        .await
+        .unwrap();
+    assert_eq!(outcome.phase, Phase::Deactivating);
+    assert_eq!(outcome.actions.len(), 1, "{:?}", outcome.actions);
+    assert_eq!(a.running().await, 5);
+    let status = a.plan().await.status.unwrap();
+    assert_eq!(
+        (status.role, status.phase.as_deref()),
+        (Some(Role::Primary), Some("Ready"))
+    );
+    assert!(status.transition.is_none());
+}

@@ -9,6 +9,14 @@
 //! durable before any scale-up), then performs the actions with bounded parallelism. Passes repeat until the
 //! planner has nothing left to do or waits. The peer is observed under one short timeout: an unreachable peer
 //! costs at most that timeout per pass and never stalls the rest of the reconciler.
+//!
+//! The plan controller calls it between deciding the role and the steady-state apply:
+//! 1. read the peer kubeconfig Secret (as for rendering);
+//! 2. `TransitionExecutor::run(plan, local, revision, Some(kubeconfig), apply_role)`, where `apply_role` renders and
+//!    applies the role's objects (the protect step); in dry-run call [`TransitionExecutor::plan_only`] instead;
+//! 3. if the outcome is not `complete`, the status (phase, conditions, transition) is already written: requeue after
+//!    `requeue_after_seconds` and skip the steady-state apply (the new primary must not start migrations early);
+//! 4. otherwise re-read the plan (its status changed) and continue with the steady-state apply and status.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -155,6 +163,21 @@ impl TransitionExecutor {
             .unwrap_or_else(|| transition::plan(&spec, &empty_observation(local_domain, revision)));
         outcome.events = events;
         Ok(outcome)
+    }
+
+    /// What the next pass would do, without writing anything (for `--dry-run`).
+    pub async fn plan_only(
+        &self,
+        plan: &DRPlan,
+        local_domain: &str,
+        revision: &str,
+        peer_kubeconfig: Option<&str>,
+    ) -> Result<Outcome, ExecError> {
+        let spec = PlanSpec::from_plan(plan);
+        let observed = self
+            .observe(plan, &spec, local_domain, revision, peer_kubeconfig)
+            .await?;
+        Ok(transition::plan(&spec, &observed))
     }
 
     /// A snapshot of live state for the planner.
