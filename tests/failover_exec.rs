@@ -439,6 +439,7 @@ async fn planned_failover_and_failback_between_two_clusters() {
     );
     let steps: Vec<(String, String)> = sb
         .transition
+        .clone()
         .unwrap()
         .steps
         .into_iter()
@@ -455,6 +456,9 @@ async fn planned_failover_and_failback_between_two_clusters() {
     );
     let ready = sb.conditions.iter().find(|c| c.type_ == "Ready").unwrap();
     assert_eq!(ready.status, "True");
+    let counts =
+        |s: &drgitops::plan::DRPlanStatus| s.workloads.as_ref().map(|w| (w.activated, w.total));
+    assert_eq!((counts(&sa), counts(&sb)), (Some((0, 2)), Some((2, 2))));
 
     // Failback.
     commit_and_converge(&a, &b, A, "rev3").await;

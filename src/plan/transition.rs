@@ -423,6 +423,8 @@ pub struct Outcome {
     pub complete: bool,
     /// When to plan again if nothing changes; `Some(0)` right after performing the actions.
     pub requeue_after_seconds: Option<u64>,
+    /// `status.workloads`: workloads running (replicas > 0) out of all protected ones, as observed in this pass.
+    pub workloads: (usize, usize),
 }
 
 /// The deterministic name of the ClusterDomainUpdate that sets `domain` to `active` for the plan's transition at
@@ -501,6 +503,15 @@ impl PeerPlan {
             phase: status.and_then(|s| s.phase.clone()),
         }
     }
+}
+
+fn workload_counts(obs: &Observed) -> (usize, usize) {
+    let running = obs
+        .workloads
+        .iter()
+        .filter(|w| w.effective_replicas() > 0)
+        .count();
+    (running, obs.workloads.len())
 }
 
 /// RFC 3339 to the second, as Kubernetes writes times (`metav1.Time`).
@@ -623,6 +634,10 @@ impl Outcome {
             status.last_applied_revision = Some(revision.to_string());
         }
         status.transition = self.transition.as_ref().map(plan_types::Transition::from);
+        status.workloads = Some(plan_types::WorkloadCounts {
+            activated: i64::try_from(self.workloads.0).unwrap_or(i64::MAX),
+            total: i64::try_from(self.workloads.1).unwrap_or(i64::MAX),
+        });
         status.conditions = self
             .conditions
             .iter()
@@ -923,6 +938,7 @@ fn run_steps(
         hold_role_objects,
         complete,
         requeue_after_seconds: requeue,
+        workloads: workload_counts(obs),
     }
 }
 
@@ -952,6 +968,7 @@ fn steady(role: Role, obs: &Observed, hold_role_objects: bool) -> Outcome {
         hold_role_objects,
         complete: true,
         requeue_after_seconds: None,
+        workloads: workload_counts(obs),
     }
 }
 
@@ -975,6 +992,7 @@ fn stalled_outside_transition(
         hold_role_objects: true,
         complete: false,
         requeue_after_seconds: Some(STALLED_RECHECK_SECONDS),
+        workloads: workload_counts(obs),
     }
 }
 
