@@ -147,8 +147,11 @@ async fn reconcile_until_done(c: &Cluster, peer: &str, revision: &str) {
         if outcome.complete || outcome.phase == drgitops::plan::transition::Phase::Ready {
             return;
         }
-        // Waiting for the peer: look again shortly, as the controller's requeue does.
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        // Waiting for the peer: look again when the planner asks to, as the plan controller's requeue does.
+        tokio::time::sleep(Duration::from_secs(
+            outcome.requeue_after_seconds.unwrap_or(1),
+        ))
+        .await;
     }
 }
 

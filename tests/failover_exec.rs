@@ -541,13 +541,31 @@ async fn reachable_peer_still_running_keeps_the_new_primary_waiting() {
     }
     assert_eq!(b.running().await, 0);
     assert_eq!(a.running().await, 5);
-    let status = b.plan().await.status.unwrap();
-    let message = status.transition.unwrap().steps[0].message.clone().unwrap();
+    let message = || async {
+        let status = b.plan().await.status.unwrap();
+        status.transition.unwrap().steps[0].message.clone().unwrap()
+    };
+    let m = message().await;
     assert!(
-        message.contains("peer us-east-1a reports role Primary, revision rev1"),
-        "{message}"
+        m.contains("peer us-east-1a reports role Primary, revision rev1"),
+        "{m}"
     );
-    assert!(message.contains("still runs 2 workload(s)"), "{message}");
+
+    // A's DRPlan claims Standby at this revision, but its workloads still run (someone scaled them back up):
+    // B keeps waiting.
+    let plans: Api<DRPlan> = Api::namespaced(a.client.clone(), NS);
+    let claim = json!({"status": {"role": "Standby", "lastAppliedRevision": "rev2"}});
+    plans
+        .patch_status("mysql", &PatchParams::default(), &Patch::Merge(claim))
+        .await
+        .unwrap();
+    assert_eq!(b.reconcile("rev2").await.phase, Phase::WaitingForPeer);
+    let m = message().await;
+    assert!(
+        m.contains("reports role Standby, revision rev2") && m.contains("still runs 2 workload(s)"),
+        "{m}"
+    );
+    assert_eq!(b.running().await, 0);
 
     // With a short peerStopTimeoutSeconds the wait turns Stalled, saying what to commit.
     let plans: Api<DRPlan> = Api::namespaced(b.client.clone(), NS);

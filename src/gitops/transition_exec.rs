@@ -190,7 +190,10 @@ impl TransitionExecutor {
         peer_kubeconfig: Option<&str>,
     ) -> Result<Observed, ExecError> {
         let namespaces: BTreeSet<String> = plan.namespaces().into_iter().collect();
-        let workloads = list_workloads(&self.client, &namespaces).await?;
+        // The plan's schedule lives in the plan's namespace, which (for a plan in the admin namespace) need not be
+        // one of the namespaces it protects.
+        let mut schedule_namespaces = namespaces.clone();
+        schedule_namespaces.insert(spec.namespace.clone());
         let cron_jobs = list_in(&self.client, &namespaces, "CronJobs", |c: KubeCronJob| {
             let annotations = c.annotations().clone();
             let labels = c.labels().clone();
@@ -204,18 +207,36 @@ impl TransitionExecutor {
                     .get(SUSPENDED_BY_ANNOTATION)
                     .is_some_and(|v| v == SUSPENDED_BY_VALUE),
             }
-        })
-        .await?;
-        // The plan's schedule lives in the plan's namespace, which (for a plan in the admin namespace) need not be
-        // one of the namespaces it protects.
-        let mut schedule_namespaces = namespaces.clone();
-        schedule_namespaces.insert(spec.namespace.clone());
-        let schedules = list_stork(
-            &self.client,
-            "MigrationSchedule",
-            Some(&schedule_namespaces),
-        )
-        .await?;
+        });
+        let local = async {
+            futures::try_join!(
+                list_workloads(&self.client, &namespaces),
+                cron_jobs,
+                list_stork(
+                    &self.client,
+                    "MigrationSchedule",
+                    Some(&schedule_namespaces)
+                ),
+                list_stork(&self.client, "ClusterDomainsStatus", None),
+                list_stork(&self.client, "ClusterDomainUpdate", None),
+            )
+        };
+        // Only a cluster becoming (or being) primary asks the peer anything, at the same time as the local lists.
+        let peer = async {
+            if spec.primary != local_domain {
+                return Peer::Unreachable {
+                    error: "not asked: this cluster is standby".into(),
+                };
+            }
+            match peer_kubeconfig {
+                Some(kubeconfig) => self.observe_peer(kubeconfig, spec, &namespaces).await,
+                None => Peer::Unreachable {
+                    error: "no peer kubeconfig".into(),
+                },
+            }
+        };
+        let (local, peer) = tokio::join!(local, peer);
+        let (workloads, cron_jobs, schedules, domain_statuses, domain_updates) = local?;
         let mut schedule = None;
         let mut static_copies = Vec::new();
         for s in schedules {
@@ -253,29 +274,24 @@ impl TransitionExecutor {
                 });
             }
         }
-        let cluster_domains = list_stork(&self.client, "ClusterDomainsStatus", None)
-            .await?
-            .first()
-            .map(|cds| {
-                cds.data
-                    .pointer("/status/clusterDomainInfos")
-                    .and_then(Value::as_array)
-                    .map(|infos| {
-                        infos
-                            .iter()
-                            .filter_map(|i| {
-                                Some(DomainState {
-                                    name: i.get("name")?.as_str()?.to_string(),
-                                    active: i.get("state").and_then(Value::as_str)
-                                        == Some("Active"),
-                                })
+        let cluster_domains = domain_statuses.first().map(|cds| {
+            cds.data
+                .pointer("/status/clusterDomainInfos")
+                .and_then(Value::as_array)
+                .map(|infos| {
+                    infos
+                        .iter()
+                        .filter_map(|i| {
+                            Some(DomainState {
+                                name: i.get("name")?.as_str()?.to_string(),
+                                active: i.get("state").and_then(Value::as_str) == Some("Active"),
                             })
-                            .collect()
-                    })
-                    .unwrap_or_default()
-            });
-        let domain_updates = list_stork(&self.client, "ClusterDomainUpdate", None)
-            .await?
+                        })
+                        .collect()
+                })
+                .unwrap_or_default()
+        });
+        let domain_updates = domain_updates
             .into_iter()
             .map(|u| DomainUpdate {
                 name: u.name_any(),
@@ -303,19 +319,6 @@ impl TransitionExecutor {
                     .map(str::to_string),
             })
             .collect();
-        // Only a cluster becoming (or being) primary asks the peer anything.
-        let peer = if spec.primary == local_domain {
-            match peer_kubeconfig {
-                Some(kubeconfig) => self.observe_peer(kubeconfig, spec, &namespaces).await,
-                None => Peer::Unreachable {
-                    error: "no peer kubeconfig".into(),
-                },
-            }
-        } else {
-            Peer::Unreachable {
-                error: "not asked: this cluster is standby".into(),
-            }
-        };
         Ok(Observed {
             local_domain: local_domain.to_string(),
             revision: revision.to_string(),
@@ -346,11 +349,21 @@ impl TransitionExecutor {
                 Err(kube::Error::Api(s)) if s.code == 404 => None,
                 Err(e) => return Err(e.to_string()),
             };
-            // Listing the peer's workloads may be forbidden; the DRPlan status then decides alone.
-            let running = list_workloads(&client, namespaces)
-                .await
-                .ok()
-                .map(|ws| ws.iter().filter(|w| w.replicas.unwrap_or(1) > 0).count() as u32);
+            // Only a peer that says it is standby needs its word checked against its workloads (a peer that says
+            // primary is waited for anyway), which keeps each recheck of a waiting fence to one request. Listing may
+            // be forbidden; the DRPlan status then decides alone.
+            let says_standby = plan
+                .as_ref()
+                .and_then(|p| p.status.as_ref())
+                .is_some_and(|s| s.role == Some(crate::plan::Role::Standby));
+            let running = if says_standby {
+                list_workloads(&client, namespaces)
+                    .await
+                    .ok()
+                    .map(|ws| ws.iter().filter(|w| w.replicas.unwrap_or(1) > 0).count() as u32)
+            } else {
+                None
+            };
             Ok(Peer::Reachable {
                 plan: plan.map(|p| PeerPlan::from_status(p.status.as_ref())),
                 running_workloads: running,
@@ -734,24 +747,20 @@ async fn list_workloads(
         namespace: namespace.unwrap_or_default(),
         name,
     };
-    let mut out = list_in(client, namespaces, "Deployments", |d: Deployment| {
+    let deployments = list_in(client, namespaces, "Deployments", |d: Deployment| {
         Workload::new(
             reference(WorkloadKind::Deployment, d.namespace(), d.name_any()),
             d.spec.as_ref().and_then(|s| s.replicas),
             d.annotations(),
         )
-    })
-    .await?;
-    out.extend(
-        list_in(client, namespaces, "StatefulSets", |s: StatefulSet| {
-            Workload::new(
-                reference(WorkloadKind::StatefulSet, s.namespace(), s.name_any()),
-                s.spec.as_ref().and_then(|s| s.replicas),
-                s.annotations(),
-            )
-        })
-        .await?,
-    );
+    });
+    let stateful_sets = list_in(client, namespaces, "StatefulSets", |s: StatefulSet| {
+        Workload::new(
+            reference(WorkloadKind::StatefulSet, s.namespace(), s.name_any()),
+            s.spec.as_ref().and_then(|s| s.replicas),
+            s.annotations(),
+        )
+    });
     let replica_sets = list_in(client, namespaces, "ReplicaSets", |r: ReplicaSet| {
         let owned = r
             .metadata
@@ -765,8 +774,10 @@ async fn list_workloads(
                 r.annotations(),
             )
         })
-    })
-    .await?;
+    });
+    let (mut out, stateful_sets, replica_sets) =
+        futures::try_join!(deployments, stateful_sets, replica_sets)?;
+    out.extend(stateful_sets);
     out.extend(replica_sets.into_iter().flatten());
     out.sort_by(|a, b| a.workload.cmp(&b.workload));
     Ok(out)

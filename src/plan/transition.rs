@@ -32,8 +32,9 @@ pub const SUSPENDED_BY_ANNOTATION: &str = "drgitops.dev/suspended-by";
 /// Value of [`SUSPENDED_BY_ANNOTATION`].
 pub const SUSPENDED_BY_VALUE: &str = "drgitops";
 
-/// How often to look again while waiting for the peer or for Stork.
-pub const WAIT_RECHECK_SECONDS: u64 = 5;
+/// How often to look again while waiting for the peer or for Stork: every second of waiting is a second of
+/// outage, and a recheck costs one request to the peer (plus a list when it claims to be standby).
+pub const WAIT_RECHECK_SECONDS: u64 = 1;
 /// How often to look again while stalled (the way out is a commit, but live state may also change).
 pub const STALLED_RECHECK_SECONDS: u64 = 30;
 
