@@ -62,7 +62,7 @@ impl RuleConfig {
 
 /// The service account the reconciler runs as in the shipped deployment: it scales workloads on failover, so
 /// the standby guard must let it through.
-pub const RECONCILER_USER: &str = "system:serviceaccount:drgitops-system:drgitops";
+pub const RECONCILER_USER: &str = "system:serviceaccount:drgitops-system:drgitops-reconciler";
 
 /// Per-rule actions, exemptions and the Stork admin namespace.
 #[derive(Clone, Debug, PartialEq, Eq)]
