@@ -105,6 +105,8 @@ pub struct ReconcileArgs {
     #[arg(long, env = "DRGITOPS_ADMIN_LISTEN", default_value = "0.0.0.0:8080")]
     pub admin_listen: String,
     #[command(flatten)]
+    pub gitops: Box<crate::gitops::cli::GitopsArgs>,
+    #[command(flatten)]
     pub log: LogArgs,
 }
 
@@ -201,11 +203,11 @@ pub fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Crd => print_crd(),
         Command::Check(args) => check::run(args),
-        Command::Render(_) => not_built("render"),
+        Command::Render(args) => crate::gitops::cli::render(args),
         Command::Failover(_) => not_built("failover"),
         Command::Status(_) => not_built("status"),
-        Command::Webhook(_) => not_built("webhook"),
-        Command::Reconcile(_) => not_built("reconcile"),
+        Command::Webhook(args) => crate::webhook::run(args),
+        Command::Reconcile(args) => crate::gitops::cli::reconcile(args),
     };
     match result {
         Ok(code) => code,

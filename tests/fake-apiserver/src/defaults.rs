@@ -1,0 +1,367 @@
+//! Server-side defaults and the few validations the real apiserver applies to the kinds the fake serves.
+//!
+//! In: an object about to be stored (JSON) and its [`ResourceType`]. Out: the defaulted object, or the field that
+//! is invalid. Pure.
+
+use serde_json::{Map, Value, json};
+
+use crate::resources::ResourceType;
+
+/// A field that fails validation: answered as 422 Invalid.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldInvalid {
+    pub field: String,
+    /// e.g. `Invalid value: -1: must be greater than or equal to 0`
+    pub detail: String,
+    pub reason: String,
+}
+
+fn set_default(obj: &mut Value, path: &[&str], value: Value) {
+    let mut cur = obj;
+    for (i, p) in path.iter().enumerate() {
+        let Some(map) = cur.as_object_mut() else {
+            return;
+        };
+        if i == path.len() - 1 {
+            if !map.contains_key(*p) || map.get(*p) == Some(&Value::Null) {
+                map.insert((*p).to_string(), value);
+            }
+            return;
+        }
+        cur = map
+            .entry((*p).to_string())
+            .or_insert_with(|| Value::Object(Map::new()));
+    }
+}
+
+fn default_pod_spec(spec: &mut Value) {
+    if !spec.is_object() {
+        return;
+    }
+    set_default(spec, &["restartPolicy"], json!("Always"));
+    set_default(spec, &["terminationGracePeriodSeconds"], json!(30));
+    set_default(spec, &["dnsPolicy"], json!("ClusterFirst"));
+    set_default(spec, &["schedulerName"], json!("default-scheduler"));
+    set_default(spec, &["securityContext"], json!({}));
+    for list in ["containers", "initContainers"] {
+        if let Some(cs) = spec.get_mut(list).and_then(Value::as_array_mut) {
+            for c in cs {
+                let image = c.get("image").and_then(Value::as_str).unwrap_or_default();
+                let tag_latest = !image.contains('@')
+                    && image
+                        .rsplit('/')
+                        .next()
+                        .is_some_and(|last| !last.contains(':') || last.ends_with(":latest"));
+                set_default(
+                    c,
+                    &["imagePullPolicy"],
+                    json!(if tag_latest { "Always" } else { "IfNotPresent" }),
+                );
+                set_default(
+                    c,
+                    &["terminationMessagePath"],
+                    json!("/dev/termination-log"),
+                );
+                set_default(c, &["terminationMessagePolicy"], json!("File"));
+                set_default(c, &["resources"], json!({}));
+                if let Some(ports) = c.get_mut("ports").and_then(Value::as_array_mut) {
+                    for p in ports {
+                        set_default(p, &["protocol"], json!("TCP"));
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn default_template(obj: &mut Value) {
+    if let Some(spec) = obj.pointer_mut("/spec/template/spec") {
+        default_pod_spec(spec);
+    }
+    if let Some(meta) = obj.pointer_mut("/spec/template/metadata")
+        && meta.get("creationTimestamp").is_none()
+        && let Some(m) = meta.as_object_mut()
+    {
+        m.insert("creationTimestamp".into(), Value::Null);
+    }
+}
+
+/// Applies the defaults the apiserver sets for built-in kinds and the `default`s of a CRD schema.
+pub fn apply_defaults(rt: &ResourceType, obj: &mut Value) {
+    if let Some(schema) = &rt.schema {
+        schema_defaults(schema, obj);
+    }
+    if rt.custom {
+        return;
+    }
+    match (rt.group.as_str(), rt.kind.as_str()) {
+        ("apps", "Deployment") => {
+            set_default(obj, &["spec", "replicas"], json!(1));
+            set_default(
+                obj,
+                &["spec", "strategy"],
+                json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}}),
+            );
+            set_default(obj, &["spec", "revisionHistoryLimit"], json!(10));
+            set_default(obj, &["spec", "progressDeadlineSeconds"], json!(600));
+            default_template(obj);
+        }
+        ("apps", "StatefulSet") => {
+            set_default(obj, &["spec", "replicas"], json!(1));
+            set_default(obj, &["spec", "podManagementPolicy"], json!("OrderedReady"));
+            set_default(
+                obj,
+                &["spec", "updateStrategy"],
+                json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}),
+            );
+            set_default(obj, &["spec", "revisionHistoryLimit"], json!(10));
+            set_default(
+                obj,
+                &["spec", "persistentVolumeClaimRetentionPolicy"],
+                json!({"whenDeleted": "Retain", "whenScaled": "Retain"}),
+            );
+            default_template(obj);
+        }
+        ("apps", "ReplicaSet") => {
+            set_default(obj, &["spec", "replicas"], json!(1));
+            default_template(obj);
+        }
+        ("apps", "DaemonSet") => {
+            set_default(obj, &["spec", "revisionHistoryLimit"], json!(10));
+            default_template(obj);
+        }
+        ("batch", "CronJob") => {
+            set_default(obj, &["spec", "concurrencyPolicy"], json!("Allow"));
+            set_default(obj, &["spec", "suspend"], json!(false));
+            set_default(obj, &["spec", "successfulJobsHistoryLimit"], json!(3));
+            set_default(obj, &["spec", "failedJobsHistoryLimit"], json!(1));
+            if let Some(spec) = obj.pointer_mut("/spec/jobTemplate/spec/template/spec") {
+                default_pod_spec(spec);
+            }
+        }
+        ("batch", "Job") => {
+            if let Some(spec) = obj.pointer_mut("/spec/template/spec") {
+                default_pod_spec(spec);
+            }
+        }
+        ("", "Pod") => {
+            if let Some(spec) = obj.get_mut("spec") {
+                default_pod_spec(spec);
+            }
+        }
+        ("", "Secret") => set_default(obj, &["type"], json!("Opaque")),
+        ("", "Service") => {
+            set_default(obj, &["spec", "type"], json!("ClusterIP"));
+            set_default(obj, &["spec", "sessionAffinity"], json!("None"));
+            if let Some(ports) = obj.pointer_mut("/spec/ports").and_then(Value::as_array_mut) {
+                for p in ports {
+                    set_default(p, &["protocol"], json!("TCP"));
+                    if let Some(port) = p.get("port").cloned() {
+                        set_default(p, &["targetPort"], port);
+                    }
+                }
+            }
+        }
+        ("", "Namespace") => {
+            let name = obj
+                .pointer("/metadata/name")
+                .cloned()
+                .unwrap_or(Value::Null);
+            set_default(
+                obj,
+                &["metadata", "labels", "kubernetes.io/metadata.name"],
+                name,
+            );
+            set_default(obj, &["spec", "finalizers"], json!(["kubernetes"]));
+            set_default(obj, &["status", "phase"], json!("Active"));
+        }
+        ("storage.k8s.io", "StorageClass") => {
+            set_default(obj, &["reclaimPolicy"], json!("Delete"));
+            set_default(obj, &["volumeBindingMode"], json!("Immediate"));
+        }
+        ("admissionregistration.k8s.io", kind) => {
+            let mutating = kind == "MutatingWebhookConfiguration";
+            if let Some(hooks) = obj.get_mut("webhooks").and_then(Value::as_array_mut) {
+                for h in hooks {
+                    set_default(h, &["failurePolicy"], json!("Fail"));
+                    set_default(h, &["matchPolicy"], json!("Equivalent"));
+                    set_default(h, &["namespaceSelector"], json!({}));
+                    set_default(h, &["objectSelector"], json!({}));
+                    set_default(h, &["timeoutSeconds"], json!(10));
+                    if mutating {
+                        set_default(h, &["reinvocationPolicy"], json!("Never"));
+                    }
+                    if let Some(port) = h.pointer_mut("/clientConfig/service") {
+                        set_default(port, &["port"], json!(443));
+                    }
+                    if let Some(rules) = h.get_mut("rules").and_then(Value::as_array_mut) {
+                        for r in rules {
+                            set_default(r, &["scope"], json!("*"));
+                        }
+                    }
+                }
+            }
+        }
+        ("apiextensions.k8s.io", "CustomResourceDefinition") => {
+            let kind = obj
+                .pointer("/spec/names/kind")
+                .and_then(Value::as_str)
+                .map(str::to_lowercase);
+            if let Some(k) = kind {
+                set_default(obj, &["spec", "names", "singular"], json!(k));
+            }
+            let list = obj
+                .pointer("/spec/names/kind")
+                .and_then(Value::as_str)
+                .map(|k| format!("{k}List"));
+            if let Some(l) = list {
+                set_default(obj, &["spec", "names", "listKind"], json!(l));
+            }
+            set_default(obj, &["spec", "conversion"], json!({"strategy": "None"}));
+        }
+        _ => {}
+    }
+}
+
+/// Fills `default`s from an OpenAPI v3 schema into absent fields, recursing into present objects and arrays.
+pub fn schema_defaults(schema: &Value, obj: &mut Value) {
+    if let (Some(props), Some(map)) = (
+        schema.get("properties").and_then(Value::as_object),
+        obj.as_object_mut(),
+    ) {
+        for (name, sub) in props {
+            if !map.contains_key(name)
+                && let Some(d) = sub.get("default")
+            {
+                map.insert(name.clone(), d.clone());
+            }
+            if let Some(child) = map.get_mut(name) {
+                schema_defaults(sub, child);
+            }
+        }
+    }
+    if let (Some(items), Some(arr)) = (schema.get("items"), obj.as_array_mut()) {
+        for el in arr {
+            schema_defaults(items, el);
+        }
+    }
+    if let (Some(extra), Some(map)) = (
+        schema.get("additionalProperties").filter(|a| a.is_object()),
+        obj.as_object_mut(),
+    ) {
+        for v in map.values_mut() {
+            schema_defaults(extra, v);
+        }
+    }
+}
+
+fn is_dns_subdomain(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.ends_with(|c: char| c.is_ascii_alphanumeric())
+}
+
+/// The validations the fake enforces: object names and non-negative replica counts.
+pub fn validate(rt: &ResourceType, obj: &Value) -> Result<(), FieldInvalid> {
+    let name = obj
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    // Events are named `<object>.<hex>`; every other kind must be a DNS subdomain.
+    if !is_dns_subdomain(name) {
+        return Err(FieldInvalid {
+            field: "metadata.name".into(),
+            detail: format!(
+                "Invalid value: {name:?}: a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character"
+            ),
+            reason: "FieldValueInvalid".into(),
+        });
+    }
+    if let Some(scale) = &rt.scale {
+        let pointer = format!(
+            "/{}",
+            scale
+                .spec_replicas
+                .trim_start_matches('.')
+                .replace('.', "/")
+        );
+        if let Some(r) = obj.pointer(&pointer).and_then(Value::as_i64)
+            && r < 0
+        {
+            return Err(FieldInvalid {
+                field: scale.spec_replicas.trim_start_matches('.').to_string(),
+                detail: format!("Invalid value: {r}: must be greater than or equal to 0"),
+                reason: "FieldValueInvalid".into(),
+            });
+        }
+    }
+    if !rt.custom
+        && rt.group == "apps"
+        && rt.kind != "DaemonSet"
+        && obj.pointer("/spec/selector").is_none()
+    {
+        return Err(FieldInvalid {
+            field: "spec.selector".into(),
+            detail: "Required value".into(),
+            reason: "FieldValueRequired".into(),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resources::builtin_types;
+
+    fn rt(kind: &str) -> ResourceType {
+        builtin_types()
+            .into_iter()
+            .find(|t| t.kind == kind)
+            .unwrap()
+    }
+
+    #[test]
+    fn deployment_defaults_match_a_real_cluster() {
+        let mut d = json!({"metadata": {"name": "web"}, "spec": {"selector": {}, "template": {"spec": {"containers": [{"name": "c", "image": "nginx:1.27", "ports": [{"containerPort": 80}]}]}}}});
+        apply_defaults(&rt("Deployment"), &mut d);
+        assert_eq!(d["spec"]["replicas"], 1);
+        assert_eq!(d["spec"]["strategy"]["rollingUpdate"]["maxSurge"], "25%");
+        assert_eq!(d["spec"]["revisionHistoryLimit"], 10);
+        assert_eq!(d["spec"]["progressDeadlineSeconds"], 600);
+        let c = &d["spec"]["template"]["spec"]["containers"][0];
+        assert_eq!(c["imagePullPolicy"], "IfNotPresent");
+        assert_eq!(c["ports"][0]["protocol"], "TCP");
+    }
+
+    #[test]
+    fn storageclass_defaults() {
+        let mut s = json!({"metadata": {"name": "fast"}, "provisioner": "x"});
+        apply_defaults(&rt("StorageClass"), &mut s);
+        assert_eq!(s["reclaimPolicy"], "Delete");
+        assert_eq!(s["volumeBindingMode"], "Immediate");
+    }
+
+    #[test]
+    fn negative_replicas_are_invalid() {
+        let d = json!({"metadata": {"name": "web"}, "spec": {"replicas": -1, "selector": {}}});
+        let e = validate(&rt("Deployment"), &d).unwrap_err();
+        assert_eq!(e.field, "spec.replicas");
+        assert_eq!(
+            e.detail,
+            "Invalid value: -1: must be greater than or equal to 0"
+        );
+    }
+
+    #[test]
+    fn schema_defaults_fill_nested_fields() {
+        let schema = json!({"type": "object", "properties": {"spec": {"type": "object", "properties": {"size": {"type": "integer", "default": 3}}}}});
+        let mut o = json!({"spec": {}});
+        schema_defaults(&schema, &mut o);
+        assert_eq!(o["spec"]["size"], 3);
+    }
+}
