@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::{ClusterResourceScope, NamespaceResourceScope};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -90,8 +91,6 @@ macro_rules! stork_object {
         }
     };
 }
-
-use k8s_openapi::{ClusterResourceScope, NamespaceResourceScope};
 
 // ---------------------------------------------------------------------------------------------------------------
 // ClusterPair
