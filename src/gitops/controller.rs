@@ -23,6 +23,7 @@ use super::apply::{
     STORK_API_VERSION, applied_by_us, owned_by_other_manager,
 };
 use super::diff;
+use super::transition_exec::{Gate, TransitionExecutor};
 use crate::plan::render::{self, RenderInputs, StorageOptions};
 use crate::plan::{Condition, DRPlan, DRPlanStatus, Mode, Role};
 use crate::stork::keys::STATIC_COPY;
@@ -264,7 +265,6 @@ impl PlanController {
         diff_out: &mut String,
     ) -> PlanReport {
         let role = decide_role(plan, local_domain);
-        // Role transitions (failover/failback steps) run here, before the steady-state apply.
         let inputs = match self.gather_inputs(plan, role).await {
             Ok(inputs) => inputs,
             Err(problem) => {
@@ -273,6 +273,77 @@ impl PlanController {
                     .await;
             }
         };
+        // Role transitions (failover/failback steps) run here, before the steady-state apply.
+        let executor =
+            TransitionExecutor::new(self.applier.client().clone(), self.config.peer_timeout)
+                .with_events(&self.config.instance);
+        let mut applied_for_transition = 0;
+        let fresh = loop {
+            let gate = executor
+                .gate(
+                    plan,
+                    local_domain,
+                    inputs.peer_kubeconfig.as_deref(),
+                    self.config.dry_run,
+                )
+                .await;
+            match gate {
+                // The protect step: this role's objects, applied before the transition may finish.
+                Ok(Gate::ApplyRole) if applied_for_transition < 3 => {
+                    applied_for_transition += 1;
+                    if let Err(problem) = self
+                        .apply_role(plan, role, &inputs, &mut String::new())
+                        .await
+                    {
+                        return self
+                            .report_problem(plan, Some(local_domain), Some(role), source, problem)
+                            .await;
+                    }
+                }
+                other => break other,
+            }
+        };
+        let fresh = match fresh {
+            Ok(Gate::Proceed(fresh)) => fresh,
+            Ok(Gate::ApplyRole) => {
+                return self
+                    .report_problem(
+                        plan,
+                        Some(local_domain),
+                        Some(role),
+                        source,
+                        PlanProblem::transient(
+                            "TransitionProtect",
+                            "the protect step did not finish; retrying",
+                        ),
+                    )
+                    .await;
+            }
+            Ok(Gate::Hold(outcome)) => {
+                let message = outcome
+                    .conditions
+                    .iter()
+                    .find(|c| c.status == "True" && c.type_ != "Ready")
+                    .map(|c| c.message.clone())
+                    .unwrap_or_default();
+                // `retry` brings the next pass soon: the transition waits on live state, not on a commit.
+                return PlanReport {
+                    plan: plan_id(plan),
+                    role: Some(role),
+                    phase: outcome.phase.to_string(),
+                    ready: false,
+                    retry: true,
+                    message,
+                };
+            }
+            Err(err) => {
+                let problem = PlanProblem::transient("TransitionFailed", err.to_string());
+                return self
+                    .report_problem(plan, Some(local_domain), Some(role), source, problem)
+                    .await;
+            }
+        };
+        let plan = fresh.as_ref();
         let applied = match self.apply_role(plan, role, &inputs, diff_out).await {
             Ok(applied) => applied,
             Err(problem) => {

@@ -127,6 +127,35 @@ impl TransitionExecutor {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<(), String>>,
     {
+        let mut events = Vec::new();
+        for _ in 0..MAX_PASSES {
+            let mut outcome = self
+                .passes(plan, local_domain, revision, peer_kubeconfig)
+                .await?;
+            events.append(&mut outcome.events);
+            if !outcome.actions.contains(&Action::ApplyRoleObjects) {
+                outcome.events = events;
+                return Ok(outcome);
+            }
+            apply_role().await.map_err(ExecError::ApplyRole)?;
+        }
+        let mut outcome = self
+            .passes(plan, local_domain, revision, peer_kubeconfig)
+            .await?;
+        events.append(&mut outcome.events);
+        outcome.events = events;
+        Ok(outcome)
+    }
+
+    /// Runs passes until the planner has no action left, or asks for [`Action::ApplyRoleObjects`] (returned
+    /// unperformed, after the pass's other actions: the caller applies the role's objects and calls again).
+    pub async fn passes(
+        &self,
+        plan: &DRPlan,
+        local_domain: &str,
+        revision: &str,
+        peer_kubeconfig: Option<&str>,
+    ) -> Result<Outcome, ExecError> {
         let spec = PlanSpec::from_plan(plan);
         let plans: Api<DRPlan> = Api::namespaced(self.client.clone(), &spec.namespace);
         let mut last: Option<Outcome> = None;
@@ -151,11 +180,11 @@ impl TransitionExecutor {
                 .await?;
             self.emit(&current, &outcome).await;
             events.append(&mut outcome.events);
-            if outcome.actions.is_empty() {
+            self.perform(&outcome.actions).await?;
+            if outcome.actions.is_empty() || outcome.actions.contains(&Action::ApplyRoleObjects) {
                 outcome.events = events;
                 return Ok(outcome);
             }
-            self.perform(&outcome.actions, &mut apply_role).await?;
             last = Some(outcome);
         }
         // Still acting after many passes (e.g. someone keeps scaling): the caller requeues at once.
@@ -436,26 +465,20 @@ impl TransitionExecutor {
     }
 
     /// Performs one outcome's actions: object writes with bounded parallelism, the role apply last.
-    async fn perform<F, Fut>(&self, actions: &[Action], apply_role: &mut F) -> Result<(), ExecError>
-    where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = Result<(), String>>,
-    {
-        let writes: Vec<&Action> = actions
+    /// Performs one outcome's object writes with bounded parallelism ([`Action::ApplyRoleObjects`] is the caller's).
+    async fn perform(&self, actions: &[Action]) -> Result<(), ExecError> {
+        // Owned actions: futures that borrow from a closure argument are not provably `Send` for every lifetime,
+        // and the plan controller runs this inside a spawned task.
+        let writes: Vec<Action> = actions
             .iter()
             .filter(|a| !matches!(a, Action::ApplyRoleObjects))
+            .cloned()
             .collect();
         stream::iter(writes)
-            .map(|a| self.perform_one(a))
+            .map(|a| async move { self.perform_one(&a).await })
             .buffer_unordered(self.parallelism)
             .try_collect::<Vec<()>>()
             .await?;
-        if actions
-            .iter()
-            .any(|a| matches!(a, Action::ApplyRoleObjects))
-        {
-            apply_role().await.map_err(ExecError::ApplyRole)?;
-        }
         Ok(())
     }
 
@@ -568,6 +591,80 @@ impl TransitionExecutor {
             action: describe(action),
             source: e.into(),
         })
+    }
+}
+
+/// What the plan controller does after a plan's transition pass.
+#[derive(Debug)]
+pub enum Gate {
+    /// The protect step: apply this role's objects now, then call [`TransitionExecutor::gate`] again.
+    ApplyRole,
+    /// The revision is in effect here (or there was nothing to do): continue with the steady-state apply, using
+    /// this fresh copy of the plan (its status changed).
+    Proceed(Box<DRPlan>),
+    /// A transition is under way (waiting, or stalled): its status is written; skip the steady-state apply and
+    /// look again after `requeue_after_seconds`.
+    Hold(Box<Outcome>),
+}
+
+/// The revision a transition is recorded under: the Git commit the plan came from, else (plans applied by Argo CD
+/// or Flux) a token both clusters derive alike from what decides the transition.
+pub fn revision_of(plan: &DRPlan) -> String {
+    match plan
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get("drgitops.dev/revision"))
+    {
+        Some(revision) => revision.clone(),
+        None => {
+            let domains: Vec<String> = plan
+                .spec
+                .domains
+                .iter()
+                .map(|d| format!("{}={}", d.name, d.is_active()))
+                .collect();
+            format!("primary={};{}", plan.spec.primary, domains.join(","))
+        }
+    }
+}
+
+impl TransitionExecutor {
+    /// The plan controller's transition step: runs the transition (or in `dry_run` only plans it) and says whether
+    /// the steady-state apply may follow, or the role's objects must be applied first (then call again).
+    pub async fn gate(
+        &self,
+        plan: &DRPlan,
+        local_domain: &str,
+        peer_kubeconfig: Option<&str>,
+        dry_run: bool,
+    ) -> Result<Gate, ExecError> {
+        let revision = revision_of(plan);
+        let outcome = if dry_run {
+            self.plan_only(plan, local_domain, &revision, peer_kubeconfig)
+                .await?
+        } else {
+            self.passes(plan, local_domain, &revision, peer_kubeconfig)
+                .await?
+        };
+        if outcome.actions.contains(&Action::ApplyRoleObjects) && !dry_run {
+            return Ok(Gate::ApplyRole);
+        }
+        if !outcome.complete && !dry_run {
+            return Ok(Gate::Hold(Box::new(outcome)));
+        }
+        let spec = PlanSpec::from_plan(plan);
+        let plans: Api<DRPlan> = Api::namespaced(self.client.clone(), &spec.namespace);
+        let fresh = plans
+            .get_opt(&spec.name)
+            .await
+            .map_err(|e| ExecError::List {
+                what: format!("DRPlan {}/{}", spec.namespace, spec.name),
+                source: e.into(),
+            })?;
+        Ok(Gate::Proceed(Box::new(
+            fresh.unwrap_or_else(|| plan.clone()),
+        )))
     }
 }
 

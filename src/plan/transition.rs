@@ -705,7 +705,9 @@ fn plan_primary(spec: &PlanSpec, obs: &Observed, peer_domain: Option<String>) ->
     // A transition towards this domain from elsewhere is a role change even after the first pass wrote the new role.
     let role_change = obs.previous.role == Some(Role::Standby)
         || ongoing.is_some_and(|t| t.to == *local && t.from != *local);
-    let metro_mismatch = spec.mode == Mode::Metro && !metro_domains_match(spec, obs);
+    let metro_mismatch = spec.mode == Mode::Metro
+        && obs.cluster_domains.is_some()
+        && !metro_domains_match(spec, obs);
     if !role_change && !metro_mismatch {
         return steady(Role::Primary, obs, false);
     }
@@ -1074,14 +1076,12 @@ fn metro_domains_match(spec: &PlanSpec, obs: &Observed) -> bool {
 
 fn eval_metro(spec: &PlanSpec, obs: &Observed, revision: &str) -> Eval {
     if obs.cluster_domains.is_none() {
-        return Eval::Stall {
-            reason: "NoClusterDomains",
-            message: format!(
-                "plan {}/{} is metro but this cluster has no ClusterDomainsStatus; check that Stork runs with a \
-                 stretched Portworx cluster, or commit spec.mode: async",
-                spec.namespace, spec.name
-            ),
-        };
+        // Without Stork's cluster domains there is nothing to activate or deactivate; the fence still requires a
+        // reachable peer in Standby (an unreachable metro peer cannot be proven Inactive).
+        return Eval::Done(format!(
+            "no ClusterDomainsStatus on this cluster: storage activation of plan {}/{} is left as it is",
+            spec.namespace, spec.name
+        ));
     }
     let observed = observed_domains(obs);
     // Activations first, so a deactivation never leaves the storage cluster without an active domain.
