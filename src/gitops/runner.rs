@@ -211,15 +211,19 @@ impl Reconciler {
             .with_state(self.clone())
     }
 
-    /// Runs until `shutdown` turns true: leader election, the DRPlan watch, and passes.
-    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
-        let elector = LeaderElector::new(
+    fn elector(&self) -> LeaderElector {
+        LeaderElector::new(
             self.client.clone(),
             &self.options.system_namespace,
             &self.options.lease_name,
             &self.options.identity,
             self.options.lease_duration,
-        );
+        )
+    }
+
+    /// Runs until `shutdown` turns true: leader election, the DRPlan watch, and passes.
+    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let elector = self.elector();
         let leader_task = tokio::spawn(elect(elector.clone(), self.clone(), shutdown.clone()));
         let watch_task = tokio::spawn(watch_plans(self.client.clone(), self.trigger.clone()));
 
@@ -269,8 +273,12 @@ async fn elect(
 ) {
     loop {
         let held = match elector.try_acquire_or_renew().await {
-            Ok(held) => {
+            Ok((held, refresh)) => {
                 reconciler.ready.store(true, Ordering::SeqCst);
+                if held && refresh {
+                    tracing::info!("a push reached a follower: fetching");
+                    reconciler.trigger.notify_one();
+                }
                 held
             }
             Err(err) => {
@@ -377,8 +385,22 @@ async fn git_hook(State(reconciler): State<Arc<Reconciler>>, request: Request<Bo
     match hooks::verify(&secret, header, &body) {
         Ok(provider) => {
             record(provider.as_str(), "accepted");
-            reconciler.trigger.notify_one();
-            (StatusCode::ACCEPTED, "fetch triggered\n").into_response()
+            if reconciler.options.once || reconciler.leader.load(Ordering::SeqCst) {
+                reconciler.trigger.notify_one();
+                return (StatusCode::ACCEPTED, "fetch triggered\n").into_response();
+            }
+            // A follower: hand the push to the leader through the Lease; it fetches at its next renewal.
+            match reconciler.elector().request_refresh().await {
+                Ok(()) => {
+                    (StatusCode::ACCEPTED, "fetch requested from the leader\n").into_response()
+                }
+                Err(err) => {
+                    // No Lease yet (no leader elected): this replica fetches itself once it leads.
+                    reconciler.trigger.notify_one();
+                    tracing::debug!("cannot hand the push to the leader: {err}");
+                    (StatusCode::ACCEPTED, "fetch triggered\n").into_response()
+                }
+            }
         }
         Err(err) => {
             let provider = match err {
