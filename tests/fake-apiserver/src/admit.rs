@@ -1,16 +1,19 @@
 //! Admission as the apiserver runs it around every write: the Mutating/ValidatingWebhookConfigurations stored in
-//! this server are read at call time and handed to the webhook caller.
+//! this server are read at call time and handed to the webhook caller (`admission.rs`).
 //!
-//! In: a write about to happen ([`Request`]). Out: the (possibly mutated) object and warnings, or a denial as an
-//! API error.
+//! In: a write about to happen ([`Request`]). Out: the (possibly mutated) object and warnings, or the denial as
+//! an API error.
 
 use serde_json::Value;
 
+use crate::admission::{Admission, Attributes, Denied, UserInfo};
 use crate::resources::ResourceType;
 use crate::status::ApiError;
 use crate::store::Store;
 
-/// Who makes the request (the fake authenticates nobody; tests may name a user with impersonation headers).
+pub use crate::admission::Operation;
+
+/// Who makes the request (the fake authenticates nobody; clients may name a user with impersonation headers).
 #[derive(Debug, Clone)]
 pub struct User {
     pub username: String,
@@ -24,14 +27,6 @@ impl Default for User {
             groups: vec!["system:masters".into(), "system:authenticated".into()],
         }
     }
-}
-
-/// The admission operation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Operation {
-    Create,
-    Update,
-    Delete,
 }
 
 /// A write as admission sees it.
@@ -51,24 +46,113 @@ pub struct Request {
 
 /// Calls the webhooks registered in the server.
 #[derive(Debug, Default)]
-pub struct Admitter {}
+pub struct Admitter {
+    admission: Admission,
+}
+
+fn denied(d: Denied) -> ApiError {
+    let reason = if d.reason.is_empty() {
+        crate::status::reason_for_code(d.code).to_string()
+    } else {
+        d.reason
+    };
+    ApiError {
+        code: d.code,
+        reason,
+        message: d.message,
+        details: None,
+    }
+}
 
 impl Admitter {
     pub fn new() -> Self {
-        Admitter {}
+        Admitter {
+            admission: Admission::new(),
+        }
+    }
+
+    /// The stored configurations of one kind, or None when there are none (the common, fast case).
+    fn configs(store: &Store, plural: &str) -> Option<Vec<Value>> {
+        let state = store.lock();
+        let rt = state.lookup("admissionregistration.k8s.io", "v1", plural)?;
+        let configs = state.list(&rt, None);
+        (!configs.is_empty()).then_some(configs)
+    }
+
+    fn attributes(store: &Store, req: &Request) -> Attributes {
+        let scale = req.sub_resource.as_deref() == Some("scale");
+        let (group, version, kind) = if scale {
+            (
+                "autoscaling".to_string(),
+                "v1".to_string(),
+                "Scale".to_string(),
+            )
+        } else {
+            (
+                req.rt.group.clone(),
+                req.rt.version.clone(),
+                req.rt.kind.clone(),
+            )
+        };
+        let namespace_labels = if req.rt.namespaced {
+            store.lock().namespace_labels(&req.namespace)
+        } else if req.rt.group.is_empty() && req.rt.kind == "Namespace" {
+            req.object
+                .as_ref()
+                .or(req.old_object.as_ref())
+                .map(crate::selectors::labels_of)
+        } else {
+            None
+        };
+        Attributes {
+            operation: req.operation,
+            group,
+            version,
+            kind,
+            resource_group: req.rt.group.clone(),
+            resource_version: req.rt.version.clone(),
+            resource: req.rt.plural.clone(),
+            sub_resource: req.sub_resource.clone(),
+            name: (!req.name.is_empty()).then(|| req.name.clone()),
+            namespace: req.rt.namespaced.then(|| req.namespace.clone()),
+            namespace_labels,
+            object: req.object.clone(),
+            old_object: req.old_object.clone(),
+            dry_run: req.dry_run,
+            user: UserInfo {
+                username: req.user.username.clone(),
+                uid: String::new(),
+                groups: req.user.groups.clone(),
+            },
+            options: Some(req.options.clone()),
+        }
     }
 
     /// Runs the matching mutating webhooks; returns the mutated object (None = unchanged) and warnings.
     pub async fn mutate(
         &self,
-        _store: &Store,
-        _req: &Request,
+        store: &Store,
+        req: &Request,
     ) -> Result<(Option<Value>, Vec<String>), ApiError> {
-        Ok((None, Vec::new()))
+        let Some(configs) = Self::configs(store, "mutatingwebhookconfigurations") else {
+            return Ok((None, Vec::new()));
+        };
+        let attrs = Self::attributes(store, req);
+        self.admission
+            .mutate(&configs, &attrs)
+            .await
+            .map_err(denied)
     }
 
     /// Runs the matching validating webhooks; returns warnings or the first denial.
-    pub async fn validate(&self, _store: &Store, _req: &Request) -> Result<Vec<String>, ApiError> {
-        Ok(Vec::new())
+    pub async fn validate(&self, store: &Store, req: &Request) -> Result<Vec<String>, ApiError> {
+        let Some(configs) = Self::configs(store, "validatingwebhookconfigurations") else {
+            return Ok(Vec::new());
+        };
+        let attrs = Self::attributes(store, req);
+        self.admission
+            .validate(&configs, &attrs)
+            .await
+            .map_err(denied)
     }
 }

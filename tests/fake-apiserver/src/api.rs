@@ -59,6 +59,7 @@ pub enum Op {
 pub struct Server {
     pub store: Store,
     pub admission: admit::Admitter,
+    pub faults: crate::faults::Faults,
 }
 
 pub type Shared = Arc<Server>;
@@ -229,6 +230,7 @@ impl Server {
         Server {
             store: Store::new(max_history),
             admission: admit::Admitter::new(),
+            faults: crate::faults::Faults::default(),
         }
     }
 

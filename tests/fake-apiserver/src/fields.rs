@@ -1,81 +1,99 @@
-//! The seam between the REST layer and the patch/apply engines: maps their errors to API errors and their
-//! context structs to the resource being written.
+//! The seam between the REST layer and the patch/apply engines (`patch.rs`, `ssa.rs`): builds their field
+//! manager context from the resource being written and maps their errors to `metav1.Status` errors.
 //!
 //! In: live objects, patches, the resource type and field manager. Out: patched objects with managedFields, or
-//! `metav1.Status` errors.
+//! API errors (400/415/422 for patches, 409 Conflict with `FieldManagerConflict` causes for apply).
 
 use serde_json::{Value, json};
 
+use crate::patch::PatchError;
 use crate::resources::ResourceType;
+use crate::ssa::{self, FieldManagerCtx};
 use crate::status::ApiError;
 use crate::store::now_rfc3339;
 
+fn patch_error(e: PatchError) -> ApiError {
+    match e {
+        PatchError::Invalid(m) => ApiError::new(422, "Invalid", m),
+        PatchError::BadRequest(m) => ApiError::bad_request(m),
+        PatchError::Unsupported(m) => ApiError::unsupported_media(m),
+    }
+}
+
 /// RFC 7386 merge patch.
 pub fn merge_patch(target: &Value, patch: &Value) -> Value {
-    let mut out = target.clone();
-    json_patch::merge(&mut out, patch);
-    out
+    crate::patch::merge_patch(target, patch)
 }
 
 /// RFC 6902 JSON patch with the apiserver's rule that `test` of an absent member against `null` passes.
 pub fn json_patch(target: &Value, patch: &Value) -> Result<Value, ApiError> {
-    let ops = patch
-        .as_array()
-        .ok_or_else(|| ApiError::bad_request("json patch must be an array of operations"))?;
-    let mut kept = Vec::new();
-    for op in ops {
-        let is_null_test = op.get("op").and_then(Value::as_str) == Some("test")
-            && op.get("value") == Some(&Value::Null)
-            && op
-                .get("path")
-                .and_then(Value::as_str)
-                .is_some_and(|p| target.pointer(p).is_none_or(Value::is_null));
-        if !is_null_test {
-            kept.push(op.clone());
-        }
-    }
-    let parsed: json_patch::Patch = serde_json::from_value(Value::Array(kept)).map_err(|e| {
-        ApiError::bad_request(format!(
-            "the server rejected our request due to an error in our request: {e}"
-        ))
-    })?;
-    let mut out = target.clone();
-    json_patch::patch(&mut out, &parsed)
-        .map_err(|e| ApiError::new(422, "Invalid", e.to_string()))?;
-    Ok(out)
+    crate::patch::json_patch(target, patch).map_err(patch_error)
 }
 
-/// Strategic merge patch for built-in kinds.
+/// Strategic merge patch for built-in kinds (415 for custom resources).
 pub fn strategic_merge_patch(
     target: &Value,
     patch: &Value,
-    _group_kind: &str,
+    group_kind: &str,
 ) -> Result<Value, ApiError> {
-    Ok(merge_patch(target, patch))
+    crate::patch::strategic_merge_patch(target, patch, group_kind).map_err(patch_error)
 }
 
-/// Server-side apply of `applied` onto `live` (None = create).
+/// The `(apiVersion, group/Kind)` ownership is recorded under: the Scale kind for `/scale` applies.
+fn identity(rt: &ResourceType, sub: Option<&str>, object_is_scale: bool) -> (String, String) {
+    if sub == Some("scale") && object_is_scale {
+        ("autoscaling/v1".into(), "autoscaling/Scale".into())
+    } else {
+        (rt.api_version(), rt.group_kind())
+    }
+}
+
+/// Server-side apply of `applied` onto `live` (None = create); conflicts become 409 Conflict.
 pub fn apply(
     live: Option<&Value>,
     applied: &Value,
-    _rt: &ResourceType,
+    rt: &ResourceType,
     manager: &str,
-    _sub: Option<&str>,
-    _force: bool,
+    sub: Option<&str>,
+    force: bool,
 ) -> Result<Value, ApiError> {
-    let mut out = live.cloned().unwrap_or_else(|| json!({}));
-    json_patch::merge(&mut out, applied);
-    let _ = (manager, now_rfc3339());
-    Ok(out)
+    let (api_version, group_kind) = identity(rt, sub, true);
+    let time = now_rfc3339();
+    let ctx = FieldManagerCtx {
+        manager,
+        api_version: &api_version,
+        time: &time,
+        subresource: sub,
+        group_kind: &group_kind,
+    };
+    ssa::apply(live, applied, &ctx, force).map_err(|c| {
+        let name = applied
+            .pointer("/metadata/name")
+            .or_else(|| live.and_then(|l| l.pointer("/metadata/name")))
+            .cloned()
+            .unwrap_or(Value::Null);
+        ApiError::new(409, "Conflict", c.message()).with_details(json!({
+            "name": name, "group": rt.group, "kind": rt.plural, "causes": c.causes()
+        }))
+    })
 }
 
-/// managedFields bookkeeping for a non-apply write.
+/// managedFields bookkeeping for a non-apply write (never conflicts).
 pub fn record_update(
-    _old: Option<&Value>,
+    old: Option<&Value>,
     new: &Value,
-    _rt: &ResourceType,
-    _manager: &str,
-    _sub: Option<&str>,
+    rt: &ResourceType,
+    manager: &str,
+    sub: Option<&str>,
 ) -> Value {
-    new.clone()
+    let (api_version, group_kind) = identity(rt, sub, false);
+    let time = now_rfc3339();
+    let ctx = FieldManagerCtx {
+        manager,
+        api_version: &api_version,
+        time: &time,
+        subresource: sub,
+        group_kind: &group_kind,
+    };
+    ssa::record_update(old, new, &ctx)
 }

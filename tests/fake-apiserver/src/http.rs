@@ -26,8 +26,16 @@ use crate::watch::{WatchParams, partial_metadata, watch};
 const MAX_BODY: usize = 3 * 1024 * 1024;
 
 /// The router serving the whole API.
+/// Requests pass the fault-injection middleware first, as if faults happened on the way to the server.
 pub fn router(server: Shared) -> Router {
-    Router::new().fallback(handle).with_state(server)
+    let faults = server.faults.clone();
+    Router::new()
+        .fallback(handle)
+        .with_state(server)
+        .layer(axum::middleware::from_fn_with_state(
+            faults,
+            crate::faults::middleware,
+        ))
 }
 
 fn json_response(code: u16, body: &Value, content_type: &str) -> Response {
@@ -52,8 +60,7 @@ fn reply_response(r: Reply, accept: &str) -> Response {
     };
     let mut resp = json_response(r.code, &body, "application/json");
     for w in r.warnings {
-        let text = format!("299 - \"{}\"", w.replace('"', "'"));
-        if let Ok(v) = HeaderValue::from_str(&text) {
+        if let Some(v) = crate::admission::warning_header(&w) {
             resp.headers_mut().append(header::WARNING, v);
         }
     }

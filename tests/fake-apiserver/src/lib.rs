@@ -38,10 +38,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
-use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
-use tower::ServiceExt as _;
 
 pub use api::Server;
 pub use tls::TlsMaterial;
@@ -140,7 +138,12 @@ impl FakeApiServer {
         let acceptor = tls
             .as_ref()
             .map(|t| tokio_rustls::TlsAcceptor::from(t.server_config.clone()));
-        let accept_task = tokio::spawn(accept_loop(listener, router, acceptor));
+        let accept_task = tokio::spawn(accept_loop(
+            listener,
+            router,
+            acceptor,
+            server.faults.clone(),
+        ));
         Ok(FakeApiServer {
             server,
             addr,
@@ -212,8 +215,14 @@ impl FakeApiServer {
             })
             .unwrap_or_default();
         format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: {context}\n  cluster:\n    server: {url}{ca}\nusers:\n- name: {context}\n  user: {{}}\ncontexts:\n- name: {context}\n  context:\n    cluster: {context}\n    user: {context}\n    namespace: default\ncurrent-context: {context}\n",
-            url = self.url()
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: {context}\n  cluster:\n    server: {url}{ca}\nusers:\n- name: {context}\n  user: {user}\ncontexts:\n- name: {context}\n  context:\n    cluster: {context}\n    user: {context}\n    namespace: default\ncurrent-context: {context}\n",
+            url = self.url(),
+            // kubectl prompts for a password on HTTPS without credentials; the fake ignores the token.
+            user = if self.tls.is_some() {
+                "{token: fake-apiserver}"
+            } else {
+                "{}"
+            },
         )
     }
 
@@ -233,6 +242,19 @@ impl FakeApiServer {
         self.server.store.notify();
     }
 
+    /// The fault-injection switchboard of this server.
+    pub fn faults(&self) -> faults::Faults {
+        self.server.faults.clone()
+    }
+
+    /// How many watches are streaming right now (any resource, any client).
+    pub fn open_watches(&self) -> usize {
+        self.server
+            .store
+            .open_watches
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// The current global resourceVersion.
     pub fn resource_version(&self) -> u64 {
         self.server.store.lock().rv
@@ -243,6 +265,7 @@ async fn accept_loop(
     listener: TcpListener,
     router: axum::Router,
     acceptor: Option<tokio_rustls::TlsAcceptor>,
+    faults: faults::Faults,
 ) {
     loop {
         let Ok((stream, _peer)) = listener.accept().await else {
@@ -250,32 +273,45 @@ async fn accept_loop(
             tokio::time::sleep(Duration::from_millis(5)).await;
             continue;
         };
+        if faults.is_unreachable() {
+            // An unreachable server: the connection is closed before a byte is read.
+            drop(stream);
+            continue;
+        }
         let router = router.clone();
         let acceptor = acceptor.clone();
+        let faults = faults.clone();
         tokio::spawn(async move {
             let _ = stream.set_nodelay(true);
             match acceptor {
                 Some(acceptor) => {
                     if let Ok(tls) = acceptor.accept(stream).await {
-                        serve_connection(tls, router).await;
+                        serve_until_unreachable(tls, router, faults).await;
                     }
                 }
-                None => serve_connection(stream, router).await,
+                None => serve_until_unreachable(stream, router, faults).await,
             }
         });
     }
 }
 
-async fn serve_connection<I>(io: I, router: axum::Router)
+/// How often open connections (watches, keep-alive) check whether the server was made unreachable.
+const UNREACHABLE_POLL: Duration = Duration::from_millis(20);
+
+/// Serves a connection until the client closes it, a fault drops it, or the server becomes unreachable (which
+/// cuts open watches too, as a dead apiserver would).
+async fn serve_until_unreachable<I>(io: I, router: axum::Router, faults: faults::Faults)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-        let router = router.clone();
-        async move { router.oneshot(req.map(axum::body::Body::new)).await }
-    });
-    let conn = hyper::server::conn::http1::Builder::new()
-        .keep_alive(true)
-        .serve_connection(TokioIo::new(io), service);
-    let _ = conn.await;
+    let conn = faults::serve_connection(io, router);
+    let cut = async {
+        while !faults.is_unreachable() {
+            tokio::time::sleep(UNREACHABLE_POLL).await;
+        }
+    };
+    tokio::select! {
+        _ = conn => {}
+        _ = cut => {}
+    }
 }
