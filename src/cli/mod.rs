@@ -1,5 +1,7 @@
 //! Command-line surface: one subcommand per entry point of DESIGN.md. Every flag also reads `DRGITOPS_*`.
 
+pub mod check;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -200,11 +202,11 @@ pub struct StatusArgs {
 pub fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Crd => print_crd(),
-        Command::Check(_) => not_built("check"),
+        Command::Check(args) => check::run(args),
         Command::Render(args) => crate::gitops::cli::render(args),
         Command::Failover(_) => not_built("failover"),
         Command::Status(_) => not_built("status"),
-        Command::Webhook(_) => not_built("webhook"),
+        Command::Webhook(args) => crate::webhook::run(args),
         Command::Reconcile(args) => crate::gitops::cli::reconcile(args),
     };
     match result {
