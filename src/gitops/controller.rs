@@ -206,10 +206,24 @@ impl PlanController {
 
     /// One pass over every DRPlan in the cluster, then the removal of objects whose plan is gone.
     pub async fn reconcile_all(&self, source: &SourceState) -> PassReport {
+        self.reconcile_plans(source, None).await
+    }
+
+    /// Like [`PlanController::reconcile_all`], but over `plans` instead of the cluster's DRPlans when given (a
+    /// dry run renders from the commit's plans, which were not stored).
+    pub async fn reconcile_plans(
+        &self,
+        source: &SourceState,
+        plans: Option<Vec<DRPlan>>,
+    ) -> PassReport {
         let mut report = PassReport::default();
         let api: Api<DRPlan> = Api::all(self.applier.client().clone());
-        let plans = match api.list(&ListParams::default()).await {
-            Ok(list) => list.items,
+        let listed = match plans {
+            Some(plans) => Ok(plans),
+            None => api.list(&ListParams::default()).await.map(|l| l.items),
+        };
+        let plans = match listed {
+            Ok(plans) => plans,
             Err(source) => {
                 report.errors.push(
                     ControllerError::List {

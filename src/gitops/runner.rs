@@ -147,12 +147,22 @@ impl Reconciler {
         let mut outcome = PassOutcome::default();
         let mut sync = self.sync.lock().await;
         let mut state = self.state.lock().await;
+        let mut dry_run_plans = None;
         if let Some(sync) = sync.as_mut() {
             match sync
                 .sync(&mut state, &self.metrics, force, &mut outcome.diff)
                 .await
             {
                 Ok(report) => {
+                    if self.options.dry_run {
+                        dry_run_plans = Some(
+                            report
+                                .dry_run_plans
+                                .iter()
+                                .filter_map(|p| serde_json::from_value::<DRPlan>(p.clone()).ok())
+                                .collect(),
+                        );
+                    }
                     if !report.pruned.is_empty() {
                         tracing::info!(revision = %report.revision, pruned = ?report.pruned, "pruned DRPlans");
                     }
@@ -171,7 +181,10 @@ impl Reconciler {
         let source = state.clone();
         drop(state);
         drop(sync);
-        let report = self.controller.reconcile_all(&source).await;
+        let report = self
+            .controller
+            .reconcile_plans(&source, dry_run_plans)
+            .await;
         outcome.retry |= report.retry;
         outcome.errors.extend(report.errors.iter().cloned());
         for plan in report.plans.iter().filter(|p| !p.ready) {
