@@ -81,3 +81,52 @@ async fn a_primary_suspends_its_schedule_while_the_peer_is_unreachable() {
     assert_eq!(ready["status"], "False");
     assert_eq!(ready["reason"], "PeerUnreachable");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_suspended_plan_is_left_alone_until_resumed() {
+    let (east, _west) = two_clusters().await;
+    apply_plan_as_argocd(&east.client(), "plans/mysql.yaml").await;
+    let plans: Api<drgitops::plan::DRPlan> = Api::namespaced(east.client(), "mysql");
+    let suspend = |value: Option<&str>| serde_json::json!({"metadata": {"annotations": {"drgitops.dev/suspend": value}}});
+    plans
+        .patch(
+            "mysql",
+            &PatchParams::default(),
+            &Patch::Merge(&suspend(Some("true"))),
+        )
+        .await
+        .expect("suspended");
+    let mut opts = drgitops::gitops::runner::ReconcilerOptions::new("test");
+    opts.cluster_domain = Some(EAST.into());
+    let reconciler = Reconciler::new(east.client(), opts);
+
+    assert!(reconciler.pass(true).await.ok);
+    assert!(
+        stork(&east.client(), "MigrationSchedule", "mysql", "mysql")
+            .await
+            .is_none(),
+        "nothing applied"
+    );
+    let suspended = plan(&east.client(), "mysql", "mysql").await.expect("plan");
+    assert_eq!(suspended["status"]["phase"], "Suspended");
+    assert_eq!(
+        condition(&suspended, "Ready").expect("Ready")["reason"],
+        "Suspended"
+    );
+
+    plans
+        .patch(
+            "mysql",
+            &PatchParams::default(),
+            &Patch::Merge(&suspend(None)),
+        )
+        .await
+        .expect("resumed");
+    assert!(reconciler.pass(true).await.ok);
+    assert!(
+        stork(&east.client(), "MigrationSchedule", "mysql", "mysql")
+            .await
+            .is_some(),
+        "applied once resumed"
+    );
+}

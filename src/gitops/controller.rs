@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 
 use super::apply::{
     Applier, ApplyError, MANAGED_BY_LABEL, ObjectKey, PLAN_LABEL, REVISION_ANNOTATION,
-    STORK_API_VERSION, applied_by_us, owned_by_other_manager,
+    STORK_API_VERSION, SUSPEND_ANNOTATION, applied_by_us, owned_by_other_manager,
 };
 use super::diff;
 use crate::plan::render::{self, RenderInputs, StorageOptions};
@@ -278,6 +278,15 @@ impl PlanController {
         diff_out: &mut String,
     ) -> PlanReport {
         let role = decide_role(plan, local_domain);
+        if plan
+            .annotations()
+            .get(SUSPEND_ANNOTATION)
+            .is_some_and(|v| v == "true")
+        {
+            return self
+                .report_suspended(plan, local_domain, role, source)
+                .await;
+        }
         // Role transitions (failover/failback steps) run here, before the steady-state apply.
         let inputs = match self.gather_inputs(plan, role).await {
             Ok(inputs) => inputs,
@@ -558,6 +567,44 @@ impl PlanController {
             role: Some(role),
             phase: phase.into(),
             ready,
+            retry: false,
+            message,
+        }
+    }
+
+    async fn report_suspended(
+        &self,
+        plan: &DRPlan,
+        local_domain: &str,
+        role: Role,
+        source: &SourceState,
+    ) -> PlanReport {
+        let revision = plan.annotations().get(REVISION_ANNOTATION).cloned();
+        let mut status = base_status(plan, Some(local_domain), Some(role), source, revision);
+        let message = format!(
+            "reconciliation suspended by the annotation {SUSPEND_ANNOTATION}: \"true\"; remove it to resume"
+        );
+        status.phase = Some("Suspended".into());
+        status.conditions = conditions(
+            plan,
+            plan.metadata.generation,
+            (false, "Suspended", &message),
+            None,
+            None,
+        );
+        if plan.status.as_ref().and_then(|s| s.phase.as_deref()) != Some("Suspended")
+            && !self.config.dry_run
+        {
+            self.event(plan, EventType::Normal, "Suspended", &message)
+                .await;
+        }
+        self.publish_status(plan, status).await;
+        // A suspended plan is a deliberate state, not a failure of the pass.
+        PlanReport {
+            plan: plan_id(plan),
+            role: Some(role),
+            phase: "Suspended".into(),
+            ready: true,
             retry: false,
             message,
         }
