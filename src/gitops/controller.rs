@@ -164,6 +164,8 @@ pub struct PlanController {
     applier: Applier,
     config: ControllerConfig,
     recorder: Recorder,
+    /// Peer probes of the current pass, by kubeconfig: plans sharing a peer wait for one probe, not one each.
+    probes: tokio::sync::Mutex<BTreeMap<String, bool>>,
 }
 
 impl PlanController {
@@ -176,7 +178,20 @@ impl PlanController {
             applier: Applier::new(client.clone()),
             recorder: Recorder::new(client, reporter),
             config,
+            probes: tokio::sync::Mutex::new(BTreeMap::new()),
         }
+    }
+
+    async fn probe_peer(&self, kubeconfig: &str) -> bool {
+        if let Some(known) = self.probes.lock().await.get(kubeconfig) {
+            return *known;
+        }
+        let reachable = peer_reachable(kubeconfig, self.config.peer_timeout).await;
+        self.probes
+            .lock()
+            .await
+            .insert(kubeconfig.to_string(), reachable);
+        reachable
     }
 
     pub fn applier(&self) -> &Applier {
@@ -217,6 +232,7 @@ impl PlanController {
         plans: Option<Vec<DRPlan>>,
     ) -> PassReport {
         let mut report = PassReport::default();
+        self.probes.lock().await.clear();
         let api: Api<DRPlan> = Api::all(self.applier.client().clone());
         let listed = match plans {
             Some(plans) => Ok(plans),
@@ -323,28 +339,40 @@ impl PlanController {
         .await?;
         let storage = match (&plan.spec.mode, &pair.storage_secret) {
             (Mode::Async, Some(secret)) => {
+                let Some(found) = read_secret(&secrets, &namespace, &secret.name).await? else {
+                    return Err(PlanProblem::stalled(
+                        "MissingSecret",
+                        format!(
+                            "Secret {namespace}/{} not found: create it on this cluster with keys ip, port and token",
+                            secret.name
+                        ),
+                    ));
+                };
                 let mut values = BTreeMap::new();
                 for key in ["ip", "port", "token"] {
-                    values.insert(
-                        key,
-                        read_secret_key(&secrets, &namespace, &secret.name, key).await?,
-                    );
+                    let value = secret_value(&found, key).ok_or_else(|| {
+                        PlanProblem::stalled(
+                            "MissingSecret",
+                            format!(
+                                "Secret {namespace}/{} has no key {key:?}: add it",
+                                secret.name
+                            ),
+                        )
+                    })?;
+                    values.insert(key, value);
                 }
-                let backuplocation = read_secret(&secrets, &namespace, &secret.name)
-                    .await?
-                    .and_then(|s| secret_value(&s, "backuplocation"));
                 Some(StorageOptions {
                     ip: values.remove("ip").unwrap_or_default(),
                     port: values.remove("port").unwrap_or_default(),
                     token: values.remove("token").unwrap_or_default(),
-                    backuplocation,
+                    backuplocation: secret_value(&found, "backuplocation"),
                 })
             }
             _ => None,
         };
         // A standby suspends its schedule whatever the peer does; only a primary needs to know.
         let peer_reachable = match role {
-            Role::Primary => peer_reachable(&kubeconfig, self.config.peer_timeout).await,
+            Role::Primary => self.probe_peer(&kubeconfig).await,
             Role::Standby => true,
         };
         Ok(RenderInputs {
