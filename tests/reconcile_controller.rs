@@ -130,3 +130,28 @@ async fn a_suspended_plan_is_left_alone_until_resumed() {
         "applied once resumed"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_outside_the_plan_renders_nothing() {
+    let (east, _west) = two_clusters().await;
+    apply_plan_as_argocd(&east.client(), "plans/mysql.yaml").await;
+    let mut opts = drgitops::gitops::runner::ReconcilerOptions::new("test");
+    opts.cluster_domain = Some("eu-west-1a".into());
+    let outcome = Reconciler::new(east.client(), opts).pass(true).await;
+    assert!(!outcome.ok);
+    assert!(
+        stork(&east.client(), "ClusterPair", "mysql", "remotecluster")
+            .await
+            .is_none()
+    );
+    let plan = plan(&east.client(), "mysql", "mysql").await.expect("plan");
+    let stalled = condition(&plan, "Stalled").expect("Stalled");
+    assert_eq!(stalled["reason"], "DomainNotInPlan");
+    assert!(
+        stalled["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("eu-west-1a"),
+        "{stalled}"
+    );
+}

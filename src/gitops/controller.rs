@@ -303,6 +303,19 @@ impl PlanController {
                 .report_suspended(plan, local_domain, role, source)
                 .await;
         }
+        if !plan.spec.domains.iter().any(|d| d.name == local_domain) {
+            let names: Vec<&str> = plan.spec.domains.iter().map(|d| d.name.as_str()).collect();
+            let problem = PlanProblem::stalled(
+                "DomainNotInPlan",
+                format!(
+                    "this cluster's domain {local_domain:?} is not among spec.domains {names:?}: add it to the plan, \
+                     or do not deliver the plan to this cluster"
+                ),
+            );
+            return self
+                .report_problem(plan, Some(local_domain), None, source, problem)
+                .await;
+        }
         // Role transitions (failover/failback steps) run here, before the steady-state apply.
         let inputs = match self.gather_inputs(plan, role).await {
             Ok(inputs) => inputs,
