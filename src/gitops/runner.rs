@@ -97,7 +97,10 @@ pub struct Reconciler {
     state: Mutex<SourceState>,
     pub metrics: Arc<Metrics>,
     pub trigger: Arc<Notify>,
+    /// The API server answered the Lease request.
     pub ready: Arc<AtomicBool>,
+    /// The DRPlan watch listed every plan once (its cache is synced).
+    pub synced: Arc<AtomicBool>,
     pub leader: Arc<AtomicBool>,
     options: ReconcilerOptions,
     client: kube::Client,
@@ -134,6 +137,7 @@ impl Reconciler {
             metrics: Arc::new(Metrics::new()),
             trigger: Arc::new(Notify::new()),
             ready: Arc::new(AtomicBool::new(false)),
+            synced: Arc::new(AtomicBool::new(false)),
             leader: Arc::new(AtomicBool::new(false)),
             options,
             client,
@@ -238,7 +242,11 @@ impl Reconciler {
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         let elector = self.elector();
         let leader_task = tokio::spawn(elect(elector.clone(), self.clone(), shutdown.clone()));
-        let watch_task = tokio::spawn(watch_plans(self.client.clone(), self.trigger.clone()));
+        let watch_task = tokio::spawn(watch_plans(
+            self.client.clone(),
+            self.trigger.clone(),
+            self.synced.clone(),
+        ));
 
         let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(30));
         let mut next = Duration::ZERO;
@@ -318,16 +326,18 @@ async fn elect(
 
 /// Triggers a pass on every DRPlan change (plans applied by Argo CD or Flux, status edits, deletions). The
 /// watcher re-lists after a dropped watch or a 410, so no change is missed.
-async fn watch_plans(client: kube::Client, trigger: Arc<Notify>) {
+async fn watch_plans(client: kube::Client, trigger: Arc<Notify>, synced: Arc<AtomicBool>) {
     let api: kube::Api<DRPlan> = kube::Api::all(client);
     let mut stream = watcher(api, watcher::Config::default())
         .default_backoff()
         .boxed();
     while let Some(event) = stream.next().await {
         match event {
-            Ok(watcher::Event::Apply(_))
-            | Ok(watcher::Event::Delete(_))
-            | Ok(watcher::Event::InitDone) => {
+            Ok(watcher::Event::InitDone) => {
+                synced.store(true, Ordering::SeqCst);
+                trigger.notify_one();
+            }
+            Ok(watcher::Event::Apply(_)) | Ok(watcher::Event::Delete(_)) => {
                 trigger.notify_one();
             }
             Ok(_) => {}
@@ -337,14 +347,20 @@ async fn watch_plans(client: kube::Client, trigger: Arc<Notify>) {
 }
 
 async fn readyz(State(reconciler): State<Arc<Reconciler>>) -> Response {
-    if reconciler.ready.load(Ordering::SeqCst) {
-        (StatusCode::OK, "ok").into_response()
-    } else {
+    if !reconciler.ready.load(Ordering::SeqCst) {
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            "not ready: the API server has not answered yet",
+            "not ready: the API server has not answered yet\n",
         )
             .into_response()
+    } else if !reconciler.synced.load(Ordering::SeqCst) {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: DRPlans not listed yet\n",
+        )
+            .into_response()
+    } else {
+        (StatusCode::OK, "ok").into_response()
     }
 }
 
