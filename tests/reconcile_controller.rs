@@ -155,3 +155,35 @@ async fn a_cluster_outside_the_plan_renders_nothing() {
         "{stalled}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_local_domain_comes_from_stork_when_not_given() {
+    let (east, _west) = two_clusters().await;
+    apply_plan_as_argocd(&east.client(), "plans/mysql.yaml").await;
+    let (resource, _) = drgitops::gitops::apply::api_resource(
+        drgitops::gitops::apply::STORK_API_VERSION,
+        "ClusterDomainsStatus",
+    )
+    .expect("known kind");
+    let statuses: Api<kube::api::DynamicObject> = Api::all_with(east.client(), &resource);
+    let status: kube::api::DynamicObject = serde_json::from_value(serde_json::json!({
+        "apiVersion": "stork.libopenstorage.org/v1alpha1", "kind": "ClusterDomainsStatus",
+        "metadata": {"name": "px-cluster-1"},
+        "status": {"localDomain": EAST, "clusterDomainInfos": [
+            {"name": EAST, "state": "Active", "syncStatus": "InSync"},
+            {"name": WEST, "state": "Active", "syncStatus": "InSync"}]}
+    }))
+    .expect("object");
+    statuses
+        .create(&kube::api::PostParams::default(), &status)
+        .await
+        .expect("created");
+
+    let opts = drgitops::gitops::runner::ReconcilerOptions::new("test");
+    assert!(opts.cluster_domain.is_none());
+    let outcome = Reconciler::new(east.client(), opts).pass(true).await;
+    assert!(outcome.ok, "{:?}", outcome.errors);
+    let plan = plan(&east.client(), "mysql", "mysql").await.expect("plan");
+    assert_eq!(plan["status"]["localDomain"], EAST);
+    assert_eq!(plan["status"]["role"], "Primary");
+}
