@@ -187,3 +187,64 @@ async fn the_local_domain_comes_from_stork_when_not_given() {
     assert_eq!(plan["status"]["localDomain"], EAST);
     assert_eq!(plan["status"]["role"], "Primary");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fields_stork_owns_are_left_alone() {
+    let (east, _west) = two_clusters().await;
+    apply_plan_as_argocd(&east.client(), "plans/mysql.yaml").await;
+    let mut opts = drgitops::gitops::runner::ReconcilerOptions::new("test");
+    opts.cluster_domain = Some(EAST.into());
+    let reconciler = Reconciler::new(east.client(), opts);
+    assert!(reconciler.pass(true).await.ok);
+
+    // Stork writes as Stork does: a full-object update with its finalizer, a persisted default, status, and a
+    // suspension of its own (autoSuspend).
+    let (resource, _) = drgitops::gitops::apply::api_resource(
+        drgitops::gitops::apply::STORK_API_VERSION,
+        "MigrationSchedule",
+    )
+    .expect("known kind");
+    let schedules: Api<kube::api::DynamicObject> =
+        Api::namespaced_with(east.client(), "mysql", &resource);
+    let mut live = schedules.get("mysql").await.expect("schedule");
+    live.metadata.finalizers = Some(vec!["stork.libopenstorage.org/finalizer-cleanup".into()]);
+    live.data["spec"]["suspend"] = serde_json::json!(true);
+    live.data["spec"]["template"]["spec"]["skipDeletedNamespaces"] = serde_json::json!(true);
+    live.data["status"] = serde_json::json!({"items": {"Interval": [{"name": "mysql-interval-1", "status": "Successful"}]}});
+    schedules
+        .replace(
+            "mysql",
+            &kube::api::PostParams {
+                field_manager: Some("stork".into()),
+                ..Default::default()
+            },
+            &live,
+        )
+        .await
+        .expect("stork's update");
+
+    assert!(reconciler.pass(true).await.ok);
+    let after = stork(&east.client(), "MigrationSchedule", "mysql", "mysql")
+        .await
+        .expect("schedule");
+    assert_eq!(
+        after["spec"]["suspend"], true,
+        "a suspension Stork made is not undone"
+    );
+    assert_eq!(
+        after["metadata"]["finalizers"],
+        serde_json::json!(["stork.libopenstorage.org/finalizer-cleanup"])
+    );
+    assert_eq!(
+        after["spec"]["template"]["spec"]["skipDeletedNamespaces"], true,
+        "persisted defaults stay"
+    );
+    assert_eq!(
+        after["status"]["items"]["Interval"][0]["status"], "Successful",
+        "Stork's status stays"
+    );
+    assert_eq!(
+        after["spec"]["template"]["spec"]["startApplications"],
+        false
+    );
+}
