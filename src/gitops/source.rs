@@ -264,6 +264,23 @@ fn read_revision_in(
                 path: dir.clone(),
                 rev: rev_hex.clone(),
             })?;
+        if entry.kind() == Some(ObjectType::Blob) && is_manifest(&dir) {
+            // --path may name one manifest file.
+            let blob = repo.find_blob(entry.id()).map_err(|e| SourceError::Read {
+                path: dir.clone(),
+                rev: rev_hex.clone(),
+                reason: e.message().to_string(),
+            })?;
+            let contents = std::str::from_utf8(blob.content()).map_err(|_| SourceError::Read {
+                path: dir.clone(),
+                rev: rev_hex.clone(),
+                reason: "not UTF-8 text".into(),
+            })?;
+            return Ok(vec![ManifestFile {
+                path: dir,
+                contents: contents.to_string(),
+            }]);
+        }
         if entry.kind() != Some(ObjectType::Tree) {
             return Err(SourceError::NoPath {
                 path: dir.clone(),
@@ -338,6 +355,16 @@ pub fn read_directory(root: &Path, dir: &str) -> Result<Vec<ManifestFile>, Sourc
     } else {
         root.join(&dir)
     };
+    if start.is_file() && is_manifest(&dir) {
+        let contents = std::fs::read_to_string(&start).map_err(|source| SourceError::Io {
+            path: start.display().to_string(),
+            source,
+        })?;
+        return Ok(vec![ManifestFile {
+            path: dir,
+            contents,
+        }]);
+    }
     if !start.is_dir() {
         return Err(SourceError::NoPath {
             path: start.display().to_string(),
