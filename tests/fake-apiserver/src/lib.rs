@@ -215,8 +215,14 @@ impl FakeApiServer {
             })
             .unwrap_or_default();
         format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: {context}\n  cluster:\n    server: {url}{ca}\nusers:\n- name: {context}\n  user: {{}}\ncontexts:\n- name: {context}\n  context:\n    cluster: {context}\n    user: {context}\n    namespace: default\ncurrent-context: {context}\n",
-            url = self.url()
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: {context}\n  cluster:\n    server: {url}{ca}\nusers:\n- name: {context}\n  user: {user}\ncontexts:\n- name: {context}\n  context:\n    cluster: {context}\n    user: {context}\n    namespace: default\ncurrent-context: {context}\n",
+            url = self.url(),
+            // kubectl prompts for a password on HTTPS without credentials; the fake ignores the token.
+            user = if self.tls.is_some() {
+                "{token: fake-apiserver}"
+            } else {
+                "{}"
+            },
         )
     }
 

@@ -460,3 +460,11 @@ async fn binary_prints_url_and_writes_a_kubeconfig() {
     assert_eq!(v.git_version, "v1.33.0-fake");
     child.start_kill().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_verifies_an_https_server_with_the_kubeconfig_ca() {
+    let srv = FakeApiServer::start_https().await.unwrap();
+    let k = Kubectl::new(&srv);
+    let names = k.ok(&["get", "namespaces", "-o", "name"]).await;
+    assert!(names.contains("namespace/default"), "{names}");
+}
