@@ -2,24 +2,29 @@
 //!
 //! Two in-memory Kubernetes API servers play the clusters of cluster domains `us-east-1a` and `us-east-1b`. A Git
 //! repository in a temporary directory holds the DRPlan. `drgitops failover` commits the change of primary; each
-//! cluster's reconciler picks the commit up and runs its half of the transition. Every step is printed as it
-//! happens, on both sides, and the `drgitops status` table of each cluster at the end.
+//! cluster's reconciler (the same git source, plan controller and transition executor `drgitops reconcile` runs)
+//! fetches the commit and carries out its half of the transition. Every step is printed as the clusters' DRPlan
+//! status records it, on both sides, and the `drgitops status` table of each cluster at the end.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use drgitops::cli::failover::failover;
 use drgitops::cli::status::{render_table, summaries};
-use drgitops::gitops::transition_exec::TransitionExecutor;
+use drgitops::gitops::runner::{Reconciler, ReconcilerOptions};
+use drgitops::gitops::source::{GitAuth, GitSourceConfig};
 use drgitops::plan::DRPlan;
 use fake_apiserver::FakeApiServer;
+use k8s_openapi::ByteString;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
-use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams};
+use kube::api::PostParams;
 use kube::{Api, Client};
-use serde_json::{Value, json};
+use serde_json::json;
 
 const PLAN: &str = r#"# The shop's DR plan. Changing `primary` is the failover button.
 apiVersion: drgitops.dev/v1alpha1
@@ -42,7 +47,7 @@ spec:
     peerStopTimeoutSeconds: 300
 "#;
 
-const STORK_CRDS: &str = include_str!("../tests/data/failover/stork-crds.yaml");
+const STORK_CRDS: &str = include_str!("../tests/data/gitops/stork-crds.yaml");
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
@@ -50,13 +55,8 @@ struct Cluster {
     domain: &'static str,
     server: FakeApiServer,
     client: Client,
-}
-
-fn schedules() -> ApiResource {
-    ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("stork.libopenstorage.org", "v1alpha1", "MigrationSchedule"),
-        "migrationschedules",
-    )
+    /// The step states already printed, so each change is printed once.
+    seen: Mutex<BTreeMap<String, String>>,
 }
 
 impl Cluster {
@@ -69,7 +69,11 @@ impl Cluster {
         crds.create(&PostParams::default(), &drgitops::plan::crd::crd())
             .await?;
         for doc in serde_yaml::Deserializer::from_str(STORK_CRDS) {
-            let crd: CustomResourceDefinition = serde::Deserialize::deserialize(doc)?;
+            let value: serde_json::Value = serde::Deserialize::deserialize(doc)?;
+            if value.is_null() {
+                continue;
+            }
+            let crd: CustomResourceDefinition = serde_json::from_value(value)?;
             crds.create(&PostParams::default(), &crd).await?;
         }
         let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": "shop"}}))?;
@@ -105,61 +109,81 @@ impl Cluster {
             domain,
             server,
             client,
+            seen: Mutex::default(),
         })
     }
 
-    /// What the git source does: apply the plan of the checked-out revision.
-    async fn sync(&self, repo: &Path, revision: &str) -> Result<DRPlan, Error> {
-        let text = std::fs::read_to_string(repo.join("plans/shop.yaml"))?;
-        let mut plan: Value = serde_yaml::from_str(&text)?;
-        plan["metadata"]["annotations"] = json!({"drgitops.dev/revision": revision});
-        let api: Api<DRPlan> = Api::namespaced(self.client.clone(), "shop");
-        Ok(api
-            .patch(
-                "shop",
-                &PatchParams::apply("git-source").force(),
-                &Patch::Apply(&plan),
-            )
-            .await?)
+    /// The peer's kubeconfig, as the Secret the plan names holds it (never in Git).
+    async fn pair_with(&self, peer: &Cluster) -> Result<(), Error> {
+        let data = BTreeMap::from([(
+            "kubeconfig".to_string(),
+            ByteString(peer.server.kubeconfig_named(peer.domain).into_bytes()),
+        )]);
+        let secret = Secret {
+            metadata: kube::api::ObjectMeta {
+                name: Some("drgitops-peer".into()),
+                ..Default::default()
+            },
+            data: Some(data),
+            ..Default::default()
+        };
+        Api::<Secret>::namespaced(self.client.clone(), "shop")
+            .create(&PostParams::default(), &secret)
+            .await?;
+        Ok(())
     }
 
-    /// One reconcile of the plan; returns the step changes it made and whether it is done.
-    async fn reconcile(
-        &self,
-        peer: &Cluster,
-        revision: &str,
-    ) -> Result<(Vec<String>, bool), Error> {
+    /// This cluster's reconciler, following `plans/` on `main` of the repository.
+    fn reconciler(&self, repo: &Path, cache: &Path) -> Arc<Reconciler> {
+        let mut options = ReconcilerOptions::new(&format!("demo-{}", self.domain));
+        options.cluster_domain = Some(self.domain.into());
+        options.git = Some(GitSourceConfig {
+            url: repo.display().to_string(),
+            branch: "main".into(),
+            path: "plans".into(),
+            cache_dir: cache.to_path_buf(),
+            auth: GitAuth::None,
+        });
+        options.admin_listen = "127.0.0.1:0".into();
+        options.peer_timeout = Duration::from_secs(2);
+        Reconciler::new(self.client.clone(), options)
+    }
+
+    /// The transition steps whose state changed since last printed, from the plan's status.
+    async fn changes(&self) -> Result<Vec<String>, Error> {
         let plan = Api::<DRPlan>::namespaced(self.client.clone(), "shop")
             .get("shop")
             .await?;
-        let primary = plan.spec.primary == self.domain;
-        let client = self.client.clone();
-        let executor = TransitionExecutor::new(self.client.clone(), Duration::from_secs(2));
-        let outcome = executor
-            .run(&plan, self.domain, revision, Some(&peer.server.kubeconfig()), || {
-                // The plan controller's apply of this role's MigrationSchedule.
-                let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), "shop", &schedules());
-                let desired = json!({
-                    "apiVersion": "stork.libopenstorage.org/v1alpha1", "kind": "MigrationSchedule",
-                    "metadata": {"name": "shop", "namespace": "shop"},
-                    "spec": {"schedulePolicyName": "shop", "suspend": !primary,
-                             "template": {"spec": {"clusterPair": "remotecluster", "namespaces": ["shop"],
-                                                   "startApplications": false}}}
-                });
-                async move {
-                    api.patch("shop", &PatchParams::apply("drgitops").force(), &Patch::Apply(&desired))
-                        .await
-                        .map(drop)
-                        .map_err(|e| e.to_string())
+        let Some(status) = plan.status else {
+            return Ok(Vec::new());
+        };
+        let mut seen = self.seen.lock().map_err(|_| "state lock poisoned")?;
+        let mut lines = Vec::new();
+        if let Some(t) = status.transition {
+            let id = t.revision.clone().unwrap_or_default();
+            for step in t.steps {
+                let key = format!("{id}/{}", step.name);
+                if seen.get(&key) != Some(&step.state) && step.state != "Pending" {
+                    lines.push(format!(
+                        "{:<25} {:<10} {}",
+                        step.name,
+                        step.state,
+                        step.message.clone().unwrap_or_default()
+                    ));
+                    seen.insert(key, step.state);
                 }
-            })
-            .await?;
-        let lines = outcome
-            .events
-            .iter()
-            .map(|e| format!("{:<30} {}", e.reason, e.message))
-            .collect();
-        Ok((lines, outcome.complete))
+            }
+        }
+        let phase = format!(
+            "{} {}",
+            status.role.map(|r| r.as_str()).unwrap_or("-"),
+            status.phase.unwrap_or_default()
+        );
+        if seen.get("phase") != Some(&phase) {
+            lines.push(format!("{:<25} {phase}", "role, phase"));
+            seen.insert("phase".into(), phase);
+        }
+        Ok(lines)
     }
 
     async fn workloads(&self) -> Result<String, Error> {
@@ -203,40 +227,30 @@ impl Timeline {
     }
 }
 
-/// Commits a change of primary, lets both clusters pick it up and reconcile until both are done.
-async fn transition(
+/// One reconcile pass on a cluster, printing what changed in its plan's status.
+async fn pass(
     timeline: &Timeline,
-    repo: &Path,
-    clusters: (&Cluster, &Cluster),
-    to: &str,
-    message: &str,
+    cluster: &Cluster,
+    reconciler: &Reconciler,
 ) -> Result<(), Error> {
-    let report = failover(repo, "shop", to, None, Some(message))?;
-    timeline.line(
-        "git",
-        &format!("{} ({})", report.summary, &report.commit[..12]),
-    );
-    let (a, b) = clusters;
-    // The new primary's reconciler happens to see the commit first: the fence makes it wait for the other.
-    let (first, second) = if to == b.domain { (b, a) } else { (a, b) };
-    for c in [first, second] {
-        c.sync(repo, &report.commit).await?;
+    let outcome = reconciler.pass(false).await;
+    // A plan in transition counts as not ready; its steps are printed below, so only other problems are shown.
+    let transitioning = [
+        "(WaitingForPeer)",
+        "(WaitingForStorage)",
+        "(Activating)",
+        "(Deactivating)",
+    ];
+    for error in outcome
+        .errors
+        .iter()
+        .filter(|e| !transitioning.iter().any(|p| e.ends_with(p)))
+    {
+        timeline.line(cluster.domain, &format!("error: {error}"));
     }
-    for _ in 0..10 {
-        let mut done = true;
-        for (me, peer) in [(first, second), (second, first)] {
-            let (lines, complete) = me.reconcile(peer, &report.commit).await?;
-            for line in lines {
-                timeline.line(me.domain, &line);
-            }
-            done &= complete;
-        }
-        if done {
-            break;
-        }
+    for line in cluster.changes().await? {
+        timeline.line(cluster.domain, &line);
     }
-    timeline.line(a.domain, &a.workloads().await?);
-    timeline.line(b.domain, &b.workloads().await?);
     Ok(())
 }
 
@@ -248,63 +262,81 @@ async fn main() -> Result<(), Error> {
     };
     let a = Cluster::start("us-east-1a", true).await?;
     let b = Cluster::start("us-east-1b", false).await?;
+    a.pair_with(&b).await?;
+    b.pair_with(&a).await?;
     timeline.line(
-        "us-east-1a",
+        a.domain,
         &format!(
-            "cluster up at {} (primary: {})",
+            "cluster up at {} ({})",
             a.server.url(),
             a.workloads().await?
         ),
     );
     timeline.line(
-        "us-east-1b",
+        b.domain,
         &format!(
-            "cluster up at {} (standby: {})",
+            "cluster up at {} ({})",
             b.server.url(),
             b.workloads().await?
         ),
     );
 
     let dir = tempfile::tempdir()?;
-    let repo = dir.path();
+    let repo = dir.path().join("plans-repo");
     std::fs::create_dir_all(repo.join("plans"))?;
     std::fs::write(repo.join("plans/shop.yaml"), PLAN)?;
-    git(repo, &["init", "-q", "-b", "main"])?;
-    git(repo, &["config", "user.name", "On-call"])?;
-    git(repo, &["config", "user.email", "oncall@example.com"])?;
-    git(repo, &["config", "commit.gpgsign", "false"])?;
-    git(repo, &["add", "."])?;
+    git(&repo, &["init", "-q", "-b", "main"])?;
+    git(&repo, &["config", "user.name", "On-call"])?;
+    git(&repo, &["config", "user.email", "oncall@example.com"])?;
+    git(&repo, &["config", "commit.gpgsign", "false"])?;
+    git(&repo, &["add", "."])?;
     git(
-        repo,
+        &repo,
         &["commit", "-q", "-m", "shop: DR plan, primary us-east-1a"],
     )?;
-    let first = git(repo, &["rev-parse", "HEAD"])?;
     timeline.line(
         "git",
-        &format!("shop: DR plan, primary us-east-1a ({})", &first[..12]),
+        &format!(
+            "shop: DR plan, primary us-east-1a ({})",
+            &git(&repo, &["rev-parse", "HEAD"])?[..12]
+        ),
     );
-    for c in [&a, &b] {
-        c.sync(repo, &first).await?;
-    }
-    for (me, peer) in [(&a, &b), (&b, &a)] {
-        me.reconcile(peer, &first).await?;
-        timeline.line(me.domain, "in role, nothing to do");
+    let (cache_a, cache_b) = (dir.path().join("cache-a"), dir.path().join("cache-b"));
+    let (rec_a, rec_b) = (a.reconciler(&repo, &cache_a), b.reconciler(&repo, &cache_b));
+    for (cluster, reconciler) in [(&a, &rec_a), (&b, &rec_b)] {
+        pass(&timeline, cluster, reconciler).await?;
     }
 
-    println!("\n--- failover: us-east-1a goes into maintenance ---");
-    transition(
-        &timeline,
-        repo,
-        (&a, &b),
-        "us-east-1b",
-        "planned maintenance of us-east-1a",
-    )
-    .await?;
-    println!("\n--- failback ---");
-    transition(&timeline, repo, (&a, &b), "us-east-1a", "maintenance done").await?;
+    for (to, message, title) in [
+        (
+            "us-east-1b",
+            "planned maintenance of us-east-1a",
+            "failover: us-east-1a goes into maintenance",
+        ),
+        ("us-east-1a", "maintenance done", "failback"),
+    ] {
+        println!("\n--- {title} ---");
+        let report = failover(&repo, "shop", to, None, Some(message))?;
+        timeline.line(
+            "git",
+            &format!("{} ({})", report.summary, &report.commit[..12]),
+        );
+        // The new primary's reconciler happens to fetch the commit first: the fence makes it wait for the other.
+        let (first, second) = if to == b.domain {
+            ((&b, &rec_b), (&a, &rec_a))
+        } else {
+            ((&a, &rec_a), (&b, &rec_b))
+        };
+        for _ in 0..4 {
+            pass(&timeline, first.0, first.1).await?;
+            pass(&timeline, second.0, second.1).await?;
+        }
+        timeline.line(a.domain, &a.workloads().await?);
+        timeline.line(b.domain, &b.workloads().await?);
+    }
 
     println!("\n--- git log ---");
-    println!("{}", git(repo, &["log", "--format=%h %an: %s"])?);
+    println!("{}", git(&repo, &["log", "--format=%h %an: %s"])?);
     for c in [&a, &b] {
         let plans = Api::<DRPlan>::all(c.client.clone())
             .list(&Default::default())
