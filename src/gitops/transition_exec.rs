@@ -600,7 +600,7 @@ pub enum Gate {
     /// The protect step: apply this role's objects now, then call [`TransitionExecutor::gate`] again.
     ApplyRole,
     /// The revision is in effect here (or there was nothing to do): continue with the steady-state apply, using
-    /// this fresh copy of the plan (its status changed).
+    /// this copy of the plan (with the status the transition wrote).
     Proceed(Box<DRPlan>),
     /// A transition is under way (waiting, or stalled): its status is written; skip the steady-state apply and
     /// look again after `requeue_after_seconds`.
@@ -653,18 +653,24 @@ impl TransitionExecutor {
         if !outcome.complete && !dry_run {
             return Ok(Gate::Hold(Box::new(outcome)));
         }
-        let spec = PlanSpec::from_plan(plan);
-        let plans: Api<DRPlan> = Api::namespaced(self.client.clone(), &spec.namespace);
-        let fresh = plans
-            .get_opt(&spec.name)
-            .await
-            .map_err(|e| ExecError::List {
-                what: format!("DRPlan {}/{}", spec.namespace, spec.name),
-                source: e.into(),
-            })?;
-        Ok(Gate::Proceed(Box::new(
-            fresh.unwrap_or_else(|| plan.clone()),
-        )))
+        // Only the status changed (the transition wrote it); the spec stays the caller's, which in a dry run is the
+        // desired plan rather than the live one.
+        let mut fresh = plan.clone();
+        if !dry_run {
+            let spec = PlanSpec::from_plan(plan);
+            let plans: Api<DRPlan> = Api::namespaced(self.client.clone(), &spec.namespace);
+            let live = plans
+                .get_opt(&spec.name)
+                .await
+                .map_err(|e| ExecError::List {
+                    what: format!("DRPlan {}/{}", spec.namespace, spec.name),
+                    source: e.into(),
+                })?;
+            if let Some(live) = live {
+                fresh.status = live.status;
+            }
+        }
+        Ok(Gate::Proceed(Box::new(fresh)))
     }
 }
 
