@@ -40,6 +40,11 @@ impl Drop for Cluster {
 
 impl Cluster {
     async fn start(local_domain: &str) -> Cluster {
+        Cluster::start_with(local_domain, true).await
+    }
+
+    /// `crds_first: false` starts the webhook on a cluster where neither Stork nor drgitops is installed yet.
+    async fn start_with(local_domain: &str, crds_first: bool) -> Cluster {
         webhook_common::install_crypto();
         let api = FakeApiServer::start().await.expect("fake API server");
         let dir = tempfile::tempdir().expect("tempdir");
@@ -50,8 +55,8 @@ impl Cluster {
             dir,
             webhook: placeholder_child(),
         };
-        for file in [data("stork-crds.yaml"), repo("manifests/crd/drplan.yaml")] {
-            cluster.ok(&["apply", "-f", &file.to_string_lossy()]).await;
+        if crds_first {
+            cluster.install_crds().await;
         }
         cluster.ok(&["create", "namespace", "mysql"]).await;
 
@@ -119,6 +124,12 @@ impl Cluster {
             cluster.ok(&["apply", "-f", &out.to_string_lossy()]).await;
         }
         cluster
+    }
+
+    async fn install_crds(&self) {
+        for file in [data("stork-crds.yaml"), repo("manifests/crd/drplan.yaml")] {
+            self.ok(&["apply", "-f", &file.to_string_lossy()]).await;
+        }
     }
 
     fn log(&self) -> String {
@@ -367,4 +378,23 @@ async fn scaling_up_on_a_standby_cluster_is_left_to_the_reconciler() {
     ])
     .await;
     assert_eq!(c.ok(&replicas).await.stdout, "2");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kinds_installed_after_start_are_picked_up() {
+    // Ready without Stork or the DRPlan CRD: kinds that are not served count as synced and empty.
+    let c = Cluster::start_with("us-east-1b", false).await;
+    c.install_crds().await;
+    c.ok(&["apply", "-f", &file("drplan-mysql.yaml")]).await;
+    c.ok(&["apply", "-f", &file("deployment-mysql.yaml")]).await;
+    // The DRPlan watch starts working once its CRD exists, and the standby guard then sees the plan.
+    c.until_denied(&[
+        "scale",
+        "deployment",
+        "mysql",
+        "-n",
+        "mysql",
+        "--replicas=1",
+    ])
+    .await;
 }
