@@ -125,7 +125,8 @@ fn answer(response: Response) -> HttpResponse {
 
 /// Objects whose webhook fails closed: a review of these that cannot be judged in time is denied.
 fn fails_closed(group: &str, kind: &str) -> bool {
-    matches!(group, "stork.libopenstorage.org" | "drgitops.dev")
+    group == crate::stork::keys::STORK_GROUP
+        || group == crate::plan::GROUP
         || (group == "storage.k8s.io" && kind == "StorageClass")
 }
 
