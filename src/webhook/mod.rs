@@ -58,7 +58,12 @@ pub fn load_policies(dir: &Path) -> Result<PolicyConfig, String> {
 /// `drgitops webhook`.
 pub fn run(args: WebhookArgs) -> anyhow::Result<ExitCode> {
     init_logging(args.log.log_format);
+    // At least two workers, so that a review's deadline can fire while another review's rules hold a worker.
+    let workers = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .max(2);
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
