@@ -1,7 +1,8 @@
 //! Load benchmark of the admission webhook (`cargo bench --bench webhook`): not a test, never run by `cargo test`.
 //!
 //! The bench process re-executes itself as two server processes on loopback, each on a 2-thread runtime:
-//! - `rules`: the real admission router (every rule at its default action) over a cluster view holding 10,000
+//! - `rules`: the real admission router (every rule at its default action, JSON logs at `info` as deployed, so
+//!   each denial is logged) over a cluster view holding 10,000
 //!   StorageClasses, 10,000 DRPlans and 10,000 ClusterPairs, filled through the same index updates watch events
 //!   drive;
 //! - `baseline`: the same TLS accept loop and HTTP stack answering a fixed review.
@@ -76,6 +77,8 @@ fn populate(view: &drgitops::cluster::live::LiveView) {
 }
 
 fn serve(baseline: bool) {
+    // As deployed: JSON logs at `info`, so every denial is formatted and written (the parent discards stderr).
+    drgitops::webhook::init_logging(drgitops::cli::LogFormat::Json);
     let dir = PathBuf::from(std::env::var(DIR_ENV).expect("bench dir"));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -152,10 +155,12 @@ fn review(
     )
 }
 
-/// A mix touching every cluster-view lookup: allowed, denied and patched answers.
+/// A mix touching every cluster-view lookup. Of the six reviews two are denied (a second default StorageClass,
+/// a scale-up on a standby namespace); the allowed ones come twice, so one review in five is denied and logged,
+/// more than a cluster sees outside of a bad day.
 fn mix() -> Vec<Bytes> {
     let stork = |k| ("stork.libopenstorage.org", "v1alpha1", k);
-    vec![
+    let six = [
         review(
             "b-1",
             stork("MigrationSchedule"),
@@ -242,7 +247,11 @@ fn mix() -> Vec<Bytes> {
                     "schedule": {"interval": {"intervalMinutes": 15}}}}),
             Value::Null,
         ),
-    ]
+    ];
+    [0, 3, 4, 5, 0, 3, 4, 5, 1, 2]
+        .iter()
+        .map(|&i| six[i].clone())
+        .collect()
 }
 
 async fn connect(addr: &str, ca_pem: &str) -> SendRequest<Full<Bytes>> {
@@ -267,7 +276,7 @@ async fn connect(addr: &str, ca_pem: &str) -> SendRequest<Full<Bytes>> {
     sender
 }
 
-async fn send(sender: &mut SendRequest<Full<Bytes>>, body: Bytes) {
+async fn send(sender: &mut SendRequest<Full<Bytes>>, body: Bytes) -> Bytes {
     sender.ready().await.expect("connection ready");
     let req = http::Request::post("/validate")
         .header(http::header::HOST, "localhost")
@@ -281,6 +290,7 @@ async fn send(sender: &mut SendRequest<Full<Bytes>>, body: Bytes) {
         bytes.starts_with(br#"{"apiVersion":"admission.k8s.io/v1""#),
         "not a review: {bytes:?}"
     );
+    bytes
 }
 
 struct Run {
@@ -392,8 +402,9 @@ fn spawn_server(role: &str, dir: &Path) -> (Child, String) {
     let mut child = Command::new(std::env::current_exe().expect("exe"))
         .env(ROLE_ENV, role)
         .env(DIR_ENV, dir)
+        .env_remove("RUST_LOG")
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(Stdio::null())
         .spawn()
         .expect("spawn server");
     let mut line = String::new();
@@ -453,6 +464,18 @@ fn drive() {
     println!("| round | run | reviews/s | p50 ms | p99 ms |");
     println!("|---|---|---|---|---|");
     runtime.block_on(async {
+        let mut sender = connect(&rules_addr, &ca).await;
+        let mut denied = 0;
+        for body in &bodies {
+            let answer = send(&mut sender, body.clone()).await;
+            if !String::from_utf8_lossy(&answer).contains(r#""allowed":true"#) {
+                denied += 1;
+            }
+        }
+        println!(
+            "rules server: {denied} of the {} reviews in the mix are denied",
+            bodies.len()
+        );
         // Warm both servers up (connections, allocator, caches) before measuring.
         closed_loop(&rules_addr, &ca, 4, Duration::from_secs(1), &bodies).await;
         closed_loop(&baseline_addr, &ca, 4, Duration::from_secs(1), &bodies).await;
