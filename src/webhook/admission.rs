@@ -24,6 +24,9 @@ use super::review::{self, Endpoint, Response, ResponseReview, Review};
 use crate::cluster::ClusterView;
 use crate::policy::{Decision, PolicyConfig, Request};
 
+/// Name of the span each review runs in.
+pub const REVIEW_SPAN: &str = "review";
+
 /// The rule engine entry point; [`crate::policy::evaluate`] in production.
 pub type Evaluator = fn(&Request<'_>, &dyn ClusterView, &PolicyConfig) -> Decision;
 
@@ -178,7 +181,7 @@ async fn admit(
         }
     };
     let span = tracing::info_span!(
-        "review",
+        REVIEW_SPAN,
         endpoint = ep,
         uid = %review.uid,
         kind = %review.target_kind,
