@@ -1,5 +1,7 @@
 //! Command-line surface: one subcommand per entry point of DESIGN.md. Every flag also reads `DRGITOPS_*`.
 
+pub mod check;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -103,6 +105,8 @@ pub struct ReconcileArgs {
     #[arg(long, env = "DRGITOPS_ADMIN_LISTEN", default_value = "0.0.0.0:8080")]
     pub admin_listen: String,
     #[command(flatten)]
+    pub gitops: Box<crate::gitops::cli::GitopsArgs>,
+    #[command(flatten)]
     pub log: LogArgs,
 }
 
@@ -198,12 +202,12 @@ pub struct StatusArgs {
 pub fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Crd => print_crd(),
-        Command::Check(_) => not_built("check"),
-        Command::Render(_) => not_built("render"),
+        Command::Check(args) => check::run(args),
+        Command::Render(args) => crate::gitops::cli::render(args),
         Command::Failover(_) => not_built("failover"),
         Command::Status(_) => not_built("status"),
         Command::Webhook(args) => crate::webhook::run(args),
-        Command::Reconcile(_) => not_built("reconcile"),
+        Command::Reconcile(args) => crate::gitops::cli::reconcile(args),
     };
     match result {
         Ok(code) => code,

@@ -58,3 +58,5 @@ pub trait ClusterView: Send + Sync {
         true
     }
 }
+
+pub mod file;

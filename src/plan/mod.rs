@@ -4,6 +4,7 @@
 //! CustomResourceDefinition ([`crd`]).
 
 pub mod crd;
+pub mod render;
 pub mod types;
 pub mod validate;
 

@@ -29,7 +29,7 @@ impl FieldError {
     }
 }
 
-const REQUIRED_SPEC_FIELDS: [&str; 5] = ["mode", "primary", "domains", "clusterPair", "schedule"];
+const REQUIRED_SPEC_FIELDS: [&str; 4] = ["mode", "primary", "domains", "clusterPair"];
 
 /// Reads a DRPlan from a JSON value and validates it. A plan that cannot be read at all yields one error at the
 /// path serde stopped at (`spec` when it cannot tell).
@@ -52,7 +52,7 @@ impl DRPlan {
         if !object.get("spec").is_some_and(Value::is_object) {
             return Err(FieldError::new(
                 "spec",
-                "missing spec: a DRPlan needs spec.mode, spec.primary, spec.domains, spec.clusterPair and spec.schedule",
+                "missing spec: a DRPlan needs spec.mode, spec.primary, spec.domains and spec.clusterPair",
             ));
         }
         <DRPlan as serde::Deserialize>::deserialize(object).map_err(|e| {
@@ -110,7 +110,7 @@ pub fn validate(plan: &DRPlan, admin_namespace: &str) -> Vec<FieldError> {
         let names: Vec<&str> = spec.domains.iter().map(|d| d.name.as_str()).collect();
         errors.push(FieldError::new(
             "spec.primary",
-            format!("primary {:?} is not one of spec.domains {names:?}: set it to one of them or add it to spec.domains", spec.primary),
+            format!("{:?} is not one of spec.domains {names:?}: set it to one of them or add it to spec.domains", spec.primary),
         ));
     }
 
@@ -126,7 +126,7 @@ pub fn validate(plan: &DRPlan, admin_namespace: &str) -> Vec<FieldError> {
         if let Some(p) = primary.filter(|d| !d.is_active()) {
             errors.push(FieldError::new(
                 "spec.primary",
-                format!("primary {:?} is marked active: false in spec.domains: applications cannot run on an inactive domain; activate it or choose another primary", p.name),
+                format!("{:?} is marked active: false in spec.domains: applications cannot run on an inactive domain; activate it or choose another primary", p.name),
             ));
         }
     } else if spec.domains.iter().any(|d| d.active == Some(false)) {
@@ -141,6 +141,40 @@ pub fn validate(plan: &DRPlan, admin_namespace: &str) -> Vec<FieldError> {
         ));
     }
 
+    let pair = &spec.cluster_pair;
+    let names = [
+        (
+            "spec.clusterPair.name",
+            pair.name.as_str(),
+            "name the ClusterPair to render, e.g. remotecluster",
+        ),
+        (
+            "spec.clusterPair.peerKubeconfigSecret.name",
+            pair.peer_kubeconfig_secret.name.as_str(),
+            "name the Secret holding the peer's kubeconfig",
+        ),
+        (
+            "spec.clusterPair.peerKubeconfigSecret.key",
+            pair.peer_kubeconfig_secret.key.as_str(),
+            "name the Secret key holding the kubeconfig (default kubeconfig)",
+        ),
+    ];
+    for (field, value, fix) in names {
+        if value.is_empty() {
+            errors.push(FieldError::new(field, format!("empty: {fix}")));
+        }
+    }
+    if pair
+        .storage_secret
+        .as_ref()
+        .is_some_and(|s| s.name.is_empty())
+    {
+        errors.push(FieldError::new(
+            "spec.clusterPair.storageSecret.name",
+            "empty: name the Secret with ip, port and token, or remove storageSecret",
+        ));
+    }
+
     if migration.start_applications == Some(true) {
         errors.push(FieldError::new(
             "spec.migration.startApplications",
@@ -150,7 +184,10 @@ pub fn validate(plan: &DRPlan, admin_namespace: &str) -> Vec<FieldError> {
     if let Some(ts) = migration.transform_specs.as_ref().filter(|t| t.len() > 1) {
         errors.push(FieldError::new(
             "spec.migration.transformSpecs",
-            format!("{} transformSpecs {ts:?}: Stork supports at most one ResourceTransformation; keep one", ts.len()),
+            format!(
+                "{} entries {ts:?}: Stork supports at most one ResourceTransformation; keep one",
+                ts.len()
+            ),
         ));
     }
 
@@ -208,7 +245,7 @@ pub fn validate(plan: &DRPlan, admin_namespace: &str) -> Vec<FieldError> {
     {
         errors.push(FieldError::new(
             "spec.failover.peerStopTimeoutSeconds",
-            format!("peerStopTimeoutSeconds {t} is invalid: use a positive number of seconds (default 300)"),
+            format!("{t} is not a timeout: use a positive number of seconds (default 300)"),
         ));
     }
     errors
@@ -409,6 +446,22 @@ mod tests {
         for (name, spec, want) in cases {
             assert_eq!(fields(spec), want, "{name}");
         }
+    }
+
+    #[test]
+    fn schedule_defaults_to_every_15_minutes() {
+        let mut spec = base();
+        spec.as_object_mut().unwrap().remove("schedule");
+        let plan = parse_and_validate(&plan(spec), "kube-system").unwrap();
+        assert_eq!(
+            plan.spec
+                .schedule
+                .to_policy()
+                .interval
+                .unwrap()
+                .interval_minutes,
+            Some(15)
+        );
     }
 
     #[test]

@@ -62,7 +62,7 @@ impl RuleConfig {
 
 /// The service account the reconciler runs as in the shipped deployment: it scales workloads on failover, so
 /// the standby guard must let it through.
-pub const RECONCILER_USER: &str = "system:serviceaccount:drgitops-system:drgitops";
+pub const RECONCILER_USER: &str = "system:serviceaccount:drgitops-system:drgitops-reconciler";
 
 /// Per-rule actions, exemptions and the Stork admin namespace.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -88,8 +88,12 @@ impl Default for PolicyConfig {
         if let Some(r) = rules.get_mut("migration-start-applications") {
             r.kind_actions.insert("Migration".to_string(), Action::Warn);
         }
-        if let Some(r) = rules.get_mut("standby-scale-guard") {
-            r.exempt_users.push(RECONCILER_USER.to_string());
+        // The reconciler starts applications on failover, and applies a plan's schedule right after the policy it
+        // rendered with it, before the webhook's cache may have seen that policy.
+        for id in ["standby-scale-guard", "schedule-policy-exists"] {
+            if let Some(r) = rules.get_mut(id) {
+                r.exempt_users.push(RECONCILER_USER.to_string());
+            }
         }
         Self {
             admin_namespace: "kube-system".to_string(),
@@ -104,19 +108,19 @@ impl Default for PolicyConfig {
 /// Why a policy directory could not be loaded.
 #[derive(Debug, Error)]
 pub enum ConfigError {
-    #[error("cannot read policy directory {}: {source}", path.display())]
+    #[error("cannot read policy directory {}", path.display())]
     ReadDir {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("cannot read policy file {}: {source}", path.display())]
+    #[error("cannot read policy file {}", path.display())]
     ReadFile {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("{}: {source}; see policies/default.yaml for the format", path.display())]
+    #[error("{}: not a valid policy config (policies/default.yaml shows the format)", path.display())]
     Parse {
         path: PathBuf,
         #[source]
@@ -355,6 +359,12 @@ mod tests {
             Action::Deny
         );
         assert!(config.is_exempt("standby-scale-guard", Some("mysql"), RECONCILER_USER, &[]));
+        assert!(config.is_exempt(
+            "schedule-policy-exists",
+            Some("mysql"),
+            RECONCILER_USER,
+            &[]
+        ));
         assert!(!config.is_exempt("single-default-storageclass", None, RECONCILER_USER, &[]));
     }
 
@@ -379,6 +389,8 @@ mod tests {
             )
             .unwrap_err();
         assert!(err.to_string().starts_with("b.yaml:"), "{err}");
+        let cause = std::error::Error::source(&err).unwrap().to_string();
+        assert!(cause.contains("block"), "{cause}");
         let err = config
             .merge_yaml(
                 Path::new("c.yaml"),
@@ -389,6 +401,7 @@ mod tests {
         let err = config
             .merge_yaml(Path::new("d.yaml"), "adminNamspace: x\n")
             .unwrap_err();
-        assert!(err.to_string().contains("adminNamspace"), "{err}");
+        let cause = std::error::Error::source(&err).unwrap().to_string();
+        assert!(cause.contains("adminNamspace"), "{cause}");
     }
 }

@@ -64,7 +64,8 @@ pub struct Finding {
     pub outcome: Outcome,
     /// Field path in the object, e.g. `spec.template.spec.startApplications`.
     pub field: String,
-    /// What is wrong, the offending value, and what to do instead.
+    /// The field path, what is wrong, the offending value and what to do instead: it reads on its own, as
+    /// kubectl prints only messages (`spec.replicas: ...`, like the API server's own validation errors).
     pub message: String,
 }
 
@@ -74,7 +75,7 @@ pub struct Mutation {
     pub rule: &'static str,
     /// Field path of what is changed, for reports.
     pub field: String,
-    /// Why, for reports (`check` prints it as a `patch` finding).
+    /// The field path and why, for reports (`check` prints it as a `patch` finding).
     pub message: String,
     pub ops: Vec<json_patch::PatchOperation>,
 }
@@ -143,14 +144,20 @@ pub fn evaluate(req: &Request<'_>, view: &dyn ClusterView, config: &PolicyConfig
                 Action::Warn => Outcome::Warn,
                 Action::Audit | Action::Off => Outcome::Audit,
             };
+            let message = format!("{}: {}", v.field, v.message);
             decision.findings.push(Finding {
                 rule: rule.id,
                 outcome,
                 field: v.field,
-                message: v.message,
+                message,
             });
         }
-        decision.mutations.extend(out.mutations);
+        decision
+            .mutations
+            .extend(out.mutations.into_iter().map(|mut m| {
+                m.message = format!("{}: {}", m.field, m.message);
+                m
+            }));
     }
     decision
 }

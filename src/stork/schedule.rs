@@ -5,7 +5,7 @@
 
 use thiserror::Error;
 
-use super::types::SchedulePolicyItem;
+use super::types::{DailyPolicy, IntervalPolicy, MonthlyPolicy, SchedulePolicyItem, WeeklyPolicy};
 
 /// Names of the cluster policies Stork creates at start-up, always resolvable by a MigrationSchedule.
 pub const BUILT_IN_POLICIES: [&str; 5] = [
@@ -19,6 +19,56 @@ pub const BUILT_IN_POLICIES: [&str; 5] = [
 /// Whether `name` is one of Stork's built-in policies.
 pub fn is_built_in(name: &str) -> bool {
     BUILT_IN_POLICIES.contains(&name)
+}
+
+/// The body of a built-in policy, as Stork's `createDefaultPolicy` creates it.
+pub fn built_in_policy(name: &str) -> Option<SchedulePolicyItem> {
+    let time = || Some("12:00am".to_string());
+    let item = match name {
+        "default-migration-policy" => SchedulePolicyItem {
+            interval: Some(IntervalPolicy {
+                interval_minutes: Some(30),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        "default-interval-policy" => SchedulePolicyItem {
+            interval: Some(IntervalPolicy {
+                interval_minutes: Some(15),
+                retain: Some(10),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        "default-daily-policy" => SchedulePolicyItem {
+            daily: Some(DailyPolicy {
+                time: time(),
+                retain: Some(7),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        "default-weekly-policy" => SchedulePolicyItem {
+            weekly: Some(WeeklyPolicy {
+                day: Some("Sunday".to_string()),
+                time: time(),
+                retain: Some(4),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        "default-monthly-policy" => SchedulePolicyItem {
+            monthly: Some(MonthlyPolicy {
+                date: Some(15),
+                time: time(),
+                retain: Some(12),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        _ => return None,
+    };
+    Some(item)
 }
 
 /// A time of day as Stork reads it: 24-hour clock.
@@ -160,7 +210,7 @@ pub fn validate_policy(policy: &SchedulePolicyItem, prefix: &str) -> Vec<PolicyE
         match time {
             None => push(
                 field,
-                "missing time: set a time such as \"2:00AM\" (hour 0-12, 2-digit minute, AM or PM)"
+                "missing: set a time such as \"2:00AM\" (hour 0-12, 2-digit minute, AM or PM)"
                     .into(),
             ),
             Some(t) => {
@@ -170,16 +220,15 @@ pub fn validate_policy(policy: &SchedulePolicyItem, prefix: &str) -> Vec<PolicyE
             }
         }
     };
-    let check_retain = |push: &mut dyn FnMut(String, String),
-                        section: &str,
-                        retain: Option<i64>| {
-        if let Some(r) = retain.filter(|r| *r < 0) {
-            push(
-                format!("{prefix}.{section}.retain"),
-                format!("retain {r} is negative: use 0 for Stork's default or a positive count"),
-            );
-        }
-    };
+    let check_retain =
+        |push: &mut dyn FnMut(String, String), section: &str, retain: Option<i64>| {
+            if let Some(r) = retain.filter(|r| *r < 0) {
+                push(
+                    format!("{prefix}.{section}.retain"),
+                    format!("{r} is negative: use 0 for Stork's default or a positive count"),
+                );
+            }
+        };
 
     if let Some(interval) = &policy.interval {
         let minutes = interval.interval_minutes.unwrap_or(0);
@@ -187,7 +236,7 @@ pub fn validate_policy(policy: &SchedulePolicyItem, prefix: &str) -> Vec<PolicyE
             push(
                 format!("{prefix}.interval.intervalMinutes"),
                 format!(
-                    "intervalMinutes {minutes} is invalid: it must be at least 1 (minutes between migrations)"
+                    "{minutes} is not a valid interval: use at least 1 (minutes between migrations)"
                 ),
             );
         }
@@ -222,7 +271,7 @@ pub fn validate_policy(policy: &SchedulePolicyItem, prefix: &str) -> Vec<PolicyE
             push(
                 format!("{prefix}.monthly.date"),
                 format!(
-                    "date {date} is invalid: use a day of the month from 1 to 31 (29-31 skip shorter months)"
+                    "{date} is not a day of the month: use 1 to 31 (29-31 skip the months without that day)"
                 ),
             );
         }
@@ -233,6 +282,9 @@ pub fn validate_policy(policy: &SchedulePolicyItem, prefix: &str) -> Vec<PolicyE
 }
 
 fn invalid_day_message(day: &str) -> String {
+    if day.is_empty() {
+        return "missing: set a weekday Stork accepts, e.g. \"Sunday\", \"Sun\", \"sunday\" or \"sun\"".to_string();
+    }
     format!(
         "invalid day {day:?}: use a weekday Stork accepts, e.g. \"Monday\", \"Mon\", \"monday\" or \"mon\" \
          (also \"Thur\"/\"Thurs\"); all-caps and other abbreviations are rejected"
@@ -395,6 +447,22 @@ mod tests {
 
     #[test]
     fn built_in_policy_names() {
+        for name in BUILT_IN_POLICIES {
+            let policy = built_in_policy(name).unwrap();
+            assert!(
+                validate_policy(&policy, "policy").is_empty(),
+                "{name} is valid"
+            );
+        }
+        assert_eq!(
+            built_in_policy("default-migration-policy")
+                .unwrap()
+                .interval
+                .unwrap()
+                .interval_minutes,
+            Some(30)
+        );
+        assert!(built_in_policy("nightly").is_none());
         assert!(is_built_in("default-migration-policy"));
         assert!(is_built_in("default-monthly-policy"));
         assert!(!is_built_in("default-hourly-policy"));

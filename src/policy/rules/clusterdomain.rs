@@ -23,7 +23,7 @@ pub fn update(ctx: &Ctx<'_>, out: &mut Out) {
         _ => {
             return out.violation(
                 "spec.clusterdomain",
-                "no cluster domain: name the domain to (de)activate in spec.clusterdomain (all lower-case key)",
+                "missing: name the cluster domain to activate or deactivate (the key is all lower-case: clusterdomain)",
             );
         }
     };

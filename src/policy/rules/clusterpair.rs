@@ -43,14 +43,14 @@ pub fn options(ctx: &Ctx<'_>, out: &mut Out) {
         if text("ip").is_none_or(str::is_empty) {
             out.violation(
                 "spec.options.ip",
-                "token is set but ip is missing: Portworx pairs with the destination's storage endpoint; add ip \
+                "missing while token is set: Portworx pairs with the destination's storage endpoint; add ip \
                  (the destination Portworx address) or drop token for metro DR",
             );
         }
     } else if options.contains_key("token") {
         out.violation(
             "spec.options.token",
-            "token is empty: set the destination cluster's Portworx token",
+            "empty: set the destination cluster's Portworx token, or remove it for metro DR",
         );
     }
     if let Some(port) = text("port")
@@ -58,7 +58,9 @@ pub fn options(ctx: &Ctx<'_>, out: &mut Out) {
     {
         out.violation(
             "spec.options.port",
-            format!("port {port:?} is not a port number: use the destination's Portworx port, e.g. \"9001\""),
+            format!(
+                "{port:?} is not a port number: use the destination's Portworx port, e.g. \"9001\""
+            ),
         );
     }
     if let Some(mode) = text("mode")
@@ -67,7 +69,7 @@ pub fn options(ctx: &Ctx<'_>, out: &mut Out) {
         out.violation(
             "spec.options.mode",
             format!(
-                "mode {mode:?} is not a Portworx pair mode (it would silently become Default): use one of {}",
+                "{mode:?} is not a Portworx pair mode (it would silently become Default): use one of {}",
                 MODES.join(", ")
             ),
         );

@@ -16,12 +16,12 @@ pub fn start_applications(ctx: &Ctx<'_>, out: &mut Out) {
     match bool_at(ctx.object, &[base, &["startApplications"]].concat()) {
         Field::Present(true) => {
             let message = if kind == "MigrationSchedule" {
-                "startApplications is true: every scheduled migration would start the applications on the \
-                 destination, and the next migration fails on volumes in use there; set it to false and start \
-                 applications with a failover (a commit changing the DRPlan's primary)"
+                "true starts the applications on the destination at every scheduled migration, and the next \
+                 migration fails on volumes in use there; set it to false and start applications with a failover \
+                 (a commit changing the DRPlan's primary)"
             } else {
-                "startApplications is true: this migration starts the applications on the destination, and any later \
-                 migration to it fails on volumes in use; set it to false unless this is a one-time move"
+                "true starts the applications on the destination, and later migrations to it fail on volumes in \
+                 use; set it to false unless this is a one-time move"
             };
             out.violation(field, message);
         }
@@ -36,10 +36,13 @@ pub fn start_applications(ctx: &Ctx<'_>, out: &mut Out) {
                 out.mutations.push(Mutation {
                     rule: "migration-start-applications",
                     field: field.clone(),
-                    message: "startApplications absent: set to an explicit false (Stork's default), so no tool or \
+                    message: "absent: set to an explicit false (Stork's default), so no tool or \
                               later default can start the applications by accident"
                         .to_string(),
-                    ops: vec![PatchOperation::Add(AddOperation { path: pointer(&path), value: Value::Bool(false) })],
+                    ops: vec![PatchOperation::Add(AddOperation {
+                        path: pointer(&path),
+                        value: Value::Bool(false),
+                    })],
                 });
             }
         }
@@ -70,10 +73,8 @@ pub fn namespace_scope(ctx: &Ctx<'_>, out: &mut Out) {
         out.violation(
             ns_field,
             format!(
-                "no namespaces and no namespaceSelectors: Stork finds no namespace to migrate; list the {} namespace(s) \
-                 in {}",
-                kind,
-                dotted(base, "namespaces")
+                "empty, and no namespaceSelectors either: Stork finds no namespace to migrate and fails the {kind}; \
+                 list the namespaces to migrate"
             ),
         );
         return;
@@ -133,14 +134,14 @@ pub fn metro_volumes(ctx: &Ctx<'_>, out: &mut Out) {
         Field::Present(true) => out.violation(
             field,
             format!(
-                "includeVolumes is true but ClusterPair {ns}/{pair} has no storage options (metro DR, one stretched \
+                "true, but ClusterPair {ns}/{pair} has no storage options (metro DR, one stretched \
                  storage cluster): there are no volumes to copy; set includeVolumes: false"
             ),
         ),
         Field::Absent => out.violation(
             field,
             format!(
-                "includeVolumes is absent and defaults to true, but ClusterPair {ns}/{pair} has no storage options \
+                "absent, which means true, but ClusterPair {ns}/{pair} has no storage options \
                  (metro DR, one stretched storage cluster): set includeVolumes: false"
             ),
         ),
@@ -160,7 +161,7 @@ pub fn transform_specs(ctx: &Ctx<'_>, out: &mut Out) {
             out.violation(
                 field,
                 format!(
-                    "{} transformSpecs {names:?}: Stork supports at most one ResourceTransformation per migration \
+                    "{} entries {names:?}: Stork supports at most one ResourceTransformation per migration \
                      (\"providing multiple transformation specs is not supported\"); merge them into one",
                     list.len()
                 ),

@@ -37,7 +37,7 @@ pub fn exists(ctx: &Ctx<'_>, out: &mut Out) {
             return out.violation(
                 field,
                 format!(
-                    "no schedulePolicyName: Stork never triggers the schedule; name a SchedulePolicy, a \
+                    "missing: Stork never triggers the schedule; name a SchedulePolicy, a \
                      NamespacedSchedulePolicy in this namespace, or a built-in ({})",
                     BUILT_IN_POLICIES.join(", ")
                 ),

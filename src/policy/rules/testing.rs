@@ -213,8 +213,19 @@ impl Case {
             "case {:?}: findings {:#?}",
             self.name, decision.findings
         );
-        for f in &decision.findings {
-            assert!(!f.message.is_empty(), "case {:?}: empty message", self.name);
+        // Messages read on their own (kubectl shows nothing else): the field path first, then the problem.
+        for (field, message) in decision
+            .findings
+            .iter()
+            .map(|f| (&f.field, &f.message))
+            .chain(decision.mutations.iter().map(|m| (&m.field, &m.message)))
+        {
+            let rest = message.strip_prefix(&format!("{field}: ")).unwrap_or("");
+            assert!(
+                rest.len() > 10,
+                "case {:?}: message {message:?} does not start with {field:?}",
+                self.name
+            );
         }
     }
 }

@@ -68,7 +68,10 @@ pub fn replicas_annotation(ctx: &Ctx<'_>, out: &mut Out) {
         );
     }
 
-    if ctx.req.operation != Operation::Update {
+    // Rollouts scale old ReplicaSets to 0 all the time; only their Deployment's count matters for a failover.
+    if ctx.req.operation != Operation::Update
+        || (ctx.req.kind == "ReplicaSet" && has_controller(ctx.object))
+    {
         return;
     }
     let Some(old) = ctx.req.old_object else {
@@ -96,6 +99,16 @@ pub fn replicas_annotation(ctx: &Ctx<'_>, out: &mut Out) {
     }
 }
 
+/// Whether an ownerReference marks the object as controlled (`controller: true`).
+fn has_controller(object: &Value) -> bool {
+    get(object, &["metadata", "ownerReferences"])
+        .and_then(Value::as_array)
+        .is_some_and(|refs| {
+            refs.iter()
+                .any(|r| r.get("controller").and_then(Value::as_bool) == Some(true))
+        })
+}
+
 /// Whether this cluster is a standby for `namespace`, and the plan that says so.
 fn standby_plan(ctx: &Ctx<'_>, namespace: &str) -> Option<(String, String)> {
     let local = ctx.view.local_domain();
@@ -117,6 +130,12 @@ fn standby_plan(ctx: &Ctx<'_>, namespace: &str) -> Option<(String, String)> {
 /// failover (the reconciler, an exempt user) starts them. A CREATE is patched to 0 with the count recorded.
 pub fn standby_scale_guard(ctx: &Ctx<'_>, out: &mut Out) {
     let Some(ns) = ctx.namespace else { return };
+    // A ReplicaSet controlled by a Deployment follows the Deployment, which this rule guards itself; judging the
+    // ReplicaSet too would only race the deployment controller against the view during a failover.
+    if ctx.req.kind == "ReplicaSet" && ctx.req.sub_resource.is_none() && has_controller(ctx.object)
+    {
+        return;
+    }
     let Some(after) = replicas(ctx.object) else {
         return;
     };
@@ -140,7 +159,9 @@ pub fn standby_scale_guard(ctx: &Ctx<'_>, out: &mut Out) {
     } else {
         kind.to_string()
     };
-    if ctx.req.operation == Operation::Create && ctx.req.sub_resource.is_none() {
+    // A JSON patch cannot create `spec`; a workload without one is denied below instead of patched.
+    let has_spec = ctx.object.get("spec").is_some_and(Value::is_object);
+    if ctx.req.operation == Operation::Create && ctx.req.sub_resource.is_none() && has_spec {
         let mut ops = vec![PatchOperation::Add(AddOperation {
             path: pointer(&["spec", "replicas"]),
             value: json!(0),
@@ -196,6 +217,15 @@ mod tests {
     fn scale(replicas: i64) -> serde_json::Value {
         json!({"apiVersion": "autoscaling/v1", "kind": "Scale",
                "metadata": {"name": "web", "namespace": "mysql"}, "spec": {"replicas": replicas}})
+    }
+
+    fn owned_rs(controlled: bool, replicas: i64) -> serde_json::Value {
+        let mut rs = json!({"apiVersion": "apps/v1", "kind": "ReplicaSet",
+               "metadata": {"name": "web-5d8f", "namespace": "mysql"}, "spec": {"replicas": replicas}});
+        if controlled {
+            rs["metadata"]["ownerReferences"] = json!([{"apiVersion": "apps/v1", "kind": "Deployment", "name": "web", "uid": "u", "controller": true}]);
+        }
+        rs
     }
 
     const REAL: &str = "metadata.annotations[\"stork.libopenstorage.org/migrationReplicas\"]";
@@ -261,6 +291,11 @@ mod tests {
             )
             .update(deploy(Some(2), json!({}))),
             Case::new("scale up", deploy(Some(3), json!({}))).update(deploy(Some(1), json!({}))),
+            Case::new("rollout scales an owned ReplicaSet to 0", owned_rs(true, 0))
+                .update(owned_rs(true, 3)),
+            Case::new("owner-less ReplicaSet scaled to 0", owned_rs(false, 0))
+                .update(owned_rs(false, 3))
+                .expect("migration-replicas-annotation", "patch", REAL),
         ];
         for case in cases {
             case.check(&view);
@@ -376,6 +411,17 @@ mod tests {
                 Case::new("scale to 0 on standby", scale(0))
                     .scale("Deployment")
                     .update(scale(2)),
+                &standby,
+            ),
+            (
+                Case::new("ReplicaSet owned by a Deployment", owned_rs(true, 2))
+                    .update(owned_rs(true, 0)),
+                &standby,
+            ),
+            (
+                Case::new("owner-less ReplicaSet", owned_rs(false, 2))
+                    .update(owned_rs(false, 0))
+                    .expect("standby-scale-guard", "deny", "spec.replicas"),
                 &standby,
             ),
         ];

@@ -241,6 +241,14 @@ impl FakeApiServer {
         self.server.faults.clone()
     }
 
+    /// How many watches are streaming right now (any resource, any client).
+    pub fn open_watches(&self) -> usize {
+        self.server
+            .store
+            .open_watches
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// The current global resourceVersion.
     pub fn resource_version(&self) -> u64 {
         self.server.store.lock().rv

@@ -307,6 +307,8 @@ pub struct Store {
     notify: tokio::sync::watch::Sender<u64>,
     /// Serialises writes across admission webhook calls (which await), so a write's read-check-store is atomic.
     pub write_lock: tokio::sync::Mutex<()>,
+    /// Watches currently streaming, so tests can wait for a client to be watching instead of sleeping.
+    pub open_watches: std::sync::atomic::AtomicUsize,
 }
 
 impl Store {
@@ -316,6 +318,7 @@ impl Store {
             state: Mutex::new(State::new(max_history)),
             notify,
             write_lock: tokio::sync::Mutex::new(()),
+            open_watches: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 

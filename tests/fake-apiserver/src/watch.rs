@@ -6,6 +6,7 @@
 //! In: a watch request. Out: a chunked response with one JSON event per line.
 
 use std::convert::Infallible;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
@@ -131,7 +132,24 @@ pub fn watch(server: Shared, rt: ResourceType, p: WatchParams) -> Body {
     Body::from_stream(stream)
 }
 
+/// Counts a watch as open for as long as it streams.
+struct OpenWatch(Shared);
+
+impl OpenWatch {
+    fn new(server: Shared) -> Self {
+        server.store.open_watches.fetch_add(1, Ordering::SeqCst);
+        OpenWatch(server)
+    }
+}
+
+impl Drop for OpenWatch {
+    fn drop(&mut self) {
+        self.0.store.open_watches.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 async fn run(server: Shared, w: Watcher, tx: mpsc::Sender<Bytes>) {
+    let _open = OpenWatch::new(server.clone());
     let mut notify = server.store.subscribe();
     let deadline = Instant::now() + w.p.timeout;
     let mut out: Vec<Bytes> = Vec::new();

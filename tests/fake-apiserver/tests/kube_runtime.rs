@@ -14,7 +14,8 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::api::events::v1::Event as K8sEvent;
 use kube::api::{
-    Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams,
+    Api, DeleteParams, ListParams, PartialObjectMeta, Patch, PatchParams, PostParams, WatchEvent,
+    WatchParams,
 };
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
@@ -131,7 +132,8 @@ async fn streaming_list_and_metadata_watcher() {
     assert_eq!(reader.state().len(), 1);
     task.abort();
 
-    let meta = kube::runtime::metadata_watcher(cms.clone(), watcher::Config::default())
+    let metas: Api<PartialObjectMeta<ConfigMap>> = Api::default_namespaced(srv.client());
+    let meta = watcher(metas, watcher::Config::default())
         .applied_objects()
         .boxed();
     let first = tokio::time::timeout(Duration::from_secs(10), meta.take(1).collect::<Vec<_>>())

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::Kubectl;
+use common::{Kubectl, eventually};
 use fake_apiserver::FakeApiServer;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, Patch, PatchParams};
@@ -67,7 +67,16 @@ async fn deployment_apply_get_scale_annotate_patch_delete() {
     assert_eq!(out.trim(), "deployment.apps/web serverside-applied");
 
     let json_out = k
-        .ok(&["-n", "demo", "get", "deploy", "web", "-o", "json"])
+        .ok(&[
+            "-n",
+            "demo",
+            "get",
+            "deploy",
+            "web",
+            "--show-managed-fields",
+            "-o",
+            "json",
+        ])
         .await;
     let d: serde_json::Value = serde_json::from_str(&json_out).unwrap();
     assert_eq!(d["spec"]["replicas"], 2);
@@ -258,7 +267,10 @@ async fn delete_with_finalizer_waits_until_released() {
     ]);
     let child = waiting.output();
     let release = async {
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        eventually(20, "kubectl to watch for the deletion", || async {
+            (srv.open_watches() > 0).then_some(())
+        })
+        .await;
         let cms: Api<ConfigMap> = Api::default_namespaced(srv.client());
         cms.patch(
             "held",
