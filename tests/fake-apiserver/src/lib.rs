@@ -29,6 +29,7 @@ pub mod selectors;
 pub mod ssa;
 pub mod status;
 pub mod store;
+pub mod table;
 pub mod tls;
 pub mod watch;
 

@@ -201,7 +201,7 @@ async fn crd_becomes_served_and_custom_resources_work() {
             "names": {"kind": "Widget", "plural": "widgets", "singular": "widget", "shortNames": ["wd"]},
             "versions": [{"name": "v1", "served": true, "storage": true,
                 "subresources": {"status": {}},
-                "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true,
+                "schema": {"openAPIV3Schema": {"type": "object",
                     "properties": {"spec": {"type": "object", "properties": {"size": {"type": "integer", "default": 3}}}}}}}]}
     }))
     .unwrap();

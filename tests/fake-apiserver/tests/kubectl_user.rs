@@ -229,6 +229,16 @@ async fn crd_established_then_custom_resources_by_short_name_and_selector() {
         .ok(&["get", "widget", "red", "-o", "jsonpath={.spec.size}"])
         .await;
     assert_eq!(size, "1", "schema default applied");
+    // Plain `get` prints the CRD's printer columns from the server's Table.
+    let table = k.ok(&["get", "wd"]).await;
+    let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(header, ["NAME", "SIZE", "AGE"]);
+    assert!(
+        table
+            .lines()
+            .any(|l| l.split_whitespace().take(2).eq(["blue", "3"])),
+        "{table}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
