@@ -177,6 +177,382 @@ pub fn warning_header(text: &str) -> Option<http::HeaderValue> {
     http::HeaderValue::from_bytes(value.as_bytes()).ok()
 }
 
+/// One invalid field of a webhook configuration, as the apiserver's `field.Error` renders it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    /// Path like `webhooks[0].sideEffects`.
+    pub field: String,
+    /// `details.causes[].reason`: `FieldValueRequired`, `FieldValueInvalid`, `FieldValueNotSupported`,
+    /// `FieldValueDuplicate`.
+    pub reason: &'static str,
+    /// `details.causes[].message`, e.g. `Required value: must specify one of None, NoneOnDryRun`.
+    pub message: String,
+}
+
+impl std::fmt::Display for FieldError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
+impl FieldError {
+    fn required(field: String, detail: &str) -> Self {
+        let message = if detail.is_empty() {
+            "Required value".to_string()
+        } else {
+            format!("Required value: {detail}")
+        };
+        FieldError {
+            field,
+            reason: "FieldValueRequired",
+            message,
+        }
+    }
+
+    fn invalid(field: String, value: &Value, detail: &str) -> Self {
+        FieldError {
+            field,
+            reason: "FieldValueInvalid",
+            message: format!("Invalid value: {value}: {detail}"),
+        }
+    }
+
+    fn unsupported(field: String, value: &Value, supported: &[&str]) -> Self {
+        let supported: Vec<String> = supported.iter().map(|v| format!("\"{v}\"")).collect();
+        FieldError {
+            field,
+            reason: "FieldValueNotSupported",
+            message: format!(
+                "Unsupported value: {value}: supported values: {}",
+                supported.join(", ")
+            ),
+        }
+    }
+
+    fn duplicate(field: String, value: &Value) -> Self {
+        FieldError {
+            field,
+            reason: "FieldValueDuplicate",
+            message: format!("Duplicate value: {value}"),
+        }
+    }
+}
+
+/// The apiserver's validation of a `Mutating/ValidatingWebhookConfiguration` (v1), after defaulting. Empty when
+/// valid; otherwise answer 422 with [`invalid_status`].
+pub fn validate_configuration(object: &Value) -> Vec<FieldError> {
+    let mutating =
+        object.get("kind").and_then(Value::as_str) == Some("MutatingWebhookConfiguration");
+    let mut errors = Vec::new();
+    let webhooks = object
+        .get("webhooks")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let mut seen = Vec::new();
+    for (i, webhook) in webhooks.iter().enumerate() {
+        let at = |field: &str| format!("webhooks[{i}].{field}");
+        match webhook.get("name").and_then(Value::as_str) {
+            None | Some("") => errors.push(FieldError::required(at("name"), "")),
+            Some(name) => {
+                let segments: Vec<&str> = name.split('.').collect();
+                let dns_ok = name.len() <= 253
+                    && segments.iter().all(|s| {
+                        !s.is_empty()
+                            && s.len() <= 63
+                            && s.bytes()
+                                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                            && !s.starts_with('-')
+                            && !s.ends_with('-')
+                    });
+                if !dns_ok {
+                    errors.push(FieldError::invalid(
+                        at("name"),
+                        &json!(name),
+                        "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, \
+                         '-' or '.', and must start and end with an alphanumeric character",
+                    ));
+                } else if segments.len() < 3 {
+                    errors.push(FieldError::invalid(
+                        at("name"),
+                        &json!(name),
+                        "should be a domain with at least three segments separated by dots",
+                    ));
+                }
+                if seen.contains(&name) {
+                    errors.push(FieldError::duplicate(at("name"), &json!(name)));
+                }
+                seen.push(name);
+            }
+        }
+        let rules = webhook
+            .get("rules")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        for (j, rule) in rules.iter().enumerate() {
+            validate_rule(rule, &format!("webhooks[{i}].rules[{j}]"), &mut errors);
+        }
+        let check_enum = |errors: &mut Vec<FieldError>, key: &str, supported: &[&str]| {
+            if let Some(value) = webhook.get(key).filter(|v| !v.is_null())
+                && !value.as_str().is_some_and(|v| supported.contains(&v))
+            {
+                errors.push(FieldError::unsupported(at(key), value, supported));
+            }
+        };
+        check_enum(&mut errors, "failurePolicy", &["Fail", "Ignore"]);
+        check_enum(&mut errors, "matchPolicy", &["Equivalent", "Exact"]);
+        if mutating {
+            check_enum(&mut errors, "reinvocationPolicy", &["IfNeeded", "Never"]);
+        }
+        match webhook.get("sideEffects").filter(|v| !v.is_null()) {
+            None => errors.push(FieldError::required(
+                at("sideEffects"),
+                "must specify one of None, NoneOnDryRun",
+            )),
+            Some(_) => check_enum(&mut errors, "sideEffects", &["None", "NoneOnDryRun"]),
+        }
+        if let Some(timeout) = webhook.get("timeoutSeconds").filter(|v| !v.is_null())
+            && !timeout.as_i64().is_some_and(|t| (1..=30).contains(&t))
+        {
+            errors.push(FieldError::invalid(
+                at("timeoutSeconds"),
+                timeout,
+                "the timeout value must be between 1 and 30 seconds",
+            ));
+        }
+        let versions = strings(webhook.get("admissionReviewVersions"));
+        if versions.is_empty() {
+            errors.push(FieldError::required(
+                at("admissionReviewVersions"),
+                "must specify one of v1, v1beta1",
+            ));
+        } else if !versions.iter().any(|v| v == "v1" || v == "v1beta1") {
+            errors.push(FieldError::invalid(
+                at("admissionReviewVersions"),
+                &json!(versions),
+                "must include at least one of v1, v1beta1",
+            ));
+        }
+        validate_client_config(
+            webhook.get("clientConfig"),
+            &at("clientConfig"),
+            &mut errors,
+        );
+        for key in ["namespaceSelector", "objectSelector"] {
+            if let Some(selector) = webhook.get(key).filter(|v| !v.is_null()) {
+                validate_selector(selector, &at(key), &mut errors);
+            }
+        }
+    }
+    errors
+}
+
+fn validate_rule(rule: &Value, at: &str, errors: &mut Vec<FieldError>) {
+    let lists: [(&str, &str, Option<&[&str]>); 4] = [
+        (
+            "operations",
+            "operations",
+            Some(&["*", "CONNECT", "CREATE", "DELETE", "UPDATE"]),
+        ),
+        ("apiGroups", "API groups", None),
+        ("apiVersions", "API versions", None),
+        ("resources", "resources", None),
+    ];
+    for (key, noun, supported) in lists {
+        let field = format!("{at}.{key}");
+        let Some(values) = rule
+            .get(key)
+            .and_then(Value::as_array)
+            .filter(|v| !v.is_empty())
+        else {
+            errors.push(FieldError::required(field, ""));
+            continue;
+        };
+        let texts: Vec<&str> = values.iter().filter_map(Value::as_str).collect();
+        if texts.len() > 1 && texts.contains(&"*") && key != "resources" {
+            errors.push(FieldError::invalid(
+                field.clone(),
+                &Value::Array(values.clone()),
+                &format!("if '*' is present, must not specify other {noun}"),
+            ));
+        }
+        for (k, value) in values.iter().enumerate() {
+            let item = format!("{field}[{k}]");
+            match (value.as_str(), supported) {
+                (None, _) => errors.push(FieldError::invalid(item, value, "must be a string")),
+                (Some(""), _) if key != "apiGroups" => errors.push(FieldError::required(item, "")),
+                (Some(text), Some(supported)) if !supported.contains(&text) => {
+                    errors.push(FieldError::unsupported(item, value, supported));
+                }
+                _ => {}
+            }
+        }
+    }
+    if let Some(scope) = rule.get("scope").filter(|v| !v.is_null())
+        && !scope
+            .as_str()
+            .is_some_and(|s| ["*", "Cluster", "Namespaced"].contains(&s))
+    {
+        errors.push(FieldError::unsupported(
+            format!("{at}.scope"),
+            scope,
+            &["*", "Cluster", "Namespaced"],
+        ));
+    }
+}
+
+fn validate_client_config(config: Option<&Value>, at: &str, errors: &mut Vec<FieldError>) {
+    let url = config.and_then(|c| c.get("url")).filter(|v| !v.is_null());
+    let service = config
+        .and_then(|c| c.get("service"))
+        .filter(|v| !v.is_null());
+    match (url, service) {
+        (Some(url), None) => {
+            let field = format!("{at}.url");
+            let text = url.as_str().unwrap_or_default();
+            let problem = match text.split_once("://") {
+                Some(("https", rest)) => {
+                    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+                    if authority.is_empty() {
+                        Some("host must be specified")
+                    } else if authority.contains('@') {
+                        Some("user information is not permitted in the URL")
+                    } else if text.contains('#') {
+                        Some("fragments are not permitted in the URL")
+                    } else if text.contains('?') {
+                        Some("query parameters are not permitted in the URL")
+                    } else {
+                        None
+                    }
+                }
+                _ => Some("'https' is the only allowed URL scheme"),
+            };
+            if let Some(problem) = problem {
+                errors.push(FieldError::invalid(field, url, problem));
+            }
+        }
+        (None, Some(service)) => {
+            for key in ["namespace", "name"] {
+                if service
+                    .get(key)
+                    .and_then(Value::as_str)
+                    .is_none_or(str::is_empty)
+                {
+                    errors.push(FieldError::required(format!("{at}.service.{key}"), ""));
+                }
+            }
+            if let Some(path) = service.get("path").and_then(Value::as_str)
+                && !path.is_empty()
+                && !path.starts_with('/')
+            {
+                errors.push(FieldError::invalid(
+                    format!("{at}.service.path"),
+                    &json!(path),
+                    "must start with a '/'",
+                ));
+            }
+            if let Some(port) = service.get("port").filter(|v| !v.is_null())
+                && !port.as_i64().is_some_and(|p| (1..=65535).contains(&p))
+            {
+                errors.push(FieldError::invalid(
+                    format!("{at}.service.port"),
+                    port,
+                    "port is not valid: must be between 1 and 65535, inclusive",
+                ));
+            }
+        }
+        _ => errors.push(FieldError::required(
+            at.to_string(),
+            "exactly one of url or service is required",
+        )),
+    }
+    if let Some(bundle) = config
+        .and_then(|c| c.get("caBundle"))
+        .filter(|v| !v.is_null())
+    {
+        let decodes = bundle
+            .as_str()
+            .is_some_and(|b| base64::engine::general_purpose::STANDARD.decode(b).is_ok());
+        if !decodes {
+            errors.push(FieldError::invalid(
+                format!("{at}.caBundle"),
+                bundle,
+                "must be base64-encoded PEM",
+            ));
+        }
+    }
+}
+
+fn validate_selector(selector: &Value, at: &str, errors: &mut Vec<FieldError>) {
+    let expressions = selector
+        .get("matchExpressions")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    for (i, expression) in expressions.iter().enumerate() {
+        let field = format!("{at}.matchExpressions[{i}]");
+        let operator = expression.get("operator").cloned().unwrap_or(Value::Null);
+        let values = strings(expression.get("values"));
+        match operator.as_str() {
+            Some("In" | "NotIn") if values.is_empty() => errors.push(FieldError::required(
+                format!("{field}.values"),
+                "must be specified when `operator` is 'In' or 'NotIn'",
+            )),
+            Some("Exists" | "DoesNotExist") if !values.is_empty() => {
+                errors.push(FieldError::invalid(
+                    format!("{field}.values"),
+                    &json!(values),
+                    "may not be specified when `operator` is 'Exists' or 'DoesNotExist'",
+                ))
+            }
+            Some("In" | "NotIn" | "Exists" | "DoesNotExist") => {}
+            _ => errors.push(FieldError::unsupported(
+                format!("{field}.operator"),
+                &operator,
+                &["In", "NotIn", "Exists", "DoesNotExist"],
+            )),
+        }
+        if expression
+            .get("key")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+        {
+            errors.push(FieldError::required(format!("{field}.key"), ""));
+        }
+    }
+}
+
+/// The 422 `metav1.Status` for an invalid webhook configuration:
+/// `ValidatingWebhookConfiguration.admissionregistration.k8s.io "x" is invalid: <field>: <message>` (several
+/// errors in brackets, comma-separated), with `details.causes`.
+pub fn invalid_status(kind: &str, name: &str, errors: &[FieldError]) -> Value {
+    let listed: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    let summary = match listed.as_slice() {
+        [one] => one.clone(),
+        many => format!("[{}]", many.join(", ")),
+    };
+    json!({
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": format!("{kind}.admissionregistration.k8s.io \"{name}\" is invalid: {summary}"),
+        "reason": "Invalid",
+        "details": {
+            "name": name,
+            "group": "admissionregistration.k8s.io",
+            "kind": kind,
+            "causes": errors.iter().map(|e| json!({
+                "reason": e.reason,
+                "message": e.message,
+                "field": e.field,
+            })).collect::<Vec<_>>(),
+        },
+        "code": 422,
+    })
+}
+
 type HttpsClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 /// Calls admission webhooks. Cheap to share; keeps one HTTPS client (and its connection pool) per CA bundle.
@@ -1728,5 +2104,168 @@ mod tests {
         assert!(should_call(&hook, &attrs, attrs.object.as_ref()).is_err());
         hook.rules = vec![rule(&["DELETE"], &["*"], &["*"], &["*"], None)];
         assert_eq!(should_call(&hook, &attrs, attrs.object.as_ref()), Ok(false));
+    }
+
+    fn stored_config(kind: &str, webhook: Value) -> Value {
+        json!({
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": kind,
+            "metadata": {"name": "drgitops"},
+            "webhooks": [webhook],
+        })
+    }
+
+    fn valid_webhook() -> Value {
+        json!({
+            "name": "validate.drgitops.io",
+            "clientConfig": {"service": {"namespace": "drgitops", "name": "drgitops-webhook", "path": "/validate"}},
+            "rules": [{"operations": ["CREATE", "UPDATE"], "apiGroups": ["stork.libopenstorage.org"],
+                       "apiVersions": ["v1alpha1"], "resources": ["migrationschedules", "migrations"]}],
+            "sideEffects": "None",
+            "admissionReviewVersions": ["v1"],
+        })
+    }
+
+    #[test]
+    fn invalid_configurations_are_reported_field_by_field() {
+        for kind in [
+            "ValidatingWebhookConfiguration",
+            "MutatingWebhookConfiguration",
+        ] {
+            assert_eq!(
+                validate_configuration(&stored_config(kind, valid_webhook())),
+                vec![]
+            );
+        }
+        let mut defaulted = valid_webhook();
+        merge_into(
+            &mut defaulted,
+            json!({"failurePolicy": "Fail", "matchPolicy": "Equivalent", "namespaceSelector": {},
+                   "objectSelector": {}, "timeoutSeconds": 10, "reinvocationPolicy": "Never"}),
+        );
+        let defaulted = stored_config("MutatingWebhookConfiguration", defaulted);
+        assert_eq!(validate_configuration(&defaulted), vec![]);
+        let cases: Vec<(Value, &str)> = vec![
+            (
+                json!({"sideEffects": null}),
+                "webhooks[0].sideEffects: Required value: must specify one of None, NoneOnDryRun",
+            ),
+            (
+                json!({"sideEffects": "Some"}),
+                "webhooks[0].sideEffects: Unsupported value: \"Some\": supported values: \"None\", \"NoneOnDryRun\"",
+            ),
+            (
+                json!({"admissionReviewVersions": []}),
+                "webhooks[0].admissionReviewVersions: Required value: must specify one of v1, v1beta1",
+            ),
+            (
+                json!({"admissionReviewVersions": ["v2"]}),
+                "webhooks[0].admissionReviewVersions: Invalid value: [\"v2\"]: must include at least one of v1, v1beta1",
+            ),
+            (
+                json!({"name": "validate"}),
+                "webhooks[0].name: Invalid value: \"validate\": should be a domain with at least three segments separated by dots",
+            ),
+            (
+                json!({"timeoutSeconds": 31}),
+                "webhooks[0].timeoutSeconds: Invalid value: 31: the timeout value must be between 1 and 30 seconds",
+            ),
+            (
+                json!({"failurePolicy": "Maybe"}),
+                "webhooks[0].failurePolicy: Unsupported value: \"Maybe\": supported values: \"Fail\", \"Ignore\"",
+            ),
+            (
+                json!({"clientConfig": {}}),
+                "webhooks[0].clientConfig: Required value: exactly one of url or service is required",
+            ),
+            (
+                json!({"clientConfig": {"url": "http://example.com/v"}}),
+                "webhooks[0].clientConfig.url: Invalid value: \"http://example.com/v\": 'https' is the only allowed URL scheme",
+            ),
+            (
+                json!({"clientConfig": {"url": "https://example.com/v?x=1"}}),
+                "webhooks[0].clientConfig.url: Invalid value: \"https://example.com/v?x=1\": query parameters are not permitted in the URL",
+            ),
+            (
+                json!({"clientConfig": {"service": {"namespace": "d", "name": "w", "port": 0}}}),
+                "webhooks[0].clientConfig.service.port: Invalid value: 0: port is not valid: must be between 1 and 65535, inclusive",
+            ),
+            (
+                json!({"rules": [{"operations": ["CREATE", "PATCH"], "apiGroups": [""], "apiVersions": ["v1"], "resources": ["configmaps"]}]}),
+                "webhooks[0].rules[0].operations[1]: Unsupported value: \"PATCH\": supported values: \"*\", \"CONNECT\", \"CREATE\", \"DELETE\", \"UPDATE\"",
+            ),
+            (
+                json!({"rules": [{"operations": ["*", "CREATE"], "apiGroups": [""], "apiVersions": ["v1"], "resources": ["configmaps"]}]}),
+                "webhooks[0].rules[0].operations: Invalid value: [\"*\",\"CREATE\"]: if '*' is present, must not specify other operations",
+            ),
+            (
+                json!({"rules": [{"operations": ["CREATE"], "apiVersions": ["v1"], "resources": ["configmaps"]}]}),
+                "webhooks[0].rules[0].apiGroups: Required value",
+            ),
+            (
+                json!({"rules": [{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"], "resources": ["configmaps"], "scope": "Global"}]}),
+                "webhooks[0].rules[0].scope: Unsupported value: \"Global\": supported values: \"*\", \"Cluster\", \"Namespaced\"",
+            ),
+            (
+                json!({"objectSelector": {"matchExpressions": [{"key": "a", "operator": "In"}]}}),
+                "webhooks[0].objectSelector.matchExpressions[0].values: Required value: must be specified when `operator` is 'In' or 'NotIn'",
+            ),
+        ];
+        for (change, expected) in cases {
+            let mut webhook = valid_webhook();
+            merge_into(&mut webhook, change.clone());
+            let errors =
+                validate_configuration(&stored_config("ValidatingWebhookConfiguration", webhook));
+            let rendered: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            assert_eq!(rendered, [expected], "{change}");
+        }
+    }
+
+    fn merge_into(target: &mut Value, change: Value) {
+        if let (Some(target), Value::Object(change)) = (target.as_object_mut(), change) {
+            for (k, v) in change {
+                target.insert(k, v);
+            }
+        }
+    }
+
+    #[test]
+    fn duplicate_webhook_names_and_the_422_status() {
+        let mut config = stored_config("ValidatingWebhookConfiguration", valid_webhook());
+        let mut second = valid_webhook();
+        second["sideEffects"] = Value::Null;
+        config["webhooks"]
+            .as_array_mut()
+            .expect("webhooks")
+            .push(second);
+        let errors = validate_configuration(&config);
+        assert_eq!(errors.len(), 2);
+        assert_eq!(
+            errors[0].to_string(),
+            "webhooks[1].name: Duplicate value: \"validate.drgitops.io\""
+        );
+        let status = invalid_status("ValidatingWebhookConfiguration", "drgitops", &errors);
+        assert_eq!(status["code"], 422);
+        assert_eq!(status["reason"], "Invalid");
+        assert_eq!(
+            status["message"],
+            "ValidatingWebhookConfiguration.admissionregistration.k8s.io \"drgitops\" is invalid: \
+             [webhooks[1].name: Duplicate value: \"validate.drgitops.io\", \
+             webhooks[1].sideEffects: Required value: must specify one of None, NoneOnDryRun]"
+        );
+        assert_eq!(
+            status["details"]["causes"][1]["reason"],
+            "FieldValueRequired"
+        );
+        assert_eq!(
+            status["details"]["causes"][1]["field"],
+            "webhooks[1].sideEffects"
+        );
+        let one = invalid_status("ValidatingWebhookConfiguration", "drgitops", &errors[..1]);
+        assert_eq!(
+            one["message"],
+            "ValidatingWebhookConfiguration.admissionregistration.k8s.io \"drgitops\" is invalid: \
+             webhooks[1].name: Duplicate value: \"validate.drgitops.io\""
+        );
     }
 }

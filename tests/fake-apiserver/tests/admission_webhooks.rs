@@ -2,225 +2,13 @@
 //! rcgen) that denies, patches (base64 and kube-rs byte arrays), warns, hangs, answers with a wrong uid and
 //! records what it was sent, called through `Admission` from webhook configurations as the server stores them.
 
+mod admission_support;
+
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
 
-use axum::extract::{Path, State};
-use axum::routing::post;
-use axum::{Json, Router};
-use base64::Engine as _;
+use admission_support::{config, start_webhooks};
 use fake_apiserver::admission::{Admission, Attributes, Denied, Operation, UserInfo};
-use kube::core::DynamicObject;
-use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview};
 use serde_json::{Value, json};
-
-/// Reviews the `/record/{tag}` endpoint received, with their tag.
-type Recorded = Arc<Mutex<Vec<(String, Value)>>>;
-
-struct WebhookServer {
-    base: String,
-    ca_pem: String,
-    recorded: Recorded,
-}
-
-impl WebhookServer {
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    fn ca_bundle(&self) -> String {
-        base64::engine::general_purpose::STANDARD.encode(&self.ca_pem)
-    }
-
-    fn recorded(&self, tag: &str) -> Vec<Value> {
-        self.recorded
-            .lock()
-            .expect("recorder lock")
-            .iter()
-            .filter(|(t, _)| t == tag)
-            .map(|(_, review)| review.clone())
-            .collect()
-    }
-
-    /// A webhook entry pointing at `path`, trusting this server's CA, matching everything.
-    fn webhook(&self, name: &str, path: &str, extra: Value) -> Value {
-        let mut hook = json!({
-            "name": name,
-            "clientConfig": {"url": self.url(path), "caBundle": self.ca_bundle()},
-            "rules": [{"operations": ["*"], "apiGroups": ["*"], "apiVersions": ["*"], "resources": ["*"]}],
-            "sideEffects": "None",
-            "admissionReviewVersions": ["v1"],
-            "timeoutSeconds": 5,
-        });
-        merge(&mut hook, extra);
-        hook
-    }
-}
-
-fn merge(target: &mut Value, extra: Value) {
-    if let (Some(target), Value::Object(extra)) = (target.as_object_mut(), extra) {
-        for (k, v) in extra {
-            target.insert(k, v);
-        }
-    }
-}
-
-fn config(name: &str, webhooks: Vec<Value>) -> Value {
-    json!({
-        "apiVersion": "admissionregistration.k8s.io/v1",
-        "kind": "ValidatingWebhookConfiguration",
-        "metadata": {"name": name},
-        "webhooks": webhooks,
-    })
-}
-
-fn parse(body: &Value) -> AdmissionRequest<DynamicObject> {
-    let review: AdmissionReview<DynamicObject> =
-        serde_json::from_value(body.clone()).expect("the review parses as kube-rs AdmissionReview");
-    review.try_into().expect("the review carries a request")
-}
-
-fn answer(response: AdmissionResponse) -> Json<Value> {
-    Json(serde_json::to_value(response.into_review()).expect("review serialises"))
-}
-
-async fn deny(Json(body): Json<Value>) -> Json<Value> {
-    answer(AdmissionResponse::from(&parse(&body)).deny("replicas must be even"))
-}
-
-async fn forbid(Json(body): Json<Value>) -> Json<Value> {
-    let uid = body["request"]["uid"].clone();
-    Json(json!({
-        "apiVersion": "admission.k8s.io/v1",
-        "kind": "AdmissionReview",
-        "response": {"uid": uid, "allowed": false,
-                     "status": {"code": 403, "reason": "Forbidden", "message": "team b may not write here"}},
-    }))
-}
-
-/// Adds a label with a base64-encoded patch, as Go webhooks send it.
-async fn patch_base64(Json(body): Json<Value>) -> Json<Value> {
-    let uid = body["request"]["uid"].clone();
-    let patch = json!([{"op": "add", "path": "/metadata/labels/patched-by", "value": "base64"}]);
-    let encoded = base64::engine::general_purpose::STANDARD.encode(patch.to_string());
-    Json(json!({
-        "apiVersion": "admission.k8s.io/v1",
-        "kind": "AdmissionReview",
-        "response": {"uid": uid, "allowed": true, "patchType": "JSONPatch", "patch": encoded,
-                     "warnings": ["labelled by the base64 webhook"]},
-    }))
-}
-
-/// Adds an annotation with kube-rs' `with_patch` (a JSON byte array on the wire), only after the base64
-/// webhook ran: the `test` fails otherwise.
-async fn patch_kube(Json(body): Json<Value>) -> Json<Value> {
-    let request = parse(&body);
-    let patch: json_patch::Patch = serde_json::from_value(json!([
-        {"op": "test", "path": "/metadata/labels/patched-by", "value": "base64"},
-        {"op": "add", "path": "/metadata/annotations", "value": {"example.com/by": "kube-rs"}},
-    ]))
-    .expect("valid patch");
-    answer(
-        AdmissionResponse::from(&request)
-            .with_patch(patch)
-            .expect("patch serialises"),
-    )
-}
-
-async fn warn(Json(body): Json<Value>) -> Json<Value> {
-    let mut response = AdmissionResponse::from(&parse(&body));
-    response.warnings = Some(vec![
-        "spec.replicas is odd".into(),
-        "spec.replicas is odd".into(),
-    ]);
-    answer(response)
-}
-
-async fn hang() -> Json<Value> {
-    std::future::pending::<()>().await;
-    Json(Value::Null)
-}
-
-async fn bad_uid(Json(_body): Json<Value>) -> Json<Value> {
-    Json(json!({
-        "apiVersion": "admission.k8s.io/v1",
-        "kind": "AdmissionReview",
-        "response": {"uid": "not-the-request-uid", "allowed": true},
-    }))
-}
-
-async fn record(
-    State(recorded): State<Recorded>,
-    Path(tag): Path<String>,
-    Json(body): Json<Value>,
-) -> Json<Value> {
-    let response = AdmissionResponse::from(&parse(&body));
-    recorded.lock().expect("recorder lock").push((tag, body));
-    answer(response)
-}
-
-fn tls_pair() -> (String, rustls::ServerConfig) {
-    let ca_key = rcgen::KeyPair::generate().expect("ca key");
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("ca params");
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "test webhook CA");
-    let ca_cert = ca_params.self_signed(&ca_key).expect("ca cert");
-    let issuer = rcgen::Issuer::new(ca_params, ca_key);
-    let leaf_key = rcgen::KeyPair::generate().expect("leaf key");
-    let leaf = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
-        .expect("leaf params")
-        .signed_by(&leaf_key, &issuer)
-        .expect("leaf cert");
-    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into());
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("protocol versions")
-    .with_no_client_auth()
-    .with_single_cert(vec![leaf.der().clone()], key)
-    .expect("server certificate");
-    (ca_cert.pem(), config)
-}
-
-async fn start_webhooks() -> WebhookServer {
-    let recorded: Recorded = Arc::default();
-    let router = Router::new()
-        .route("/deny", post(deny))
-        .route("/forbid", post(forbid))
-        .route("/patch-base64", post(patch_base64))
-        .route("/patch-kube", post(patch_kube))
-        .route("/warn", post(warn))
-        .route("/hang", post(hang))
-        .route("/bad-uid", post(bad_uid))
-        .route("/record/{tag}", post(record))
-        .with_state(recorded.clone());
-    let (ca_pem, tls) = tls_pair();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let port = listener.local_addr().expect("local addr").port();
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            let acceptor = acceptor.clone();
-            let router = router.clone();
-            tokio::spawn(async move {
-                if let Ok(tls) = acceptor.accept(tcp).await {
-                    // A connection ending with an error is the client's business (timeouts close it).
-                    let _closed = fake_apiserver::faults::serve_connection(tls, router).await;
-                }
-            });
-        }
-    });
-    WebhookServer {
-        base: format!("https://127.0.0.1:{port}"),
-        ca_pem,
-        recorded,
-    }
-}
 
 fn configmap_create() -> Attributes {
     Attributes {
@@ -413,7 +201,20 @@ async fn calling_failures_follow_the_failure_policy() {
         "slow",
         vec![server.webhook("slow.example.com", "/hang", json!({"timeoutSeconds": 1}))],
     )];
-    let denied = admission.validate(&failing, &attrs).await.unwrap_err();
+    let ignored = [config(
+        "slow",
+        vec![server.webhook(
+            "slow.example.com",
+            "/hang",
+            json!({"timeoutSeconds": 1, "failurePolicy": "Ignore"}),
+        )],
+    )];
+    // Both wait out the same one-second timeout, side by side.
+    let (failed, passed) = tokio::join!(
+        admission.validate(&failing, &attrs),
+        admission.mutate(&ignored, &attrs)
+    );
+    let denied = failed.unwrap_err();
     assert_eq!(denied.code, 500);
     assert_eq!(denied.reason, "InternalError");
     assert_eq!(
@@ -424,19 +225,7 @@ async fn calling_failures_follow_the_failure_policy() {
             server.url("/hang")
         )
     );
-
-    let ignored = [config(
-        "slow",
-        vec![server.webhook(
-            "slow.example.com",
-            "/hang",
-            json!({"timeoutSeconds": 1, "failurePolicy": "Ignore"}),
-        )],
-    )];
-    let (object, warnings) = admission
-        .mutate(&ignored, &attrs)
-        .await
-        .expect("failure ignored");
+    let (object, warnings) = passed.expect("failure ignored");
     assert_eq!(object, attrs.object);
     assert!(warnings.is_empty());
 }
@@ -653,4 +442,25 @@ async fn warnings_gathered_before_a_denial_are_kept() {
         .await;
     assert!(outcome.is_err());
     assert_eq!(warnings, ["spec.replicas is odd"]);
+}
+
+#[tokio::test]
+async fn webhooks_that_only_speak_v1beta1_get_a_v1beta1_review() {
+    let server = start_webhooks().await;
+    let admission = Admission::new();
+    let configs = [config(
+        "old",
+        vec![server.webhook(
+            "old.example.com",
+            "/record/v1beta1",
+            json!({"admissionReviewVersions": ["v1beta1"]}),
+        )],
+    )];
+    admission
+        .validate(&configs, &configmap_create())
+        .await
+        .expect("admitted");
+    let reviews = server.recorded("v1beta1");
+    assert_eq!(reviews.len(), 1);
+    assert_eq!(reviews[0]["apiVersion"], "admission.k8s.io/v1beta1");
 }

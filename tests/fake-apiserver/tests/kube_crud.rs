@@ -250,3 +250,18 @@ async fn crd_becomes_served_and_custom_resources_work() {
     let err = widgets.get("w1").await.unwrap_err();
     assert!(matches!(err, kube::Error::Api(s) if s.code == 404));
 }
+
+#[tokio::test]
+async fn https_server_is_verified_with_its_ca() {
+    let srv = FakeApiServer::start_https().await.unwrap();
+    assert!(srv.url().starts_with("https://127.0.0.1:"));
+    let cms: Api<ConfigMap> = Api::default_namespaced(srv.client());
+    assert!(
+        cms.list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    assert!(srv.kubeconfig().contains("certificate-authority-data: "));
+}
