@@ -115,6 +115,11 @@ fn meta_mut(obj: &mut Value) -> &mut Map<String, Value> {
 /// Objects are served in the version of the request: stored in one, `apiVersion` rewritten (conversion
 /// strategy `None`, as CRDs without webhooks do).
 pub fn in_version(rt: &ResourceType, mut obj: Value) -> Value {
+    if rt.group == "events.k8s.io"
+        && obj.get("apiVersion").and_then(Value::as_str) != Some("events.k8s.io/v1")
+    {
+        return crate::convert::core_event_to_events(&obj);
+    }
     obj["apiVersion"] = json!(rt.api_version());
     obj["kind"] = json!(rt.kind);
     obj
@@ -532,8 +537,8 @@ impl Server {
                 let items: Vec<Value> = state
                     .list(rt, ns)
                     .into_iter()
-                    .filter(|o| labels.matches(o) && fields.matches(o))
                     .map(|o| in_version(rt, o))
+                    .filter(|o| labels.matches(o) && fields.matches(o))
                     .collect();
                 (state.rv, items)
             }
@@ -821,6 +826,9 @@ impl Server {
         opts: &WriteOpts,
         op: Op,
     ) -> Result<Reply, ApiError> {
+        // Everything below compares and records in the shape this API serves.
+        let old_served = in_version(rt, old.clone());
+        let old = &old_served;
         let name = name_of(old).to_string();
         let ns = ns_of(old).to_string();
         match sub {
@@ -1147,9 +1155,10 @@ impl Server {
             }
             state
                 .list(rt, ns)
-                .iter()
+                .into_iter()
+                .map(|o| in_version(rt, o))
                 .filter(|o| labels.matches(o) && fields.matches(o))
-                .map(|o| (ns_of(o).to_string(), name_of(o).to_string()))
+                .map(|o| (ns_of(&o).to_string(), name_of(&o).to_string()))
                 .collect()
         };
         let mut items = Vec::new();
@@ -1195,16 +1204,13 @@ pub enum Deleted {
 }
 
 fn type_for(state: &State, group: &str, plural: &str) -> Option<ResourceType> {
+    let stored_here = |t: &&ResourceType| t.group == group && t.plural == plural;
     state
         .types
         .iter()
-        .find(|t| t.group == group && t.plural == plural && t.storage)
-        .or_else(|| {
-            state
-                .types
-                .iter()
-                .find(|t| t.group == group && t.plural == plural)
-        })
+        .filter(stored_here)
+        .find(|t| t.storage)
+        .or_else(|| state.types.iter().find(stored_here))
         .cloned()
 }
 

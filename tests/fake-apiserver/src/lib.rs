@@ -15,6 +15,7 @@
 pub mod admission;
 pub mod admit;
 pub mod api;
+pub mod convert;
 pub mod defaults;
 pub mod discovery;
 pub mod faults;

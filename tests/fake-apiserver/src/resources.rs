@@ -80,6 +80,15 @@ impl ResourceType {
         format!("{}/{}", self.group, self.kind)
     }
 
+    /// The key objects are stored under: `events.k8s.io` Events share the core Events' storage.
+    pub fn store_key(&self) -> (String, String) {
+        if self.group == "events.k8s.io" && self.plural == "events" {
+            (String::new(), self.plural.clone())
+        } else {
+            (self.group.clone(), self.plural.clone())
+        }
+    }
+
     /// The verbs served on the main resource.
     pub fn verbs(&self) -> Vec<&'static str> {
         vec![

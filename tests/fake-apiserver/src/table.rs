@@ -22,6 +22,8 @@ struct Column {
 enum Cell {
     Name,
     Age,
+    /// An Event's most recent occurrence.
+    LastSeen,
     JsonPath(String, String),
     Builtin(fn(&Value) -> Value),
 }
@@ -156,7 +158,50 @@ fn age_column() -> Column {
     }
 }
 
+fn first(o: &Value, fields: &[&str]) -> Value {
+    fields
+        .iter()
+        .find_map(|f| o.get(*f).filter(|v| !v.is_null()).cloned())
+        .unwrap_or(json!(""))
+}
+
+fn event_columns() -> Vec<Column> {
+    vec![
+        Column {
+            name: "Last Seen".into(),
+            kind: "string",
+            format: "",
+            description: "Time of the last occurrence".into(),
+            priority: 0,
+            cell: Cell::LastSeen,
+        },
+        builtin("Type", "string", |o| first(o, &["type"])),
+        builtin("Reason", "string", |o| first(o, &["reason"])),
+        builtin("Object", "string", |o| {
+            let target = o
+                .get("involvedObject")
+                .or_else(|| o.get("regarding"))
+                .cloned()
+                .unwrap_or(json!({}));
+            let kind = target
+                .get("kind")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_lowercase();
+            let name = target
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            json!(format!("{kind}/{name}"))
+        }),
+        builtin("Message", "string", |o| first(o, &["message", "note"])),
+    ]
+}
+
 fn columns(rt: &ResourceType) -> Vec<Column> {
+    if rt.kind == "Event" && (rt.group.is_empty() || rt.group == "events.k8s.io") {
+        return event_columns();
+    }
     let mut cols = vec![name_column()];
     if rt.custom {
         let mut has_age = false;
@@ -324,6 +369,18 @@ fn cell(c: &Column, obj: &Value, now: jiff::Timestamp) -> Value {
                 .and_then(Value::as_str),
             now,
         ),
+        Cell::LastSeen => {
+            let ts = [
+                "/series/lastObservedTime",
+                "/lastTimestamp",
+                "/deprecatedLastTimestamp",
+                "/eventTime",
+                "/metadata/creationTimestamp",
+            ]
+            .iter()
+            .find_map(|p| obj.pointer(p).and_then(Value::as_str));
+            age_of(ts, now)
+        }
         Cell::Builtin(f) => f(obj),
         Cell::JsonPath(path, kind) => match json_path(obj, path) {
             None | Some(Value::Null) => Value::Null,
@@ -421,6 +478,27 @@ mod tests {
         assert_eq!(
             t["rows"][0]["cells"],
             json!(["web", "1/3", 0, 0, "60s", ""])
+        );
+    }
+
+    #[test]
+    fn events_print_like_kubectl_get_events() {
+        let rt = builtin_types()
+            .into_iter()
+            .find(|t| t.kind == "Event" && t.group.is_empty())
+            .unwrap();
+        let e = json!({"metadata": {"name": "e"}, "type": "Normal", "reason": "Checked", "message": "fine",
+            "involvedObject": {"kind": "ConfigMap", "name": "c"}, "eventTime": "2026-01-01T00:00:00.000000Z"});
+        let t = table(
+            &rt,
+            &[e],
+            json!({}),
+            "2026-01-01T00:00:10Z".parse().unwrap(),
+            true,
+        );
+        assert_eq!(
+            t["rows"][0]["cells"],
+            json!(["10s", "Normal", "Checked", "configmap/c", "fine"])
         );
     }
 

@@ -64,8 +64,11 @@ struct Watcher {
 }
 
 impl Watcher {
+    /// Selectors see the object as this API serves it (field names differ between the Event APIs).
     fn matches(&self, obj: &Value) -> bool {
-        self.p.labels.matches(obj) && self.p.fields.matches(obj)
+        self.p.labels.matches(obj)
+            && (self.p.fields.is_empty()
+                || self.p.fields.matches(&in_version(&self.rt, obj.clone())))
     }
 
     fn render(&self, obj: &Value) -> Value {
@@ -103,7 +106,8 @@ impl Watcher {
 
     /// The event a change produces for this watch, if any.
     fn event_for(&self, c: &Change) -> Option<Bytes> {
-        if c.group != self.rt.group || c.plural != self.rt.plural {
+        let (group, plural) = self.rt.store_key();
+        if c.group != group || c.plural != plural {
             return None;
         }
         if let Some(ns) = &self.p.namespace

@@ -296,6 +296,19 @@ async fn recorder_publishes_events() {
         Some("e")
     );
     assert!(e.series.is_some());
+
+    // Both Event APIs serve the same objects, as in a real cluster.
+    let core: Api<k8s_openapi::api::core::v1::Event> = Api::default_namespaced(srv.client());
+    let core_events = core
+        .list(&ListParams::default().fields("involvedObject.name=e"))
+        .await
+        .unwrap();
+    assert_eq!(core_events.items.len(), 1);
+    assert_eq!(core_events.items[0].message.as_deref(), Some("all good"));
+    assert_eq!(
+        core_events.items[0].reporting_component.as_deref(),
+        Some("tester")
+    );
 }
 
 #[tokio::test]

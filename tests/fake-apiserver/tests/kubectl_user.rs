@@ -478,3 +478,42 @@ async fn kubectl_verifies_an_https_server_with_the_kubeconfig_ca() {
     let names = k.ok(&["get", "namespaces", "-o", "name"]).await;
     assert!(names.contains("namespace/default"), "{names}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_events_shows_what_a_recorder_published() {
+    use kube::Resource;
+    use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+    let srv = FakeApiServer::start().await.unwrap();
+    let k = Kubectl::new(&srv);
+    k.ok(&["create", "configmap", "subject", "--from-literal=k=v"])
+        .await;
+    let cms: Api<ConfigMap> = Api::default_namespaced(srv.client());
+    let cm = cms.get("subject").await.unwrap();
+    let recorder = Recorder::new(
+        srv.client(),
+        Reporter {
+            controller: "tester".into(),
+            instance: None,
+        },
+    );
+    let ev = Event {
+        type_: EventType::Warning,
+        reason: "Drifted".into(),
+        note: Some("spec changed outside git".into()),
+        action: "Compare".into(),
+        secondary: None,
+    };
+    recorder.publish(&ev, &cm.object_ref(&())).await.unwrap();
+    let out = k.ok(&["get", "events"]).await;
+    let header: Vec<&str> = out.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        header,
+        ["LAST", "SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]
+    );
+    let row = out.lines().nth(1).unwrap();
+    assert!(
+        row.contains("Warning") && row.contains("Drifted") && row.contains("configmap/subject"),
+        "{row}"
+    );
+    assert!(row.ends_with("spec changed outside git"), "{row}");
+}
