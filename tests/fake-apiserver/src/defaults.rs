@@ -97,11 +97,19 @@ pub fn apply_defaults(rt: &ResourceType, obj: &mut Value) {
     match (rt.group.as_str(), rt.kind.as_str()) {
         ("apps", "Deployment") => {
             set_default(obj, &["spec", "replicas"], json!(1));
-            set_default(
-                obj,
-                &["spec", "strategy"],
-                json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}}),
-            );
+            set_default(obj, &["spec", "strategy", "type"], json!("RollingUpdate"));
+            if obj.pointer("/spec/strategy/type") == Some(&json!("RollingUpdate")) {
+                set_default(
+                    obj,
+                    &["spec", "strategy", "rollingUpdate", "maxUnavailable"],
+                    json!("25%"),
+                );
+                set_default(
+                    obj,
+                    &["spec", "strategy", "rollingUpdate", "maxSurge"],
+                    json!("25%"),
+                );
+            }
             set_default(obj, &["spec", "revisionHistoryLimit"], json!(10));
             set_default(obj, &["spec", "progressDeadlineSeconds"], json!(600));
             default_template(obj);
@@ -111,9 +119,16 @@ pub fn apply_defaults(rt: &ResourceType, obj: &mut Value) {
             set_default(obj, &["spec", "podManagementPolicy"], json!("OrderedReady"));
             set_default(
                 obj,
-                &["spec", "updateStrategy"],
-                json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}),
+                &["spec", "updateStrategy", "type"],
+                json!("RollingUpdate"),
             );
+            if obj.pointer("/spec/updateStrategy/type") == Some(&json!("RollingUpdate")) {
+                set_default(
+                    obj,
+                    &["spec", "updateStrategy", "rollingUpdate", "partition"],
+                    json!(0),
+                );
+            }
             set_default(obj, &["spec", "revisionHistoryLimit"], json!(10));
             set_default(
                 obj,

@@ -49,6 +49,45 @@ async fn version_namespaces_and_dry_run() {
         missing.contains("deployments.apps \"web\" not found"),
         "{missing}"
     );
+
+    // kubectl's typed create commands send protobuf.
+    k.ok(&[
+        "-n",
+        "demo",
+        "create",
+        "deployment",
+        "api",
+        "--image=nginx:1.27",
+        "--replicas=3",
+        "--port=80",
+    ])
+    .await;
+    let got = k
+        .ok(&["-n", "demo", "get", "deploy", "api", "-o", "jsonpath={.spec.replicas} {.spec.template.spec.containers[0].image} {.spec.strategy.type}"])
+        .await;
+    assert_eq!(got, "3 nginx:1.27 RollingUpdate");
+    k.ok(&[
+        "-n",
+        "demo",
+        "create",
+        "secret",
+        "generic",
+        "creds",
+        "--from-literal=token=abc",
+    ])
+    .await;
+    let token = k
+        .ok(&[
+            "-n",
+            "demo",
+            "get",
+            "secret",
+            "creds",
+            "-o",
+            "jsonpath={.data.token} {.type}",
+        ])
+        .await;
+    assert_eq!(token, "YWJj Opaque");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
