@@ -1,12 +1,18 @@
 //! Command-line surface: one subcommand per entry point of DESIGN.md. Every flag also reads `DRGITOPS_*`.
 
+pub mod check;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "drgitops", version, about = "Disaster recovery for Stork-protected Kubernetes clusters, driven by Git")]
+#[command(
+    name = "drgitops",
+    version,
+    about = "Disaster recovery for Stork-protected Kubernetes clusters, driven by Git"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -99,6 +105,8 @@ pub struct ReconcileArgs {
     #[arg(long, env = "DRGITOPS_ADMIN_LISTEN", default_value = "0.0.0.0:8080")]
     pub admin_listen: String,
     #[command(flatten)]
+    pub gitops: Box<crate::gitops::cli::GitopsArgs>,
+    #[command(flatten)]
     pub log: LogArgs,
 }
 
@@ -133,7 +141,13 @@ pub struct CheckArgs {
     #[arg(long, env = "DRGITOPS_CLUSTER_DOMAIN")]
     pub cluster_domain: Option<String>,
     /// Output format.
-    #[arg(short = 'o', long = "output", env = "DRGITOPS_OUTPUT", value_enum, default_value = "text")]
+    #[arg(
+        short = 'o',
+        long = "output",
+        env = "DRGITOPS_OUTPUT",
+        value_enum,
+        default_value = "text"
+    )]
     pub output: OutputFormat,
     /// Files or directories of manifests (YAML streams, JSON, `List` kinds).
     #[arg(required = true)]
@@ -174,20 +188,26 @@ pub struct StatusArgs {
     #[arg(short = 'n', long = "namespace", env = "DRGITOPS_NAMESPACE")]
     pub namespace: Option<String>,
     /// Output format.
-    #[arg(short = 'o', long = "output", env = "DRGITOPS_OUTPUT", value_enum, default_value = "text")]
+    #[arg(
+        short = 'o',
+        long = "output",
+        env = "DRGITOPS_OUTPUT",
+        value_enum,
+        default_value = "text"
+    )]
     pub output: OutputFormat,
 }
 
 /// Runs the parsed command and maps its result to the process exit code.
 pub fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
-        Command::Crd => not_built("crd"),
-        Command::Check(_) => not_built("check"),
-        Command::Render(_) => not_built("render"),
+        Command::Crd => print_crd(),
+        Command::Check(args) => check::run(args),
+        Command::Render(args) => crate::gitops::cli::render(args),
         Command::Failover(_) => not_built("failover"),
         Command::Status(_) => not_built("status"),
-        Command::Webhook(_) => not_built("webhook"),
-        Command::Reconcile(_) => not_built("reconcile"),
+        Command::Webhook(args) => crate::webhook::run(args),
+        Command::Reconcile(args) => crate::gitops::cli::reconcile(args),
     };
     match result {
         Ok(code) => code,
@@ -196,6 +216,11 @@ pub fn run(cli: Cli) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+fn print_crd() -> anyhow::Result<ExitCode> {
+    print!("{}", crate::plan::crd::crd_yaml()?);
+    Ok(ExitCode::SUCCESS)
 }
 
 fn not_built(command: &str) -> anyhow::Result<ExitCode> {

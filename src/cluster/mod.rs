@@ -3,6 +3,8 @@
 //! Rules never talk to an API server: they ask a [`ClusterView`] narrow questions. The live implementation is
 //! backed by kube-rs reflectors (webhook); the offline one by files and the other input objects (`check`).
 
+pub mod live;
+
 /// Where a schedule policy name resolves, in Stork's lookup order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PolicySource {
@@ -50,4 +52,11 @@ pub trait ClusterView: Send + Sync {
     fn schedule_policy(&self, namespace: &str, name: &str) -> Option<PolicySource>;
     /// The DRPlans whose namespaces include `namespace`.
     fn plans_covering(&self, namespace: &str) -> Vec<PlanGuard>;
+    /// Whether an object missing from this view is missing from the cluster. The file-backed view of `check`
+    /// holds only what it was given, so rules that would deny because something is absent only warn there.
+    fn authoritative(&self) -> bool {
+        true
+    }
 }
+
+pub mod file;

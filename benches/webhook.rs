@@ -1,0 +1,483 @@
+//! Load benchmark of the admission webhook (`cargo bench --bench webhook`): not a test, never run by `cargo test`.
+//!
+//! The bench process re-executes itself as two server processes on loopback, each on a 2-thread runtime:
+//! - `rules`: the real admission router (every rule at its default action) over a cluster view holding 10,000
+//!   StorageClasses, 10,000 DRPlans and 10,000 ClusterPairs, filled through the same index updates watch events
+//!   drive;
+//! - `baseline`: the same TLS accept loop and HTTP stack answering a fixed review.
+//!
+//! The parent is the load generator: HTTPS with keep-alive over several connections. It measures, for each server,
+//! the throughput of a closed loop and the latency at a fixed 2,000 reviews/s (open loop, latency counted from
+//! the scheduled send time so a stall is not hidden), and reads the rules server's resident memory.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+
+const ROLE_ENV: &str = "DRGITOPS_BENCH_ROLE";
+const DIR_ENV: &str = "DRGITOPS_BENCH_DIR";
+const OBJECTS: usize = 10_000;
+
+fn main() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    match std::env::var(ROLE_ENV).as_deref() {
+        Ok("rules") => serve(false),
+        Ok("baseline") => serve(true),
+        _ => drive(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Server side
+
+fn populate(view: &drgitops::cluster::live::LiveView) {
+    let apply = |v: Value| view.apply(&serde_json::from_value(v).expect("object"));
+    for i in 0..OBJECTS {
+        let mut annotations = serde_json::Map::new();
+        if i == 0 {
+            annotations.insert(
+                "storageclass.kubernetes.io/is-default-class".into(),
+                "true".into(),
+            );
+        }
+        apply(
+            json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+            "metadata": {"name": format!("px-class-{i}"), "annotations": annotations,
+                "managedFields": [{"manager": "kubectl", "operation": "Apply"}]},
+            "provisioner": "pxd.portworx.com", "parameters": {"repl": "3", "io_profile": "db_remote"}}),
+        );
+        apply(
+            json!({"apiVersion": "drgitops.dev/v1alpha1", "kind": "DRPlan",
+            "metadata": {"name": format!("app-{i}"), "namespace": format!("app-{i}")},
+            "spec": {"mode": "async", "primary": "us-east-1a",
+                "domains": [{"name": "us-east-1a"}, {"name": "us-east-1b"}],
+                "clusterPair": {"name": "remotecluster", "peerKubeconfigSecret": {"name": "drgitops-peer", "key": "kubeconfig"}},
+                "schedule": {"interval": {"intervalMinutes": 15}}},
+            "status": {"role": "Standby", "localDomain": "us-east-1b"}}),
+        );
+        apply(
+            json!({"apiVersion": "stork.libopenstorage.org/v1alpha1", "kind": "ClusterPair",
+            "metadata": {"name": "remotecluster", "namespace": format!("app-{i}")},
+            "spec": {"options": {"ip": "10.0.0.1", "port": "9001", "token": "secret", "mode": "DisasterRecovery"},
+                "config": {"clusters": {"remote": {"server": "https://10.0.0.1:6443"}}}}}),
+        );
+    }
+    view.mark_synced();
+}
+
+fn serve(baseline: bool) {
+    let dir = PathBuf::from(std::env::var(DIR_ENV).expect("bench dir"));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async move {
+        let (tls, _) = drgitops::webhook::tls::server_config(&dir.join("tls.crt"), &dir.join("tls.key"), None)
+            .expect("tls");
+        let router = if baseline {
+            let fixed = Bytes::from_static(
+                br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"bench","allowed":true}}"#,
+            );
+            axum::Router::new().route(
+                "/validate",
+                axum::routing::post(move |body: Bytes| {
+                    let fixed = fixed.clone();
+                    async move {
+                        drop(body);
+                        ([(http::header::CONTENT_TYPE, "application/json")], fixed)
+                    }
+                }),
+            )
+        } else {
+            let view = Arc::new(drgitops::cluster::live::LiveView::new(Some("us-east-1b".to_string())));
+            populate(&view);
+            let store = Arc::new(drgitops::webhook::config::PolicyStore::new(drgitops::policy::PolicyConfig::default()));
+            let metrics = Arc::new(drgitops::webhook::metrics::Metrics::new());
+            drgitops::webhook::admission::router(drgitops::webhook::admission::AdmissionState::new(view, store, metrics))
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        println!("{}", listener.local_addr().expect("addr"));
+        let (_stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        drgitops::webhook::server::serve_tls(listener, tls, router, stop_rx, Duration::from_secs(1)).await;
+    });
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Load generator
+
+// One positional argument per AdmissionRequest field keeps the mix below readable as a table.
+#[allow(clippy::too_many_arguments)]
+fn review(
+    uid: &str,
+    kind: (&str, &str, &str),
+    resource: &str,
+    sub: Option<&str>,
+    ns: Option<&str>,
+    name: &str,
+    operation: &str,
+    user: &str,
+    object: Value,
+    old: Value,
+) -> Bytes {
+    let (group, version, k) = kind;
+    let resource_group = if sub == Some("scale") { "apps" } else { group };
+    let mut request = json!({
+        "uid": uid, "kind": {"group": group, "version": version, "kind": k},
+        "resource": {"group": resource_group, "version": "v1", "resource": resource},
+        "name": name, "operation": operation, "userInfo": {"username": user, "groups": ["system:authenticated"]},
+        "object": object, "oldObject": old, "dryRun": false});
+    if let Some(ns) = ns {
+        request["namespace"] = json!(ns);
+    }
+    if let Some(sub) = sub {
+        request["subResource"] = json!(sub);
+    }
+    Bytes::from(
+        serde_json::to_vec(
+            &json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+        "request": request}),
+        )
+        .expect("json"),
+    )
+}
+
+/// A mix touching every cluster-view lookup: allowed, denied and patched answers.
+fn mix() -> Vec<Bytes> {
+    let stork = |k| ("stork.libopenstorage.org", "v1alpha1", k);
+    vec![
+        review(
+            "b-1",
+            stork("MigrationSchedule"),
+            "migrationschedules",
+            None,
+            Some("app-42"),
+            "ms",
+            "CREATE",
+            "alice",
+            json!({"apiVersion": "stork.libopenstorage.org/v1alpha1", "kind": "MigrationSchedule",
+                "metadata": {"name": "ms", "namespace": "app-42"},
+                "spec": {"schedulePolicyName": "default-interval-policy",
+                    "template": {"spec": {"clusterPair": "remotecluster", "namespaces": ["app-42"],
+                        "includeResources": true, "includeVolumes": true, "startApplications": false}}}}),
+            Value::Null,
+        ),
+        review(
+            "b-2",
+            ("storage.k8s.io", "v1", "StorageClass"),
+            "storageclasses",
+            None,
+            None,
+            "fast",
+            "CREATE",
+            "alice",
+            json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+                "metadata": {"name": "fast", "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+                "provisioner": "pxd.portworx.com"}),
+            Value::Null,
+        ),
+        review(
+            "b-3",
+            ("autoscaling", "v1", "Scale"),
+            "deployments",
+            Some("scale"),
+            Some("app-7"),
+            "web",
+            "UPDATE",
+            "bob",
+            json!({"apiVersion": "autoscaling/v1", "kind": "Scale", "metadata": {"name": "web", "namespace": "app-7"},
+                "spec": {"replicas": 3}}),
+            json!({"apiVersion": "autoscaling/v1", "kind": "Scale", "metadata": {"name": "web", "namespace": "app-7"},
+                "spec": {"replicas": 0}}),
+        ),
+        review(
+            "b-4",
+            ("apps", "v1", "Deployment"),
+            "deployments",
+            None,
+            Some("shop"),
+            "cart",
+            "UPDATE",
+            "carol",
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "cart", "namespace": "shop",
+                "annotations": {"stork.libopenstorage.org/migrationReplicas": "2"}}, "spec": {"replicas": 2}}),
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "cart", "namespace": "shop"},
+                "spec": {"replicas": 2}}),
+        ),
+        review(
+            "b-5",
+            stork("SchedulePolicy"),
+            "schedulepolicies",
+            None,
+            None,
+            "nightly",
+            "CREATE",
+            "alice",
+            json!({"apiVersion": "stork.libopenstorage.org/v1alpha1", "kind": "SchedulePolicy",
+                "metadata": {"name": "nightly"}, "policy": {"daily": {"time": "10:14PM", "retain": 3}}}),
+            Value::Null,
+        ),
+        review(
+            "b-6",
+            ("drgitops.dev", "v1alpha1", "DRPlan"),
+            "drplans",
+            None,
+            Some("app-9"),
+            "app-9",
+            "UPDATE",
+            "alice",
+            json!({"apiVersion": "drgitops.dev/v1alpha1", "kind": "DRPlan", "metadata": {"name": "app-9", "namespace": "app-9"},
+                "spec": {"mode": "async", "primary": "us-east-1b", "domains": [{"name": "us-east-1a"}, {"name": "us-east-1b"}],
+                    "clusterPair": {"name": "remotecluster", "peerKubeconfigSecret": {"name": "p", "key": "kubeconfig"}},
+                    "schedule": {"interval": {"intervalMinutes": 15}}}}),
+            Value::Null,
+        ),
+    ]
+}
+
+async fn connect(addr: &str, ca_pem: &str) -> SendRequest<Full<Bytes>> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pemfile::certs(&mut ca_pem.as_bytes()) {
+        roots.add(cert.expect("pem")).expect("root");
+    }
+    let config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    tcp.set_nodelay(true).expect("nodelay");
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .expect("handshake");
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+        .await
+        .expect("http handshake");
+    tokio::spawn(conn);
+    sender
+}
+
+async fn send(sender: &mut SendRequest<Full<Bytes>>, body: Bytes) {
+    sender.ready().await.expect("connection ready");
+    let req = http::Request::post("/validate")
+        .header(http::header::HOST, "localhost")
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(Full::new(body))
+        .expect("request");
+    let resp = sender.send_request(req).await.expect("response");
+    assert_eq!(resp.status(), 200);
+    let bytes = resp.into_body().collect().await.expect("body").to_bytes();
+    assert!(
+        bytes.starts_with(br#"{"apiVersion":"admission.k8s.io/v1""#),
+        "not a review: {bytes:?}"
+    );
+}
+
+struct Run {
+    count: usize,
+    seconds: f64,
+    latencies_us: Vec<u64>,
+}
+
+impl Run {
+    fn rate(&self) -> f64 {
+        self.count as f64 / self.seconds
+    }
+    fn pct(&self, p: f64) -> f64 {
+        if self.latencies_us.is_empty() {
+            return 0.0;
+        }
+        let idx = ((self.latencies_us.len() as f64 - 1.0) * p).round() as usize;
+        self.latencies_us[idx] as f64 / 1000.0
+    }
+}
+
+/// Closed loop: `conns` connections each sending the next review as soon as the last answer arrived.
+async fn closed_loop(
+    addr: &str,
+    ca: &str,
+    conns: usize,
+    duration: Duration,
+    bodies: &[Bytes],
+) -> Run {
+    let start = Instant::now() + Duration::from_millis(200);
+    let mut tasks = Vec::new();
+    for c in 0..conns {
+        let mut sender = connect(addr, ca).await;
+        let bodies = bodies.to_vec();
+        tasks.push(tokio::spawn(async move {
+            tokio::time::sleep_until(start.into()).await;
+            let mut lat = Vec::new();
+            let mut i = c;
+            while start.elapsed() < duration {
+                let t = Instant::now();
+                send(&mut sender, bodies[i % bodies.len()].clone()).await;
+                lat.push(t.elapsed().as_micros() as u64);
+                i += 1;
+            }
+            lat
+        }));
+    }
+    let mut latencies_us = Vec::new();
+    for t in tasks {
+        latencies_us.extend(t.await.expect("task"));
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    latencies_us.sort_unstable();
+    Run {
+        count: latencies_us.len(),
+        seconds,
+        latencies_us,
+    }
+}
+
+/// Open loop: `rate` reviews/s spread over `conns` connections; latency runs from the scheduled send time.
+async fn open_loop(
+    addr: &str,
+    ca: &str,
+    conns: usize,
+    rate: u64,
+    duration: Duration,
+    bodies: &[Bytes],
+) -> Run {
+    let period = Duration::from_nanos(1_000_000_000 * conns as u64 / rate);
+    let start = Instant::now() + Duration::from_millis(200);
+    let mut tasks = Vec::new();
+    for c in 0..conns {
+        let mut sender = connect(addr, ca).await;
+        let bodies = bodies.to_vec();
+        tasks.push(tokio::spawn(async move {
+            let offset = period * c as u32 / conns as u32;
+            let mut next = start + offset;
+            let mut lat = Vec::new();
+            let mut i = c;
+            while next < start + duration {
+                tokio::time::sleep_until(next.into()).await;
+                send(&mut sender, bodies[i % bodies.len()].clone()).await;
+                lat.push(next.elapsed().as_micros() as u64);
+                next += period;
+                i += 1;
+            }
+            lat
+        }));
+    }
+    let mut latencies_us = Vec::new();
+    for t in tasks {
+        latencies_us.extend(t.await.expect("task"));
+    }
+    let seconds = duration.as_secs_f64();
+    latencies_us.sort_unstable();
+    Run {
+        count: latencies_us.len(),
+        seconds,
+        latencies_us,
+    }
+}
+
+fn spawn_server(role: &str, dir: &Path) -> (Child, String) {
+    let mut child = Command::new(std::env::current_exe().expect("exe"))
+        .env(ROLE_ENV, role)
+        .env(DIR_ENV, dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn server");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("address");
+    (child, line.trim().to_string())
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn drive() {
+    let seconds: u64 = std::env::var("DRGITOPS_BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
+    let duration = Duration::from_secs(seconds);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = rcgen::KeyPair::generate().expect("key");
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+        .expect("params")
+        .self_signed(&key)
+        .expect("cert");
+    std::fs::write(dir.path().join("tls.crt"), cert.pem()).expect("write");
+    std::fs::write(dir.path().join("tls.key"), key.serialize_pem()).expect("write");
+    let ca = cert.pem();
+
+    let (mut rules, rules_addr) = spawn_server("rules", dir.path());
+    let (mut baseline, baseline_addr) = spawn_server("baseline", dir.path());
+    let rss_idle = rss_kib(rules.id());
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let bodies = mix();
+    let conns = 16;
+    let report = runtime.block_on(async {
+        // Warm both servers up (connections, allocator, caches) before measuring.
+        closed_loop(&rules_addr, &ca, 4, Duration::from_secs(1), &bodies).await;
+        closed_loop(&baseline_addr, &ca, 4, Duration::from_secs(1), &bodies).await;
+        let base_max = closed_loop(&baseline_addr, &ca, conns, duration, &bodies).await;
+        let rules_max = closed_loop(&rules_addr, &ca, conns, duration, &bodies).await;
+        let base_2k = open_loop(&baseline_addr, &ca, conns, 2_000, duration, &bodies).await;
+        let rules_2k = open_loop(&rules_addr, &ca, conns, 2_000, duration, &bodies).await;
+        (base_max, rules_max, base_2k, rules_2k)
+    });
+    let rss_loaded = rss_kib(rules.id());
+    let (base_max, rules_max, base_2k, rules_2k) = report;
+    println!(
+        "drgitops webhook benchmark: HTTPS keep-alive, {conns} connections, {seconds}s per run, review mix of {}",
+        bodies.len()
+    );
+    println!("cluster view: {OBJECTS} StorageClasses, {OBJECTS} DRPlans, {OBJECTS} ClusterPairs");
+    println!("| run | reviews/s | p50 ms | p99 ms |");
+    println!("|---|---|---|---|");
+    for (name, run) in [
+        ("baseline, closed loop", &base_max),
+        ("all rules, closed loop", &rules_max),
+        ("baseline at 2,000/s", &base_2k),
+        ("all rules at 2,000/s", &rules_2k),
+    ] {
+        println!(
+            "| {name} | {:.0} | {:.3} | {:.3} |",
+            run.rate(),
+            run.pct(0.50),
+            run.pct(0.99)
+        );
+    }
+    println!(
+        "p99 at 2,000/s: rules / baseline = {:.2}x",
+        rules_2k.pct(0.99) / base_2k.pct(0.99).max(0.001)
+    );
+    println!(
+        "rules server RSS: {:.1} MiB after loading the view, {:.1} MiB after the runs",
+        rss_idle as f64 / 1024.0,
+        rss_loaded as f64 / 1024.0
+    );
+    let _ = rules.kill();
+    let _ = baseline.kill();
+    let _ = rules.wait();
+    let _ = baseline.wait();
+}

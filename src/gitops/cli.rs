@@ -1,0 +1,328 @@
+//! CLI glue for `drgitops reconcile` and `drgitops render`: flags to options, the runtime, signals, exit codes.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use tokio::sync::watch;
+
+use super::runner::{Reconciler, ReconcilerOptions, parse_duration, serve_admin};
+use super::source::{self, GitAuth, GitSourceConfig};
+use super::sync::plans_from_files;
+use crate::cli::{LogArgs, LogFormat, ReconcileArgs, RenderArgs};
+use crate::plan::DRPlan;
+use crate::plan::render::{render_without_credentials, role_of};
+
+/// Reconciler flags beyond DESIGN.md's surface: credentials, the push-receiver secret, leader election.
+#[derive(Debug, Args)]
+pub struct GitopsArgs {
+    /// File holding the shared secret of `POST /hooks/git` (GitHub/generic HMAC key, GitLab token).
+    #[arg(long, env = "DRGITOPS_WEBHOOK_SECRET_FILE")]
+    pub webhook_secret_file: Option<PathBuf>,
+    /// The push-receiver secret itself (prefer the file, mounted from a Secret).
+    #[arg(long, env = "DRGITOPS_WEBHOOK_SECRET", hide_env_values = true)]
+    pub webhook_secret: Option<String>,
+    /// HTTPS token for the git remote (set the env from a Secret).
+    #[arg(long, env = "DRGITOPS_GIT_TOKEN", hide_env_values = true)]
+    pub git_token: Option<String>,
+    /// File holding the HTTPS token.
+    #[arg(long, env = "DRGITOPS_GIT_TOKEN_FILE")]
+    pub git_token_file: Option<PathBuf>,
+    /// User name sent with the token (GitHub ignores it; Bitbucket wants `x-token-auth`).
+    #[arg(long, env = "DRGITOPS_GIT_USERNAME", default_value = "git")]
+    pub git_username: String,
+    /// SSH private key for `ssh://` remotes.
+    #[arg(long, env = "DRGITOPS_GIT_SSH_KEY_FILE")]
+    pub git_ssh_key_file: Option<PathBuf>,
+    /// known_hosts with the SSH server's host key; unknown host keys are always refused.
+    #[arg(long, env = "DRGITOPS_GIT_KNOWN_HOSTS_FILE")]
+    pub git_known_hosts_file: Option<PathBuf>,
+    /// Directory of the bare fetch cache.
+    #[arg(long, env = "DRGITOPS_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Namespace of the leader Lease and the inventory ConfigMap (the reconciler's own namespace).
+    #[arg(long, env = "DRGITOPS_SYSTEM_NAMESPACE", default_value = "kube-system")]
+    pub system_namespace: String,
+    /// Stork's admin namespace: only a plan there may protect other namespaces.
+    #[arg(long, env = "DRGITOPS_ADMIN_NAMESPACE", default_value = "kube-system")]
+    pub admin_namespace: String,
+    /// This replica's identity in the Lease (default: the host name, i.e. the pod name).
+    #[arg(long, env = "DRGITOPS_IDENTITY")]
+    pub identity: Option<String>,
+    /// How long a leader's Lease lasts without renewal.
+    #[arg(long, env = "DRGITOPS_LEASE_DURATION", default_value = "15s")]
+    pub lease_duration: String,
+}
+
+/// Installs the log subscriber (stderr; stdout is reserved for output such as the dry-run diff).
+pub fn init_logging(log: &LogArgs) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    // try_init fails only when a subscriber is already installed (tests); keeping that one is right.
+    let _ = match log.log_format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Plain => builder.try_init(),
+    };
+}
+
+fn read_trimmed(path: &Path, what: &str) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read {what} {}", path.display()))?;
+    Ok(text.trim().to_string())
+}
+
+/// Builds the reconciler's options from the command line.
+pub fn options_from_args(args: &ReconcileArgs) -> anyhow::Result<ReconcilerOptions> {
+    let g = &args.gitops;
+    let identity = g
+        .identity
+        .clone()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| format!("drgitops-{}", random_suffix()));
+    let mut options = ReconcilerOptions::new(&identity);
+    options.cluster_domain = args.cluster_domain.clone();
+    options.interval = parse_duration(&args.interval)
+        .with_context(|| format!("--interval {:?}: use e.g. 30s, 5m or 1h", args.interval))?;
+    options.lease_duration = parse_duration(&g.lease_duration)
+        .with_context(|| format!("--lease-duration {:?}: use e.g. 15s", g.lease_duration))?;
+    options.once = args.once;
+    options.dry_run = args.dry_run;
+    options.admin_listen = args.admin_listen.clone();
+    options.system_namespace = g.system_namespace.clone();
+    options.admin_namespace = g.admin_namespace.clone();
+    options.webhook_secret = match (&g.webhook_secret_file, &g.webhook_secret) {
+        (Some(path), _) => Some(read_trimmed(path, "--webhook-secret-file")?.into_bytes()),
+        (None, Some(secret)) => Some(secret.clone().into_bytes()),
+        (None, None) => None,
+    };
+    if let Some(url) = &args.git_url {
+        let token = match (&g.git_token_file, &g.git_token) {
+            (Some(path), _) => Some(read_trimmed(path, "--git-token-file")?),
+            (None, token) => token.clone(),
+        };
+        let auth = if let Some(key_file) = &g.git_ssh_key_file {
+            let Some(known_hosts) = &g.git_known_hosts_file else {
+                bail!(
+                    "--git-ssh-key-file needs --git-known-hosts-file: unknown host keys are never accepted"
+                );
+            };
+            GitAuth::Ssh {
+                username: "git".into(),
+                private_key: std::fs::read_to_string(key_file).with_context(|| {
+                    format!("cannot read --git-ssh-key-file {}", key_file.display())
+                })?,
+                passphrase: None,
+                known_hosts: std::fs::read_to_string(known_hosts).with_context(|| {
+                    format!(
+                        "cannot read --git-known-hosts-file {}",
+                        known_hosts.display()
+                    )
+                })?,
+            }
+        } else if let Some(token) = token {
+            GitAuth::Token {
+                username: g.git_username.clone(),
+                token,
+            }
+        } else {
+            GitAuth::None
+        };
+        if url.starts_with("ssh://") && !matches!(auth, GitAuth::Ssh { .. }) {
+            bail!("{url} is an ssh:// remote: set --git-ssh-key-file and --git-known-hosts-file");
+        }
+        // One cache per remote and branch, so two configurations never share a bare repository.
+        let cache_dir = g.cache_dir.clone().unwrap_or_else(|| {
+            use sha2::Digest as _;
+            let digest = sha2::Sha256::digest(format!("{url}#{}", args.git_branch).as_bytes());
+            std::env::temp_dir()
+                .join("drgitops-git-cache")
+                .join(hex::encode(&digest[..8]))
+        });
+        options.git = Some(GitSourceConfig {
+            url: url.clone(),
+            branch: args.git_branch.clone(),
+            path: args.git_path.clone(),
+            cache_dir,
+            auth,
+        });
+    }
+    Ok(options)
+}
+
+/// `drgitops reconcile`.
+pub fn reconcile(args: ReconcileArgs) -> anyhow::Result<ExitCode> {
+    init_logging(&args.log);
+    let options = options_from_args(&args)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")?;
+    runtime.block_on(async move {
+        let client = kube::Client::try_default()
+            .await
+            .context("cannot build a Kubernetes client from the environment")?;
+        run_reconciler(client, options).await
+    })
+}
+
+/// Runs the reconciler with a ready client: one pass for `--once`/`--dry-run`, else until SIGTERM.
+pub async fn run_reconciler(
+    client: kube::Client,
+    options: ReconcilerOptions,
+) -> anyhow::Result<ExitCode> {
+    let once = options.once || options.dry_run;
+    let dry_run = options.dry_run;
+    let admin_listen = options.admin_listen.clone();
+    let reconciler = Reconciler::new(client, options);
+    if once {
+        let outcome = reconciler.pass(true).await;
+        if dry_run {
+            print!("{}", outcome.diff);
+        }
+        for error in &outcome.errors {
+            eprintln!("error: {error}");
+        }
+        return Ok(if outcome.ok {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        });
+    }
+    let (stop, shutdown) = watch::channel(false);
+    let (addr, admin) = serve_admin(&reconciler, &admin_listen, shutdown.clone()).await?;
+    tracing::info!(%addr, "admin server listening (/livez, /readyz, /metrics, POST /hooks/git)");
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down: finishing the current pass (a second signal aborts)");
+        let _ = stop.send(true);
+        wait_for_signal().await;
+        std::process::exit(130);
+    });
+    reconciler.run(shutdown).await;
+    let _ = admin.await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// `drgitops render`: the DRPlans at a revision (or in a directory) and the Stork objects without credentials
+/// that `--cluster-domain` holds for them, as one YAML stream. Any problem: nothing on stdout, exit ≠ 0.
+pub fn render(args: RenderArgs) -> anyhow::Result<ExitCode> {
+    let text = render_stream(
+        &args.repo,
+        args.rev.as_deref(),
+        &args.path,
+        &args.cluster_domain,
+        "kube-system",
+    )?;
+    print!("{text}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The YAML stream `drgitops render` prints.
+pub fn render_stream(
+    repo: &str,
+    rev: Option<&str>,
+    path: &str,
+    cluster_domain: &str,
+    admin_namespace: &str,
+) -> anyhow::Result<String> {
+    let (files, origin) = read_render_input(repo, rev, path)?;
+    let plans = plans_from_files(&files, admin_namespace).map_err(|errors| {
+        let lines: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
+        anyhow::anyhow!(
+            "{origin} has invalid plans, nothing rendered:\n{}",
+            lines.join("\n")
+        )
+    })?;
+    if plans.is_empty() {
+        bail!(
+            "no DRPlan under {path:?} in {origin}: refusing to print an empty render (a pruning consumer would delete everything)"
+        );
+    }
+    let mut out = String::new();
+    for doc in &plans {
+        let plan: DRPlan = serde_json::from_value(doc.object.clone())
+            .with_context(|| format!("{}:{}: cannot read the plan", doc.file, doc.line))?;
+        let role = role_of(&plan, cluster_domain);
+        let mut objects = vec![strip_status(doc.object.clone())];
+        objects.extend(render_without_credentials(&plan, role, true));
+        for object in objects {
+            out.push_str("---\n");
+            out.push_str(&serde_yaml::to_string(&object).context("cannot print YAML")?);
+        }
+    }
+    Ok(out)
+}
+
+fn strip_status(mut object: serde_json::Value) -> serde_json::Value {
+    if let Some(map) = object.as_object_mut() {
+        map.remove("status");
+    }
+    object
+}
+
+fn is_remote(repo: &str) -> bool {
+    repo.contains("://") || (repo.contains('@') && repo.contains(':') && !Path::new(repo).exists())
+}
+
+fn read_render_input(
+    repo: &str,
+    rev: Option<&str>,
+    path: &str,
+) -> anyhow::Result<(Vec<source::ManifestFile>, String)> {
+    if is_remote(repo) && !repo.starts_with("file://") {
+        let scratch = std::env::temp_dir().join(format!(
+            "drgitops-render-{}-{}",
+            std::process::id(),
+            random_suffix()
+        ));
+        let result = source::clone_and_read(repo, &scratch, rev, path, &GitAuth::None);
+        let _ = std::fs::remove_dir_all(&scratch);
+        let (commit, files) = result?;
+        return Ok((files, format!("{repo}@{}", super::sync::short(&commit))));
+    }
+    let local = PathBuf::from(repo.strip_prefix("file://").unwrap_or(repo));
+    if !local.exists() {
+        bail!("--repo {repo}: no such directory or repository");
+    }
+    let bare = git2::Repository::open(&local)
+        .map(|r| r.is_bare())
+        .unwrap_or(false);
+    if rev.is_some() || bare {
+        let rev = rev.unwrap_or("HEAD");
+        let commit = source::resolve_revision(&local, rev)?;
+        let files = source::read_revision(&local, &commit, path)?;
+        return Ok((files, format!("{repo}@{}", super::sync::short(&commit))));
+    }
+    Ok((source::read_directory(&local, path)?, repo.to_string()))
+}
+
+fn random_suffix() -> String {
+    use rand::{Rng as _, SeedableRng as _};
+    format!("{:016x}", rand::rngs::StdRng::from_os_rng().random::<u64>())
+}

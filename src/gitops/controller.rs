@@ -1,0 +1,876 @@
+//! The plan controller: for every DRPlan on this cluster, decide the role, render what the role holds, apply it
+//! with server-side apply, prune what the plan no longer renders, and write a status a person can read.
+//!
+//! In: the DRPlans in the cluster, their Secrets, the local cluster domain, what the git source last did. Out:
+//! ClusterPairs, NamespacedSchedulePolicies and MigrationSchedules (field manager `drgitops`), DRPlan status through
+//! the status subresource, and Events. Each plan is reconciled on its own: one failing plan never stalls the rest.
+//!
+//! The steps of [`PlanController::reconcile_plan`] are separate functions so role transitions (failover and
+//! failback) can run between the role decision and the steady-state apply: `decide_role` → (transition steps) →
+//! `gather_inputs` → `apply_role` → `write_status`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, ListParams};
+use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
+use kube::{Resource, ResourceExt};
+use serde_json::{Value, json};
+
+use super::apply::{
+    Applier, ApplyError, MANAGED_BY_LABEL, ObjectKey, PLAN_LABEL, REVISION_ANNOTATION,
+    STORK_API_VERSION, applied_by_us, owned_by_other_manager,
+};
+use super::diff;
+use crate::plan::render::{self, RenderInputs, StorageOptions};
+use crate::plan::{Condition, DRPlan, DRPlanStatus, Mode, Role};
+use crate::stork::keys::STATIC_COPY;
+
+/// The kinds a plan renders, in apply order.
+pub const RENDERED_KINDS: [&str; 3] = [
+    "ClusterPair",
+    "NamespacedSchedulePolicy",
+    "MigrationSchedule",
+];
+
+/// What the git source last did, as the plan controller reports it in each plan's status.
+#[derive(Clone, Debug, Default)]
+pub struct SourceState {
+    /// Whether plans come from the built-in git source (else from Argo CD or Flux).
+    pub git: bool,
+    /// The last revision the source tried.
+    pub attempted_revision: Option<String>,
+    /// The last revision whose plans were all valid and applied.
+    pub applied_revision: Option<String>,
+    /// Why the attempted revision was refused, per affected plan (`namespace/name`); `"*"` affects all plans.
+    pub failures: BTreeMap<String, String>,
+}
+
+impl SourceState {
+    fn failure_for(&self, id: &str) -> Option<&String> {
+        self.failures.get(id).or_else(|| self.failures.get("*"))
+    }
+}
+
+/// Settings of the plan controller.
+#[derive(Clone, Debug)]
+pub struct ControllerConfig {
+    /// `--cluster-domain`; else ClusterDomainsStatus `status.localDomain`.
+    pub cluster_domain: Option<String>,
+    /// Print the server-side dry-run diff instead of writing.
+    pub dry_run: bool,
+    /// How long the peer's API server gets to answer before it counts as unreachable.
+    pub peer_timeout: Duration,
+    /// Reporting instance for Events (pod name).
+    pub instance: String,
+}
+
+/// How one plan's reconcile ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlanReport {
+    pub plan: String,
+    pub role: Option<Role>,
+    pub phase: String,
+    /// `Ready` condition status.
+    pub ready: bool,
+    /// An error worth retrying with backoff (API errors, throttling); permanent problems are reported in
+    /// conditions and wait for a change instead.
+    pub retry: bool,
+    pub message: String,
+}
+
+/// The outcome of one pass over all plans.
+#[derive(Clone, Debug, Default)]
+pub struct PassReport {
+    pub plans: Vec<PlanReport>,
+    /// Problems outside any single plan (listing plans, the local domain, pruning orphans).
+    pub errors: Vec<String>,
+    /// Whether any error is worth a retry with backoff.
+    pub retry: bool,
+    /// The dry-run diff, when dry-run.
+    pub diff: String,
+}
+
+impl PassReport {
+    /// True when every plan is Ready and nothing failed.
+    pub fn ok(&self) -> bool {
+        self.errors.is_empty() && self.plans.iter().all(|p| p.ready)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ControllerError {
+    #[error(
+        "cannot tell the local cluster domain: no --cluster-domain and no ClusterDomainsStatus with status.localDomain; \
+         set --cluster-domain"
+    )]
+    UnknownLocalDomain,
+    #[error("listing {what} failed: {source}")]
+    List {
+        what: &'static str,
+        #[source]
+        source: Box<kube::Error>,
+    },
+    #[error(transparent)]
+    Apply(#[from] ApplyError),
+}
+
+/// A problem that stops one plan, with the condition reason it shows as.
+struct PlanProblem {
+    reason: &'static str,
+    message: String,
+    /// Stalled problems need a person (a Secret, a commit); the others are retried with backoff.
+    stalled: bool,
+}
+
+impl PlanProblem {
+    fn stalled(reason: &'static str, message: impl Into<String>) -> Self {
+        PlanProblem {
+            reason,
+            message: message.into(),
+            stalled: true,
+        }
+    }
+    fn transient(reason: &'static str, message: impl Into<String>) -> Self {
+        PlanProblem {
+            reason,
+            message: message.into(),
+            stalled: false,
+        }
+    }
+}
+
+impl From<ApplyError> for PlanProblem {
+    fn from(err: ApplyError) -> Self {
+        if err.is_transient() {
+            PlanProblem::transient("ApplyFailed", err.to_string())
+        } else {
+            PlanProblem::stalled("ApplyRejected", err.to_string())
+        }
+    }
+}
+
+/// What `apply_role` did.
+struct Applied {
+    changed: Vec<String>,
+    pruned: Vec<String>,
+    notes: Vec<String>,
+    /// Protection is not running (schedule suspended because the peer is unreachable, or a static copy in the way).
+    degraded: Option<(&'static str, String)>,
+}
+
+pub struct PlanController {
+    applier: Applier,
+    config: ControllerConfig,
+    recorder: Recorder,
+}
+
+impl PlanController {
+    pub fn new(client: kube::Client, config: ControllerConfig) -> Self {
+        let reporter = Reporter {
+            controller: "drgitops".into(),
+            instance: Some(config.instance.clone()),
+        };
+        PlanController {
+            applier: Applier::new(client.clone()),
+            recorder: Recorder::new(client, reporter),
+            config,
+        }
+    }
+
+    pub fn applier(&self) -> &Applier {
+        &self.applier
+    }
+
+    /// `--cluster-domain`, else ClusterDomainsStatus `status.localDomain`.
+    pub async fn local_domain(&self) -> Result<String, ControllerError> {
+        if let Some(domain) = &self.config.cluster_domain {
+            return Ok(domain.clone());
+        }
+        let statuses = self
+            .applier
+            .list_all(STORK_API_VERSION, "ClusterDomainsStatus")
+            .await
+            .map_err(ControllerError::Apply)?;
+        statuses
+            .iter()
+            .find_map(|s| {
+                s.pointer("/status/localDomain")
+                    .and_then(Value::as_str)
+                    .filter(|d| !d.is_empty())
+            })
+            .map(str::to_string)
+            .ok_or(ControllerError::UnknownLocalDomain)
+    }
+
+    /// One pass over every DRPlan in the cluster, then the removal of objects whose plan is gone.
+    pub async fn reconcile_all(&self, source: &SourceState) -> PassReport {
+        let mut report = PassReport::default();
+        let api: Api<DRPlan> = Api::all(self.applier.client().clone());
+        let plans = match api.list(&ListParams::default()).await {
+            Ok(list) => list.items,
+            Err(source) => {
+                report.errors.push(
+                    ControllerError::List {
+                        what: "DRPlans",
+                        source: Box::new(source),
+                    }
+                    .to_string(),
+                );
+                report.retry = true;
+                return report;
+            }
+        };
+        let local = self.local_domain().await;
+        for plan in &plans {
+            let plan_report = match &local {
+                Ok(local) => {
+                    self.reconcile_plan(plan, local, source, &mut report.diff)
+                        .await
+                }
+                Err(err) => {
+                    let problem = PlanProblem::stalled("UnknownLocalDomain", err.to_string());
+                    self.report_problem(plan, None, None, source, problem).await
+                }
+            };
+            report.retry |= plan_report.retry;
+            report.plans.push(plan_report);
+        }
+        if let Err(err) = &local
+            && plans.is_empty()
+        {
+            report.errors.push(err.to_string());
+        }
+        match self.prune_orphans(&plans, &mut report.diff).await {
+            Ok(()) => {}
+            Err(err) => {
+                report.retry |= match &err {
+                    ControllerError::Apply(e) => e.is_transient(),
+                    _ => true,
+                };
+                report.errors.push(err.to_string());
+            }
+        }
+        report
+    }
+
+    /// Reconciles one plan: role, inputs, apply, prune, status.
+    pub async fn reconcile_plan(
+        &self,
+        plan: &DRPlan,
+        local_domain: &str,
+        source: &SourceState,
+        diff_out: &mut String,
+    ) -> PlanReport {
+        let role = decide_role(plan, local_domain);
+        // Role transitions (failover/failback steps) run here, before the steady-state apply.
+        let inputs = match self.gather_inputs(plan, role).await {
+            Ok(inputs) => inputs,
+            Err(problem) => {
+                return self
+                    .report_problem(plan, Some(local_domain), Some(role), source, problem)
+                    .await;
+            }
+        };
+        let applied = match self.apply_role(plan, role, &inputs, diff_out).await {
+            Ok(applied) => applied,
+            Err(problem) => {
+                return self
+                    .report_problem(plan, Some(local_domain), Some(role), source, problem)
+                    .await;
+            }
+        };
+        self.write_success(plan, local_domain, role, source, applied)
+            .await
+    }
+
+    /// Reads the Secrets the plan names and probes the peer. A missing Secret or key is a Stalled condition.
+    async fn gather_inputs(&self, plan: &DRPlan, role: Role) -> Result<RenderInputs, PlanProblem> {
+        let namespace = plan.namespace().unwrap_or_default();
+        let secrets: Api<Secret> = Api::namespaced(self.applier.client().clone(), &namespace);
+        let pair = &plan.spec.cluster_pair;
+        let kubeconfig_ref = &pair.peer_kubeconfig_secret;
+        let kubeconfig = read_secret_key(
+            &secrets,
+            &namespace,
+            &kubeconfig_ref.name,
+            &kubeconfig_ref.key,
+        )
+        .await?;
+        let storage = match (&plan.spec.mode, &pair.storage_secret) {
+            (Mode::Async, Some(secret)) => {
+                let mut values = BTreeMap::new();
+                for key in ["ip", "port", "token"] {
+                    values.insert(
+                        key,
+                        read_secret_key(&secrets, &namespace, &secret.name, key).await?,
+                    );
+                }
+                let backuplocation = read_secret(&secrets, &namespace, &secret.name)
+                    .await?
+                    .and_then(|s| secret_value(&s, "backuplocation"));
+                Some(StorageOptions {
+                    ip: values.remove("ip").unwrap_or_default(),
+                    port: values.remove("port").unwrap_or_default(),
+                    token: values.remove("token").unwrap_or_default(),
+                    backuplocation,
+                })
+            }
+            _ => None,
+        };
+        // A standby suspends its schedule whatever the peer does; only a primary needs to know.
+        let peer_reachable = match role {
+            Role::Primary => peer_reachable(&kubeconfig, self.config.peer_timeout).await,
+            Role::Standby => true,
+        };
+        Ok(RenderInputs {
+            peer_kubeconfig: Some(kubeconfig),
+            storage,
+            peer_reachable,
+        })
+    }
+
+    /// Renders and applies the role's objects, then prunes the plan's objects it no longer renders.
+    async fn apply_role(
+        &self,
+        plan: &DRPlan,
+        role: Role,
+        inputs: &RenderInputs,
+        diff_out: &mut String,
+    ) -> Result<Applied, PlanProblem> {
+        let desired = render::render(plan, role, inputs).map_err(|e| {
+            PlanProblem::stalled(
+                "InvalidSecret",
+                format!("cannot render the ClusterPair: {e}"),
+            )
+        })?;
+        let mut applied = Applied {
+            changed: Vec::new(),
+            pruned: Vec::new(),
+            notes: Vec::new(),
+            degraded: None,
+        };
+        if role == Role::Primary && !inputs.peer_reachable {
+            applied.degraded = Some((
+                "PeerUnreachable",
+                "the peer cluster's API server does not answer: MigrationSchedule suspended until it does".into(),
+            ));
+        }
+        let mut desired_keys = BTreeSet::new();
+        for mut object in desired {
+            let Some(key) = ObjectKey::of(&object) else {
+                continue;
+            };
+            desired_keys.insert(key.clone());
+            let live = self.applier.get(&key).await?;
+            if let Some(live) = &live {
+                if is_foreign_static_copy(live) {
+                    // Stork's passive copy of the peer's schedule: never touched.
+                    let note =
+                        format!("{key} is Stork's static copy of the peer's schedule; left alone");
+                    if role == Role::Primary {
+                        applied.degraded = Some(("StaticCopyInTheWay", note.clone()));
+                    }
+                    applied.notes.push(note);
+                    continue;
+                }
+                if let Some(note) = yield_to_stork(&mut object, live) {
+                    applied.notes.push(format!("{key}: {note}"));
+                }
+            }
+            if self.config.dry_run {
+                let result = self.applier.apply(&object, true).await?;
+                diff_out.push_str(&diff::object_diff(&key, live.as_ref(), Some(&result)));
+                continue;
+            }
+            let result = self.applier.apply(&object, false).await?;
+            let before = live
+                .as_ref()
+                .and_then(|l| l.pointer("/metadata/resourceVersion").cloned());
+            let after = result.pointer("/metadata/resourceVersion").cloned();
+            if before.is_none() {
+                applied.changed.push(format!("created {key}"));
+            } else if before != after {
+                applied.changed.push(format!("updated {key}"));
+            }
+        }
+        let name = plan.name_any();
+        let namespace = plan.namespace().unwrap_or_default();
+        for kind in RENDERED_KINDS {
+            let labelled = self
+                .applier
+                .list_labelled(
+                    STORK_API_VERSION,
+                    kind,
+                    Some(&format!("{PLAN_LABEL}={name}")),
+                )
+                .await?;
+            for object in labelled {
+                let Some(key) = ObjectKey::of(&object) else {
+                    continue;
+                };
+                if key.namespace != namespace
+                    || desired_keys.contains(&key)
+                    || !applied_by_us(&object)
+                {
+                    continue;
+                }
+                if self.config.dry_run {
+                    diff_out.push_str(&diff::object_diff(&key, Some(&object), None));
+                } else if self.applier.delete_if_ours(&key, false).await? {
+                    applied.pruned.push(format!("deleted {key}"));
+                }
+            }
+        }
+        Ok(applied)
+    }
+
+    /// Deletes rendered objects whose DRPlan no longer exists. Never when no DRPlan exists at all: an empty
+    /// cluster view (a reinstalled CRD, an empty render upstream) must not wipe every pairing.
+    async fn prune_orphans(
+        &self,
+        plans: &[DRPlan],
+        diff_out: &mut String,
+    ) -> Result<(), ControllerError> {
+        if plans.is_empty() {
+            return Ok(());
+        }
+        let existing: BTreeSet<(String, String)> = plans
+            .iter()
+            .map(|p| (p.namespace().unwrap_or_default(), p.name_any()))
+            .collect();
+        for kind in RENDERED_KINDS {
+            for object in self
+                .applier
+                .list_labelled(STORK_API_VERSION, kind, Some(PLAN_LABEL))
+                .await?
+            {
+                let Some(key) = ObjectKey::of(&object) else {
+                    continue;
+                };
+                let plan = object
+                    .pointer("/metadata/labels")
+                    .and_then(|l| l.get(PLAN_LABEL))
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string();
+                if existing.contains(&(key.namespace.clone(), plan)) || !applied_by_us(&object) {
+                    continue;
+                }
+                if self.config.dry_run {
+                    diff_out.push_str(&diff::object_diff(&key, Some(&object), None));
+                } else if self.applier.delete_if_ours(&key, false).await? {
+                    tracing::info!(object = %key, "deleted: its DRPlan is gone");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn write_success(
+        &self,
+        plan: &DRPlan,
+        local_domain: &str,
+        role: Role,
+        source: &SourceState,
+        applied: Applied,
+    ) -> PlanReport {
+        let id = plan_id(plan);
+        let revision = plan.annotations().get(REVISION_ANNOTATION).cloned();
+        let source_failure = source.failure_for(&id).cloned();
+        let (phase, ready, reason, message) = match (&source_failure, &applied.degraded) {
+            (Some(failure), _) => (
+                "Stalled",
+                false,
+                "InvalidCommit",
+                format!("{failure}; still holding the last good revision"),
+            ),
+            (None, Some((reason, message))) => ("Degraded", false, *reason, message.clone()),
+            (None, None) => {
+                let phase = match role {
+                    Role::Primary => "Protected",
+                    Role::Standby => "Standby",
+                };
+                let mut message = match role {
+                    Role::Primary => {
+                        "applications run here; migrations to the peer are scheduled".to_string()
+                    }
+                    Role::Standby => {
+                        "holding the pair and a suspended schedule for failback".to_string()
+                    }
+                };
+                for note in &applied.notes {
+                    message.push_str("; ");
+                    message.push_str(note);
+                }
+                (phase, true, "Reconciled", message)
+            }
+        };
+        let mut status = base_status(
+            plan,
+            Some(local_domain),
+            Some(role),
+            source,
+            revision.clone(),
+        );
+        if !self.config.dry_run {
+            status.last_applied_revision = revision.clone().or(status.last_applied_revision);
+        }
+        status.phase = Some(phase.to_string());
+        let generation = plan.metadata.generation;
+        let stalled_reason = if source_failure.is_some() {
+            Some(("InvalidCommit", message.clone()))
+        } else {
+            None
+        };
+        status.conditions = conditions(
+            plan,
+            generation,
+            (ready, reason, &message),
+            None,
+            stalled_reason.as_ref().map(|(r, m)| (*r, m.as_str())),
+        );
+        let changed = !applied.changed.is_empty() || !applied.pruned.is_empty();
+        if changed && !self.config.dry_run {
+            let note = [applied.changed.clone(), applied.pruned.clone()]
+                .concat()
+                .join(", ");
+            self.event(plan, EventType::Normal, "Applied", &note).await;
+        }
+        self.publish_status(plan, status).await;
+        PlanReport {
+            plan: id,
+            role: Some(role),
+            phase: phase.into(),
+            ready,
+            retry: false,
+            message,
+        }
+    }
+
+    async fn report_problem(
+        &self,
+        plan: &DRPlan,
+        local_domain: Option<&str>,
+        role: Option<Role>,
+        source: &SourceState,
+        problem: PlanProblem,
+    ) -> PlanReport {
+        let id = plan_id(plan);
+        let revision = plan.annotations().get(REVISION_ANNOTATION).cloned();
+        let mut status = base_status(plan, local_domain, role, source, revision);
+        let phase = if problem.stalled { "Stalled" } else { "Error" };
+        status.phase = Some(phase.into());
+        let reconciling = if problem.stalled {
+            None
+        } else {
+            Some(("ProgressingWithRetry", problem.message.as_str()))
+        };
+        let stalled = if problem.stalled {
+            Some((problem.reason, problem.message.as_str()))
+        } else {
+            None
+        };
+        status.conditions = conditions(
+            plan,
+            plan.metadata.generation,
+            (false, problem.reason, &problem.message),
+            reconciling,
+            stalled,
+        );
+        tracing::warn!(plan = %id, reason = problem.reason, "{}", problem.message);
+        if !self.config.dry_run {
+            self.event(plan, EventType::Warning, problem.reason, &problem.message)
+                .await;
+        }
+        self.publish_status(plan, status).await;
+        PlanReport {
+            plan: id,
+            role,
+            phase: phase.into(),
+            ready: false,
+            retry: !problem.stalled,
+            message: problem.message,
+        }
+    }
+
+    /// Marks the plans a refused commit affects (Stalled, with file, line and field) without touching anything
+    /// else, and emits a Warning Event on each.
+    pub async fn report_invalid_commit(&self, source: &SourceState) {
+        if self.config.dry_run {
+            return;
+        }
+        let api: Api<DRPlan> = Api::all(self.applier.client().clone());
+        let Ok(plans) = api.list(&ListParams::default()).await else {
+            return;
+        };
+        for plan in &plans.items {
+            let id = plan_id(plan);
+            let Some(message) = source.failure_for(&id) else {
+                continue;
+            };
+            if source.failures.contains_key("*") && !plan.labels().contains_key(MANAGED_BY_LABEL) {
+                continue;
+            }
+            self.event(plan, EventType::Warning, "InvalidCommit", message)
+                .await;
+        }
+    }
+
+    async fn publish_status(&self, plan: &DRPlan, status: DRPlanStatus) {
+        if self.config.dry_run || plan.status.as_ref() == Some(&status) {
+            return;
+        }
+        let old_role = plan.status.as_ref().and_then(|s| s.role);
+        if let (Some(old), Some(new)) = (old_role, status.role)
+            && old != new
+        {
+            let note = format!("role changed from {} to {}", old.as_str(), new.as_str());
+            self.event(plan, EventType::Normal, "RoleChanged", &note)
+                .await;
+        }
+        let Some(key) = ObjectKey::of(&json!({
+            "apiVersion": crate::plan::API_VERSION, "kind": "DRPlan",
+            "metadata": {"name": plan.name_any(), "namespace": plan.namespace()}
+        })) else {
+            return;
+        };
+        let value = serde_json::to_value(&status).unwrap_or_else(|_| json!({}));
+        if let Err(err) = self.applier.patch_status(&key, &value).await {
+            tracing::warn!(plan = %key, "cannot write status: {err}");
+        }
+    }
+
+    async fn event(&self, plan: &DRPlan, type_: EventType, reason: &str, note: &str) {
+        let mut note = note.to_string();
+        // The API server caps an Event's note at 1 kB.
+        if note.len() > 1000 {
+            let mut cut = 1000;
+            while !note.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            note.truncate(cut);
+        }
+        let event = KubeEvent {
+            type_,
+            reason: reason.to_string(),
+            note: Some(note),
+            action: "Reconcile".into(),
+            secondary: None,
+        };
+        if let Err(err) = self.recorder.publish(&event, &plan.object_ref(&())).await {
+            tracing::debug!("cannot publish event: {err}");
+        }
+    }
+}
+
+/// Role = primary when `spec.primary` is the local cluster domain.
+pub fn decide_role(plan: &DRPlan, local_domain: &str) -> Role {
+    render::role_of(plan, local_domain)
+}
+
+fn plan_id(plan: &DRPlan) -> String {
+    format!(
+        "{}/{}",
+        plan.namespace().unwrap_or_default(),
+        plan.name_any()
+    )
+}
+
+/// Whether `live` is a schedule Stork created as the passive copy of the peer's (never ours to touch).
+fn is_foreign_static_copy(live: &Value) -> bool {
+    live.pointer("/metadata/annotations")
+        .and_then(|a| a.get(STATIC_COPY))
+        .and_then(Value::as_str)
+        == Some("true")
+        && !applied_by_us(live)
+}
+
+/// Leaves fields Stork owns alone: when Stork itself suspended a schedule (autoSuspend, an inactive local domain,
+/// a failover action) the apply does not resume it. Returns a note when it yielded.
+pub fn yield_to_stork(desired: &mut Value, live: &Value) -> Option<String> {
+    if desired.get("kind").and_then(Value::as_str) != Some("MigrationSchedule") {
+        return None;
+    }
+    let wants_running = desired.pointer("/spec/suspend") == Some(&Value::Bool(false));
+    let live_suspended = live.pointer("/spec/suspend") == Some(&Value::Bool(true));
+    if wants_running && live_suspended && owned_by_other_manager(live, &["f:spec", "f:suspend"]) {
+        if let Some(spec) = desired.get_mut("spec").and_then(Value::as_object_mut) {
+            spec.remove("suspend");
+        }
+        return Some(
+            "suspended by Stork itself (autoSuspend or an inactive domain); not resumed".into(),
+        );
+    }
+    None
+}
+
+fn base_status(
+    plan: &DRPlan,
+    local_domain: Option<&str>,
+    role: Option<Role>,
+    source: &SourceState,
+    revision: Option<String>,
+) -> DRPlanStatus {
+    let previous = plan.status.clone().unwrap_or_default();
+    DRPlanStatus {
+        observed_generation: plan.metadata.generation,
+        local_domain: local_domain.map(str::to_string).or(previous.local_domain),
+        role: role.or(previous.role),
+        last_attempted_revision: if source.git {
+            source.attempted_revision.clone().or(revision)
+        } else {
+            revision
+        }
+        .or(previous.last_attempted_revision),
+        ..previous
+    }
+}
+
+/// The three kstatus conditions, keeping `lastTransitionTime` when a condition's status did not change.
+fn conditions(
+    plan: &DRPlan,
+    generation: Option<i64>,
+    ready: (bool, &str, &str),
+    reconciling: Option<(&str, &str)>,
+    stalled: Option<(&str, &str)>,
+) -> Vec<Condition> {
+    let previous = plan
+        .status
+        .as_ref()
+        .map(|s| s.conditions.clone())
+        .unwrap_or_default();
+    let now = jiff::Timestamp::now().to_string();
+    let make = |type_: &str, status: bool, reason: &str, message: &str| {
+        let status = if status { "True" } else { "False" }.to_string();
+        let since = previous
+            .iter()
+            .find(|c| c.type_ == type_ && c.status == status)
+            .and_then(|c| c.last_transition_time.clone())
+            .unwrap_or_else(|| now.clone());
+        Condition {
+            type_: type_.into(),
+            status,
+            reason: Some(reason.into()),
+            message: Some(message.into()),
+            last_transition_time: Some(since),
+            observed_generation: generation,
+        }
+    };
+    vec![
+        make("Ready", ready.0, ready.1, ready.2),
+        match reconciling {
+            Some((reason, message)) => make("Reconciling", true, reason, message),
+            None => make("Reconciling", false, "Idle", "no work pending"),
+        },
+        match stalled {
+            Some((reason, message)) => make("Stalled", true, reason, message),
+            None => make("Stalled", false, "Progressing", "nothing blocks the plan"),
+        },
+    ]
+}
+
+async fn read_secret(
+    api: &Api<Secret>,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<Secret>, PlanProblem> {
+    api.get_opt(name).await.map_err(|e| {
+        let message = format!("cannot read Secret {namespace}/{name}: {e}");
+        match &e {
+            kube::Error::Api(status) if status.code == 403 => {
+                PlanProblem::stalled("SecretForbidden", message)
+            }
+            _ => PlanProblem::transient("SecretUnreadable", message),
+        }
+    })
+}
+
+async fn read_secret_key(
+    api: &Api<Secret>,
+    namespace: &str,
+    name: &str,
+    key: &str,
+) -> Result<String, PlanProblem> {
+    let Some(secret) = read_secret(api, namespace, name).await? else {
+        return Err(PlanProblem::stalled(
+            "MissingSecret",
+            format!(
+                "Secret {namespace}/{name} not found: create it on this cluster (it never lives in git) with key {key:?}"
+            ),
+        ));
+    };
+    secret_value(&secret, key).ok_or_else(|| {
+        PlanProblem::stalled(
+            "MissingSecret",
+            format!("Secret {namespace}/{name} has no key {key:?}: add it"),
+        )
+    })
+}
+
+fn secret_value(secret: &Secret, key: &str) -> Option<String> {
+    if let Some(bytes) = secret.data.as_ref().and_then(|d| d.get(key)) {
+        return String::from_utf8(bytes.0.clone()).ok();
+    }
+    secret
+        .string_data
+        .as_ref()
+        .and_then(|d| d.get(key))
+        .cloned()
+}
+
+/// Whether the API server of the peer kubeconfig answers `/version` within `timeout`.
+pub async fn peer_reachable(kubeconfig: &str, timeout: Duration) -> bool {
+    let probe = async {
+        let parsed = kube::config::Kubeconfig::from_yaml(kubeconfig).ok()?;
+        let mut config = kube::Config::from_custom_kubeconfig(
+            parsed,
+            &kube::config::KubeConfigOptions::default(),
+        )
+        .await
+        .ok()?;
+        config.connect_timeout = Some(timeout);
+        config.read_timeout = Some(timeout);
+        let client = kube::Client::try_from(config).ok()?;
+        client.apiserver_version().await.ok()
+    };
+    matches!(tokio::time::timeout(timeout, probe).await, Ok(Some(_)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stork_suspension_is_not_overridden() {
+        let mut desired =
+            json!({"kind": "MigrationSchedule", "spec": {"suspend": false, "autoSuspend": true}});
+        let live = json!({"metadata": {"managedFields": [
+            {"manager": "drgitops", "operation": "Apply", "fieldsV1": {"f:spec": {"f:autoSuspend": {}}}},
+            {"manager": "stork", "operation": "Update", "fieldsV1": {"f:spec": {"f:suspend": {}}}}]},
+            "spec": {"suspend": true}});
+        assert!(yield_to_stork(&mut desired, &live).is_some());
+        assert_eq!(
+            desired,
+            json!({"kind": "MigrationSchedule", "spec": {"autoSuspend": true}})
+        );
+
+        let mut ours = json!({"kind": "MigrationSchedule", "spec": {"suspend": false}});
+        let suspended_by_us = json!({"metadata": {"managedFields": [
+            {"manager": "drgitops", "operation": "Apply", "fieldsV1": {"f:spec": {"f:suspend": {}}}}]},
+            "spec": {"suspend": true}});
+        assert!(yield_to_stork(&mut ours, &suspended_by_us).is_none());
+        assert_eq!(
+            ours["spec"]["suspend"], false,
+            "our own earlier suspension (e.g. standby) is lifted"
+        );
+    }
+
+    #[test]
+    fn static_copies_are_recognised() {
+        let copy = json!({"metadata": {"annotations": {STATIC_COPY: "true"}}});
+        assert!(is_foreign_static_copy(&copy));
+        assert!(!is_foreign_static_copy(&json!({"metadata": {}})));
+    }
+}

@@ -1,0 +1,127 @@
+//! Prometheus metrics of the reconciler: `drgitops_reconcile_*` for plan passes, `drgitops_git_*` for the git
+//! source and the push receiver. Handlers record into them; `/metrics` encodes the registry.
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+pub enum Outcome {
+    Success,
+    Failure,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReconcileLabels {
+    pub result: Outcome,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FetchLabels {
+    pub result: Outcome,
+    /// `true` when the remote head had moved and objects were downloaded.
+    pub changed: bool,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HookLabels {
+    pub provider: String,
+    /// `accepted`, `unauthorized`, `too_large`, `disabled`.
+    pub result: String,
+}
+
+/// Every metric the reconciler exports.
+pub struct Metrics {
+    pub registry: Registry,
+    pub reconcile_total: Family<ReconcileLabels, Counter>,
+    pub reconcile_duration_seconds: Histogram,
+    pub reconcile_plans: Gauge,
+    pub git_fetch_total: Family<FetchLabels, Counter>,
+    pub git_fetch_duration_seconds: Histogram,
+    pub git_received_bytes_total: Counter,
+    pub git_hook_requests_total: Family<HookLabels, Counter>,
+    pub git_commit_invalid_total: Counter,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("drgitops");
+        let reconcile_total = Family::<ReconcileLabels, Counter>::default();
+        // 1 ms .. ~65 s: a pass can wait on a slow API server far longer than the webhook timeout.
+        let reconcile_duration_seconds = Histogram::new(exponential_buckets(0.001, 2.0, 17));
+        let reconcile_plans = Gauge::default();
+        let git_fetch_total = Family::<FetchLabels, Counter>::default();
+        let git_fetch_duration_seconds = Histogram::new(exponential_buckets(0.001, 2.0, 17));
+        let git_received_bytes_total = Counter::default();
+        let git_hook_requests_total = Family::<HookLabels, Counter>::default();
+        let git_commit_invalid_total = Counter::default();
+        registry.register(
+            "reconcile",
+            "Reconcile passes over all DRPlans, by result",
+            reconcile_total.clone(),
+        );
+        registry.register(
+            "reconcile_duration_seconds",
+            "Duration of one reconcile pass",
+            reconcile_duration_seconds.clone(),
+        );
+        registry.register(
+            "reconcile_plans",
+            "DRPlans seen in the last pass",
+            reconcile_plans.clone(),
+        );
+        registry.register(
+            "git_fetch",
+            "Fetches of the git source, by result",
+            git_fetch_total.clone(),
+        );
+        registry.register(
+            "git_fetch_duration_seconds",
+            "Duration of one fetch",
+            git_fetch_duration_seconds.clone(),
+        );
+        registry.register(
+            "git_received_bytes",
+            "Bytes downloaded from the git remote",
+            git_received_bytes_total.clone(),
+        );
+        registry.register(
+            "git_hook_requests",
+            "Requests to POST /hooks/git, by provider and result",
+            git_hook_requests_total.clone(),
+        );
+        registry.register(
+            "git_commit_invalid",
+            "Commits refused because a plan in them was invalid",
+            git_commit_invalid_total.clone(),
+        );
+        Metrics {
+            registry,
+            reconcile_total,
+            reconcile_duration_seconds,
+            reconcile_plans,
+            git_fetch_total,
+            git_fetch_duration_seconds,
+            git_received_bytes_total,
+            git_hook_requests_total,
+            git_commit_invalid_total,
+        }
+    }
+
+    /// The registry in Prometheus text format.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,503 @@
+//! Running the reconciler: passes triggered by the poll interval (with jitter), by `POST /hooks/git`, by DRPlan
+//! changes and by retries with backoff; leader election; the admin port; graceful shutdown.
+//!
+//! In: a kube client and [`ReconcilerOptions`]. Out: passes of the git sync and the plan controller, and the admin
+//! HTTP server (`/livez`, `/readyz`, `/metrics`, `POST /hooks/git`).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::{Body, to_bytes};
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use futures::StreamExt;
+use kube::runtime::{WatchStreamExt, watcher};
+use tokio::sync::{Mutex, Notify, watch};
+
+use super::controller::{ControllerConfig, PassReport, PlanController, SourceState};
+use super::hooks::{self, HookError, MAX_BODY_BYTES};
+use super::leader::LeaderElector;
+use super::metrics::{HookLabels, Metrics, Outcome, ReconcileLabels};
+use super::source::GitSourceConfig;
+use super::sync::{GitSync, SyncError};
+use crate::plan::DRPlan;
+
+/// Everything `drgitops reconcile` is configured with.
+#[derive(Clone, Debug)]
+pub struct ReconcilerOptions {
+    pub cluster_domain: Option<String>,
+    pub git: Option<GitSourceConfig>,
+    pub interval: Duration,
+    pub once: bool,
+    pub dry_run: bool,
+    pub admin_listen: String,
+    /// Namespace of the Lease and the inventory ConfigMap.
+    pub system_namespace: String,
+    /// Stork's admin namespace (only a plan there may protect other namespaces).
+    pub admin_namespace: String,
+    /// Secret the push receiver checks signatures against; without one, `POST /hooks/git` is refused.
+    pub webhook_secret: Option<Vec<u8>>,
+    /// This replica's identity in the Lease and in Events.
+    pub identity: String,
+    pub lease_name: String,
+    pub lease_duration: Duration,
+    pub peer_timeout: Duration,
+}
+
+impl ReconcilerOptions {
+    /// Defaults for everything but the git source and the cluster domain.
+    pub fn new(identity: &str) -> Self {
+        ReconcilerOptions {
+            cluster_domain: None,
+            git: None,
+            interval: Duration::from_secs(60),
+            once: false,
+            dry_run: false,
+            admin_listen: "0.0.0.0:8080".into(),
+            system_namespace: "kube-system".into(),
+            admin_namespace: "kube-system".into(),
+            webhook_secret: None,
+            identity: identity.into(),
+            lease_name: "drgitops-reconciler".into(),
+            lease_duration: Duration::from_secs(15),
+            peer_timeout: Duration::from_secs(3),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("cannot listen on {addr}: {source}; choose another --admin-listen")]
+    Listen {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The outcome of one pass.
+#[derive(Debug, Default)]
+pub struct PassOutcome {
+    pub ok: bool,
+    pub retry: bool,
+    pub errors: Vec<String>,
+    pub diff: String,
+    pub plans: PassReport,
+}
+
+/// The reconciler's shared state: one pass runs at a time.
+pub struct Reconciler {
+    controller: PlanController,
+    sync: Mutex<Option<GitSync>>,
+    state: Mutex<SourceState>,
+    pub metrics: Arc<Metrics>,
+    pub trigger: Arc<Notify>,
+    pub ready: Arc<AtomicBool>,
+    pub leader: Arc<AtomicBool>,
+    options: ReconcilerOptions,
+    client: kube::Client,
+}
+
+impl Reconciler {
+    pub fn new(client: kube::Client, options: ReconcilerOptions) -> Arc<Self> {
+        let controller = PlanController::new(
+            client.clone(),
+            ControllerConfig {
+                cluster_domain: options.cluster_domain.clone(),
+                dry_run: options.dry_run,
+                peer_timeout: options.peer_timeout,
+                instance: options.identity.clone(),
+            },
+        );
+        let sync = options.git.clone().map(|git| {
+            GitSync::new(
+                git,
+                controller.applier().clone(),
+                &options.system_namespace,
+                &options.admin_namespace,
+                options.dry_run,
+            )
+        });
+        let state = SourceState {
+            git: sync.is_some(),
+            ..SourceState::default()
+        };
+        Arc::new(Reconciler {
+            controller,
+            sync: Mutex::new(sync),
+            state: Mutex::new(state),
+            metrics: Arc::new(Metrics::new()),
+            trigger: Arc::new(Notify::new()),
+            ready: Arc::new(AtomicBool::new(false)),
+            leader: Arc::new(AtomicBool::new(false)),
+            options,
+            client,
+        })
+    }
+
+    /// One full pass: sync git (when configured), then reconcile every plan. `force` re-applies an unchanged
+    /// commit's plans (the periodic drift repair).
+    pub async fn pass(&self, force: bool) -> PassOutcome {
+        let started = Instant::now();
+        let mut outcome = PassOutcome::default();
+        let mut sync = self.sync.lock().await;
+        let mut state = self.state.lock().await;
+        if let Some(sync) = sync.as_mut() {
+            match sync
+                .sync(&mut state, &self.metrics, force, &mut outcome.diff)
+                .await
+            {
+                Ok(report) => {
+                    if !report.pruned.is_empty() {
+                        tracing::info!(revision = %report.revision, pruned = ?report.pruned, "pruned DRPlans");
+                    }
+                }
+                Err(err) => {
+                    outcome.retry |= err.is_transient();
+                    if let SyncError::Invalid { .. } = err {
+                        self.controller.report_invalid_commit(&state).await;
+                    } else {
+                        tracing::warn!("git sync failed: {err}");
+                    }
+                    outcome.errors.push(err.to_string());
+                }
+            }
+        }
+        let source = state.clone();
+        drop(state);
+        drop(sync);
+        let report = self.controller.reconcile_all(&source).await;
+        outcome.retry |= report.retry;
+        outcome.errors.extend(report.errors.iter().cloned());
+        for plan in report.plans.iter().filter(|p| !p.ready) {
+            outcome.errors.push(format!(
+                "DRPlan {}: {} ({})",
+                plan.plan, plan.message, plan.phase
+            ));
+        }
+        outcome.diff.push_str(&report.diff);
+        self.metrics
+            .reconcile_plans
+            .set(i64::try_from(report.plans.len()).unwrap_or(i64::MAX));
+        outcome.ok = outcome.errors.is_empty();
+        outcome.plans = report;
+        let result = if outcome.ok {
+            Outcome::Success
+        } else {
+            Outcome::Failure
+        };
+        self.metrics
+            .reconcile_total
+            .get_or_create(&ReconcileLabels { result })
+            .inc();
+        self.metrics
+            .reconcile_duration_seconds
+            .observe(started.elapsed().as_secs_f64());
+        outcome
+    }
+
+    /// The admin router: `/livez`, `/readyz`, `/metrics`, `POST /hooks/git`.
+    pub fn admin_router(self: &Arc<Self>) -> Router {
+        Router::new()
+            .route("/livez", get(|| async { "ok" }))
+            .route("/readyz", get(readyz))
+            .route("/metrics", get(metrics))
+            .route("/hooks/git", post(git_hook))
+            .with_state(self.clone())
+    }
+
+    /// Runs until `shutdown` turns true: leader election, the DRPlan watch, and passes.
+    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let elector = LeaderElector::new(
+            self.client.clone(),
+            &self.options.system_namespace,
+            &self.options.lease_name,
+            &self.options.identity,
+            self.options.lease_duration,
+        );
+        let leader_task = tokio::spawn(elect(elector.clone(), self.clone(), shutdown.clone()));
+        let watch_task = tokio::spawn(watch_plans(self.client.clone(), self.trigger.clone()));
+
+        let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(30));
+        let mut next = Duration::ZERO;
+        let mut force = true;
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => break,
+                _ = self.trigger.notified() => {}
+                _ = tokio::time::sleep(next) => { force = true; }
+            }
+            if *shutdown.borrow() {
+                break;
+            }
+            if !self.leader.load(Ordering::SeqCst) {
+                next = self.options.lease_duration / 3;
+                continue;
+            }
+            let outcome = self.pass(force).await;
+            force = false;
+            for error in &outcome.errors {
+                tracing::warn!("{error}");
+            }
+            next = if outcome.retry {
+                backoff.next_delay()
+            } else {
+                backoff.reset();
+                jitter(self.options.interval)
+            };
+        }
+        watch_task.abort();
+        leader_task.abort();
+        if self.leader.swap(false, Ordering::SeqCst)
+            && let Err(err) = elector.release().await
+        {
+            tracing::warn!("cannot release the lease: {err}");
+        }
+    }
+}
+
+/// Keeps `reconciler.leader` in step with the Lease; a new leader starts a pass at once.
+async fn elect(
+    elector: LeaderElector,
+    reconciler: Arc<Reconciler>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let held = match elector.try_acquire_or_renew().await {
+            Ok(held) => {
+                reconciler.ready.store(true, Ordering::SeqCst);
+                held
+            }
+            Err(err) => {
+                tracing::warn!("lease {}: {err}", elector.identity());
+                false
+            }
+        };
+        let was = reconciler.leader.swap(held, Ordering::SeqCst);
+        if held && !was {
+            tracing::info!(identity = elector.identity(), "became the leader");
+            reconciler.trigger.notify_one();
+        } else if was && !held {
+            tracing::warn!(
+                identity = elector.identity(),
+                "lost the lease: stopped writing"
+            );
+        }
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = tokio::time::sleep(elector.renew_interval()) => {}
+        }
+    }
+}
+
+/// Triggers a pass on every DRPlan change (plans applied by Argo CD or Flux, status edits, deletions). The
+/// watcher re-lists after a dropped watch or a 410, so no change is missed.
+async fn watch_plans(client: kube::Client, trigger: Arc<Notify>) {
+    let api: kube::Api<DRPlan> = kube::Api::all(client);
+    let mut stream = watcher(api, watcher::Config::default())
+        .default_backoff()
+        .boxed();
+    while let Some(event) = stream.next().await {
+        match event {
+            Ok(watcher::Event::Apply(_))
+            | Ok(watcher::Event::Delete(_))
+            | Ok(watcher::Event::InitDone) => {
+                trigger.notify_one();
+            }
+            Ok(_) => {}
+            Err(err) => tracing::debug!("DRPlan watch: {err}"),
+        }
+    }
+}
+
+async fn readyz(State(reconciler): State<Arc<Reconciler>>) -> Response {
+    if reconciler.ready.load(Ordering::SeqCst) {
+        (StatusCode::OK, "ok").into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: the API server has not answered yet",
+        )
+            .into_response()
+    }
+}
+
+async fn metrics(State(reconciler): State<Arc<Reconciler>>) -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        reconciler.metrics.encode(),
+    )
+        .into_response()
+}
+
+/// `POST /hooks/git`: checks the signature and triggers a fetch. The payload is never trusted: the branch is
+/// re-resolved by the fetch.
+async fn git_hook(State(reconciler): State<Arc<Reconciler>>, request: Request<Body>) -> Response {
+    let record = |provider: &str, result: &str| {
+        reconciler
+            .metrics
+            .git_hook_requests_total
+            .get_or_create(&HookLabels {
+                provider: provider.into(),
+                result: result.into(),
+            })
+            .inc();
+    };
+    let Some(secret) = reconciler.options.webhook_secret.clone() else {
+        record("unknown", "disabled");
+        return (
+            StatusCode::NOT_FOUND,
+            "push receiver disabled: set --webhook-secret-file\n",
+        )
+            .into_response();
+    };
+    let declared = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
+        record("unknown", "too_large");
+        return (StatusCode::PAYLOAD_TOO_LARGE, "payload over 3 MiB\n").into_response();
+    }
+    let (parts, body) = request.into_parts();
+    let Ok(body) = to_bytes(body, MAX_BODY_BYTES).await else {
+        record("unknown", "too_large");
+        return (StatusCode::PAYLOAD_TOO_LARGE, "payload over 3 MiB\n").into_response();
+    };
+    let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+    match hooks::verify(&secret, header, &body) {
+        Ok(provider) => {
+            record(provider.as_str(), "accepted");
+            reconciler.trigger.notify_one();
+            (StatusCode::ACCEPTED, "fetch triggered\n").into_response()
+        }
+        Err(err) => {
+            let provider = match err {
+                HookError::BadSignature(p) | HookError::Malformed(p) => p,
+                HookError::Unsigned => "unknown",
+            };
+            record(provider, "unauthorized");
+            (StatusCode::UNAUTHORIZED, format!("{err}\n")).into_response()
+        }
+    }
+}
+
+/// Binds the admin server and serves it until `shutdown` turns true; returns the bound address.
+pub async fn serve_admin(
+    reconciler: &Arc<Reconciler>,
+    addr: &str,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(SocketAddr, tokio::task::JoinHandle<()>), RunError> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| RunError::Listen {
+            addr: addr.into(),
+            source,
+        })?;
+    let local = listener.local_addr().map_err(|source| RunError::Listen {
+        addr: addr.into(),
+        source,
+    })?;
+    let router = reconciler.admin_router();
+    let handle = tokio::spawn(async move {
+        let stop = async move {
+            while !*shutdown.borrow() {
+                if shutdown.changed().await.is_err() {
+                    break;
+                }
+            }
+        };
+        if let Err(err) = axum::serve(listener, router)
+            .with_graceful_shutdown(stop)
+            .await
+        {
+            tracing::error!("admin server: {err}");
+        }
+    });
+    Ok((local, handle))
+}
+
+/// Exponential backoff between retries of a failed pass.
+pub struct Backoff {
+    base: Duration,
+    max: Duration,
+    current: Duration,
+}
+
+impl Backoff {
+    pub fn new(base: Duration, max: Duration) -> Self {
+        Backoff {
+            base,
+            max,
+            current: base,
+        }
+    }
+    pub fn next_delay(&mut self) -> Duration {
+        let delay = jitter(self.current);
+        self.current = (self.current * 2).min(self.max);
+        delay
+    }
+    pub fn reset(&mut self) {
+        self.current = self.base;
+    }
+}
+
+/// `d` ± 10%, so many replicas polling one remote spread out.
+pub fn jitter(d: Duration) -> Duration {
+    use rand::{Rng as _, SeedableRng as _};
+    let factor = rand::rngs::StdRng::from_os_rng().random_range(0.9..=1.1);
+    d.mul_f64(factor)
+}
+
+/// Parses `60s`, `5m`, `1h`, `500ms` or a plain number of seconds.
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number.parse().ok()?;
+    let seconds = match unit {
+        "" | "s" => value,
+        "ms" => value / 1000.0,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        _ => return None,
+    };
+    (seconds > 0.0).then(|| Duration::from_secs_f64(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("60s"), Some(Duration::from_secs(60)));
+        assert_eq!(parse_duration("5m"), Some(Duration::from_secs(300)));
+        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2"), Some(Duration::from_secs(2)));
+        assert_eq!(parse_duration("0s"), None);
+        assert_eq!(parse_duration("soon"), None);
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_millis(350));
+        let delays: Vec<_> = (0..4).map(|_| backoff.next_delay()).collect();
+        assert!(delays[0] >= Duration::from_millis(90) && delays[0] <= Duration::from_millis(110));
+        assert!(delays[1] >= Duration::from_millis(180) && delays[1] <= Duration::from_millis(220));
+        assert!(delays[3] <= Duration::from_millis(385));
+        backoff.reset();
+        assert!(backoff.next_delay() <= Duration::from_millis(110));
+    }
+}

@@ -1,0 +1,592 @@
+//! The git source: an incremental fetch of one branch into a bare cache, and reading manifest files at a revision.
+//!
+//! In: a repository URL (local path, `file://`, `https://` with a token, `ssh://` with a key and a known_hosts we are
+//! given), a branch and a directory. Out: the commit the branch points at and the manifest files below that directory
+//! at that commit. Every function here blocks (libgit2): async callers run them in `spawn_blocking`.
+
+use std::cell::Cell;
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use git2::{
+    AutotagOption, CertificateCheckStatus, Cred, CredentialType, Direction, FetchOptions,
+    ObjectType, RemoteCallbacks, Repository,
+};
+
+/// How to authenticate to the remote.
+#[derive(Clone, Default)]
+pub enum GitAuth {
+    /// Local paths, `file://` and public remotes.
+    #[default]
+    None,
+    /// HTTPS basic auth with a token as the password (GitHub, GitLab, Gitea all accept this).
+    Token { username: String, token: String },
+    /// SSH with a private key; the server's host key must appear in `known_hosts`.
+    Ssh {
+        username: String,
+        private_key: String,
+        passphrase: Option<String>,
+        known_hosts: String,
+    },
+}
+
+impl std::fmt::Debug for GitAuth {
+    // Credentials never reach logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GitAuth::None => f.write_str("None"),
+            GitAuth::Token { username, .. } => {
+                write!(f, "Token {{ username: {username:?}, token: <redacted> }}")
+            }
+            GitAuth::Ssh { username, .. } => {
+                write!(f, "Ssh {{ username: {username:?}, key: <redacted> }}")
+            }
+        }
+    }
+}
+
+/// Where to fetch from and where to keep the cache.
+#[derive(Clone, Debug)]
+pub struct GitSourceConfig {
+    pub url: String,
+    pub branch: String,
+    /// Directory inside the repository that holds the manifests (`.` for the root).
+    pub path: String,
+    /// Bare repository used as the fetch cache; created on first use.
+    pub cache_dir: PathBuf,
+    pub auth: GitAuth,
+}
+
+/// What one fetch did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FetchOutcome {
+    /// The commit the branch points at after the fetch (hex).
+    pub revision: String,
+    /// Whether the branch moved since the previous fetch into this cache.
+    pub changed: bool,
+    /// Objects and bytes downloaded from the remote; both 0 when the remote head had not moved.
+    pub received_objects: usize,
+    pub received_bytes: usize,
+}
+
+/// One manifest file read from a revision or a directory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ManifestFile {
+    /// Path relative to the repository root, with `/` separators.
+    pub path: String,
+    pub contents: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error(
+        "cannot open or create the git cache {path}: {source}; check that the directory is writable"
+    )]
+    Cache {
+        path: String,
+        #[source]
+        source: git2::Error,
+    },
+    #[error("cannot reach {url}: {source}; check --git-url, the network and the credentials")]
+    Connect {
+        url: String,
+        #[source]
+        source: git2::Error,
+    },
+    #[error("branch {branch:?} does not exist in {url}; check --git-branch")]
+    NoBranch { url: String, branch: String },
+    #[error("fetching {branch:?} from {url} failed: {source}")]
+    Fetch {
+        url: String,
+        branch: String,
+        #[source]
+        source: git2::Error,
+    },
+    #[error("revision {rev:?} not found in {repo}: {source}")]
+    Revision {
+        repo: String,
+        rev: String,
+        #[source]
+        source: git2::Error,
+    },
+    #[error("path {path:?} does not exist at revision {rev}; check --git-path")]
+    NoPath { path: String, rev: String },
+    #[error("cannot read {path} at revision {rev}: {reason}")]
+    Read {
+        path: String,
+        rev: String,
+        reason: String,
+    },
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot open git repository {path}: {source}")]
+    Open {
+        path: String,
+        #[source]
+        source: git2::Error,
+    },
+}
+
+/// Fetches `branch` into the bare cache, downloading only when the remote head moved.
+///
+/// The remote's refs are listed first (one round trip, no objects); when the branch still points at the commit the
+/// cache holds, nothing is downloaded.
+pub fn fetch(config: &GitSourceConfig) -> Result<FetchOutcome, SourceError> {
+    let repo = open_cache(&config.cache_dir)?;
+    let url = remote_url(&config.url);
+    let local_ref = format!("refs/heads/{}", config.branch);
+    let cached = repo.refname_to_id(&local_ref).ok();
+
+    let mut remote = repo
+        .remote_anonymous(&url)
+        .map_err(|source| SourceError::Connect {
+            url: url.clone(),
+            source,
+        })?;
+    let remote_head = {
+        let connection = remote
+            .connect_auth(Direction::Fetch, Some(callbacks(&config.auth, &url)), None)
+            .map_err(|source| SourceError::Connect {
+                url: url.clone(),
+                source,
+            })?;
+        let heads = connection.list().map_err(|source| SourceError::Connect {
+            url: url.clone(),
+            source,
+        })?;
+        heads
+            .iter()
+            .find(|h| h.name() == local_ref)
+            .map(|h| h.oid())
+    };
+    let Some(remote_head) = remote_head else {
+        return Err(SourceError::NoBranch {
+            url,
+            branch: config.branch.clone(),
+        });
+    };
+    if cached == Some(remote_head) {
+        return Ok(FetchOutcome {
+            revision: remote_head.to_string(),
+            changed: false,
+            received_objects: 0,
+            received_bytes: 0,
+        });
+    }
+
+    let mut options = FetchOptions::new();
+    options.remote_callbacks(callbacks(&config.auth, &url));
+    options.download_tags(AutotagOption::None);
+    options.update_fetchhead(false);
+    let refspec = format!("+{local_ref}:{local_ref}");
+    remote
+        .fetch(&[refspec.as_str()], Some(&mut options), None)
+        .map_err(|source| SourceError::Fetch {
+            url: url.clone(),
+            branch: config.branch.clone(),
+            source,
+        })?;
+    let stats = remote.stats();
+    let (received_objects, received_bytes) = (stats.received_objects(), stats.received_bytes());
+    let revision = repo
+        .refname_to_id(&local_ref)
+        .map_err(|source| SourceError::Fetch {
+            url: url.clone(),
+            branch: config.branch.clone(),
+            source,
+        })?;
+    Ok(FetchOutcome {
+        revision: revision.to_string(),
+        changed: cached != Some(revision),
+        received_objects,
+        received_bytes,
+    })
+}
+
+/// The manifest files (`*.yaml`, `*.yml`, `*.json`) below `dir` at `rev` in the repository at `repo_path` (bare or
+/// not), sorted by path.
+pub fn read_revision(
+    repo_path: &Path,
+    rev: &str,
+    dir: &str,
+) -> Result<Vec<ManifestFile>, SourceError> {
+    let repo = Repository::open(repo_path).map_err(|source| SourceError::Open {
+        path: repo_path.display().to_string(),
+        source,
+    })?;
+    read_revision_in(&repo, rev, dir)
+}
+
+/// Resolves `rev` to a commit id (hex) in the repository at `repo_path`.
+pub fn resolve_revision(repo_path: &Path, rev: &str) -> Result<String, SourceError> {
+    let repo = Repository::open(repo_path).map_err(|source| SourceError::Open {
+        path: repo_path.display().to_string(),
+        source,
+    })?;
+    let commit = peel_commit(&repo, rev)?;
+    Ok(commit.id().to_string())
+}
+
+fn peel_commit<'r>(repo: &'r Repository, rev: &str) -> Result<git2::Commit<'r>, SourceError> {
+    let repo_name = repo.path().display().to_string();
+    repo.revparse_single(rev)
+        .and_then(|object| object.peel_to_commit())
+        .map_err(|source| SourceError::Revision {
+            repo: repo_name,
+            rev: rev.to_string(),
+            source,
+        })
+}
+
+fn read_revision_in(
+    repo: &Repository,
+    rev: &str,
+    dir: &str,
+) -> Result<Vec<ManifestFile>, SourceError> {
+    let commit = peel_commit(repo, rev)?;
+    let rev_hex = commit.id().to_string();
+    let root = commit.tree().map_err(|e| SourceError::Read {
+        path: ".".into(),
+        rev: rev_hex.clone(),
+        reason: e.message().to_string(),
+    })?;
+    let dir = normalize_dir(dir);
+    let tree = if dir.is_empty() {
+        root
+    } else {
+        let entry = root
+            .get_path(Path::new(&dir))
+            .map_err(|_| SourceError::NoPath {
+                path: dir.clone(),
+                rev: rev_hex.clone(),
+            })?;
+        if entry.kind() != Some(ObjectType::Tree) {
+            return Err(SourceError::NoPath {
+                path: dir.clone(),
+                rev: rev_hex,
+            });
+        }
+        repo.find_tree(entry.id()).map_err(|e| SourceError::Read {
+            path: dir.clone(),
+            rev: rev_hex.clone(),
+            reason: e.message().to_string(),
+        })?
+    };
+
+    let mut files = Vec::new();
+    let mut failure = None;
+    tree.walk(git2::TreeWalkMode::PreOrder, |parent, entry| {
+        let name = entry.name().unwrap_or_default();
+        if entry.kind() != Some(ObjectType::Blob) || !is_manifest(name) {
+            return git2::TreeWalkResult::Ok;
+        }
+        let rel = format!("{parent}{name}");
+        let path = if dir.is_empty() {
+            rel
+        } else {
+            format!("{dir}/{rel}")
+        };
+        match repo.find_blob(entry.id()) {
+            Ok(blob) => match std::str::from_utf8(blob.content()) {
+                Ok(text) => files.push(ManifestFile {
+                    path,
+                    contents: text.to_string(),
+                }),
+                Err(_) => {
+                    failure = Some(SourceError::Read {
+                        path,
+                        rev: rev_hex.clone(),
+                        reason: "not UTF-8 text".into(),
+                    });
+                    return git2::TreeWalkResult::Abort;
+                }
+            },
+            Err(e) => {
+                failure = Some(SourceError::Read {
+                    path,
+                    rev: rev_hex.clone(),
+                    reason: e.message().to_string(),
+                });
+                return git2::TreeWalkResult::Abort;
+            }
+        }
+        git2::TreeWalkResult::Ok
+    })
+    .map_err(|e| SourceError::Read {
+        path: dir.clone(),
+        rev: rev_hex.clone(),
+        reason: e.message().to_string(),
+    })
+    .or_else(|err| if failure.is_some() { Ok(()) } else { Err(err) })?;
+    if let Some(err) = failure {
+        return Err(err);
+    }
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(files)
+}
+
+/// The manifest files below `dir` in a plain directory tree (as Argo CD's config-management plugin sees a checkout),
+/// sorted by path; hidden entries (`.git`, ...) are skipped.
+pub fn read_directory(root: &Path, dir: &str) -> Result<Vec<ManifestFile>, SourceError> {
+    let dir = normalize_dir(dir);
+    let start = if dir.is_empty() {
+        root.to_path_buf()
+    } else {
+        root.join(&dir)
+    };
+    if !start.is_dir() {
+        return Err(SourceError::NoPath {
+            path: start.display().to_string(),
+            rev: "(working directory)".into(),
+        });
+    }
+    let mut files = Vec::new();
+    let mut stack = vec![start];
+    while let Some(current) = stack.pop() {
+        let entries = std::fs::read_dir(&current).map_err(|source| SourceError::Io {
+            path: current.display().to_string(),
+            source,
+        })?;
+        for entry in entries {
+            let entry = entry.map_err(|source| SourceError::Io {
+                path: current.display().to_string(),
+                source,
+            })?;
+            let name = entry.file_name().to_string_lossy().to_string();
+            if name.starts_with('.') {
+                continue;
+            }
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if is_manifest(&name) {
+                let contents =
+                    std::fs::read_to_string(&path).map_err(|source| SourceError::Io {
+                        path: path.display().to_string(),
+                        source,
+                    })?;
+                let rel = path.strip_prefix(root).unwrap_or(&path);
+                let rel = rel
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy())
+                    .collect::<Vec<_>>()
+                    .join("/");
+                files.push(ManifestFile {
+                    path: rel,
+                    contents,
+                });
+            }
+        }
+    }
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(files)
+}
+
+/// Clones (bare) a remote into `into` and returns the files at `rev` (default: the remote's HEAD) and the commit.
+pub fn clone_and_read(
+    url: &str,
+    into: &Path,
+    rev: Option<&str>,
+    dir: &str,
+    auth: &GitAuth,
+) -> Result<(String, Vec<ManifestFile>), SourceError> {
+    let url = remote_url(url);
+    let mut options = FetchOptions::new();
+    options.remote_callbacks(callbacks(auth, &url));
+    let repo = git2::build::RepoBuilder::new()
+        .bare(true)
+        .fetch_options(options)
+        .clone(&url, into)
+        .map_err(|source| SourceError::Connect {
+            url: url.clone(),
+            source,
+        })?;
+    let rev = rev.unwrap_or("HEAD");
+    let commit = peel_commit(&repo, rev)?.id().to_string();
+    Ok((commit.clone(), read_revision_in(&repo, &commit, dir)?))
+}
+
+fn open_cache(path: &Path) -> Result<Repository, SourceError> {
+    let cache_err = |source| SourceError::Cache {
+        path: path.display().to_string(),
+        source,
+    };
+    match Repository::open_bare(path) {
+        Ok(repo) => Ok(repo),
+        Err(_) => {
+            std::fs::create_dir_all(path)
+                .map_err(|e| cache_err(git2::Error::from_str(&e.to_string())))?;
+            Repository::init_bare(path).map_err(cache_err)
+        }
+    }
+}
+
+fn is_manifest(name: &str) -> bool {
+    name.ends_with(".yaml") || name.ends_with(".yml") || name.ends_with(".json")
+}
+
+fn normalize_dir(dir: &str) -> String {
+    let trimmed = dir.trim_start_matches("./").trim_matches('/');
+    if trimmed == "." {
+        String::new()
+    } else {
+        trimmed.to_string()
+    }
+}
+
+/// libgit2 takes local paths and URLs alike; a relative local path is made absolute so the cache's working
+/// directory does not matter.
+fn remote_url(url: &str) -> String {
+    if url.contains("://") || url.contains('@') {
+        return url.to_string();
+    }
+    std::path::absolute(url)
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| url.to_string())
+}
+
+/// Callbacks for one connection: credentials (tried at most three times: libgit2 asks again after every rejection
+/// and would loop forever) and, for SSH, host-key checking against the known_hosts we were given.
+fn callbacks<'a>(auth: &'a GitAuth, url: &str) -> RemoteCallbacks<'a> {
+    let mut callbacks = RemoteCallbacks::new();
+    let attempts = Cell::new(0u32);
+    callbacks.credentials(move |_url, username_from_url, allowed| {
+        attempts.set(attempts.get() + 1);
+        if attempts.get() > 3 {
+            return Err(git2::Error::from_str(
+                "credentials rejected by the remote; check the token or key",
+            ));
+        }
+        match auth {
+            GitAuth::Token { username, token }
+                if allowed.contains(CredentialType::USER_PASS_PLAINTEXT) =>
+            {
+                Cred::userpass_plaintext(username, token)
+            }
+            GitAuth::Ssh {
+                username,
+                private_key,
+                passphrase,
+                ..
+            } => {
+                if allowed.contains(CredentialType::USERNAME) {
+                    return Cred::username(username_from_url.unwrap_or(username));
+                }
+                Cred::ssh_key_from_memory(
+                    username_from_url.unwrap_or(username),
+                    None,
+                    private_key,
+                    passphrase.as_deref(),
+                )
+            }
+            _ => Err(git2::Error::from_str(
+                "the remote asks for credentials; set --git-token or --git-ssh-key-file",
+            )),
+        }
+    });
+    if let GitAuth::Ssh { known_hosts, .. } = auth {
+        let host = ssh_host(url);
+        callbacks.certificate_check(move |cert, hostname| {
+            let Some(hostkey) = cert.as_hostkey().and_then(|k| k.hostkey()) else {
+                return Err(git2::Error::from_str("the ssh server presented no host key"));
+            };
+            let name = host.clone().unwrap_or_else(|| hostname.to_string());
+            if known_hosts_accepts(known_hosts, &name, hostkey) {
+                Ok(CertificateCheckStatus::CertificateOk)
+            } else {
+                Err(git2::Error::from_str(&format!(
+                    "host key of {name} is not in the configured known_hosts; add the server's key to \
+                     --git-known-hosts-file"
+                )))
+            }
+        });
+    }
+    callbacks
+}
+
+/// The known_hosts name of an `ssh://` URL's host (`[host]:port` when the port is not 22) or of scp-like
+/// `user@host:path`.
+pub fn ssh_host(url: &str) -> Option<String> {
+    if let Some(rest) = url.strip_prefix("ssh://") {
+        let authority = rest.split('/').next()?;
+        let hostport = authority.rsplit('@').next()?;
+        return Some(match hostport.rsplit_once(':') {
+            Some((host, port)) if port != "22" => format!("[{host}]:{port}"),
+            Some((host, _)) => host.to_string(),
+            None => hostport.to_string(),
+        });
+    }
+    let (before, _) = url.split_once(':')?;
+    before.rsplit('@').next().map(str::to_string)
+}
+
+/// Whether a known_hosts text lists `key` (raw SSH wire-format public key) for `host`. Hashed (`|1|`) entries,
+/// `@revoked` and `@cert-authority` markers are not accepted: an unknown key is always refused.
+pub fn known_hosts_accepts(known_hosts: &str, host: &str, key: &[u8]) -> bool {
+    known_hosts.lines().any(|line| {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with('@') {
+            return false;
+        }
+        let mut fields = line.split_whitespace();
+        let (Some(hosts), Some(_kind), Some(encoded)) =
+            (fields.next(), fields.next(), fields.next())
+        else {
+            return false;
+        };
+        let host_listed = hosts.split(',').any(|h| h == host);
+        host_listed
+            && base64::engine::general_purpose::STANDARD
+                .decode(encoded)
+                .map(|decoded| decoded == key)
+                .unwrap_or(false)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ssh_host_names_follow_known_hosts_conventions() {
+        assert_eq!(
+            ssh_host("ssh://git@github.com/org/repo.git").as_deref(),
+            Some("github.com")
+        );
+        assert_eq!(
+            ssh_host("ssh://git@git.example:2222/org/repo.git").as_deref(),
+            Some("[git.example]:2222")
+        );
+        assert_eq!(
+            ssh_host("git@gitlab.com:org/repo.git").as_deref(),
+            Some("gitlab.com")
+        );
+    }
+
+    #[test]
+    fn known_hosts_accepts_only_listed_keys_for_listed_hosts() {
+        let key = b"\0\0\0\x0bssh-ed25519\0\0\0\x20abcdefghijklmnopqrstuvwxyz012345";
+        let encoded = base64::engine::general_purpose::STANDARD.encode(key);
+        let file = format!(
+            "# comment\nother.example ssh-ed25519 {encoded}\ngit.example,10.0.0.1 ssh-ed25519 {encoded}\n"
+        );
+        assert!(known_hosts_accepts(&file, "git.example", key));
+        assert!(known_hosts_accepts(&file, "10.0.0.1", key));
+        assert!(!known_hosts_accepts(&file, "evil.example", key));
+        assert!(!known_hosts_accepts(&file, "git.example", b"another key"));
+        assert!(!known_hosts_accepts("", "git.example", key));
+        let revoked = format!("@revoked git.example ssh-ed25519 {encoded}\n");
+        assert!(!known_hosts_accepts(&revoked, "git.example", key));
+    }
+
+    #[test]
+    fn directories_are_normalized() {
+        assert_eq!(normalize_dir("."), "");
+        assert_eq!(normalize_dir("./plans/"), "plans");
+        assert_eq!(normalize_dir("/plans/prod"), "plans/prod");
+    }
+}

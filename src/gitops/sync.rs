@@ -1,0 +1,435 @@
+//! From a git commit to DRPlan objects: fetch, read, parse and validate every plan, then apply them all with
+//! server-side apply and prune the plans a previous commit applied and this one no longer has.
+//!
+//! In: the git source settings and the inventory of plans applied before (a ConfigMap). Out: DRPlans in the
+//! cluster (labelled `app.kubernetes.io/managed-by: drgitops`, annotated with revision and file) and the updated
+//! [`SourceState`]. Fail closed: one invalid plan anywhere in a commit means nothing from it is applied, and an
+//! empty commit (no DRPlan at all) never prunes.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Instant;
+
+use serde_json::{Value, json};
+
+use super::apply::{
+    Applier, ApplyError, DRPLAN_API_VERSION, MANAGED_BY_LABEL, MANAGED_BY_VALUE, ObjectKey,
+    REVISION_ANNOTATION, SOURCE_ANNOTATION,
+};
+use super::controller::SourceState;
+use super::diff;
+use super::manifests::{self, FieldProblem, ManifestError, PlanDocument};
+use super::metrics::{FetchLabels, Metrics, Outcome};
+use super::source::{self, GitSourceConfig, ManifestFile, SourceError};
+
+/// Name of the ConfigMap that records which DRPlans the reconciler applied.
+pub const INVENTORY_NAME: &str = "drgitops-inventory";
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error("git work was cancelled: {0}")]
+    Join(String),
+    #[error("revision {revision} is invalid, nothing applied:\n{}", render_errors(.errors))]
+    Invalid {
+        revision: String,
+        errors: Vec<ManifestError>,
+    },
+    #[error(transparent)]
+    Apply(#[from] ApplyError),
+}
+
+impl SyncError {
+    /// Whether a retry with backoff may help.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            SyncError::Source(_) | SyncError::Join(_) => true,
+            SyncError::Invalid { .. } => false,
+            SyncError::Apply(e) => e.is_transient(),
+        }
+    }
+}
+
+fn render_errors(errors: &[ManifestError]) -> String {
+    errors
+        .iter()
+        .map(|e| format!("  {e}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// What a successful sync did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SyncReport {
+    pub revision: String,
+    pub fetched: bool,
+    pub plans: usize,
+    pub applied: bool,
+    pub pruned: Vec<String>,
+}
+
+/// Validates one DRPlan document with the same function `check` and the admission webhook use.
+pub fn validate_plan(object: &Value, admin_namespace: &str) -> Vec<FieldProblem> {
+    match crate::plan::validate::parse_and_validate(object, admin_namespace) {
+        Ok(_) => Vec::new(),
+        Err(errors) => errors
+            .into_iter()
+            .map(|e| FieldProblem {
+                field: e.field,
+                message: e.message,
+            })
+            .collect(),
+    }
+}
+
+/// Parses and validates a set of manifest files (pure): every DRPlan, or every problem.
+pub fn plans_from_files(
+    files: &[ManifestFile],
+    admin_namespace: &str,
+) -> Result<Vec<PlanDocument>, Vec<ManifestError>> {
+    manifests::parse_plans(files, |object| validate_plan(object, admin_namespace))
+}
+
+/// The DRPlan object to apply for a document: our label, the revision and file annotations, no status.
+pub fn plan_to_apply(plan: &PlanDocument, revision: &str) -> Value {
+    let mut object = plan.object.clone();
+    if let Some(map) = object.as_object_mut() {
+        map.remove("status");
+    }
+    let meta = object
+        .as_object_mut()
+        .map(|o| o.entry("metadata").or_insert_with(|| json!({})))
+        .and_then(Value::as_object_mut);
+    if let Some(meta) = meta {
+        let labels = meta.entry("labels").or_insert_with(|| json!({}));
+        if let Some(labels) = labels.as_object_mut() {
+            labels.insert(MANAGED_BY_LABEL.into(), json!(MANAGED_BY_VALUE));
+        }
+        let annotations = meta.entry("annotations").or_insert_with(|| json!({}));
+        if let Some(annotations) = annotations.as_object_mut() {
+            annotations.insert(REVISION_ANNOTATION.into(), json!(revision));
+            annotations.insert(
+                SOURCE_ANNOTATION.into(),
+                json!(format!("{}:{}", plan.file, plan.line)),
+            );
+        }
+    }
+    object
+}
+
+/// The git half of the reconciler.
+pub struct GitSync {
+    pub config: GitSourceConfig,
+    applier: Applier,
+    inventory_namespace: String,
+    admin_namespace: String,
+    dry_run: bool,
+    /// The revision whose plans were last applied, to skip re-applying an unchanged commit on hook triggers.
+    last_applied: Option<String>,
+}
+
+impl GitSync {
+    pub fn new(
+        config: GitSourceConfig,
+        applier: Applier,
+        inventory_namespace: &str,
+        admin_namespace: &str,
+        dry_run: bool,
+    ) -> Self {
+        GitSync {
+            config,
+            applier,
+            inventory_namespace: inventory_namespace.into(),
+            admin_namespace: admin_namespace.into(),
+            dry_run,
+            last_applied: None,
+        }
+    }
+
+    /// Fetches, validates and applies the branch head. `force` re-applies an unchanged revision (drift repair on
+    /// the periodic pass). Updates `state` whatever happens.
+    pub async fn sync(
+        &mut self,
+        state: &mut SourceState,
+        metrics: &Metrics,
+        force: bool,
+        diff_out: &mut String,
+    ) -> Result<SyncReport, SyncError> {
+        let started = Instant::now();
+        let config = self.config.clone();
+        let fetched = tokio::task::spawn_blocking(move || source::fetch(&config))
+            .await
+            .map_err(|e| SyncError::Join(e.to_string()))?;
+        metrics
+            .git_fetch_duration_seconds
+            .observe(started.elapsed().as_secs_f64());
+        let fetched = match fetched {
+            Ok(fetched) => {
+                metrics
+                    .git_fetch_total
+                    .get_or_create(&FetchLabels {
+                        result: Outcome::Success,
+                        changed: fetched.changed,
+                    })
+                    .inc();
+                metrics
+                    .git_received_bytes_total
+                    .inc_by(fetched.received_bytes as u64);
+                fetched
+            }
+            Err(err) => {
+                metrics
+                    .git_fetch_total
+                    .get_or_create(&FetchLabels {
+                        result: Outcome::Failure,
+                        changed: false,
+                    })
+                    .inc();
+                return Err(err.into());
+            }
+        };
+        let revision = fetched.revision.clone();
+        state.git = true;
+        state.attempted_revision = Some(revision.clone());
+        if !force
+            && self.last_applied.as_deref() == Some(revision.as_str())
+            && state.failures.is_empty()
+        {
+            return Ok(SyncReport {
+                revision,
+                fetched: fetched.changed,
+                ..SyncReport::default()
+            });
+        }
+
+        let cache = self.config.cache_dir.clone();
+        let (rev, dir) = (revision.clone(), self.config.path.clone());
+        let files = tokio::task::spawn_blocking(move || source::read_revision(&cache, &rev, &dir))
+            .await
+            .map_err(|e| SyncError::Join(e.to_string()))?;
+        let files = match files {
+            Ok(files) => files,
+            Err(err) => {
+                // A missing --git-path at this revision is a broken commit like any other.
+                let error = ManifestError {
+                    file: self.config.path.clone(),
+                    line: 0,
+                    field: None,
+                    plan: None,
+                    message: err.to_string(),
+                };
+                return Err(self.refuse(state, metrics, revision, vec![error]).await);
+            }
+        };
+        let plans = match plans_from_files(&files, &self.admin_namespace) {
+            Ok(plans) => plans,
+            Err(errors) => return Err(self.refuse(state, metrics, revision, errors).await),
+        };
+
+        let mut report = SyncReport {
+            revision: revision.clone(),
+            fetched: fetched.changed,
+            plans: plans.len(),
+            ..SyncReport::default()
+        };
+        let mut desired = BTreeSet::new();
+        for plan in &plans {
+            let object = plan_to_apply(plan, &revision);
+            let Some(key) = ObjectKey::of(&object) else {
+                continue;
+            };
+            desired.insert(key.clone());
+            if self.dry_run {
+                let live = self.applier.get(&key).await?;
+                let result = self.applier.apply(&object, true).await?;
+                diff_out.push_str(&diff::object_diff(&key, live.as_ref(), Some(&result)));
+            } else {
+                self.applier.apply(&object, false).await?;
+            }
+        }
+        report.applied = !self.dry_run;
+
+        let previous = self.read_inventory().await?;
+        let mut kept_after_failure = BTreeSet::new();
+        if desired.is_empty() {
+            if !previous.is_empty() {
+                tracing::warn!(
+                    revision = %revision,
+                    "the commit holds no DRPlan: nothing is pruned (an empty render never prunes); \
+                     delete plans one by one or keep at least one"
+                );
+            }
+            kept_after_failure.extend(previous.iter().cloned());
+        } else {
+            for stale in previous.difference(&desired) {
+                if self.dry_run {
+                    if let Some(live) = self.applier.get(stale).await? {
+                        diff_out.push_str(&diff::object_diff(stale, Some(&live), None));
+                    }
+                    continue;
+                }
+                match self.applier.delete_if_ours(stale, false).await {
+                    Ok(true) => report.pruned.push(stale.to_string()),
+                    Ok(false) => {}
+                    Err(err) => {
+                        tracing::warn!(object = %stale, "prune failed, kept in the inventory: {err}");
+                        kept_after_failure.insert(stale.clone());
+                    }
+                }
+            }
+        }
+        if !self.dry_run {
+            let inventory: BTreeSet<ObjectKey> =
+                desired.union(&kept_after_failure).cloned().collect();
+            self.write_inventory(&inventory, &revision).await?;
+            self.last_applied = Some(revision.clone());
+            state.applied_revision = Some(revision.clone());
+        }
+        state.failures.clear();
+        Ok(report)
+    }
+
+    /// Records a refused commit: `state` names the affected plans; nothing is applied.
+    async fn refuse(
+        &self,
+        state: &mut SourceState,
+        metrics: &Metrics,
+        revision: String,
+        errors: Vec<ManifestError>,
+    ) -> SyncError {
+        metrics.git_commit_invalid_total.inc();
+        let by_file = self.plans_by_source_file().await.unwrap_or_default();
+        let mut failures: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for error in &errors {
+            let text = format!("revision {} is invalid: {error}", short(&revision));
+            let affected: Vec<String> = match &error.plan {
+                Some(plan) => vec![plan.clone()],
+                None => by_file
+                    .get(&error.file)
+                    .cloned()
+                    .unwrap_or_else(|| vec!["*".into()]),
+            };
+            for plan in affected {
+                failures.entry(plan).or_default().push(text.clone());
+            }
+        }
+        state.failures = failures
+            .into_iter()
+            .map(|(plan, texts)| (plan, texts.join("; ")))
+            .collect();
+        tracing::error!(revision = %revision, "{}", render_errors(&errors));
+        SyncError::Invalid { revision, errors }
+    }
+
+    /// `file → [namespace/name]` of the DRPlans we applied, from their source annotation.
+    async fn plans_by_source_file(&self) -> Result<BTreeMap<String, Vec<String>>, ApplyError> {
+        let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for plan in self
+            .applier
+            .list_labelled(DRPLAN_API_VERSION, "DRPlan", None)
+            .await?
+        {
+            let Some(key) = ObjectKey::of(&plan) else {
+                continue;
+            };
+            let Some(source) = plan
+                .pointer("/metadata/annotations")
+                .and_then(|a| a.get(SOURCE_ANNOTATION))
+                .and_then(Value::as_str)
+            else {
+                continue;
+            };
+            let file = source.rsplit_once(':').map_or(source, |(file, _)| file);
+            out.entry(file.to_string())
+                .or_default()
+                .push(format!("{}/{}", key.namespace, key.name));
+        }
+        Ok(out)
+    }
+
+    fn inventory_key(&self) -> ObjectKey {
+        ObjectKey {
+            api_version: "v1".into(),
+            kind: "ConfigMap".into(),
+            namespace: self.inventory_namespace.clone(),
+            name: INVENTORY_NAME.into(),
+        }
+    }
+
+    async fn read_inventory(&self) -> Result<BTreeSet<ObjectKey>, ApplyError> {
+        let Some(configmap) = self.applier.get(&self.inventory_key()).await? else {
+            return Ok(BTreeSet::new());
+        };
+        let text = configmap
+            .pointer("/data/plans")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        Ok(text
+            .lines()
+            .filter_map(|line| line.split_once('/'))
+            .map(|(namespace, name)| ObjectKey {
+                api_version: DRPLAN_API_VERSION.into(),
+                kind: "DRPlan".into(),
+                namespace: namespace.into(),
+                name: name.into(),
+            })
+            .collect())
+    }
+
+    async fn write_inventory(
+        &self,
+        plans: &BTreeSet<ObjectKey>,
+        revision: &str,
+    ) -> Result<(), ApplyError> {
+        let list: Vec<String> = plans
+            .iter()
+            .map(|k| format!("{}/{}", k.namespace, k.name))
+            .collect();
+        let configmap = json!({
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {
+                "name": INVENTORY_NAME,
+                "namespace": self.inventory_namespace,
+                "labels": { MANAGED_BY_LABEL: MANAGED_BY_VALUE },
+            },
+            "data": { "plans": list.join("\n"), "revision": revision, "url": self.config.url },
+        });
+        self.applier.apply(&configmap, false).await.map(|_| ())
+    }
+}
+
+/// The first 12 hex digits of a commit id.
+pub fn short(revision: &str) -> &str {
+    revision.get(..12).unwrap_or(revision)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn applied_plans_carry_label_revision_and_file_but_no_status() {
+        let doc = PlanDocument {
+            file: "plans/mysql.yaml".into(),
+            line: 3,
+            object: json!({"apiVersion": DRPLAN_API_VERSION, "kind": "DRPlan",
+                "metadata": {"name": "mysql", "namespace": "mysql", "labels": {"team": "db"}},
+                "spec": {}, "status": {"role": "Primary"}}),
+        };
+        let object = plan_to_apply(&doc, "abc123");
+        assert_eq!(
+            object["metadata"]["labels"],
+            json!({"team": "db", MANAGED_BY_LABEL: "drgitops"})
+        );
+        assert_eq!(
+            object["metadata"]["annotations"][REVISION_ANNOTATION],
+            "abc123"
+        );
+        assert_eq!(
+            object["metadata"]["annotations"][SOURCE_ANNOTATION],
+            "plans/mysql.yaml:3"
+        );
+        assert!(object.get("status").is_none());
+    }
+}

@@ -1,0 +1,456 @@
+//! The `DRPlan` custom resource (`drgitops.dev/v1alpha1`, namespaced, status subresource).
+//!
+//! In: DRPlan manifests from Git (or from the cluster). Out: typed plans the renderer, the reconciler, `check` and
+//! the `drplan-valid` rule read, and (via `kube::CustomResourceExt`) the CRD with its OpenAPI schema.
+
+use std::collections::BTreeMap;
+
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::stork::types::{
+    DailyPolicy, IntervalPolicy, MigrationSpec, MonthlyPolicy, SchedulePolicyItem, WeeklyPolicy,
+};
+
+/// The API group of DRPlan.
+pub const GROUP: &str = "drgitops.dev";
+/// The `apiVersion` of DRPlan.
+pub const API_VERSION: &str = "drgitops.dev/v1alpha1";
+
+/// What a cluster domain should run and hold for a set of namespaces; a commit that changes `primary` is a
+/// failover (or failback).
+// Each printer column repeats `type_ = "string"`, which clippy mistakes for a duplicated attribute.
+#[allow(clippy::duplicated_attributes)]
+#[derive(CustomResource, Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "drgitops.dev",
+    version = "v1alpha1",
+    kind = "DRPlan",
+    plural = "drplans",
+    singular = "drplan",
+    shortname = "drp",
+    namespaced,
+    status = "DRPlanStatus",
+    doc = "A disaster-recovery plan for Stork-protected namespaces: which cluster domain is primary, how the \
+           clusters are paired and how often applications are migrated.",
+    printcolumn(
+        name = "Mode",
+        type_ = "string",
+        json_path = ".spec.mode",
+        description = "async or metro"
+    ),
+    printcolumn(
+        name = "Primary",
+        type_ = "string",
+        json_path = ".spec.primary",
+        description = "cluster domain that runs the applications"
+    ),
+    printcolumn(
+        name = "Role",
+        type_ = "string",
+        json_path = ".status.role",
+        description = "this cluster's role"
+    ),
+    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[serde(rename_all = "camelCase")]
+pub struct DRPlanSpec {
+    /// `async`: a storage cluster per Kubernetes cluster, volumes migrated. `metro`: one stretched storage
+    /// cluster, resources migrated only.
+    pub mode: Mode,
+    /// The cluster domain that runs the applications; must be one of `domains`.
+    pub primary: String,
+    /// The cluster domains (one per Kubernetes cluster) taking part.
+    pub domains: Vec<Domain>,
+    /// Namespaces the plan protects; default `[metadata.namespace]`. Other namespaces only for a plan in the
+    /// Stork admin namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespaces: Option<Vec<String>>,
+    /// The ClusterPair towards the peer cluster.
+    pub cluster_pair: PlanClusterPair,
+    /// When migrations run: Stork SchedulePolicy sections plus `autoSuspend`.
+    pub schedule: PlanSchedule,
+    /// Copied into the MigrationSchedule's `spec.template.spec`; `startApplications` is always false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub migration: Option<PlanMigration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failover: Option<PlanFailover>,
+}
+
+/// DR mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Async,
+    Metro,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Async => "async",
+            Mode::Metro => "metro",
+        }
+    }
+}
+
+/// One cluster domain of the plan.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Domain {
+    pub name: String,
+    /// Metro only: desired storage activation of the domain (ClusterDomainUpdate). Default true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active: Option<bool>,
+}
+
+impl Domain {
+    /// Desired activation, defaulting to active.
+    pub fn is_active(&self) -> bool {
+        self.active.unwrap_or(true)
+    }
+}
+
+/// `spec.clusterPair`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanClusterPair {
+    /// Name of the rendered ClusterPair (in the plan's namespace).
+    pub name: String,
+    /// Secret (in the plan's namespace, per cluster, never in Git) holding the OTHER cluster's kubeconfig.
+    pub peer_kubeconfig_secret: SecretKeyRef,
+    /// Async only: Secret with keys `ip`, `port`, `token` and optionally `backuplocation`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_secret: Option<SecretRef>,
+}
+
+/// A key of a Secret in the plan's namespace.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SecretKeyRef {
+    pub name: String,
+    /// Key holding the kubeconfig. Default `kubeconfig`.
+    #[serde(default = "default_kubeconfig_key")]
+    #[schemars(default = "default_kubeconfig_key")]
+    pub key: String,
+}
+
+fn default_kubeconfig_key() -> String {
+    "kubeconfig".to_string()
+}
+
+/// A Secret in the plan's namespace.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SecretRef {
+    pub name: String,
+}
+
+/// `spec.schedule`: the sections of a Stork schedule policy plus the MigrationSchedule's `autoSuspend`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanSchedule {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<PlanInterval>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub daily: Option<PlanDaily>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weekly: Option<PlanWeekly>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monthly: Option<PlanMonthly>,
+    /// Suspend this cluster's schedule once the peer's copy reports its applications activated. Default true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_suspend: Option<bool>,
+}
+
+/// `spec.schedule.interval`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanInterval {
+    /// Minutes between migrations, at least 1.
+    pub interval_minutes: i64,
+}
+
+/// `spec.schedule.daily`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PlanDaily {
+    /// Stork's `3:04PM` syntax, e.g. `2:00AM`.
+    pub time: String,
+}
+
+/// `spec.schedule.weekly`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PlanWeekly {
+    /// A weekday as Stork spells it, e.g. `Sunday`, `sun`, `Thurs`.
+    pub day: String,
+    pub time: String,
+}
+
+/// `spec.schedule.monthly`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PlanMonthly {
+    /// Day of the month, 1–31.
+    pub date: i64,
+    pub time: String,
+}
+
+impl PlanSchedule {
+    /// The Stork schedule-policy body these sections stand for (what the rendered NamespacedSchedulePolicy holds).
+    pub fn to_policy(&self) -> SchedulePolicyItem {
+        SchedulePolicyItem {
+            interval: self.interval.as_ref().map(|i| IntervalPolicy {
+                interval_minutes: Some(i.interval_minutes),
+                ..Default::default()
+            }),
+            daily: self.daily.as_ref().map(|d| DailyPolicy {
+                time: Some(d.time.clone()),
+                ..Default::default()
+            }),
+            weekly: self.weekly.as_ref().map(|w| WeeklyPolicy {
+                day: Some(w.day.clone()),
+                time: Some(w.time.clone()),
+                ..Default::default()
+            }),
+            monthly: self.monthly.as_ref().map(|m| MonthlyPolicy {
+                date: Some(m.date),
+                time: Some(m.time.clone()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    /// `autoSuspend`, defaulting to true (as storkctl does).
+    pub fn auto_suspend(&self) -> bool {
+        self.auto_suspend.unwrap_or(true)
+    }
+}
+
+/// `spec.migration`: the Stork MigrationSpec fields a plan may set. `clusterPair` and `namespaces` come from the
+/// plan itself; `startApplications` is accepted only as `false`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanMigration {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_cluster_pair: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub include_resources: Option<bool>,
+    /// Must be false in metro mode; defaults to true in async mode and false in metro mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub include_volumes: Option<bool>,
+    /// Only `false` is accepted: applications are started by a failover, never by a migration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_applications: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purge_deleted_resources: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skip_service_update: Option<bool>,
+    #[serde(
+        rename = "includeNetworkPolicyWithCIDR",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub include_network_policy_with_cidr: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selectors: Option<BTreeMap<String, String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exclude_selectors: Option<BTreeMap<String, String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pre_exec_rule: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub post_exec_rule: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub include_optional_resource_types: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skip_deleted_namespaces: Option<bool>,
+    /// At most one ResourceTransformation name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transform_specs: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ignore_owner_references_check: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exclude_resource_types: Option<Vec<String>>,
+}
+
+impl PlanMigration {
+    /// The Stork MigrationSpec for a schedule template: these fields plus the pair and namespaces, with
+    /// `startApplications: false` always, and `includeVolumes: false` forced in metro mode.
+    pub fn to_migration_spec(
+        &self,
+        mode: Mode,
+        cluster_pair: &str,
+        namespaces: &[String],
+    ) -> MigrationSpec {
+        MigrationSpec {
+            cluster_pair: Some(cluster_pair.to_string()),
+            admin_cluster_pair: self.admin_cluster_pair.clone(),
+            namespaces: Some(namespaces.to_vec()),
+            include_resources: self.include_resources,
+            include_volumes: match mode {
+                Mode::Metro => Some(false),
+                Mode::Async => self.include_volumes,
+            },
+            start_applications: Some(false),
+            purge_deleted_resources: self.purge_deleted_resources,
+            skip_service_update: self.skip_service_update,
+            include_network_policy_with_cidr: self.include_network_policy_with_cidr,
+            selectors: self.selectors.clone(),
+            exclude_selectors: self.exclude_selectors.clone(),
+            pre_exec_rule: self.pre_exec_rule.clone(),
+            post_exec_rule: self.post_exec_rule.clone(),
+            include_optional_resource_types: self.include_optional_resource_types.clone(),
+            skip_deleted_namespaces: self.skip_deleted_namespaces,
+            transform_specs: self.transform_specs.clone(),
+            ignore_owner_references_check: self.ignore_owner_references_check,
+            exclude_resource_types: self.exclude_resource_types.clone(),
+            ..Default::default()
+        }
+    }
+}
+
+/// `spec.failover`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanFailover {
+    /// How long to wait for the old primary to stop its applications before reporting Stalled. Default 300.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_stop_timeout_seconds: Option<i64>,
+}
+
+impl DRPlanSpec {
+    /// The namespaces the plan protects: `spec.namespaces`, else the plan's own namespace.
+    pub fn namespaces_or(&self, plan_namespace: &str) -> Vec<String> {
+        match &self.namespaces {
+            Some(ns) if !ns.is_empty() => ns.clone(),
+            _ => vec![plan_namespace.to_string()],
+        }
+    }
+
+    /// The migration settings, defaulted when the plan has none.
+    pub fn migration_or_default(&self) -> PlanMigration {
+        self.migration.clone().unwrap_or_default()
+    }
+
+    /// `failover.peerStopTimeoutSeconds`, default 300.
+    pub fn peer_stop_timeout_seconds(&self) -> i64 {
+        self.failover
+            .as_ref()
+            .and_then(|f| f.peer_stop_timeout_seconds)
+            .unwrap_or(300)
+    }
+}
+
+impl DRPlan {
+    /// The namespaces the plan protects (see [`DRPlanSpec::namespaces_or`]).
+    pub fn namespaces(&self) -> Vec<String> {
+        self.spec
+            .namespaces_or(self.metadata.namespace.as_deref().unwrap_or("default"))
+    }
+}
+
+/// This cluster's role in a plan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum Role {
+    Primary,
+    Standby,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Primary => "Primary",
+            Role::Standby => "Standby",
+        }
+    }
+}
+
+/// `DRPlan.status`, written by each cluster's own reconciler for that cluster.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DRPlanStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// The cluster domain of the cluster that wrote this status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_domain: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
+    /// A one-word summary, e.g. `Ready`, `Transitioning`, `Stalled`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<String>,
+    /// `Ready`, `Reconciling`, `Stalled`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_applied_revision: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_attempted_revision: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transition: Option<Transition>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workloads: Option<WorkloadCounts>,
+}
+
+/// A status condition, shaped like `metav1.Condition`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Condition {
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// `True`, `False` or `Unknown`.
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// RFC 3339.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_transition_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+}
+
+/// The current (or last) role change of this cluster.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Transition {
+    /// The primary domain before the change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// The primary domain after the change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    /// The Git revision that asked for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<TransitionStep>,
+}
+
+/// One step of a transition.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct TransitionStep {
+    /// e.g. `metro`, `fence`, `activate`, `protect`, `suspend`, `scale-down`.
+    pub name: String,
+    /// e.g. `Pending`, `Running`, `Done`, `Failed`.
+    pub state: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// RFC 3339.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<String>,
+}
+
+/// Workloads of the plan's namespaces running at their protected replica count, out of all protected ones.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct WorkloadCounts {
+    pub activated: i64,
+    pub total: i64,
+}

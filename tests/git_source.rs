@@ -1,0 +1,136 @@
+//! The git source against real repositories made with the `git` CLI: incremental fetches, revisions, paths.
+
+use std::path::Path;
+use std::process::Command;
+
+use drgitops::gitops::source::{self, GitAuth, GitSourceConfig};
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args([
+            "-c",
+            "user.name=Test",
+            "-c",
+            "user.email=test@example.com",
+            "-c",
+            "commit.gpgsign=false",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn repo_with(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    git(dir.path(), &["init", "-q", "-b", "main"]);
+    commit(dir.path(), files, "initial");
+    dir
+}
+
+fn commit(dir: &Path, files: &[(&str, &str)], message: &str) -> String {
+    for (path, contents) in files {
+        let full = dir.join(path);
+        std::fs::create_dir_all(full.parent().expect("parent")).expect("mkdir");
+        std::fs::write(full, contents).expect("write");
+    }
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "-q", "--allow-empty", "-m", message]);
+    git(dir, &["rev-parse", "HEAD"])
+}
+
+fn config(url: String, cache: &Path) -> GitSourceConfig {
+    GitSourceConfig {
+        url,
+        branch: "main".into(),
+        path: "plans".into(),
+        cache_dir: cache.to_path_buf(),
+        auth: GitAuth::None,
+    }
+}
+
+#[test]
+fn second_fetch_of_an_unchanged_remote_transfers_nothing() {
+    let remote = repo_with(&[("plans/a.yaml", "kind: DRPlan\n")]);
+    let cache = tempfile::tempdir().expect("tempdir");
+    let cfg = config(format!("file://{}", remote.path().display()), cache.path());
+
+    let first = source::fetch(&cfg).expect("first fetch");
+    assert!(first.changed);
+    assert!(
+        first.received_objects > 0,
+        "the first fetch downloads the commit: {first:?}"
+    );
+    assert_eq!(first.revision, git(remote.path(), &["rev-parse", "HEAD"]));
+
+    let second = source::fetch(&cfg).expect("second fetch");
+    assert!(!second.changed);
+    assert_eq!(
+        (second.received_objects, second.received_bytes),
+        (0, 0),
+        "{second:?}"
+    );
+    assert_eq!(second.revision, first.revision);
+
+    let head = commit(
+        remote.path(),
+        &[("plans/b.yaml", "kind: DRPlan\n")],
+        "add b",
+    );
+    let third = source::fetch(&cfg).expect("third fetch");
+    assert!(third.changed);
+    assert_eq!(third.revision, head);
+    assert!(
+        third.received_objects > 0 && third.received_objects < first.received_objects + 4,
+        "{third:?}"
+    );
+}
+
+#[test]
+fn local_paths_work_like_file_urls_and_revisions_are_read_from_the_cache() {
+    let remote = repo_with(&[
+        ("plans/a.yaml", "a: 1\n"),
+        ("other/x.yaml", "x: 1\n"),
+        ("plans/README.md", "no"),
+    ]);
+    let first = git(remote.path(), &["rev-parse", "HEAD"]);
+    commit(remote.path(), &[("plans/sub/b.yml", "b: 2\n")], "add b");
+    let cache = tempfile::tempdir().expect("tempdir");
+    let cfg = config(remote.path().display().to_string(), cache.path());
+    let fetched = source::fetch(&cfg).expect("fetch");
+
+    let files = source::read_revision(cache.path(), &fetched.revision, "plans").expect("read head");
+    let paths: Vec<_> = files.iter().map(|f| f.path.as_str()).collect();
+    assert_eq!(paths, ["plans/a.yaml", "plans/sub/b.yml"]);
+    assert_eq!(files[1].contents, "b: 2\n");
+
+    let old = source::read_revision(cache.path(), &first, "plans").expect("read first");
+    assert_eq!(old.len(), 1);
+
+    let missing =
+        source::read_revision(cache.path(), &fetched.revision, "nope").expect_err("no such path");
+    assert!(
+        missing.to_string().contains("\"nope\" does not exist"),
+        "{missing}"
+    );
+}
+
+#[test]
+fn a_missing_branch_is_named() {
+    let remote = repo_with(&[("plans/a.yaml", "a: 1\n")]);
+    let cache = tempfile::tempdir().expect("tempdir");
+    let mut cfg = config(remote.path().display().to_string(), cache.path());
+    cfg.branch = "release".into();
+    let err = source::fetch(&cfg).expect_err("no branch");
+    assert!(
+        err.to_string()
+            .contains("branch \"release\" does not exist"),
+        "{err}"
+    );
+}

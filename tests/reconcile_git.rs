@@ -1,0 +1,285 @@
+//! The reconciler end to end against two in-memory clusters and a real git repository: commits become DRPlans
+//! and each role's Stork objects; edits update them; deleted plans are pruned (and only what we applied); a broken
+//! commit changes nothing and says where it is broken; a later good commit recovers.
+
+mod reconcile_support;
+
+use drgitops::gitops::runner::Reconciler;
+use reconcile_support::*;
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commits_drive_both_roles_prune_and_fail_closed() {
+    let (east, west) = two_clusters().await;
+    let repo = plan_repo();
+    let first = git(repo.path(), &["rev-parse", "HEAD"]);
+    let (east_cache, west_cache) = (
+        tempfile::tempdir().expect("tmp"),
+        tempfile::tempdir().expect("tmp"),
+    );
+    let east_rec = Reconciler::new(east.client(), options(EAST, repo.path(), east_cache.path()));
+    let west_rec = Reconciler::new(west.client(), options(WEST, repo.path(), west_cache.path()));
+
+    // 1. A commit with plans yields the role's objects on the primary and on the standby.
+    let outcome = east_rec.pass(true).await;
+    assert!(outcome.ok, "east pass: {:?}", outcome.errors);
+    let outcome = west_rec.pass(true).await;
+    assert!(outcome.ok, "west pass: {:?}", outcome.errors);
+
+    let pair = stork(&east.client(), "ClusterPair", "mysql", "remotecluster")
+        .await
+        .expect("pair on east");
+    assert_eq!(
+        pair["spec"]["options"],
+        json!({"ip": "10.0.0.9", "port": "9001", "token": "px-token", "mode": "DisasterRecovery"})
+    );
+    assert_eq!(pair["spec"]["config"]["current-context"], WEST);
+    assert_eq!(
+        pair["spec"]["config"]["clusters"][WEST]["server"],
+        west.srv.url()
+    );
+    assert_eq!(
+        pair["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+        "drgitops"
+    );
+    assert_eq!(pair["metadata"]["labels"]["drgitops.dev/plan"], "mysql");
+    assert!(
+        pair.get("status").is_none_or(|s| s.is_null()),
+        "no status is ever sent: {pair}"
+    );
+    let metro_pair = stork(&east.client(), "ClusterPair", "postgres", "metro-peer")
+        .await
+        .expect("metro pair");
+    assert!(
+        metro_pair["spec"].get("options").is_none(),
+        "metro pairs carry no storage options"
+    );
+
+    let policy = stork(&east.client(), "NamespacedSchedulePolicy", "mysql", "mysql")
+        .await
+        .expect("policy");
+    assert_eq!(policy["policy"]["interval"]["intervalMinutes"], 15);
+
+    let primary = stork(&east.client(), "MigrationSchedule", "mysql", "mysql")
+        .await
+        .expect("schedule on east");
+    assert_eq!(primary["spec"]["suspend"], false);
+    assert_eq!(primary["spec"]["schedulePolicyName"], "mysql");
+    assert_eq!(
+        primary["spec"]["template"]["spec"]["startApplications"],
+        false
+    );
+    assert_eq!(
+        primary["spec"]["template"]["spec"]["namespaces"],
+        json!(["mysql"])
+    );
+    assert_eq!(
+        primary["spec"]["template"]["spec"]["clusterPair"],
+        "remotecluster"
+    );
+
+    let standby = stork(&west.client(), "MigrationSchedule", "mysql", "mysql")
+        .await
+        .expect("schedule on west");
+    assert_eq!(standby["spec"]["suspend"], true);
+    let west_pair = stork(&west.client(), "ClusterPair", "mysql", "remotecluster")
+        .await
+        .expect("pair kept on standby");
+    assert_eq!(west_pair["spec"]["config"]["current-context"], EAST);
+
+    let east_plan = plan(&east.client(), "mysql", "mysql")
+        .await
+        .expect("plan applied");
+    assert_eq!(east_plan["status"]["role"], "Primary");
+    assert_eq!(east_plan["status"]["localDomain"], EAST);
+    assert_eq!(east_plan["status"]["lastAppliedRevision"], first.as_str());
+    assert_eq!(east_plan["status"]["lastAttemptedRevision"], first.as_str());
+    assert_eq!(
+        east_plan["status"]["observedGeneration"],
+        east_plan["metadata"]["generation"]
+    );
+    assert_eq!(
+        condition(&east_plan, "Ready").expect("Ready")["status"],
+        "True"
+    );
+    assert_eq!(
+        condition(&east_plan, "Stalled").expect("Stalled")["status"],
+        "False"
+    );
+    let west_plan = plan(&west.client(), "mysql", "mysql")
+        .await
+        .expect("plan applied");
+    assert_eq!(west_plan["status"]["role"], "Standby");
+    assert_eq!(west_plan["status"]["phase"], "Standby");
+
+    // 2. A commit that edits the schedule updates both clusters.
+    let edited =
+        read_data("plans/mysql.yaml").replace("intervalMinutes: 15", "intervalMinutes: 30");
+    let second = commit(
+        repo.path(),
+        &[("plans/mysql.yaml", &edited)],
+        "every 30 minutes",
+    );
+    assert!(east_rec.pass(false).await.ok);
+    assert!(west_rec.pass(false).await.ok);
+    for cluster in [&east, &west] {
+        let policy = stork(
+            &cluster.client(),
+            "NamespacedSchedulePolicy",
+            "mysql",
+            "mysql",
+        )
+        .await
+        .expect("policy");
+        assert_eq!(
+            policy["policy"]["interval"]["intervalMinutes"], 30,
+            "on {}",
+            cluster.domain
+        );
+        let plan = plan(&cluster.client(), "mysql", "mysql")
+            .await
+            .expect("plan");
+        assert_eq!(plan["status"]["lastAppliedRevision"], second.as_str());
+    }
+
+    // 3. A broken commit changes nothing and says where it is broken.
+    let broken = edited.replace("intervalMinutes: 30", "intervalMinutes: 0");
+    let bad = commit(repo.path(), &[("plans/mysql.yaml", &broken)], "oops");
+    let outcome = east_rec.pass(false).await;
+    assert!(!outcome.ok, "a broken commit fails the pass");
+    let report = outcome.errors.join("\n");
+    assert!(
+        report.contains("plans/mysql.yaml:21"),
+        "names file and line: {report}"
+    );
+    assert!(
+        report.contains("spec.schedule.interval.intervalMinutes"),
+        "names the field: {report}"
+    );
+    let policy = stork(&east.client(), "NamespacedSchedulePolicy", "mysql", "mysql")
+        .await
+        .expect("policy");
+    assert_eq!(
+        policy["policy"]["interval"]["intervalMinutes"], 30,
+        "the last good state stays"
+    );
+    let stalled_plan = plan(&east.client(), "mysql", "mysql").await.expect("plan");
+    let stalled = condition(&stalled_plan, "Stalled").expect("Stalled");
+    assert_eq!(stalled["status"], "True");
+    assert_eq!(stalled["reason"], "InvalidCommit");
+    assert!(
+        stalled["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("plans/mysql.yaml:21"),
+        "{stalled}"
+    );
+    assert_eq!(
+        stalled_plan["status"]["lastAttemptedRevision"],
+        bad.as_str()
+    );
+    assert_eq!(
+        stalled_plan["status"]["lastAppliedRevision"],
+        second.as_str()
+    );
+    let other = plan(&east.client(), "postgres", "postgres")
+        .await
+        .expect("other plan");
+    assert_eq!(
+        condition(&other, "Ready").expect("Ready")["status"],
+        "True",
+        "an unrelated plan stays Ready"
+    );
+
+    // 4. A later good commit recovers.
+    let fixed = broken.replace("intervalMinutes: 0", "intervalMinutes: 45");
+    let good = commit(repo.path(), &[("plans/mysql.yaml", &fixed)], "fix");
+    let outcome = east_rec.pass(false).await;
+    assert!(outcome.ok, "{:?}", outcome.errors);
+    let policy = stork(&east.client(), "NamespacedSchedulePolicy", "mysql", "mysql")
+        .await
+        .expect("policy");
+    assert_eq!(policy["policy"]["interval"]["intervalMinutes"], 45);
+    let recovered = plan(&east.client(), "mysql", "mysql").await.expect("plan");
+    assert_eq!(
+        condition(&recovered, "Stalled").expect("Stalled")["status"],
+        "False"
+    );
+    assert_eq!(recovered["status"]["lastAppliedRevision"], good.as_str());
+
+    // 5. Deleting a plan file prunes the plan and what was rendered from it; a hand-made schedule survives.
+    create_stork(
+        &east.client(),
+        "MigrationSchedule",
+        "mysql",
+        json!({"apiVersion": "stork.libopenstorage.org/v1alpha1", "kind": "MigrationSchedule",
+            "metadata": {"name": "by-hand", "namespace": "mysql",
+                "labels": {"app.kubernetes.io/managed-by": "drgitops", "drgitops.dev/plan": "mysql"}},
+            "spec": {"schedulePolicyName": "mysql", "template": {"spec": {"clusterPair": "remotecluster"}}}}),
+    )
+    .await;
+    remove(repo.path(), "plans/mysql.yaml", "retire mysql");
+    let outcome = east_rec.pass(false).await;
+    assert!(outcome.ok, "{:?}", outcome.errors);
+    assert!(
+        plan(&east.client(), "mysql", "mysql").await.is_none(),
+        "the plan is pruned"
+    );
+    for (kind, name) in [
+        ("ClusterPair", "remotecluster"),
+        ("NamespacedSchedulePolicy", "mysql"),
+        ("MigrationSchedule", "mysql"),
+    ] {
+        assert!(
+            stork(&east.client(), kind, "mysql", name).await.is_none(),
+            "{kind} {name} is pruned"
+        );
+    }
+    assert!(
+        stork(&east.client(), "MigrationSchedule", "mysql", "by-hand")
+            .await
+            .is_some(),
+        "hand-made object survives"
+    );
+    assert!(
+        plan(&east.client(), "postgres", "postgres").await.is_some(),
+        "the other plan stays"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_secret_is_a_condition_and_an_empty_commit_prunes_nothing() {
+    let east = cluster(EAST).await;
+    let repo = plan_repo();
+    let cache = tempfile::tempdir().expect("tmp");
+    let reconciler = Reconciler::new(east.client(), options(EAST, repo.path(), cache.path()));
+
+    let outcome = reconciler.pass(true).await;
+    assert!(!outcome.ok, "plans without their Secrets are not Ready");
+    let stuck = plan(&east.client(), "mysql", "mysql")
+        .await
+        .expect("plan applied anyway");
+    let stalled = condition(&stuck, "Stalled").expect("Stalled");
+    assert_eq!(stalled["status"], "True");
+    assert_eq!(stalled["reason"], "MissingSecret");
+    assert!(
+        stalled["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("mysql/drgitops-peer"),
+        "{stalled}"
+    );
+    assert_eq!(stuck["status"]["phase"], "Stalled");
+
+    // An empty commit (every plan file gone) never prunes.
+    remove(repo.path(), "plans", "remove everything");
+    let _ = reconciler.pass(false).await;
+    assert!(
+        plan(&east.client(), "mysql", "mysql").await.is_some(),
+        "an empty render never prunes"
+    );
+    assert!(
+        plan(&east.client(), "postgres", "postgres").await.is_some(),
+        "an empty render never prunes"
+    );
+}

@@ -1,0 +1,94 @@
+//! Two reconcilers on one cluster: only the Lease holder writes; when it shuts down the other takes over.
+
+mod reconcile_support;
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use drgitops::gitops::runner::Reconciler;
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::Api;
+use reconcile_support::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_leader_writes() {
+    let (east, _west) = two_clusters().await;
+    let repo = plan_repo();
+    let (cache_a, cache_b) = (
+        tempfile::tempdir().expect("tmp"),
+        tempfile::tempdir().expect("tmp"),
+    );
+    let mut opts_a = options(EAST, repo.path(), cache_a.path());
+    opts_a.identity = "replica-a".into();
+    let mut opts_b = options(EAST, repo.path(), cache_b.path());
+    opts_b.identity = "replica-b".into();
+    let a = Reconciler::new(east.client(), opts_a);
+    let b = Reconciler::new(east.client(), opts_b);
+    let (stop_a, shutdown_a) = tokio::sync::watch::channel(false);
+    let (stop_b, shutdown_b) = tokio::sync::watch::channel(false);
+    let run_a = tokio::spawn(a.clone().run(shutdown_a));
+    // B starts once A holds the lease, so the test knows who leads.
+    let leases: Api<Lease> = Api::namespaced(east.client(), "kube-system");
+    let holder = |want: &'static str| {
+        let leases = leases.clone();
+        async move {
+            let lease = leases.get_opt("drgitops-reconciler").await.ok()??;
+            (lease.spec?.holder_identity.as_deref() == Some(want)).then_some(())
+        }
+    };
+    assert!(
+        eventually(Duration::from_secs(10), || holder("replica-a"))
+            .await
+            .is_some(),
+        "A leads"
+    );
+    let run_b = tokio::spawn(b.clone().run(shutdown_b));
+
+    let client = east.client();
+    let applied = eventually(Duration::from_secs(20), || async {
+        plan(&client, "mysql", "mysql")
+            .await?
+            .get("status")
+            .cloned()
+    })
+    .await;
+    assert!(applied.is_some(), "the leader applies and reports");
+    // B is running and watching the same DRPlans, but never acts while A holds the lease.
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            b.ready.load(Ordering::SeqCst).then_some(())
+        })
+        .await
+        .is_some()
+    );
+    assert!(a.leader.load(Ordering::SeqCst));
+    assert!(
+        !b.leader.load(Ordering::SeqCst),
+        "two replicas never lead at once"
+    );
+    let b_passes = b.metrics.encode();
+    assert!(
+        !b_passes.contains("drgitops_reconcile_total{result="),
+        "B ran no pass: {b_passes}"
+    );
+
+    // A shuts down gracefully and releases the lease: B takes over and acts.
+    let _ = stop_a.send(true);
+    run_a.await.expect("A stops");
+    assert!(
+        eventually(Duration::from_secs(10), || holder("replica-b"))
+            .await
+            .is_some(),
+        "B takes over"
+    );
+    let acted = eventually(Duration::from_secs(10), || async {
+        b.metrics
+            .encode()
+            .contains("drgitops_reconcile_total{result=")
+            .then_some(())
+    })
+    .await;
+    assert!(acted.is_some(), "the new leader runs passes");
+    let _ = stop_b.send(true);
+    run_b.await.expect("B stops");
+}
