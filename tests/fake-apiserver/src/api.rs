@@ -395,34 +395,20 @@ impl Server {
         if op != Op::Apply {
             meta.remove("managedFields");
         }
-        if meta
-            .get("name")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .is_empty()
-        {
-            let prefix = meta
-                .get("generateName")
+        let unnamed = |meta: &Map<String, Value>, key: &str| {
+            meta.get(key)
                 .and_then(Value::as_str)
                 .unwrap_or_default()
-                .to_string();
-            if prefix.is_empty() {
-                return Err(ApiError::invalid(
-                    rt,
-                    "",
-                    "metadata.name",
-                    "Required value: name or generateName is required",
-                    "FieldValueRequired",
-                ));
-            }
-            let state = self.store.lock();
-            let name = loop {
-                let candidate = format!("{prefix}{}", generate_suffix());
-                if state.get(rt, &ns, &candidate).is_none() {
-                    break candidate;
-                }
-            };
-            meta.insert("name".into(), json!(name));
+                .is_empty()
+        };
+        if unnamed(meta, "name") && unnamed(meta, "generateName") {
+            return Err(ApiError::invalid(
+                rt,
+                "",
+                "metadata.name",
+                "Required value: name or generateName is required",
+                "FieldValueRequired",
+            ));
         }
         if rt.status
             && rt.kind != "Namespace"
@@ -432,14 +418,14 @@ impl Server {
             m.remove("status");
         }
         defaults::apply_defaults(rt, &mut obj);
-        let name = name_of(&obj).to_string();
         obj["metadata"]["creationTimestamp"] = Value::Null;
         let mut warnings = Vec::new();
+        // Mutating webhooks see no name yet when one is to be generated, as in kube-apiserver.
         let attrs = admit::Request {
             rt: rt.clone(),
             operation: admit::Operation::Create,
             sub_resource: None,
-            name: name.clone(),
+            name: name_of(&obj).to_string(),
             namespace: ns.clone(),
             object: Some(obj.clone()),
             old_object: None,
@@ -452,6 +438,22 @@ impl Server {
         if let Some(m) = mutated {
             obj = m;
         }
+        if name_of(&obj).is_empty() {
+            let prefix = obj
+                .pointer("/metadata/generateName")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            let state = self.store.lock();
+            let generated = loop {
+                let candidate = format!("{prefix}{}", generate_suffix());
+                if state.get(rt, &ns, &candidate).is_none() {
+                    break candidate;
+                }
+            };
+            meta_mut(&mut obj).insert("name".into(), json!(generated));
+        }
+        let name = name_of(&obj).to_string();
         defaults::apply_defaults(rt, &mut obj);
         Self::prune_unknown(rt, &mut obj, opts, &mut warnings)?;
         defaults::validate(rt, &obj).map_err(|f| Self::invalid(rt, &name, f))?;
@@ -467,6 +469,7 @@ impl Server {
         }
         let attrs = admit::Request {
             object: Some(obj.clone()),
+            name: name.clone(),
             ..attrs
         };
         warnings.extend(self.admission.validate(&self.store, &attrs).await?);

@@ -93,6 +93,21 @@ async fn configmap_crud_with_rv_uid_and_errors() {
     assert_eq!(selected.items.len(), 1);
     assert_eq!(selected.items[0].metadata.name.as_deref(), Some("demo"));
 
+    let generated: ConfigMap =
+        serde_json::from_value(json!({"metadata": {"generateName": "gen-"}})).unwrap();
+    let generated = cms
+        .create(&PostParams::default(), &generated)
+        .await
+        .unwrap();
+    let name = generated.metadata.name.unwrap();
+    assert!(name.starts_with("gen-") && name.len() == 9, "{name}");
+    assert!(
+        name[4..]
+            .chars()
+            .all(|c| "bcdfghjklmnpqrstvwxz2456789".contains(c)),
+        "{name}"
+    );
+
     cms.delete("demo", &DeleteParams::default()).await.unwrap();
     let missing = cms.get("demo").await.unwrap_err();
     assert!(
