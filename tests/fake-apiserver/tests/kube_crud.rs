@@ -217,7 +217,8 @@ async fn crd_becomes_served_and_custom_resources_work() {
             "versions": [{"name": "v1", "served": true, "storage": true,
                 "subresources": {"status": {}},
                 "schema": {"openAPIV3Schema": {"type": "object",
-                    "properties": {"spec": {"type": "object", "properties": {"size": {"type": "integer", "default": 3}}}}}}}]}
+                    "properties": {"spec": {"type": "object", "properties": {"size": {"type": "integer", "default": 3}}},
+                        "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}}}]}
     }))
     .unwrap();
     let created = crds.create(&PostParams::default(), &crd).await.unwrap();
@@ -238,6 +239,47 @@ async fn crd_becomes_served_and_custom_resources_work() {
     let w = widgets.create(&PostParams::default(), &w).await.unwrap();
     assert_eq!(w.data["spec"]["size"], 3, "schema default applied");
     assert_eq!(w.metadata.generation, Some(1));
+
+    // Status is written only through /status; a server-side apply there records a status-subresource owner.
+    let status_apply = json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w1"},
+        "status": {"phase": "Ready"}});
+    let st = widgets
+        .patch_status(
+            "w1",
+            &PatchParams::apply("status-writer"),
+            &Patch::Apply(&status_apply),
+        )
+        .await
+        .unwrap();
+    assert_eq!(st.data["status"]["phase"], "Ready");
+    assert_eq!(
+        st.metadata.generation,
+        Some(1),
+        "status writes keep the generation"
+    );
+    let entry = st
+        .metadata
+        .managed_fields
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|e| e.manager.as_deref() == Some("status-writer"))
+        .unwrap();
+    assert_eq!(entry.subresource.as_deref(), Some("status"));
+    let main = widgets
+        .patch(
+            "w1",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"phase": "Lost"}, "spec": {"size": 2}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        main.data["status"]["phase"], "Ready",
+        "main-resource writes ignore status"
+    );
+    assert_eq!(main.metadata.generation, Some(2));
+    let w = main;
 
     // Custom resources need a resourceVersion on PUT.
     let mut no_rv = w.clone();
