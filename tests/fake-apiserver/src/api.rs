@@ -308,6 +308,38 @@ impl Server {
         ApiError::invalid(rt, name, &f.field, &f.detail, &f.reason)
     }
 
+    /// Prunes fields a custom resource's schema does not declare: an error with `fieldValidation=Strict`,
+    /// warnings by default (`Warn`), silently with `Ignore` — as the apiserver does.
+    fn prune_unknown(
+        rt: &ResourceType,
+        obj: &mut Value,
+        opts: &WriteOpts,
+        warnings: &mut Vec<String>,
+    ) -> Result<(), ApiError> {
+        let Some(schema) = rt.schema.as_ref().filter(|_| rt.custom) else {
+            return Ok(());
+        };
+        let removed = defaults::prune(schema, obj);
+        if removed.is_empty() {
+            return Ok(());
+        }
+        let unknown: Vec<String> = removed
+            .iter()
+            .map(|p| format!("unknown field \"{p}\""))
+            .collect();
+        match opts.field_validation.as_deref() {
+            Some("Strict") => Err(ApiError::bad_request(format!(
+                "strict decoding error: {}",
+                unknown.join(", ")
+            ))),
+            Some("Ignore") => Ok(()),
+            _ => {
+                warnings.extend(unknown);
+                Ok(())
+            }
+        }
+    }
+
     /// Prepares the CRD status at once (names accepted, established) and validates it.
     fn prepare_special(rt: &ResourceType, obj: &mut Value) -> Result<(), ApiError> {
         if rt.group == "apiextensions.k8s.io" && rt.kind == "CustomResourceDefinition" {
@@ -416,6 +448,7 @@ impl Server {
             obj = m;
         }
         defaults::apply_defaults(rt, &mut obj);
+        Self::prune_unknown(rt, &mut obj, opts, &mut warnings)?;
         defaults::validate(rt, &obj).map_err(|f| Self::invalid(rt, &name, f))?;
         Self::prepare_special(rt, &mut obj)?;
         let meta = meta_mut(&mut obj);
@@ -905,6 +938,7 @@ impl Server {
             }
         }
         defaults::apply_defaults(rt, &mut new);
+        Self::prune_unknown(rt, &mut new, opts, &mut warnings)?;
         defaults::validate(rt, &new).map_err(|f| Self::invalid(rt, &name, f))?;
         Self::prepare_special(rt, &mut new)?;
         if rt.generation {

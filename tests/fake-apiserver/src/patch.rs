@@ -4,15 +4,15 @@
 //! [`PatchError`] whose variant selects the HTTP status (422 Invalid, 400 BadRequest, 415 UnsupportedMediaType).
 //!
 //! - [`merge_patch`]: RFC 7386 JSON merge patch (`application/merge-patch+json`).
-//! - [`json_patch`]: RFC 6902 JSON patch (`application/json-patch+json`) with the semantics of the Go library the
+//! - [`json_patch()`]: RFC 6902 JSON patch (`application/json-patch+json`) with the semantics of the Go library the
 //!   apiserver uses (evanphx/json-patch), in particular `test` of an absent member against `null` passing.
 //! - [`strategic_merge_patch`]: `application/strategic-merge-patch+json` for built-in kinds, with the merge keys
 //!   and patch strategies of the Kubernetes Go types for the lists the project's kinds carry.
 //!
-//! The apiserver reports a JSON patch that cannot be applied as 422 `Invalid` with the message
-//! `the server rejected our request due to an error in our request` and the library's text as a cause; the text in
-//! [`PatchError::Invalid`] is that library text. A strategic merge patch on a custom resource is 415 with
-//! [`SMP_UNSUPPORTED_MESSAGE`].
+//! The apiserver answers a patch that does not apply with 422 `Invalid` and only the generic message
+//! [`PATCH_INVALID_MESSAGE`]; [`PatchError::status`] gives the code, reason and message to send, while the
+//! error's `Display` keeps the library's explanation for logs. A strategic merge patch on a custom resource is
+//! 415 with [`SMP_UNSUPPORTED_MESSAGE`].
 //!
 //! The built-in list semantics (merge keys, set lists, atomic maps) live here too and are shared with
 //! [`crate::ssa`], so both patch paths agree on what a list item's identity is.
@@ -31,6 +31,22 @@ pub enum PatchError {
     /// Patch type not supported for this kind (strategic merge on a custom resource): HTTP 415.
     #[error("{0}")]
     Unsupported(String),
+}
+
+/// The message of the 422 `Invalid` Status the apiserver answers a patch that does not apply with; it keeps the
+/// library's explanation to itself (no causes, empty details).
+pub const PATCH_INVALID_MESSAGE: &str =
+    "the server rejected our request due to an error in our request";
+
+impl PatchError {
+    /// HTTP code, `reason` and `message` of the `metav1.Status` the apiserver answers this error with.
+    pub fn status(&self) -> (u16, &'static str, String) {
+        match self {
+            PatchError::Invalid(_) => (422, "Invalid", PATCH_INVALID_MESSAGE.to_string()),
+            PatchError::BadRequest(message) => (400, "BadRequest", message.clone()),
+            PatchError::Unsupported(message) => (415, "UnsupportedMediaType", message.clone()),
+        }
+    }
 }
 
 /// The apiserver's 415 message for a strategic merge patch sent to a custom resource.
@@ -67,8 +83,9 @@ pub fn merge_patch(target: &Value, patch: &Value) -> Value {
 /// RFC 6902 JSON patch with the apiserver's (evanphx) rules.
 ///
 /// evanphx rule: `test` of an absent member against `null` passes (kube-runtime finalizer() relies on it).
-/// A malformed document (not an array of operations, missing `op`/`path`/`value`) is [`PatchError::BadRequest`];
-/// an operation that does not apply (missing path, index out of range, failed test) is [`PatchError::Invalid`].
+/// A document that is not an array of objects is [`PatchError::BadRequest`]; everything the library only finds
+/// while applying (unknown `op`, missing `path`/`from`/`value`, a path that does not resolve, an index out of
+/// range, a failed `test`) is [`PatchError::Invalid`], as with the apiserver. Either way nothing is applied.
 pub fn json_patch(target: &Value, patch: &Value) -> Result<Value, PatchError> {
     let Value::Array(ops) = patch else {
         return Err(PatchError::BadRequest(
@@ -127,22 +144,22 @@ impl<'a> Operation<'a> {
             )));
         };
         let kind = fields.get("op").and_then(Value::as_str).ok_or_else(|| {
-            PatchError::BadRequest(format!("json patch operation {op} has no string \"op\""))
+            PatchError::Invalid(format!("json patch operation {op} has no string \"op\""))
         })?;
         let raw = fields.get("path").and_then(Value::as_str).ok_or_else(|| {
-            PatchError::BadRequest(format!("json patch operation {op} has no string \"path\""))
+            PatchError::Invalid(format!("json patch operation {op} has no string \"path\""))
         })?;
         let path = parse_pointer(raw)?;
         let value = || {
             fields.get("value").ok_or_else(|| {
-                PatchError::BadRequest(format!(
+                PatchError::Invalid(format!(
                     "json patch operation {op} needs a \"value\" for \"{kind}\""
                 ))
             })
         };
         let from = || -> Result<Vec<String>, PatchError> {
             let raw_from = fields.get("from").and_then(Value::as_str).ok_or_else(|| {
-                PatchError::BadRequest(format!(
+                PatchError::Invalid(format!(
                     "json patch operation {op} needs a string \"from\" for \"{kind}\""
                 ))
             })?;
@@ -176,7 +193,7 @@ impl<'a> Operation<'a> {
                 Operation::Test { path, raw, value }
             }
             other => {
-                return Err(PatchError::BadRequest(format!("Unexpected kind: {other}")));
+                return Err(PatchError::Invalid(format!("Unexpected kind: {other}")));
             }
         })
     }
@@ -228,7 +245,7 @@ fn parse_pointer(raw: &str) -> Result<Vec<String>, PatchError> {
         return Ok(Vec::new());
     }
     let Some(rest) = raw.strip_prefix('/') else {
-        return Err(PatchError::BadRequest(format!(
+        return Err(PatchError::Invalid(format!(
             "json patch path {raw:?} is not a JSON pointer: it must start with \"/\""
         )));
     };
@@ -1143,19 +1160,35 @@ mod tests {
     #[test]
     fn json_patch_reports_malformed_documents_as_bad_request() {
         let doc = json!({});
-        let cases = [
+        for patch in [
             json!({"op":"add","path":"/a","value":1}),
+            json!(["add"]),
+            json!("x"),
+        ] {
+            let err = json_patch(&doc, &patch).expect_err("must fail");
+            assert!(matches!(err, PatchError::BadRequest(_)), "{patch}: {err:?}");
+            assert_eq!(err.status().0, 400);
+        }
+        // Decodable operations the library cannot carry out are 422 with the apiserver's generic message.
+        let cases = [
             json!([{"path":"/a","value":1}]),
             json!([{"op":"add","value":1}]),
             json!([{"op":"add","path":"/a"}]),
             json!([{"op":"move","path":"/a"}]),
             json!([{"op":"frobnicate","path":"/a"}]),
             json!([{"op":"add","path":"a","value":1}]),
-            json!(["add"]),
         ];
         for patch in cases {
             let err = json_patch(&doc, &patch).expect_err("must fail");
-            assert!(matches!(err, PatchError::BadRequest(_)), "{patch}: {err:?}");
+            assert!(matches!(err, PatchError::Invalid(_)), "{patch}: {err:?}");
+            assert_eq!(
+                err.status(),
+                (
+                    422,
+                    "Invalid",
+                    "the server rejected our request due to an error in our request".to_string()
+                )
+            );
         }
     }
 
@@ -1321,6 +1354,20 @@ mod tests {
         assert_eq!(
             patched["status"]["conditions"],
             json!([{"type":"Available","status":"True"},{"type":"Progressing","status":"True"}])
+        );
+    }
+
+    #[test]
+    fn strategic_merge_merges_service_ports_by_port_and_orders_primitive_lists() {
+        let service = json!({"apiVersion":"v1","kind":"Service","metadata":{"name":"s","finalizers":["a","b"]},
+            "spec":{"ports":[{"port":80,"targetPort":8080},{"port":443,"targetPort":8443}]}});
+        let patch = json!({"metadata":{"$setElementOrder/finalizers":["b","a"]},
+            "spec":{"ports":[{"port":443,"targetPort":9443}]}});
+        let patched = strategic_merge_patch(&service, &patch, "/Service").expect("applies");
+        assert_eq!(patched["metadata"]["finalizers"], json!(["b", "a"]));
+        assert_eq!(
+            patched["spec"]["ports"],
+            json!([{"port":80,"targetPort":8080},{"port":443,"targetPort":9443}])
         );
     }
 

@@ -10,12 +10,15 @@
 //! their configuration mentions; Update owners own what their writes changed. A field is in conflict when another
 //! manager owns it and the apply would change its value; equal values are shared.
 //!
+//! Custom resources have no Go types: their lists are atomic unless the CRD's schema declares otherwise, which
+//! [`apply_with_schema`] / [`record_update_with_schema`] honour given [`SchemaListTypes::from_crd`].
+//!
 //! What the caller does: defaulting, resourceVersion, generation, and the status/spec split (strip `.status`
 //! from main-resource writes of kinds that have a status subresource before calling; on `/status` writes pass
 //! `subresource: Some("status")` and only `.status` is applied). If nothing but managedFields timestamps would
 //! change, both functions return the live object unchanged, so the caller can skip the write (no RV bump).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{Map, Value};
 
@@ -126,6 +129,20 @@ impl ApplyConflicts {
             self.conflicts.len(),
             lines.join("\n")
         )
+    }
+
+    /// The whole 409 `metav1.Status` the apiserver answers with (details carry only the causes).
+    pub fn status(&self) -> Value {
+        serde_json::json!({
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": self.message(),
+            "reason": "Conflict",
+            "details": {"causes": self.causes()},
+            "code": 409,
+        })
     }
 
     /// `details.causes` entries: [{"reason":"FieldManagerConflict","message":"conflict with ...","field":".spec.replicas"}]
@@ -397,37 +414,40 @@ enum ItemIds {
 
 /// Path elements of the items of `items`, the list at schema path `spath`; atomic when the list is atomic or an
 /// item lacks its key fields (the apiserver would reject such an object; treating it atomic keeps data intact).
-fn item_ids(items: &[Value], group_kind: &str, spath: &[&str]) -> ItemIds {
-    let semantics: ListSemantics = list_semantics(group_kind, spath);
-    if semantics.ssa_set {
-        return ItemIds::Items(
-            items
-                .iter()
-                .map(|v| PathElement::Value(canonical(v)))
-                .collect(),
-        );
-    }
-    if semantics.ssa_keys.is_empty() {
+fn item_ids(items: &[Value], types: &Types<'_>, spath: &[&str]) -> ItemIds {
+    let keys = match types.list(spath) {
+        ListKind::Atomic => return ItemIds::Atomic,
+        ListKind::Set => {
+            return ItemIds::Items(
+                items
+                    .iter()
+                    .map(|v| PathElement::Value(canonical(v)))
+                    .collect(),
+            );
+        }
+        ListKind::Map(keys) => keys,
+    };
+    let Some(&primary) = keys.first() else {
         return ItemIds::Atomic;
-    }
+    };
+    let mut sorted_keys = keys.clone();
+    sorted_keys.sort_unstable();
     let mut ids = Vec::with_capacity(items.len());
     for item in items {
         let Value::Object(fields) = item else {
             return ItemIds::Atomic;
         };
         let mut key = Map::new();
-        let mut sorted_keys = semantics.ssa_keys.to_vec();
-        sorted_keys.sort_unstable();
-        for name in sorted_keys {
+        for &name in &sorted_keys {
             match fields
                 .get(name)
                 .cloned()
-                .or_else(|| key_default(group_kind, spath, name))
+                .or_else(|| types.key_default(spath, name))
             {
                 Some(value) => {
                     key.insert(name.to_string(), value);
                 }
-                None if name == semantics.ssa_keys[0] => return ItemIds::Atomic,
+                None if name == primary => return ItemIds::Atomic,
                 None => {}
             }
         }
@@ -436,30 +456,190 @@ fn item_ids(items: &[Value], group_kind: &str, spath: &[&str]) -> ItemIds {
     ItemIds::Items(ids)
 }
 
+/// How the items of one list are identified.
+enum ListKind<'a> {
+    Atomic,
+    Set,
+    Map(Vec<&'a str>),
+}
+
+/// The type information the walkers consult: built-in Go type tags, or a CRD's declared list and map types.
+struct Types<'a> {
+    group_kind: &'a str,
+    builtin: bool,
+    schema: Option<&'a SchemaListTypes>,
+}
+
+impl<'a> Types<'a> {
+    fn new(group_kind: &'a str, schema: Option<&'a SchemaListTypes>) -> Self {
+        Types {
+            group_kind,
+            builtin: is_builtin(group_kind),
+            schema,
+        }
+    }
+
+    fn declared(&self, spath: &[&str]) -> Option<&'a Declared> {
+        let schema = self.schema?;
+        if schema.declared.is_empty() {
+            return None;
+        }
+        schema.declared.get(&spath.join("/"))
+    }
+
+    fn list(&self, spath: &[&str]) -> ListKind<'a> {
+        match self.declared(spath) {
+            Some(Declared::Map { keys, .. }) => {
+                ListKind::Map(keys.iter().map(String::as_str).collect())
+            }
+            Some(Declared::Set) => ListKind::Set,
+            Some(Declared::AtomicList | Declared::AtomicMap) => ListKind::Atomic,
+            None => {
+                let semantics: ListSemantics = list_semantics(self.group_kind, spath);
+                if semantics.ssa_set {
+                    ListKind::Set
+                } else if semantics.ssa_keys.is_empty() {
+                    ListKind::Atomic
+                } else {
+                    ListKind::Map(semantics.ssa_keys.to_vec())
+                }
+            }
+        }
+    }
+
+    fn atomic_map(&self, spath: &[&str]) -> bool {
+        matches!(self.declared(spath), Some(Declared::AtomicMap))
+            || is_atomic_map(self.group_kind, spath)
+    }
+
+    fn key_default(&self, spath: &[&str], key: &str) -> Option<Value> {
+        match self.declared(spath) {
+            Some(Declared::Map { defaults, .. }) => defaults
+                .iter()
+                .find(|(name, _)| name == key)
+                .map(|(_, value)| value.clone()),
+            _ => key_default(self.group_kind, spath, key),
+        }
+    }
+}
+
+/// List and map types a CRD's structural schema declares (`x-kubernetes-list-type: map|set|atomic` with
+/// `x-kubernetes-list-map-keys`, `x-kubernetes-map-type: atomic`), so server-side apply merges a custom
+/// resource's lists the way the apiserver does. Undeclared lists stay atomic; key fields with a schema
+/// `default` count as present when an item omits them.
+#[derive(Debug, Clone, Default)]
+pub struct SchemaListTypes {
+    /// Keyed by schema path: field names joined by `/`, `[]` for list items.
+    declared: HashMap<String, Declared>,
+}
+
+#[derive(Debug, Clone)]
+enum Declared {
+    Map {
+        keys: Vec<String>,
+        defaults: Vec<(String, Value)>,
+    },
+    Set,
+    AtomicList,
+    AtomicMap,
+}
+
+impl SchemaListTypes {
+    /// Reads the declarations of one version's `openAPIV3Schema`.
+    pub fn from_openapi_v3(schema: &Value) -> Self {
+        fn walk(schema: &Value, path: &mut Vec<String>, out: &mut HashMap<String, Declared>) {
+            let text = |k: &str| schema.get(k).and_then(Value::as_str);
+            match text("x-kubernetes-list-type") {
+                Some("map") => {
+                    let keys: Vec<String> = schema
+                        .get("x-kubernetes-list-map-keys")
+                        .and_then(Value::as_array)
+                        .map(|keys| {
+                            keys.iter()
+                                .filter_map(Value::as_str)
+                                .map(str::to_string)
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    let defaults = keys
+                        .iter()
+                        .filter_map(|key| {
+                            let default =
+                                schema.pointer(&format!("/items/properties/{key}/default"))?;
+                            Some((key.clone(), default.clone()))
+                        })
+                        .collect();
+                    out.insert(path.join("/"), Declared::Map { keys, defaults });
+                }
+                Some("set") => {
+                    out.insert(path.join("/"), Declared::Set);
+                }
+                Some("atomic") => {
+                    out.insert(path.join("/"), Declared::AtomicList);
+                }
+                _ => {}
+            }
+            if text("x-kubernetes-map-type") == Some("atomic") {
+                out.insert(path.join("/"), Declared::AtomicMap);
+            }
+            if let Some(Value::Object(properties)) = schema.get("properties") {
+                for (name, child) in properties {
+                    path.push(name.clone());
+                    walk(child, path, out);
+                    path.pop();
+                }
+            }
+            if let Some(items) = schema.get("items") {
+                path.push(ITEM.to_string());
+                walk(items, path, out);
+                path.pop();
+            }
+        }
+        let mut declared = HashMap::new();
+        walk(schema, &mut Vec::new(), &mut declared);
+        SchemaListTypes { declared }
+    }
+
+    /// Reads the declarations of the CRD's version `version` (`spec.versions[].schema.openAPIV3Schema`);
+    /// none when the version or its schema is missing.
+    pub fn from_crd(crd: &Value, version: &str) -> Self {
+        crd.pointer("/spec/versions")
+            .and_then(Value::as_array)
+            .and_then(|versions| {
+                versions
+                    .iter()
+                    .find(|v| v.get("name").and_then(Value::as_str) == Some(version))
+            })
+            .and_then(|v| v.pointer("/schema/openAPIV3Schema"))
+            .map(SchemaListTypes::from_openapi_v3)
+            .unwrap_or_default()
+    }
+}
+
 /// The field set an applied configuration claims: leaves, list items, set values and atomic nodes — not the maps
 /// that merely contain them (as structured-merge-diff's `ToFieldSet`).
-fn applied_set(value: &Value, group_kind: &str) -> FieldSet {
+fn applied_set(value: &Value, types: &Types<'_>) -> FieldSet {
     fn walk<'v>(
         value: &'v Value,
-        group_kind: &str,
+        types: &Types<'_>,
         path: &mut Path,
         spath: &mut Vec<&'v str>,
         out: &mut FieldSet,
     ) {
         match value {
-            Value::Object(map) if path.is_empty() || !is_atomic_map(group_kind, spath) => {
+            Value::Object(map) if path.is_empty() || !types.atomic_map(spath) => {
                 for (name, child) in map {
                     if is_ignored(path, name) {
                         continue;
                     }
                     path.push(PathElement::Field(name.clone()));
                     spath.push(name);
-                    walk(child, group_kind, path, spath, out);
+                    walk(child, types, path, spath, out);
                     spath.pop();
                     path.pop();
                 }
             }
-            Value::Array(items) => match item_ids(items, group_kind, spath) {
+            Value::Array(items) => match item_ids(items, types, spath) {
                 ItemIds::Atomic => out.insert(path),
                 ItemIds::Items(ids) => {
                     for (item, id) in items.iter().zip(ids) {
@@ -468,7 +648,7 @@ fn applied_set(value: &Value, group_kind: &str) -> FieldSet {
                         out.insert(path);
                         if !is_value {
                             spath.push(ITEM);
-                            walk(item, group_kind, path, spath, out);
+                            walk(item, types, path, spath, out);
                             spath.pop();
                         }
                         path.pop();
@@ -479,13 +659,7 @@ fn applied_set(value: &Value, group_kind: &str) -> FieldSet {
         }
     }
     let mut out = FieldSet::default();
-    walk(
-        value,
-        group_kind,
-        &mut Vec::new(),
-        &mut Vec::new(),
-        &mut out,
-    );
+    walk(value, types, &mut Vec::new(), &mut Vec::new(), &mut out);
     out
 }
 
@@ -510,7 +684,7 @@ impl Comparison {
 }
 
 struct Comparer<'g> {
-    group_kind: &'g str,
+    types: &'g Types<'g>,
     /// Apply compares with explicit nulls as values (so nulling an owned field conflicts); writes treat a null as
     /// an absent field, as decoding into the Go types does.
     nulls_are_values: bool,
@@ -534,20 +708,13 @@ impl Comparer<'_> {
         match (old, new) {
             (None, None) => {}
             (None, Some(new)) => {
-                subtree(new, self.group_kind, path, spath, &mut self.out.added, true);
+                subtree(new, self.types, path, spath, &mut self.out.added, true);
             }
             (Some(old), None) => {
-                subtree(
-                    old,
-                    self.group_kind,
-                    path,
-                    spath,
-                    &mut self.out.removed,
-                    false,
-                );
+                subtree(old, self.types, path, spath, &mut self.out.removed, false);
             }
             (Some(Value::Object(a)), Some(Value::Object(b)))
-                if path.is_empty() || !is_atomic_map(self.group_kind, spath) =>
+                if path.is_empty() || !self.types.atomic_map(spath) =>
             {
                 for (name, new_child) in b {
                     if is_ignored(path, name) {
@@ -572,8 +739,8 @@ impl Comparer<'_> {
             }
             (Some(Value::Array(a)), Some(Value::Array(b))) => {
                 match (
-                    item_ids(a, self.group_kind, spath),
-                    item_ids(b, self.group_kind, spath),
+                    item_ids(a, self.types, spath),
+                    item_ids(b, self.types, spath),
                 ) {
                     (ItemIds::Items(a_ids), ItemIds::Items(b_ids)) => {
                         spath.push(ITEM);
@@ -615,15 +782,15 @@ impl Comparer<'_> {
 /// managedFields, where a create compares against the kind's zero value.
 fn subtree<'v>(
     value: &'v Value,
-    group_kind: &str,
+    types: &Types<'_>,
     path: &mut Path,
     spath: &mut Vec<&'v str>,
     out: &mut FieldSet,
     added: bool,
 ) {
     match value {
-        Value::Object(map) if path.is_empty() || !is_atomic_map(group_kind, spath) => {
-            if !path.is_empty() && (!added || map_is_member_when_added(group_kind, spath)) {
+        Value::Object(map) if path.is_empty() || !types.atomic_map(spath) => {
+            if !path.is_empty() && (!added || map_is_member_when_added(types, spath)) {
                 out.insert(path);
             }
             for (name, child) in map {
@@ -632,19 +799,19 @@ fn subtree<'v>(
                 }
                 path.push(PathElement::Field(name.clone()));
                 spath.push(name);
-                subtree(child, group_kind, path, spath, out, added);
+                subtree(child, types, path, spath, out, added);
                 spath.pop();
                 path.pop();
             }
         }
-        Value::Array(items) => match item_ids(items, group_kind, spath) {
+        Value::Array(items) => match item_ids(items, types, spath) {
             ItemIds::Atomic => out.insert(path),
             ItemIds::Items(ids) => {
                 out.insert(path);
                 spath.push(ITEM);
                 for (item, id) in items.iter().zip(ids) {
                     path.push(id);
-                    subtree(item, group_kind, path, spath, out, added);
+                    subtree(item, types, path, spath, out, added);
                     path.pop();
                 }
                 spath.pop();
@@ -659,14 +826,14 @@ fn subtree<'v>(
     }
 }
 
-fn map_is_member_when_added(group_kind: &str, spath: &[&str]) -> bool {
+fn map_is_member_when_added(types: &Types<'_>, spath: &[&str]) -> bool {
     if spath.contains(&ITEM) {
         return true;
     }
     match spath.last().copied() {
         Some("metadata") => false,
         Some("spec" | "status" | "template" | "strategy" | "updateStrategy" | "jobTemplate") => {
-            !is_builtin(group_kind)
+            !types.builtin
         }
         _ => true,
     }
@@ -681,41 +848,38 @@ fn map_is_member_when_added(group_kind: &str, spath: &[&str]) -> bool {
 fn merge<'v>(
     live: &'v Value,
     applied: &'v Value,
-    group_kind: &str,
+    types: &Types<'_>,
     spath: &mut Vec<&'v str>,
 ) -> Value {
     match (live, applied) {
-        (Value::Object(l), Value::Object(a))
-            if spath.is_empty() || !is_atomic_map(group_kind, spath) =>
-        {
-            let mut out = l.clone();
+        (Value::Object(l), Value::Object(a)) if spath.is_empty() || !types.atomic_map(spath) => {
             let in_metadata = spath.len() == 1 && spath[0] == "metadata";
-            for (name, value) in a {
-                if in_metadata && IGNORED_METADATA.contains(&name.as_str()) && l.contains_key(name)
-                {
-                    continue;
-                }
-                let merged = match l.get(name) {
-                    Some(current) => {
+            let mut out = Map::with_capacity(l.len() + a.len());
+            for (name, current) in l {
+                let keep_live = in_metadata && IGNORED_METADATA.contains(&name.as_str());
+                let value = match a.get(name) {
+                    Some(value) if !keep_live => {
                         spath.push(name);
-                        let merged = merge(current, value, group_kind, spath);
+                        let merged = merge(current, value, types, spath);
                         spath.pop();
                         merged
                     }
-                    None => value.clone(),
+                    _ => current.clone(),
                 };
-                out.insert(name.clone(), merged);
+                out.insert(name.clone(), value);
+            }
+            for (name, value) in a {
+                if !l.contains_key(name) {
+                    out.insert(name.clone(), value.clone());
+                }
             }
             Value::Object(out)
         }
         (Value::Array(l), Value::Array(a)) => {
-            match (
-                item_ids(l, group_kind, spath),
-                item_ids(a, group_kind, spath),
-            ) {
+            match (item_ids(l, types, spath), item_ids(a, types, spath)) {
                 (ItemIds::Items(l_ids), ItemIds::Items(a_ids)) => {
                     spath.push(ITEM);
-                    let merged = merge_items(l, &l_ids, a, &a_ids, group_kind, spath);
+                    let merged = merge_items(l, &l_ids, a, &a_ids, types, spath);
                     spath.pop();
                     Value::Array(merged)
                 }
@@ -732,7 +896,7 @@ fn merge_items<'v>(
     live_ids: &[PathElement],
     applied: &'v [Value],
     applied_ids: &[PathElement],
-    group_kind: &str,
+    types: &Types<'_>,
     spath: &mut Vec<&'v str>,
 ) -> Vec<Value> {
     let mut out = Vec::with_capacity(live.len().max(applied.len()));
@@ -741,7 +905,7 @@ fn merge_items<'v>(
         while next_applied <= end && next_applied < applied.len() {
             let id = &applied_ids[next_applied];
             let item = match live_ids.iter().position(|x| x == id) {
-                Some(i) => merge(&live[i], &applied[next_applied], group_kind, spath),
+                Some(i) => merge(&live[i], &applied[next_applied], types, spath),
                 None => applied[next_applied].clone(),
             };
             out.push(item);
@@ -759,12 +923,12 @@ fn merge_items<'v>(
 }
 
 /// Removes the field at `path` from `value`; maps and lists the removal leaves empty go too (never the top level).
-fn remove_path(value: &mut Value, path: &[PathElement], group_kind: &str) {
+fn remove_path(value: &mut Value, path: &[PathElement], types: &Types<'_>) {
     /// `None` when nothing was removed, else whether `value` is now empty.
     fn go<'p>(
         value: &mut Value,
         path: &'p [PathElement],
-        group_kind: &str,
+        types: &Types<'_>,
         spath: &mut Vec<&'p str>,
     ) -> Option<bool> {
         let (first, rest) = path.split_first()?;
@@ -774,7 +938,7 @@ fn remove_path(value: &mut Value, path: &[PathElement], group_kind: &str) {
                     map.shift_remove(name)?;
                 } else {
                     spath.push(name);
-                    let emptied = go(map.get_mut(name)?, rest, group_kind, spath);
+                    let emptied = go(map.get_mut(name)?, rest, types, spath);
                     spath.pop();
                     if emptied? {
                         map.shift_remove(name);
@@ -786,7 +950,7 @@ fn remove_path(value: &mut Value, path: &[PathElement], group_kind: &str) {
                 let index = match element {
                     PathElement::Index(i) => Some(*i).filter(|i| *i < items.len()),
                     PathElement::Key(_) | PathElement::Value(_) => {
-                        match item_ids(items, group_kind, spath) {
+                        match item_ids(items, types, spath) {
                             ItemIds::Items(ids) => ids.iter().position(|id| id == element),
                             ItemIds::Atomic => None,
                         }
@@ -797,7 +961,7 @@ fn remove_path(value: &mut Value, path: &[PathElement], group_kind: &str) {
                     items.remove(index);
                 } else {
                     spath.push(ITEM);
-                    let emptied = go(&mut items[index], rest, group_kind, spath);
+                    let emptied = go(&mut items[index], rest, types, spath);
                     spath.pop();
                     if emptied? {
                         items.remove(index);
@@ -808,7 +972,7 @@ fn remove_path(value: &mut Value, path: &[PathElement], group_kind: &str) {
             _ => None,
         }
     }
-    go(value, path, group_kind, &mut Vec::new());
+    go(value, path, types, &mut Vec::new());
 }
 
 /// Whether the last element of `path` is a key field of the associative-list item that contains it.
@@ -822,12 +986,15 @@ fn is_key_field(path: &[PathElement]) -> bool {
     }
 }
 
-/// Drops the members an applied configuration set to `null` (the Go types would not keep them).
+/// Drops the members an applied configuration set to `null` (the Go types would not keep them); members whose
+/// live value was kept (server-owned metadata such as `creationTimestamp`) stay.
 fn strip_applied_nulls(target: &mut Value, applied: &Value) {
     if let (Value::Object(t), Value::Object(a)) = (target, applied) {
         for (name, value) in a {
             if value.is_null() {
-                t.shift_remove(name);
+                if t.get(name).is_some_and(Value::is_null) {
+                    t.shift_remove(name);
+                }
             } else if let Some(child) = t.get_mut(name) {
                 strip_applied_nulls(child, value);
             }
@@ -949,12 +1116,27 @@ fn write_entries(object: &mut Value, mut entries: Vec<Entry>) {
     }
 }
 
-fn without_managed_fields(value: &Value) -> Value {
-    let mut copy = value.clone();
-    if let Some(Value::Object(metadata)) = copy.get_mut("metadata") {
-        metadata.shift_remove("managedFields");
+/// Equality of two objects apart from `metadata.managedFields`, without copying them.
+fn equal_ignoring_managed_fields(a: &Value, b: &Value) -> bool {
+    fn maps_equal_except(a: &Map<String, Value>, b: &Map<String, Value>, skip: &str) -> bool {
+        let count = |m: &Map<String, Value>| m.keys().filter(|k| *k != skip).count();
+        count(a) == count(b)
+            && a.iter()
+                .filter(|(k, _)| *k != skip)
+                .all(|(k, v)| b.get(k).is_some_and(|w| json_equal(v, w)))
     }
-    copy
+    match (a, b) {
+        (Value::Object(a), Value::Object(b)) => {
+            let metadata_equal = match (a.get("metadata"), b.get("metadata")) {
+                (Some(Value::Object(ma)), Some(Value::Object(mb))) => {
+                    maps_equal_except(ma, mb, "managedFields")
+                }
+                (ma, mb) => ma == mb,
+            };
+            metadata_equal && maps_equal_except(a, b, "metadata")
+        }
+        _ => json_equal(a, b),
+    }
 }
 
 /// The apiserver keeps the old managedFields timestamps when nothing else changed, so a repeated identical write
@@ -974,12 +1156,7 @@ fn unchanged(
         && kept
             .iter()
             .all(|n| old_entries.iter().any(|o| o.same_ignoring_time(n)));
-    (same_entries
-        && json_equal(
-            &without_managed_fields(live),
-            &without_managed_fields(result),
-        ))
-    .then(|| live.clone())
+    (same_entries && equal_ignoring_managed_fields(live, result)).then(|| live.clone())
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -998,9 +1175,21 @@ pub fn apply(
     ctx: &FieldManagerCtx<'_>,
     force: bool,
 ) -> Result<Value, ApplyConflicts> {
+    apply_with_schema(live, applied, ctx, force, None)
+}
+
+/// [`apply`] for a custom resource whose CRD declares list and map types (see [`SchemaListTypes`]).
+pub fn apply_with_schema(
+    live: Option<&Value>,
+    applied: &Value,
+    ctx: &FieldManagerCtx<'_>,
+    force: bool,
+    schema: Option<&SchemaListTypes>,
+) -> Result<Value, ApplyConflicts> {
     let empty = Value::Object(Map::new());
     let live_value = live.unwrap_or(&empty);
-    let gk = ctx.group_kind;
+    let types = Types::new(ctx.group_kind, schema);
+    let gk = &types;
 
     // A /status apply only ever touches .status.
     let restricted;
@@ -1018,6 +1207,9 @@ pub fn apply(
 
     let old_entries = read_entries(live);
     let mut entries = old_entries.clone();
+    if let (Some(live), true) = (live, entries.is_empty()) {
+        entries.push(before_first_apply(live, ctx, gk));
+    }
     let is_self = |e: &Entry| e.is(ctx.manager, "Apply", ctx.api_version, ctx.subresource);
     let last_set = entries
         .iter()
@@ -1041,7 +1233,7 @@ pub fn apply(
     }
 
     let mut comparer = Comparer {
-        group_kind: gk,
+        types: gk,
         nulls_are_values: true,
         out: Comparison::default(),
     };
@@ -1104,13 +1296,84 @@ pub fn apply(
     Ok(merged)
 }
 
+/// The manager the apiserver credits with the fields of an object that has no managedFields when it is first
+/// applied to, so that apply still conflicts with values nobody declared.
+pub const BEFORE_FIRST_APPLY: &str = "before-first-apply";
+
+fn before_first_apply(live: &Value, ctx: &FieldManagerCtx<'_>, types: &Types<'_>) -> Entry {
+    let mut fields = FieldSet::default();
+    subtree(
+        live,
+        types,
+        &mut Vec::new(),
+        &mut Vec::new(),
+        &mut fields,
+        true,
+    );
+    Entry {
+        manager: BEFORE_FIRST_APPLY.to_string(),
+        operation: "Update".to_string(),
+        api_version: ctx.api_version.to_string(),
+        time: Some(ctx.time.to_string()),
+        subresource: None,
+        fields,
+    }
+}
+
+/// The field manager of a non-apply write, as the apiserver picks it: the `fieldManager` query parameter, else
+/// the User-Agent up to its first `/` (`kubectl-annotate/v1.32.4 (linux/amd64) ...` → `kubectl-annotate`).
+pub fn manager_for_update(field_manager: Option<&str>, user_agent: Option<&str>) -> String {
+    match field_manager.filter(|m| !m.is_empty()) {
+        Some(manager) => manager.to_string(),
+        None => user_agent
+            .unwrap_or_default()
+            .split('/')
+            .next()
+            .unwrap_or_default()
+            .to_string(),
+    }
+}
+
+/// The entries a non-apply write starts from, as the apiserver decodes them: a main-resource write may set
+/// managedFields itself (`[{}]` clears them); an empty or unreadable list, or any subresource write, keeps the
+/// stored ones.
+fn entries_for_update(old: Option<&Value>, new: &Value, ctx: &FieldManagerCtx<'_>) -> Vec<Entry> {
+    let requested = new
+        .pointer("/metadata/managedFields")
+        .and_then(Value::as_array)
+        .filter(|_| ctx.subresource.is_none());
+    if let Some(list) = requested {
+        if let [only] = list.as_slice()
+            && only.as_object().is_some_and(Map::is_empty)
+        {
+            return Vec::new();
+        }
+        let parsed: Vec<Entry> = list.iter().filter_map(Entry::parse).collect();
+        if !parsed.is_empty() && parsed.len() == list.len() {
+            return parsed;
+        }
+    }
+    read_entries(old)
+}
+
 /// Bookkeeping for a non-apply write (POST/PUT/merge/json/strategic PATCH): `new` is the object about to be stored;
 /// returns it with managedFields updated: the manager's `Update` entry takes ownership of every field whose value
 /// changed (or, on create, every field), other managers lose those fields. Never conflicts.
 pub fn record_update(old: Option<&Value>, new: &Value, ctx: &FieldManagerCtx<'_>) -> Value {
+    record_update_with_schema(old, new, ctx, None)
+}
+
+/// [`record_update`] for a custom resource whose CRD declares list and map types (see [`SchemaListTypes`]).
+pub fn record_update_with_schema(
+    old: Option<&Value>,
+    new: &Value,
+    ctx: &FieldManagerCtx<'_>,
+    schema: Option<&SchemaListTypes>,
+) -> Value {
+    let types = Types::new(ctx.group_kind, schema);
     let empty = Value::Object(Map::new());
     let mut comparer = Comparer {
-        group_kind: ctx.group_kind,
+        types: &types,
         nulls_are_values: false,
         out: Comparison::default(),
     };
@@ -1122,14 +1385,13 @@ pub fn record_update(old: Option<&Value>, new: &Value, ctx: &FieldManagerCtx<'_>
     );
     let comparison = comparer.out;
 
-    let old_entries = read_entries(old);
+    let mut entries = entries_for_update(old, new, ctx);
     let mut result = new.clone();
     if comparison.is_same() {
-        write_entries(&mut result, old_entries);
+        write_entries(&mut result, entries);
         return result;
     }
     let changed = comparison.changed();
-    let mut entries = old_entries.clone();
     for entry in &mut entries {
         entry.fields = entry
             .fields
@@ -1153,4 +1415,834 @@ pub fn record_update(old: Option<&Value>, new: &Value, ctx: &FieldManagerCtx<'_>
     }
     write_entries(&mut result, entries);
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const T0: &str = "2026-01-01T00:00:00Z";
+    const T1: &str = "2026-01-01T00:01:00Z";
+    const T2: &str = "2026-01-01T00:02:00Z";
+
+    fn ctx<'a>(manager: &'a str, time: &'a str) -> FieldManagerCtx<'a> {
+        FieldManagerCtx {
+            manager,
+            api_version: "apps/v1",
+            time,
+            subresource: None,
+            group_kind: "apps/Deployment",
+        }
+    }
+
+    fn applied_deployment() -> Value {
+        serde_json::from_str(include_str!("../tests/data/ssa/deployment-apply.json"))
+            .expect("fixture")
+    }
+
+    /// Stands in for what the server adds around an apply: identity, RV and the defaults nobody owns.
+    fn stored(mut object: Value) -> Value {
+        object["metadata"]["uid"] = json!("0b9d5d1c-2f43-4b7e-9d8e-8a4f0f7a1c11");
+        object["metadata"]["resourceVersion"] = json!("7");
+        object["metadata"]["creationTimestamp"] = json!(T0);
+        object["metadata"]["generation"] = json!(1);
+        if let Some(spec) = object.get_mut("spec").and_then(Value::as_object_mut) {
+            spec.entry("revisionHistoryLimit").or_insert(json!(10));
+        }
+        object
+    }
+
+    fn entries(object: &Value) -> Vec<(String, String, Option<String>)> {
+        object["metadata"]["managedFields"]
+            .as_array()
+            .map(|list| {
+                list.iter()
+                    .map(|e| {
+                        (
+                            e["manager"].as_str().unwrap_or_default().to_string(),
+                            e["operation"].as_str().unwrap_or_default().to_string(),
+                            e.get("subresource")
+                                .and_then(Value::as_str)
+                                .map(str::to_string),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn fields_of<'v>(object: &'v Value, manager: &str, operation: &str) -> &'v Value {
+        object["metadata"]["managedFields"]
+            .as_array()
+            .and_then(|list| {
+                list.iter()
+                    .find(|e| e["manager"] == manager && e["operation"] == operation)
+            })
+            .map(|e| &e["fieldsV1"])
+            .unwrap_or(&Value::Null)
+    }
+
+    fn containers(object: &Value) -> &Vec<Value> {
+        object["spec"]["template"]["spec"]["containers"]
+            .as_array()
+            .expect("containers")
+    }
+
+    #[test]
+    fn apply_creates_with_one_apply_entry_in_fields_v1() {
+        let created =
+            apply(None, &applied_deployment(), &ctx("kubectl", T0), false).expect("no conflicts");
+        assert_eq!(created["spec"]["replicas"], 2);
+        assert_eq!(
+            containers(&created)[0]["ports"],
+            json!([{"containerPort": 80}])
+        );
+        let managed = created["metadata"]["managedFields"]
+            .as_array()
+            .expect("managedFields");
+        assert_eq!(managed.len(), 1);
+        let entry = &managed[0];
+        assert_eq!(entry["manager"], "kubectl");
+        assert_eq!(entry["operation"], "Apply");
+        assert_eq!(entry["apiVersion"], "apps/v1");
+        assert_eq!(entry["time"], T0);
+        assert_eq!(entry["fieldsType"], "FieldsV1");
+        assert!(entry.get("subresource").is_none());
+        let expected: Value = serde_json::from_str(include_str!(
+            "../tests/data/ssa/deployment-apply-fields.json"
+        ))
+        .expect("fixture");
+        assert_eq!(entry["fieldsV1"], expected);
+        let keys: Vec<&String> = entry.as_object().expect("entry").keys().collect();
+        assert_eq!(
+            keys,
+            [
+                "manager",
+                "operation",
+                "apiVersion",
+                "time",
+                "fieldsType",
+                "fieldsV1"
+            ]
+        );
+    }
+
+    #[test]
+    fn reapplying_the_same_configuration_changes_nothing() {
+        let live =
+            stored(apply(None, &applied_deployment(), &ctx("kubectl", T0), false).expect("create"));
+        let again = apply(
+            Some(&live),
+            &applied_deployment(),
+            &ctx("kubectl", T1),
+            false,
+        )
+        .expect("no conflicts");
+        assert_eq!(
+            again, live,
+            "same object, same timestamps: the server can skip the write"
+        );
+    }
+
+    #[test]
+    fn two_managers_applying_equal_values_share_ownership() {
+        let live =
+            stored(apply(None, &applied_deployment(), &ctx("kubectl", T0), false).expect("create"));
+        let mine = json!({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web","namespace":"default"},
+            "spec":{"replicas":2}});
+        let shared = apply(Some(&live), &mine, &ctx("drgitops", T1), false)
+            .expect("equal value: no conflict");
+        assert_eq!(shared["spec"]["replicas"], 2);
+        assert_eq!(
+            fields_of(&shared, "drgitops", "Apply"),
+            &json!({"f:spec":{"f:replicas":{}}})
+        );
+        assert_eq!(
+            fields_of(&shared, "kubectl", "Apply")["f:spec"]["f:replicas"],
+            json!({})
+        );
+    }
+
+    #[test]
+    fn a_differing_value_owned_by_an_applier_conflicts_with_its_exact_message() {
+        let live =
+            stored(apply(None, &applied_deployment(), &ctx("kubectl", T0), false).expect("create"));
+        let mine = json!({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web"},"spec":{"replicas":5}});
+        let err = apply(Some(&live), &mine, &ctx("drgitops", T1), false).expect_err("conflict");
+        assert_eq!(
+            err.message(),
+            r#"Apply failed with 1 conflict: conflict with "kubectl": .spec.replicas"#
+        );
+        assert_eq!(
+            err.causes(),
+            vec![
+                json!({"reason":"FieldManagerConflict","message":"conflict with \"kubectl\"","field":".spec.replicas"})
+            ]
+        );
+        assert_eq!(err.to_string(), err.message());
+        assert_eq!(
+            err.status(),
+            json!({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",
+                "message":"Apply failed with 1 conflict: conflict with \"kubectl\": .spec.replicas","reason":"Conflict",
+                "details":{"causes":[{"reason":"FieldManagerConflict","message":"conflict with \"kubectl\"","field":".spec.replicas"}]},
+                "code":409})
+        );
+    }
+
+    #[test]
+    fn a_differing_value_owned_by_an_updater_names_its_version_and_time() {
+        let created = record_update(
+            None,
+            &stored(applied_deployment()),
+            &ctx("my-controller", T0),
+        );
+        let mine = json!({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web"},"spec":{"replicas":1}});
+        let err = apply(Some(&created), &mine, &ctx("drgitops", T1), false).expect_err("conflict");
+        assert_eq!(
+            err.message(),
+            r#"Apply failed with 1 conflict: conflict with "my-controller" using apps/v1 at 2026-01-01T00:00:00Z: .spec.replicas"#
+        );
+    }
+
+    #[test]
+    fn several_conflicts_are_grouped_by_manager() {
+        let live =
+            stored(apply(None, &applied_deployment(), &ctx("kubectl", T0), false).expect("create"));
+        let scaled = record_update(
+            Some(&live),
+            &merge_into(&live, json!({"metadata":{"annotations":{"team":"blue"}}})),
+            &ctx("kubectl-annotate", T1),
+        );
+        let mine = json!({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web","annotations":{"team":"red"}},
+            "spec":{"replicas":4,"template":{"spec":{"containers":[{"name":"nginx","image":"nginx:2"}]}}}});
+        let err = apply(Some(&scaled), &mine, &ctx("drgitops", T2), false).expect_err("conflicts");
+        assert_eq!(
+            err.message(),
+            "Apply failed with 3 conflicts: conflicts with \"kubectl\":\n- .spec.replicas\n- .spec.template.spec.containers[name=\"nginx\"].image\nconflicts with \"kubectl-annotate\" using apps/v1 at 2026-01-01T00:01:00Z:\n- .metadata.annotations.team"
+        );
+        let fields: Vec<Value> = err.causes().iter().map(|c| c["field"].clone()).collect();
+        assert_eq!(
+            fields,
+            [
+                json!(".spec.replicas"),
+                json!(".spec.template.spec.containers[name=\"nginx\"].image"),
+                json!(".metadata.annotations.team")
+            ]
+        );
+    }
+
+    fn merge_into(object: &Value, patch: Value) -> Value {
+        crate::patch::merge_patch(object, &patch)
+    }
+
+    #[test]
+    fn force_takes_ownership_and_drops_emptied_entries() {
+        let live =
+            stored(apply(None, &applied_deployment(), &ctx("kubectl", T0), false).expect("create"));
+        let scaled = record_update(
+            Some(&live),
+            &merge_into(&live, json!({"spec":{"replicas":3}})),
+            &FieldManagerCtx {
+                subresource: Some("scale"),
+                ..ctx("kubectl-scale", T1)
+            },
+        );
+        assert_eq!(
+            fields_of(&scaled, "kubectl-scale", "Update"),
+            &json!({"f:spec":{"f:replicas":{}}})
+        );
+        assert!(
+            fields_of(&scaled, "kubectl", "Apply")["f:spec"]
+                .get("f:replicas")
+                .is_none(),
+            "updater took it"
+        );
+
+        let mine = json!({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web"},"spec":{"replicas":1}});
+        let err = apply(Some(&scaled), &mine, &ctx("drgitops", T2), false).expect_err("conflict");
+        assert_eq!(
+            err.message(),
+            r#"Apply failed with 1 conflict: conflict with "kubectl-scale" with subresource "scale" using apps/v1 at 2026-01-01T00:01:00Z: .spec.replicas"#
+        );
+        let forced = apply(Some(&scaled), &mine, &ctx("drgitops", T2), true).expect("force wins");
+        assert_eq!(forced["spec"]["replicas"], 1);
+        assert_eq!(
+            entries(&forced),
+            [
+                ("kubectl".to_string(), "Apply".to_string(), None),
+                ("drgitops".to_string(), "Apply".to_string(), None),
+            ],
+            "the scaler owned nothing else, so its entry is gone; entries sort by operation, then time"
+        );
+        assert_eq!(
+            fields_of(&forced, "drgitops", "Apply"),
+            &json!({"f:spec":{"f:replicas":{}}})
+        );
+    }
+
+    #[test]
+    fn a_field_dropped_from_the_configuration_is_removed_unless_someone_else_owns_it() {
+        let mut config = applied_deployment();
+        config["metadata"]["labels"]["tier"] = json!("front");
+        config["metadata"]["annotations"] = json!({"note": "x"});
+        let live = stored(apply(None, &config, &ctx("kubectl", T0), false).expect("create"));
+
+        // Someone else applies the same tier label: shared ownership.
+        let other = json!({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web","labels":{"tier":"front"}}});
+        let live = apply(Some(&live), &other, &ctx("labeller", T1), false).expect("equal value");
+
+        // kubectl stops applying the tier label, the annotation and the replicas.
+        let mut reduced = applied_deployment();
+        reduced["spec"]
+            .as_object_mut()
+            .expect("spec")
+            .shift_remove("replicas");
+        let after = apply(Some(&live), &reduced, &ctx("kubectl", T2), false).expect("no conflicts");
+        assert_eq!(
+            after["metadata"]["labels"],
+            json!({"app":"web","tier":"front"}),
+            "labeller still owns tier"
+        );
+        assert!(
+            after["metadata"].get("annotations").is_none(),
+            "nobody owns the annotation: removed"
+        );
+        assert!(
+            after["spec"].get("replicas").is_none(),
+            "nobody owns replicas: removed"
+        );
+        assert_eq!(
+            after["spec"]["revisionHistoryLimit"], 10,
+            "fields never applied stay"
+        );
+        assert!(
+            fields_of(&after, "kubectl", "Apply")["f:metadata"]["f:labels"]
+                .get("f:tier")
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn containers_merge_by_name_between_managers() {
+        let live =
+            stored(apply(None, &applied_deployment(), &ctx("kubectl", T0), false).expect("create"));
+        let sidecar = json!({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web"},
+            "spec":{"template":{"spec":{"containers":[{"name":"proxy","image":"envoy:1"}]}}}});
+        let both = apply(Some(&live), &sidecar, &ctx("injector", T1), false)
+            .expect("different item: no conflict");
+        let names: Vec<&str> = containers(&both)
+            .iter()
+            .filter_map(|c| c["name"].as_str())
+            .collect();
+        assert_eq!(names, ["nginx", "proxy"]);
+        assert_eq!(containers(&both)[0]["image"], "nginx:1.27");
+
+        // kubectl re-applies its own container only: the injector's container stays.
+        let again = apply(
+            Some(&both),
+            &applied_deployment(),
+            &ctx("kubectl", T2),
+            false,
+        )
+        .expect("no conflicts");
+        assert_eq!(containers(&again).len(), 2);
+
+        // The injector drops its container: it goes, kubectl's stays.
+        let dropped = json!({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web","labels":{"x":"y"}}});
+        let after =
+            apply(Some(&again), &dropped, &ctx("injector", T2), false).expect("no conflicts");
+        let names: Vec<&str> = containers(&after)
+            .iter()
+            .filter_map(|c| c["name"].as_str())
+            .collect();
+        assert_eq!(names, ["nginx"]);
+    }
+
+    #[test]
+    fn ports_are_keyed_by_container_port_and_defaulted_protocol() {
+        let mut live =
+            stored(apply(None, &applied_deployment(), &ctx("kubectl", T0), false).expect("create"));
+        // The server defaults the protocol; the applied item without it is still the same item.
+        live["spec"]["template"]["spec"]["containers"][0]["ports"][0]["protocol"] = json!("TCP");
+        let mut config = applied_deployment();
+        config["spec"]["template"]["spec"]["containers"][0]["ports"] = json!([{"containerPort": 80, "name": "http"}, {"containerPort": 53, "protocol": "UDP"}]);
+        let after = apply(Some(&live), &config, &ctx("kubectl", T1), false).expect("no conflicts");
+        assert_eq!(
+            containers(&after)[0]["ports"],
+            json!([{"containerPort":80,"protocol":"TCP","name":"http"},{"containerPort":53,"protocol":"UDP"}])
+        );
+        let ports = &fields_of(&after, "kubectl", "Apply")["f:spec"]["f:template"]["f:spec"]["f:containers"]
+            [r#"k:{"name":"nginx"}"#]["f:ports"];
+        assert_eq!(
+            ports,
+            &json!({
+                r#"k:{"containerPort":53,"protocol":"UDP"}"#: {".": {}, "f:containerPort": {}, "f:protocol": {}},
+                r#"k:{"containerPort":80,"protocol":"TCP"}"#: {".": {}, "f:containerPort": {}, "f:name": {}}
+            })
+        );
+    }
+
+    #[test]
+    fn the_deployment_selector_is_one_atomic_field() {
+        let live =
+            stored(apply(None, &applied_deployment(), &ctx("kubectl", T0), false).expect("create"));
+        let other = json!({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web"},
+            "spec":{"selector":{"matchLabels":{"app":"web","extra":"1"}}}});
+        let err =
+            apply(Some(&live), &other, &ctx("drgitops", T1), false).expect_err("selector differs");
+        assert_eq!(
+            err.message(),
+            r#"Apply failed with 1 conflict: conflict with "kubectl": .spec.selector"#
+        );
+        let forced = apply(Some(&live), &other, &ctx("drgitops", T1), true).expect("forced");
+        assert_eq!(
+            forced["spec"]["selector"],
+            json!({"matchLabels":{"app":"web","extra":"1"}}),
+            "replaced, not merged"
+        );
+    }
+
+    #[test]
+    fn record_update_on_create_owns_every_field_with_map_markers() {
+        let object = json!({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c","namespace":"default","labels":{"a":"1"}},
+            "data":{"k":"v"}});
+        let created = record_update(
+            None,
+            &object,
+            &FieldManagerCtx {
+                api_version: "v1",
+                group_kind: "/ConfigMap",
+                ..ctx("kubectl-create", T0)
+            },
+        );
+        assert_eq!(
+            fields_of(&created, "kubectl-create", "Update"),
+            &json!({"f:data":{".":{},"f:k":{}},"f:metadata":{"f:labels":{".":{},"f:a":{}}}})
+        );
+        assert_eq!(created["data"], json!({"k":"v"}));
+    }
+
+    #[test]
+    fn record_update_transfers_ownership_of_changed_fields_only() {
+        let live =
+            stored(apply(None, &applied_deployment(), &ctx("kubectl", T0), false).expect("create"));
+        let mut new = live.clone();
+        new["spec"]["template"]["spec"]["containers"][0]["image"] = json!("nginx:1.28");
+        new["spec"]["replicas"] = json!(2); // same value: stays with kubectl
+        let updated = record_update(Some(&live), &new, &ctx("kubectl-set", T1));
+        assert_eq!(
+            fields_of(&updated, "kubectl-set", "Update"),
+            &json!({"f:spec":{"f:template":{"f:spec":{"f:containers":{r#"k:{"name":"nginx"}"#:{"f:image":{}}}}}}})
+        );
+        let kubectl = fields_of(&updated, "kubectl", "Apply");
+        assert!(
+            kubectl["f:spec"]["f:template"]["f:spec"]["f:containers"][r#"k:{"name":"nginx"}"#]
+                .get("f:image")
+                .is_none()
+        );
+        assert_eq!(kubectl["f:spec"]["f:replicas"], json!({}));
+
+        // A write that changes nothing keeps managedFields byte for byte.
+        let noop = record_update(Some(&updated), &updated, &ctx("someone", T2));
+        assert_eq!(noop, updated);
+
+        // A later write by the same manager folds into its entry and moves its time.
+        let mut newer = updated.clone();
+        newer["spec"]["template"]["spec"]["containers"][0]["image"] = json!("nginx:1.29");
+        newer["metadata"]["annotations"] = json!({"a": "b"});
+        let again = record_update(Some(&updated), &newer, &ctx("kubectl-set", T2));
+        let own: Vec<&Value> = again["metadata"]["managedFields"]
+            .as_array()
+            .expect("entries")
+            .iter()
+            .filter(|e| e["manager"] == "kubectl-set")
+            .collect();
+        assert_eq!(own.len(), 1);
+        assert_eq!(own[0]["time"], T2);
+        assert_eq!(
+            own[0]["fieldsV1"]["f:metadata"],
+            json!({"f:annotations":{".":{},"f:a":{}}})
+        );
+    }
+
+    #[test]
+    fn removing_a_field_takes_it_from_every_owner() {
+        let live =
+            stored(apply(None, &applied_deployment(), &ctx("kubectl", T0), false).expect("create"));
+        let mut new = live.clone();
+        new["metadata"]
+            .as_object_mut()
+            .expect("metadata")
+            .shift_remove("labels");
+        let updated = record_update(Some(&live), &new, &ctx("kubectl-edit", T1));
+        assert!(fields_of(&updated, "kubectl", "Apply")["f:metadata"].is_null());
+        assert!(
+            fields_of(&updated, "kubectl-edit", "Update").is_null(),
+            "a pure removal owns nothing"
+        );
+    }
+
+    #[test]
+    fn custom_resources_treat_lists_as_atomic_and_finalizers_as_a_set() {
+        let gk = "stork.libopenstorage.org/MigrationSchedule";
+        let cr = FieldManagerCtx {
+            api_version: "stork.libopenstorage.org/v1alpha1",
+            group_kind: gk,
+            ..ctx("drgitops", T0)
+        };
+        let config = json!({"apiVersion":"stork.libopenstorage.org/v1alpha1","kind":"MigrationSchedule",
+            "metadata":{"name":"m","namespace":"app","finalizers":["drgitops.io/guard"]},
+            "spec":{"template":{"spec":{"namespaces":["app"],"startApplications":false}}}});
+        let created = apply(None, &config, &cr, false).expect("create");
+        assert_eq!(
+            fields_of(&created, "drgitops", "Apply"),
+            &json!({"f:metadata":{"f:finalizers":{r#"v:"drgitops.io/guard""#:{}}},
+                "f:spec":{"f:template":{"f:spec":{"f:namespaces":{},"f:startApplications":{}}}}})
+        );
+        let other = json!({"apiVersion":"stork.libopenstorage.org/v1alpha1","kind":"MigrationSchedule",
+            "metadata":{"name":"m","finalizers":["other.io/x"]},"spec":{"template":{"spec":{"namespaces":["app","db"]}}}});
+        let err = apply(
+            Some(&created),
+            &other,
+            &FieldManagerCtx {
+                manager: "other",
+                ..cr
+            },
+            false,
+        )
+        .expect_err("atomic list");
+        assert_eq!(
+            err.message(),
+            r#"Apply failed with 1 conflict: conflict with "drgitops": .spec.template.spec.namespaces"#
+        );
+        let forced = apply(
+            Some(&created),
+            &other,
+            &FieldManagerCtx {
+                manager: "other",
+                ..cr
+            },
+            true,
+        )
+        .expect("forced");
+        assert_eq!(
+            forced["metadata"]["finalizers"],
+            json!(["drgitops.io/guard", "other.io/x"]),
+            "set lists union"
+        );
+        assert_eq!(
+            forced["spec"]["template"]["spec"]["namespaces"],
+            json!(["app", "db"])
+        );
+    }
+
+    #[test]
+    fn status_applies_touch_only_status_and_record_the_subresource() {
+        let live =
+            stored(apply(None, &applied_deployment(), &ctx("kubectl", T0), false).expect("create"));
+        let mut status = applied_deployment();
+        status["spec"]["replicas"] = json!(9);
+        status["status"] =
+            json!({"replicas": 2, "conditions": [{"type": "Available", "status": "True"}]});
+        let after = apply(
+            Some(&live),
+            &status,
+            &FieldManagerCtx {
+                subresource: Some("status"),
+                ..ctx("controller", T1)
+            },
+            false,
+        )
+        .expect("status fields are nobody else's");
+        assert_eq!(
+            after["spec"]["replicas"], 2,
+            "spec untouched by a status apply"
+        );
+        assert_eq!(after["status"]["replicas"], 2);
+        assert_eq!(
+            entries(&after),
+            [
+                ("kubectl".to_string(), "Apply".to_string(), None),
+                (
+                    "controller".to_string(),
+                    "Apply".to_string(),
+                    Some("status".to_string())
+                ),
+            ]
+        );
+        assert_eq!(
+            fields_of(&after, "controller", "Apply"),
+            &json!({"f:status":{"f:conditions":{r#"k:{"type":"Available"}"#:{".":{},"f:status":{},"f:type":{}}},"f:replicas":{}}})
+        );
+    }
+
+    #[test]
+    fn applying_null_clears_a_field_and_conflicts_with_its_owner() {
+        let live =
+            stored(apply(None, &applied_deployment(), &ctx("kubectl", T0), false).expect("create"));
+        let nulling = json!({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web"},"spec":{"replicas":null}});
+        let err = apply(Some(&live), &nulling, &ctx("drgitops", T1), false)
+            .expect_err("owned by kubectl");
+        assert_eq!(err.conflicts[0].field, ".spec.replicas");
+        let forced = apply(Some(&live), &nulling, &ctx("drgitops", T1), true).expect("forced");
+        assert!(forced["spec"].get("replicas").is_none());
+    }
+
+    #[test]
+    fn an_object_without_managed_fields_is_owned_by_before_first_apply() {
+        let mut live = stored(applied_deployment());
+        live["metadata"]["labels"]["legacy"] = json!("yes");
+        let mine = json!({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web"},"spec":{"replicas":7}});
+        let err = apply(Some(&live), &mine, &ctx("drgitops", T1), false)
+            .expect_err("existing value differs");
+        assert_eq!(
+            err.message(),
+            r#"Apply failed with 1 conflict: conflict with "before-first-apply" using apps/v1 at 2026-01-01T00:01:00Z: .spec.replicas"#
+        );
+        let same = json!({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web"},"spec":{"replicas":2}});
+        let shared = apply(Some(&live), &same, &ctx("drgitops", T1), false).expect("equal value");
+        assert_eq!(
+            entries(&shared),
+            [
+                ("drgitops".to_string(), "Apply".to_string(), None),
+                (BEFORE_FIRST_APPLY.to_string(), "Update".to_string(), None),
+            ]
+        );
+        assert_eq!(
+            fields_of(&shared, BEFORE_FIRST_APPLY, "Update")["f:metadata"]["f:labels"]["f:legacy"],
+            json!({})
+        );
+    }
+
+    #[test]
+    fn the_update_manager_comes_from_field_manager_or_user_agent() {
+        let cases = [
+            (
+                Some("drgitops"),
+                Some("kubectl/v1.32.4 (linux/amd64) kubernetes/abc"),
+                "drgitops",
+            ),
+            (
+                None,
+                Some("kubectl-annotate/v1.32.4 (linux/amd64) kubernetes/abc"),
+                "kubectl-annotate",
+            ),
+            (Some(""), Some("kubectl-create/v1.32.4"), "kubectl-create"),
+            (None, Some("kube-rs"), "kube-rs"),
+            (None, None, ""),
+        ];
+        for (field_manager, user_agent, expected) in cases {
+            assert_eq!(
+                manager_for_update(field_manager, user_agent),
+                expected,
+                "{field_manager:?} {user_agent:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn kubectl_generated_manifests_with_null_timestamps_apply_cleanly() {
+        // `kubectl create deployment --dry-run=client -o yaml` output, as `kubectl apply --server-side` sends it.
+        let mut manifest = applied_deployment();
+        manifest["metadata"]["creationTimestamp"] = Value::Null;
+        manifest["spec"]["template"]["metadata"]["creationTimestamp"] = Value::Null;
+        manifest["status"] = json!({});
+        let created = stored(apply(None, &manifest, &ctx("kubectl", T0), false).expect("create"));
+        assert_eq!(created["metadata"]["creationTimestamp"], T0);
+        assert!(
+            created["spec"]["template"]["metadata"]
+                .get("creationTimestamp")
+                .is_none()
+        );
+        assert!(
+            fields_of(&created, "kubectl", "Apply")
+                .get("f:status")
+                .is_none(),
+            "an empty map claims nothing"
+        );
+
+        let again =
+            apply(Some(&created), &manifest, &ctx("kubectl", T1), false).expect("no conflicts");
+        assert_eq!(
+            again["metadata"]["creationTimestamp"], T0,
+            "server-owned metadata survives a null"
+        );
+        assert_eq!(again, created, "a repeated apply is a no-op");
+    }
+
+    #[test]
+    fn record_update_on_create_marks_only_maps_the_go_zero_value_lacks() {
+        let mut object = stored(applied_deployment());
+        object["spec"]["strategy"] = json!({"type":"RollingUpdate","rollingUpdate":{"maxSurge":"25%","maxUnavailable":"25%"}});
+        object["spec"]["template"]["spec"]["containers"][0]["resources"] = json!({});
+        let created = record_update(None, &object, &ctx("kube-rs", T0));
+        let fields = fields_of(&created, "kube-rs", "Update");
+        let spec = &fields["f:spec"];
+        assert!(spec.get(".").is_none(), "spec is always serialised");
+        assert!(
+            spec["f:strategy"].get(".").is_none(),
+            "strategy is a struct, not a pointer"
+        );
+        assert_eq!(
+            spec["f:strategy"]["f:rollingUpdate"],
+            json!({".":{},"f:maxSurge":{},"f:maxUnavailable":{}})
+        );
+        assert_eq!(spec["f:selector"], json!({}), "atomic");
+        assert_eq!(
+            spec["f:revisionHistoryLimit"],
+            json!({}),
+            "defaults belong to the writer"
+        );
+        assert_eq!(
+            spec["f:template"]["f:metadata"]["f:labels"],
+            json!({".":{},"f:app":{}})
+        );
+        let nginx = &spec["f:template"]["f:spec"]["f:containers"][r#"k:{"name":"nginx"}"#];
+        assert_eq!(nginx["."], json!({}));
+        assert_eq!(
+            nginx["f:resources"],
+            json!({}),
+            "an empty struct in a new item is still owned"
+        );
+        assert_eq!(
+            nginx["f:ports"],
+            json!({".":{},r#"k:{"containerPort":80,"protocol":"TCP"}"#:{".":{},"f:containerPort":{}}})
+        );
+        assert!(
+            fields["f:metadata"].get("f:uid").is_none()
+                && fields["f:metadata"].get("f:name").is_none()
+        );
+        assert!(fields.get("f:apiVersion").is_none() && fields.get("f:kind").is_none());
+    }
+
+    #[test]
+    fn a_write_may_carry_its_own_managed_fields_or_clear_them() {
+        let live =
+            stored(apply(None, &applied_deployment(), &ctx("kubectl", T0), false).expect("create"));
+        // A write that sends managedFields of its own replaces the stored ones.
+        let mut restored = live.clone();
+        restored["metadata"]["managedFields"] = json!([{"manager":"restorer","operation":"Update",
+            "apiVersion":"apps/v1","time":T0,"fieldsType":"FieldsV1","fieldsV1":{"f:spec":{"f:replicas":{}}}}]);
+        let restored = record_update(Some(&live), &restored, &ctx("kube-rs", T1));
+        assert_eq!(
+            entries(&restored),
+            [("restorer".to_string(), "Update".to_string(), None)]
+        );
+
+        let mut cleared = live.clone();
+        cleared["metadata"]["managedFields"] = json!([{}]);
+        let cleared = record_update(Some(&live), &cleared, &ctx("kubectl-edit", T1));
+        assert!(cleared["metadata"].get("managedFields").is_none());
+
+        // An empty list is ignored, so clients that drop the field do not wipe ownership.
+        let mut dropped = live.clone();
+        dropped["metadata"]["managedFields"] = json!([]);
+        dropped["spec"]["replicas"] = json!(3);
+        let dropped = record_update(Some(&live), &dropped, &ctx("kube-rs", T1));
+        assert_eq!(
+            entries(&dropped),
+            [
+                ("kubectl".to_string(), "Apply".to_string(), None),
+                ("kube-rs".to_string(), "Update".to_string(), None),
+            ]
+        );
+
+        // Subresource writes never take managedFields from the request.
+        let mut status = live.clone();
+        status["metadata"]["managedFields"] = json!([{}]);
+        status["status"] = json!({"replicas": 2});
+        let status = record_update(
+            Some(&live),
+            &status,
+            &FieldManagerCtx {
+                subresource: Some("status"),
+                ..ctx("controller", T1)
+            },
+        );
+        assert_eq!(entries(&status).len(), 2);
+    }
+
+    #[test]
+    fn a_crd_schema_makes_custom_resource_lists_associative() {
+        let crd: Value =
+            serde_json::from_str(include_str!("../tests/data/ssa/crd-list-types.json"))
+                .expect("fixture");
+        let schema = SchemaListTypes::from_crd(&crd, "v1alpha1");
+        let cr = |manager| FieldManagerCtx {
+            api_version: "drgitops.io/v1alpha1",
+            group_kind: "drgitops.io/DRPlan",
+            ..ctx(manager, T0)
+        };
+        let first = json!({"apiVersion":"drgitops.io/v1alpha1","kind":"DRPlan","metadata":{"name":"p"},
+            "spec":{"namespaces":["app"],"steps":[{"name":"suspend","action":"scale-down"}],
+                "selector":{"tier":"db"},"targets":["a"]}});
+        let live =
+            apply_with_schema(None, &first, &cr("alice"), false, Some(&schema)).expect("create");
+        assert_eq!(
+            fields_of(&live, "alice", "Apply")["f:spec"],
+            json!({"f:namespaces":{r#"v:"app""#:{}},"f:selector":{},"f:steps":{
+                r#"k:{"name":"suspend","phase":"Failover"}"#:{".":{},"f:action":{},"f:name":{}}},"f:targets":{}})
+        );
+
+        // Another manager adds its own step, namespace and condition: merged, no conflict.
+        let second = json!({"apiVersion":"drgitops.io/v1alpha1","kind":"DRPlan","metadata":{"name":"p"},
+            "spec":{"namespaces":["db"],"steps":[{"name":"suspend","phase":"Failback","action":"scale-up"}]}});
+        let merged = apply_with_schema(Some(&live), &second, &cr("bob"), false, Some(&schema))
+            .expect("no overlap");
+        assert_eq!(merged["spec"]["namespaces"], json!(["app", "db"]));
+        assert_eq!(
+            merged["spec"]["steps"],
+            json!([{"name":"suspend","action":"scale-down"},{"name":"suspend","phase":"Failback","action":"scale-up"}])
+        );
+
+        // Undeclared lists and atomic maps are single fields.
+        let third = json!({"apiVersion":"drgitops.io/v1alpha1","kind":"DRPlan","metadata":{"name":"p"},
+            "spec":{"selector":{"tier":"db","zone":"b"},"targets":["a","b"]}});
+        let err = apply_with_schema(Some(&merged), &third, &cr("carol"), false, Some(&schema))
+            .expect_err("conflicts");
+        assert_eq!(
+            err.message(),
+            "Apply failed with 2 conflicts: conflicts with \"alice\":\n- .spec.selector\n- .spec.targets"
+        );
+
+        // Without the schema the same lists are atomic: bob's lists would replace alice's.
+        let plain = apply(None, &first, &cr("alice"), false).expect("create");
+        let err =
+            apply(Some(&plain), &second, &cr("bob"), false).expect_err("atomic without schema");
+        let fields: Vec<&str> = err.conflicts.iter().map(|c| c.field.as_str()).collect();
+        assert_eq!(fields, [".spec.namespaces", ".spec.steps"]);
+
+        // Status conditions merge by type, and record_update understands them too.
+        let mut with_status = merged.clone();
+        with_status["status"] = json!({"conditions":[{"type":"Ready","status":"True"}]});
+        let updated = record_update_with_schema(
+            Some(&merged),
+            &with_status,
+            &FieldManagerCtx {
+                subresource: Some("status"),
+                ..cr("controller")
+            },
+            Some(&schema),
+        );
+        assert_eq!(
+            fields_of(&updated, "controller", "Update"),
+            &json!({"f:status":{".":{},"f:conditions":{".":{},r#"k:{"type":"Ready"}"#:{".":{},"f:status":{},"f:type":{}}}}})
+        );
+        assert!(SchemaListTypes::from_crd(&crd, "v9").declared.is_empty());
+    }
+
+    #[test]
+    fn stored_fields_v1_round_trips() {
+        let value: Value = serde_json::from_str(include_str!(
+            "../tests/data/ssa/deployment-apply-fields.json"
+        ))
+        .expect("fixture");
+        assert_eq!(FieldSet::from_fields_v1(&value).to_fields_v1(), value);
+        let with_index = json!({"f:spec":{"f:list":{"i:0":{"f:a":{}}}}});
+        assert_eq!(
+            FieldSet::from_fields_v1(&with_index).to_fields_v1(),
+            with_index
+        );
+    }
 }

@@ -31,6 +31,8 @@ pub struct WatchParams {
     pub fields: FieldSelector,
     /// Answer with `meta.k8s.io/v1 PartialObjectMetadata` objects.
     pub partial: bool,
+    /// Answer with one-row `meta.k8s.io/v1 Table` objects (`kubectl get --watch`).
+    pub table: bool,
 }
 
 /// How long a watch may idle before a bookmark tells the client it is still current.
@@ -68,7 +70,10 @@ impl Watcher {
 
     fn render(&self, obj: &Value) -> Value {
         let o = in_version(&self.rt, obj.clone());
-        if self.p.partial {
+        if self.p.table {
+            let meta = json!({"resourceVersion": o.pointer("/metadata/resourceVersion").cloned().unwrap_or(json!(""))});
+            crate::table::table(&self.rt, &[o], meta, jiff::Timestamp::now(), true)
+        } else if self.p.partial {
             partial_metadata(&o)
         } else {
             o
@@ -80,7 +85,9 @@ impl Watcher {
         if initial_end {
             meta["annotations"] = json!({"k8s.io/initial-events-end": "true"});
         }
-        let (kind, api_version) = if self.p.partial {
+        let (kind, api_version) = if self.p.table {
+            ("Table".to_string(), "meta.k8s.io/v1".to_string())
+        } else if self.p.partial {
             (
                 "PartialObjectMetadata".to_string(),
                 "meta.k8s.io/v1".to_string(),

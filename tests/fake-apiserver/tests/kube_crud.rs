@@ -201,7 +201,7 @@ async fn crd_becomes_served_and_custom_resources_work() {
             "names": {"kind": "Widget", "plural": "widgets", "singular": "widget", "shortNames": ["wd"]},
             "versions": [{"name": "v1", "served": true, "storage": true,
                 "subresources": {"status": {}},
-                "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true,
+                "schema": {"openAPIV3Schema": {"type": "object",
                     "properties": {"spec": {"type": "object", "properties": {"size": {"type": "integer", "default": 3}}}}}}}]}
     }))
     .unwrap();
@@ -249,4 +249,19 @@ async fn crd_becomes_served_and_custom_resources_work() {
         .unwrap();
     let err = widgets.get("w1").await.unwrap_err();
     assert!(matches!(err, kube::Error::Api(s) if s.code == 404));
+}
+
+#[tokio::test]
+async fn https_server_is_verified_with_its_ca() {
+    let srv = FakeApiServer::start_https().await.unwrap();
+    assert!(srv.url().starts_with("https://127.0.0.1:"));
+    let cms: Api<ConfigMap> = Api::default_namespaced(srv.client());
+    assert!(
+        cms.list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    assert!(srv.kubeconfig().contains("certificate-authority-data: "));
 }

@@ -229,6 +229,16 @@ async fn crd_established_then_custom_resources_by_short_name_and_selector() {
         .ok(&["get", "widget", "red", "-o", "jsonpath={.spec.size}"])
         .await;
     assert_eq!(size, "1", "schema default applied");
+    // Plain `get` prints the CRD's printer columns from the server's Table.
+    let table = k.ok(&["get", "wd"]).await;
+    let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(header, ["NAME", "SIZE", "AGE"]);
+    assert!(
+        table
+            .lines()
+            .any(|l| l.split_whitespace().take(2).eq(["blue", "3"])),
+        "{table}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -459,4 +469,12 @@ async fn binary_prints_url_and_writes_a_kubeconfig() {
     let v = client.apiserver_version().await.unwrap();
     assert_eq!(v.git_version, "v1.33.0-fake");
     child.start_kill().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_verifies_an_https_server_with_the_kubeconfig_ca() {
+    let srv = FakeApiServer::start_https().await.unwrap();
+    let k = Kubectl::new(&srv);
+    let names = k.ok(&["get", "namespaces", "-o", "name"]).await;
+    assert!(names.contains("namespace/default"), "{names}");
 }
