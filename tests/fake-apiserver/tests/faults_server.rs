@@ -145,3 +145,30 @@ async fn watchers_ride_out_dropped_watches_and_an_unreachable_server() {
     wait_for("after-outage", &mut seen).await;
     watch_task.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_apply_over_https_and_delays_trip_client_timeouts() {
+    let srv = FakeApiServer::start_https().await.expect("server starts");
+    let mut config = srv.config();
+    config.read_timeout = Some(Duration::from_secs(1));
+    let client = kube::Client::try_from(config).expect("client");
+    let api: Api<ConfigMap> = Api::default_namespaced(client);
+    api.create(&PostParams::default(), &configmap("settings"))
+        .await
+        .expect("create over https");
+    let faults = srv.faults();
+
+    faults.drop_next(1, FaultMatch::verb_resource("get", "configmaps"));
+    assert!(api.get("settings").await.is_err(), "dropped over TLS");
+    api.get("settings").await.expect("served after the drop");
+
+    // Held far longer than the client waits: the client gives up, the next request is served at once.
+    faults.delay_next(1, FaultMatch::verb("get"), Duration::from_secs(300));
+    let timed_out = api.get("settings").await;
+    assert!(
+        timed_out.is_err(),
+        "expected a client timeout, got {timed_out:?}"
+    );
+    api.get("settings").await.expect("served after the delay");
+    assert_eq!(faults.pending(), 0);
+}
