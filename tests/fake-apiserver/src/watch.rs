@@ -216,7 +216,9 @@ async fn run(server: Shared, w: Watcher, tx: mpsc::Sender<Bytes>) {
                     state.compacted_rv
                 ))
             } else {
-                for c in state.history.iter().filter(|c| c.rv > last) {
+                // History is ordered by resourceVersion: start right after the last change this watch saw.
+                let start = state.history.partition_point(|c| c.rv <= last);
+                for c in state.history.range(start..) {
                     if let Some(b) = w.event_for(c) {
                         out.push(b);
                     }
