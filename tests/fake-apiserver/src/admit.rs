@@ -61,6 +61,7 @@ fn denied(d: Denied) -> ApiError {
         reason,
         message: d.message,
         details: None,
+        raced: false,
     }
 }
 

@@ -46,6 +46,30 @@ pub struct WriteOpts {
     pub user: crate::admit::User,
 }
 
+/// Tries before a write that keeps racing gives up with 409 Conflict.
+const WRITE_ATTEMPTS: usize = 8;
+
+/// Runs a write that reads the object, awaits admission, then commits, until its commit does not race with
+/// another write (the object changed after it was read): then it starts again from a fresh read, as the
+/// apiserver's optimistic `GuaranteedUpdate` does. Gives up with 409 Conflict after [`WRITE_ATTEMPTS`].
+async fn retry_races<F, Fut>(
+    rt: &ResourceType,
+    name: &str,
+    mut attempt: F,
+) -> Result<Reply, ApiError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Reply, ApiError>>,
+{
+    for _ in 0..WRITE_ATTEMPTS {
+        match attempt().await {
+            Err(e) if e.raced => continue,
+            other => return other,
+        }
+    }
+    Err(ApiError::stale(rt, name))
+}
+
 /// How a write's managedFields are maintained.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
@@ -374,7 +398,6 @@ impl Server {
         op: Op,
     ) -> Result<Reply, ApiError> {
         Self::check_body(rt, ns, &mut obj)?;
-        let _write = self.store.write_lock.lock().await;
         let ns = ns_of(&obj).to_string();
         {
             let state = self.store.lock();
@@ -476,7 +499,12 @@ impl Server {
         let mut state = self.store.lock();
         Self::check_namespace(&state, rt, &ns, true)?;
         if state.get(rt, &ns, &name).is_some() {
-            return Err(ApiError::already_exists(rt, &name));
+            // An apply that found nothing lost a race with a create: it starts again as an update.
+            return Err(if op == Op::Apply {
+                ApiError::raced(rt, &name)
+            } else {
+                ApiError::already_exists(rt, &name)
+            });
         }
         if opts.dry_run {
             return Ok(Reply {
@@ -570,10 +598,24 @@ impl Server {
         ns: &str,
         name: &str,
         sub: Option<&str>,
+        body: Value,
+        opts: &WriteOpts,
+    ) -> Result<Reply, ApiError> {
+        retry_races(rt, name, || {
+            self.replace_once(rt, ns, name, sub, body.clone(), opts)
+        })
+        .await
+    }
+
+    async fn replace_once(
+        &self,
+        rt: &ResourceType,
+        ns: &str,
+        name: &str,
+        sub: Option<&str>,
         mut body: Value,
         opts: &WriteOpts,
     ) -> Result<Reply, ApiError> {
-        let _write = self.store.write_lock.lock().await;
         let old = self.get_locked(rt, ns, name)?;
         if sub == Some("scale") {
             let replicas = body.pointer("/spec/replicas").cloned().unwrap_or(json!(0));
@@ -645,9 +687,28 @@ impl Server {
                 .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?
         };
         if is_apply {
-            return self.apply(rt, ns, name, sub, patch, opts).await;
+            return retry_races(rt, name, || {
+                self.apply_once(rt, ns, name, sub, patch.clone(), opts)
+            })
+            .await;
         }
-        let _write = self.store.write_lock.lock().await;
+        retry_races(rt, name, || {
+            self.patch_once(rt, ns, name, sub, ptype, &patch, opts)
+        })
+        .await
+    }
+
+    #[allow(clippy::too_many_arguments)] // mirrors the request: object address, patch type, body, options
+    async fn patch_once(
+        &self,
+        rt: &ResourceType,
+        ns: &str,
+        name: &str,
+        sub: Option<&str>,
+        ptype: &str,
+        patch: &Value,
+        opts: &WriteOpts,
+    ) -> Result<Reply, ApiError> {
         let old = self.get_locked(rt, ns, name)?;
         let target = if sub == Some("scale") {
             scale_of(rt, &old)
@@ -655,15 +716,15 @@ impl Server {
             in_version(rt, old.clone())
         };
         let patched = match ptype {
-            "application/merge-patch+json" => crate::fields::merge_patch(&target, &patch),
-            "application/json-patch+json" => crate::fields::json_patch(&target, &patch)?,
+            "application/merge-patch+json" => crate::fields::merge_patch(&target, patch),
+            "application/json-patch+json" => crate::fields::json_patch(&target, patch)?,
             "application/strategic-merge-patch+json" => {
                 if rt.custom {
                     return Err(ApiError::unsupported_media(
                         "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml",
                     ));
                 }
-                crate::fields::strategic_merge_patch(&target, &patch, &rt.group_kind())?
+                crate::fields::strategic_merge_patch(&target, patch, &rt.group_kind())?
             }
             other => {
                 return Err(ApiError::unsupported_media(format!(
@@ -712,7 +773,7 @@ impl Server {
     }
 
     /// Server-side apply: create when missing, else merge with ownership per field manager.
-    async fn apply(
+    async fn apply_once(
         &self,
         rt: &ResourceType,
         ns: &str,
@@ -757,7 +818,6 @@ impl Server {
             }
             meta_mut(&mut applied).insert("name".into(), json!(name));
         }
-        let write = self.store.write_lock.lock().await;
         let existing = {
             let state = self.store.lock();
             Self::check_namespace(&state, rt, ns, false)?;
@@ -772,7 +832,6 @@ impl Server {
                 return Err(ApiError::not_found(rt, name));
             }
             let merged = crate::fields::apply(None, &applied, rt, &opts.manager, None, opts.force)?;
-            drop(write);
             return self
                 .create(
                     rt,
@@ -809,17 +868,13 @@ impl Server {
         } else {
             merged
         };
-        // The write lock is re-taken by update_common's caller contract: hold it for the whole apply.
-        let reply = self
-            .update_common(rt, &old, new, sub, opts, Op::Apply)
-            .await;
-        drop(write);
-        reply
+        self.update_common(rt, &old, new, sub, opts, Op::Apply)
+            .await
     }
 
     /// The shared tail of every update: keeps identity metadata, applies the status/spec split, defaults,
     /// admission, validation, generation, finalizer rules, managedFields and no-op detection, then stores.
-    /// The caller holds the write lock.
+    /// Returns [`Attempt::Raced`] when the object changed after `old` was read.
     async fn update_common(
         &self,
         rt: &ResourceType,
@@ -994,6 +1049,9 @@ impl Server {
             });
         }
         let mut state = self.store.lock();
+        if state.get(rt, &ns, &name).map(rv_of) != Some(rv_of(old)) {
+            return Err(ApiError::raced(rt, &name));
+        }
         let stored = if deleting && finalizers(&new).is_empty() {
             let mut last = state.put(rt, new);
             if let Some(gone) = delete_now(&mut state, rt, &ns, &name, Propagation::Background) {
@@ -1021,7 +1079,17 @@ impl Server {
         options: &Value,
         opts: &WriteOpts,
     ) -> Result<Reply, ApiError> {
-        let _write = self.store.write_lock.lock().await;
+        retry_races(rt, name, || self.delete_once(rt, ns, name, options, opts)).await
+    }
+
+    async fn delete_once(
+        &self,
+        rt: &ResourceType,
+        ns: &str,
+        name: &str,
+        options: &Value,
+        opts: &WriteOpts,
+    ) -> Result<Reply, ApiError> {
         let old = self.get_locked(rt, ns, name)?;
         if let Some(uid) = options
             .pointer("/preconditions/uid")
@@ -1120,6 +1188,9 @@ impl Server {
             });
         }
         let mut state = self.store.lock();
+        if state.get(rt, ns, name).map(rv_of) != Some(rv_of(&old)) {
+            return Err(ApiError::raced(rt, name));
+        }
         let result = if rt.kind == "Namespace" && rt.group.is_empty() {
             delete_namespace(&mut state, name)
         } else {

@@ -16,6 +16,8 @@ pub struct ApiError {
     pub message: String,
     /// Boxed: errors travel through every Result in the server and should stay small.
     pub details: Option<Box<Value>>,
+    /// A write lost a race with another write after admission; it is retried and never reaches a client.
+    pub raced: bool,
 }
 
 impl ApiError {
@@ -25,6 +27,7 @@ impl ApiError {
             reason: reason.to_string(),
             message: message.into(),
             details: None,
+            raced: false,
         }
     }
 
@@ -85,6 +88,13 @@ impl ApiError {
             ),
         )
         .with_details(json!({"name": name, "group": rt.group, "kind": rt.plural}))
+    }
+
+    /// The object changed between a write's read and its commit: the write starts again (see `api.rs`).
+    pub fn raced(rt: &ResourceType, name: &str) -> Self {
+        let mut e = Self::stale(rt, name);
+        e.raced = true;
+        e
     }
 
     /// 422 Invalid with one cause: `Deployment.apps "web" is invalid: spec.replicas: Invalid value: ...`.

@@ -306,13 +306,12 @@ impl State {
     }
 }
 
-/// The shared store: state behind a std mutex plus a notifier that wakes watches on every change.
+/// The shared store: state behind a std mutex plus a notifier that wakes watches on every change. Writes hold
+/// no lock while admission webhooks run; they re-check the object's resourceVersion when they commit.
 #[derive(Debug)]
 pub struct Store {
     state: Mutex<State>,
     notify: tokio::sync::watch::Sender<u64>,
-    /// Serialises writes across admission webhook calls (which await), so a write's read-check-store is atomic.
-    pub write_lock: tokio::sync::Mutex<()>,
     /// Watches currently streaming, so tests can wait for a client to be watching instead of sleeping.
     pub open_watches: std::sync::atomic::AtomicUsize,
 }
@@ -323,7 +322,6 @@ impl Store {
         Store {
             state: Mutex::new(State::new(max_history)),
             notify,
-            write_lock: tokio::sync::Mutex::new(()),
             open_watches: std::sync::atomic::AtomicUsize::new(0),
         }
     }
