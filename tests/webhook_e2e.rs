@@ -12,7 +12,7 @@ use serde_json::Value;
 use webhook_common::{Pki, admin_get, data, eventually, free_port, secret_volume};
 
 /// The reconciler's identity in the shipped deployment, exempt from the standby guard.
-const RECONCILER: &str = "system:serviceaccount:drgitops-system:drgitops";
+const RECONCILER: &str = "system:serviceaccount:drgitops-system:drgitops-reconciler";
 
 fn repo(path: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(path)

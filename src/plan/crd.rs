@@ -41,7 +41,7 @@ mod tests {
             .iter()
             .map(|v| v.as_str().unwrap())
             .collect();
-        for field in ["mode", "primary", "domains", "clusterPair", "schedule"] {
+        for field in ["mode", "primary", "domains", "clusterPair"] {
             assert!(
                 required.contains(&field),
                 "spec.{field} must be required: {required:?}"

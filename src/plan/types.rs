@@ -74,7 +74,9 @@ pub struct DRPlanSpec {
     pub namespaces: Option<Vec<String>>,
     /// The ClusterPair towards the peer cluster.
     pub cluster_pair: PlanClusterPair,
-    /// When migrations run: Stork SchedulePolicy sections plus `autoSuspend`.
+    /// When migrations run: Stork SchedulePolicy sections plus `autoSuspend`. Default: every 15 minutes.
+    #[serde(default = "PlanSchedule::every_15_minutes")]
+    #[schemars(default = "PlanSchedule::every_15_minutes")]
     pub schedule: PlanSchedule,
     /// Copied into the MigrationSchedule's `spec.template.spec`; `startApplications` is always false.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -198,6 +200,16 @@ pub struct PlanMonthly {
 }
 
 impl PlanSchedule {
+    /// The schedule of a plan that names none: an interval of 15 minutes.
+    pub fn every_15_minutes() -> Self {
+        Self {
+            interval: Some(PlanInterval {
+                interval_minutes: 15,
+            }),
+            ..Self::default()
+        }
+    }
+
     /// The Stork schedule-policy body these sections stand for (what the rendered NamespacedSchedulePolicy holds).
     pub fn to_policy(&self) -> SchedulePolicyItem {
         SchedulePolicyItem {

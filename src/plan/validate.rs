@@ -29,7 +29,7 @@ impl FieldError {
     }
 }
 
-const REQUIRED_SPEC_FIELDS: [&str; 5] = ["mode", "primary", "domains", "clusterPair", "schedule"];
+const REQUIRED_SPEC_FIELDS: [&str; 4] = ["mode", "primary", "domains", "clusterPair"];
 
 /// Reads a DRPlan from a JSON value and validates it. A plan that cannot be read at all yields one error at the
 /// path serde stopped at (`spec` when it cannot tell).
@@ -52,7 +52,7 @@ impl DRPlan {
         if !object.get("spec").is_some_and(Value::is_object) {
             return Err(FieldError::new(
                 "spec",
-                "missing spec: a DRPlan needs spec.mode, spec.primary, spec.domains, spec.clusterPair and spec.schedule",
+                "missing spec: a DRPlan needs spec.mode, spec.primary, spec.domains and spec.clusterPair",
             ));
         }
         <DRPlan as serde::Deserialize>::deserialize(object).map_err(|e| {
@@ -446,6 +446,22 @@ mod tests {
         for (name, spec, want) in cases {
             assert_eq!(fields(spec), want, "{name}");
         }
+    }
+
+    #[test]
+    fn schedule_defaults_to_every_15_minutes() {
+        let mut spec = base();
+        spec.as_object_mut().unwrap().remove("schedule");
+        let plan = parse_and_validate(&plan(spec), "kube-system").unwrap();
+        assert_eq!(
+            plan.spec
+                .schedule
+                .to_policy()
+                .interval
+                .unwrap()
+                .interval_minutes,
+            Some(15)
+        );
     }
 
     #[test]

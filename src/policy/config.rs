@@ -62,7 +62,7 @@ impl RuleConfig {
 
 /// The service account the reconciler runs as in the shipped deployment: it scales workloads on failover, so
 /// the standby guard must let it through.
-pub const RECONCILER_USER: &str = "system:serviceaccount:drgitops-system:drgitops";
+pub const RECONCILER_USER: &str = "system:serviceaccount:drgitops-system:drgitops-reconciler";
 
 /// Per-rule actions, exemptions and the Stork admin namespace.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -88,8 +88,12 @@ impl Default for PolicyConfig {
         if let Some(r) = rules.get_mut("migration-start-applications") {
             r.kind_actions.insert("Migration".to_string(), Action::Warn);
         }
-        if let Some(r) = rules.get_mut("standby-scale-guard") {
-            r.exempt_users.push(RECONCILER_USER.to_string());
+        // The reconciler starts applications on failover, and applies a plan's schedule right after the policy it
+        // rendered with it, before the webhook's cache may have seen that policy.
+        for id in ["standby-scale-guard", "schedule-policy-exists"] {
+            if let Some(r) = rules.get_mut(id) {
+                r.exempt_users.push(RECONCILER_USER.to_string());
+            }
         }
         Self {
             admin_namespace: "kube-system".to_string(),
@@ -355,6 +359,12 @@ mod tests {
             Action::Deny
         );
         assert!(config.is_exempt("standby-scale-guard", Some("mysql"), RECONCILER_USER, &[]));
+        assert!(config.is_exempt(
+            "schedule-policy-exists",
+            Some("mysql"),
+            RECONCILER_USER,
+            &[]
+        ));
         assert!(!config.is_exempt("single-default-storageclass", None, RECONCILER_USER, &[]));
     }
 

@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::{ClusterResourceScope, NamespaceResourceScope};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -90,8 +91,6 @@ macro_rules! stork_object {
         }
     };
 }
-
-use k8s_openapi::{ClusterResourceScope, NamespaceResourceScope};
 
 // ---------------------------------------------------------------------------------------------------------------
 // ClusterPair
@@ -585,5 +584,67 @@ impl ClusterDomainInfo {
     /// Whether Stork reports the domain `Active`.
     pub fn is_active(&self) -> bool {
         self.state.as_deref() == Some("Active")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use kube::core::Resource;
+
+    use super::*;
+
+    #[test]
+    fn resources_address_the_stork_api_with_their_scope() {
+        assert_eq!(
+            ClusterPair::url_path(&(), Some("mysql")),
+            "/apis/stork.libopenstorage.org/v1alpha1/namespaces/mysql/clusterpairs"
+        );
+        assert_eq!(
+            MigrationSchedule::url_path(&(), Some("mysql")),
+            "/apis/stork.libopenstorage.org/v1alpha1/namespaces/mysql/migrationschedules"
+        );
+        assert_eq!(
+            SchedulePolicy::url_path(&(), None),
+            "/apis/stork.libopenstorage.org/v1alpha1/schedulepolicies"
+        );
+        assert_eq!(
+            ClusterDomainsStatus::url_path(&(), None),
+            "/apis/stork.libopenstorage.org/v1alpha1/clusterdomainsstatuses"
+        );
+        fn namespaced<K: Resource<Scope = NamespaceResourceScope>>() {}
+        fn cluster<K: Resource<Scope = ClusterResourceScope>>() {}
+        namespaced::<ClusterPair>();
+        namespaced::<Migration>();
+        namespaced::<MigrationSchedule>();
+        namespaced::<NamespacedSchedulePolicy>();
+        cluster::<SchedulePolicy>();
+        cluster::<ClusterDomainUpdate>();
+        cluster::<ClusterDomainsStatus>();
+    }
+
+    #[test]
+    fn default_objects_carry_api_version_and_kind() {
+        let v = serde_json::to_value(MigrationSchedule::default()).unwrap();
+        assert_eq!(v["apiVersion"], "stork.libopenstorage.org/v1alpha1");
+        assert_eq!(v["kind"], "MigrationSchedule");
+        assert!(
+            v.get("spec").is_none() && v.get("status").is_none(),
+            "absent parts stay absent: {v}"
+        );
+    }
+
+    #[test]
+    fn static_copies_are_recognised() {
+        let mut s = MigrationSchedule::default();
+        assert!(!s.is_static_copy());
+        s.metadata.annotations = Some(
+            [(
+                crate::stork::keys::STATIC_COPY.to_string(),
+                "true".to_string(),
+            )]
+            .into_iter()
+            .collect(),
+        );
+        assert!(s.is_static_copy());
     }
 }
