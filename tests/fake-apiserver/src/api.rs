@@ -532,7 +532,6 @@ impl Server {
         sub: Option<&str>,
     ) -> Result<Value, ApiError> {
         let state = self.store.lock();
-        Self::check_namespace(&state, rt, ns, false)?;
         let obj = state
             .get(rt, ns, name)
             .cloned()
@@ -554,9 +553,6 @@ impl Server {
         continue_token: Option<&str>,
     ) -> Result<Value, ApiError> {
         let mut state = self.store.lock();
-        if let Some(ns) = ns {
-            Self::check_namespace(&state, rt, ns, false)?;
-        }
         let (rv, items) = match continue_token {
             Some(token) => {
                 let page = state.pages.remove(token).ok_or_else(|| {
@@ -657,7 +653,6 @@ impl Server {
 
     fn get_locked(&self, rt: &ResourceType, ns: &str, name: &str) -> Result<Value, ApiError> {
         let state = self.store.lock();
-        Self::check_namespace(&state, rt, ns, false)?;
         state
             .get(rt, ns, name)
             .cloned()
@@ -820,7 +815,6 @@ impl Server {
         }
         let existing = {
             let state = self.store.lock();
-            Self::check_namespace(&state, rt, ns, false)?;
             state.get(rt, ns, name).cloned()
         };
         let body_rv = rv_of(&applied).to_string();
@@ -1224,9 +1218,6 @@ impl Server {
     ) -> Result<Reply, ApiError> {
         let targets: Vec<(String, String)> = {
             let state = self.store.lock();
-            if let Some(ns) = ns {
-                Self::check_namespace(&state, rt, ns, false)?;
-            }
             state
                 .list(rt, ns)
                 .into_iter()

@@ -126,6 +126,18 @@ async fn unknown_namespace_is_not_found() {
     assert!(
         matches!(err, kube::Error::Api(s) if s.code == 404 && s.message == "namespaces \"nope\" not found")
     );
+    // Reads do not check the namespace, as in a real cluster: an empty list, and the object is not found.
+    assert!(
+        cms.list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    let err = cms.get("demo").await.unwrap_err();
+    assert!(
+        matches!(err, kube::Error::Api(s) if s.code == 404 && s.message == "configmaps \"demo\" not found")
+    );
     let nss: Api<Namespace> = Api::all(srv.client());
     let names: Vec<String> = nss
         .list(&ListParams::default())
