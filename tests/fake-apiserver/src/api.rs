@@ -263,18 +263,14 @@ impl Server {
         }
     }
 
-    fn check_namespace(
-        state: &State,
-        rt: &ResourceType,
-        ns: &str,
-        creating: bool,
-    ) -> Result<(), ApiError> {
+    /// A create needs an existing namespace that is not being deleted (reads do not check).
+    fn check_namespace(state: &State, rt: &ResourceType, ns: &str) -> Result<(), ApiError> {
         if !rt.namespaced {
             return Ok(());
         }
         match state.namespace_state(ns) {
             None => Err(ApiError::namespace_not_found(ns)),
-            Some(true) if creating => Err(ApiError::new(
+            Some(true) => Err(ApiError::new(
                 403,
                 "Forbidden",
                 format!(
@@ -283,7 +279,7 @@ impl Server {
                 ),
             )
             .with_details(json!({"group": rt.group, "kind": rt.plural, "causes": [{"reason": "NamespaceTerminating", "message": format!("namespace {ns} is being terminated"), "field": "metadata.namespace"}]}))),
-            Some(_) => Ok(()),
+            Some(false) => Ok(()),
         }
     }
 
@@ -401,7 +397,7 @@ impl Server {
         let ns = ns_of(&obj).to_string();
         {
             let state = self.store.lock();
-            Self::check_namespace(&state, rt, &ns, true)?;
+            Self::check_namespace(&state, rt, &ns)?;
         }
         let meta = meta_mut(&mut obj);
         for k in [
@@ -497,7 +493,7 @@ impl Server {
         };
         warnings.extend(self.admission.validate(&self.store, &attrs).await?);
         let mut state = self.store.lock();
-        Self::check_namespace(&state, rt, &ns, true)?;
+        Self::check_namespace(&state, rt, &ns)?;
         if state.get(rt, &ns, &name).is_some() {
             // An apply that found nothing lost a race with a create: it starts again as an update.
             return Err(if op == Op::Apply {
@@ -612,7 +608,26 @@ impl Server {
         mut body: Value,
         opts: &WriteOpts,
     ) -> Result<Reply, ApiError> {
-        let old = self.get_locked(rt, ns, name)?;
+        let old = match self.get_locked(rt, ns, name) {
+            // Leases and Events may be created by PUT (their strategies allow create on update).
+            Err(e)
+                if e.code == 404
+                    && sub.is_none()
+                    && matches!(rt.kind.as_str(), "Lease" | "Event") =>
+            {
+                Self::check_body(rt, Some(ns).filter(|_| rt.namespaced), &mut body)?;
+                if name_of(&body) != name {
+                    return Err(ApiError::bad_request(format!(
+                        "the name of the object ({}) does not match the name on the URL ({name})",
+                        name_of(&body)
+                    )));
+                }
+                meta_mut(&mut body).remove("resourceVersion");
+                let ns = Some(ns).filter(|_| rt.namespaced);
+                return self.create(rt, ns, body, opts, Op::Create).await;
+            }
+            other => other?,
+        };
         if sub == Some("scale") {
             let replicas = body.pointer("/spec/replicas").cloned().unwrap_or(json!(0));
             let body_rv = rv_of(&body).to_string();

@@ -334,3 +334,29 @@ async fn https_server_is_verified_with_its_ca() {
     );
     assert!(srv.kubeconfig().contains("certificate-authority-data: "));
 }
+
+#[tokio::test]
+async fn leases_may_be_created_by_put_but_configmaps_may_not() {
+    let srv = FakeApiServer::start().await.unwrap();
+    let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
+        Api::default_namespaced(srv.client());
+    let lease: k8s_openapi::api::coordination::v1::Lease = serde_json::from_value(json!({
+        "metadata": {"name": "leader"}, "spec": {"holderIdentity": "a", "leaseDurationSeconds": 15}
+    }))
+    .unwrap();
+    let created = leases
+        .replace("leader", &PostParams::default(), &lease)
+        .await
+        .unwrap();
+    assert_eq!(created.spec.unwrap().holder_identity.as_deref(), Some("a"));
+    let cms: Api<ConfigMap> = Api::default_namespaced(srv.client());
+    let err = cms
+        .replace(
+            "absent",
+            &PostParams::default(),
+            &configmap("absent", json!({})),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, kube::Error::Api(s) if s.code == 404));
+}
