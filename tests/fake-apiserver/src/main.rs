@@ -2,6 +2,7 @@
 //! kubeconfig kubectl and kube-rs accept, and prints the URL as the first line on stdout.
 
 use std::net::SocketAddr;
+use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use fake_apiserver::{FakeApiServer, Options};
@@ -9,8 +10,8 @@ use fake_apiserver::{FakeApiServer, Options};
 const USAGE: &str =
     "usage: fake-apiserver [--listen 127.0.0.1:PORT] [--kubeconfig-out FILE] [--https]";
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+/// What the command line asks for; None when it asked for help.
+fn parse_args() -> anyhow::Result<Option<(Options, Option<String>)>> {
     let mut opts = Options::default();
     let mut kubeconfig_out = None;
     let mut args = std::env::args().skip(1);
@@ -34,21 +35,51 @@ async fn main() -> anyhow::Result<()> {
             }
             "--kubeconfig-out" => kubeconfig_out = Some(value("--kubeconfig-out")?),
             "--https" => opts.https = true,
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                return Ok(());
-            }
+            "-h" | "--help" => return Ok(None),
             other => bail!("unknown argument {other}\n{USAGE}"),
         }
     }
+    Ok(Some((opts, kubeconfig_out)))
+}
+
+/// Resolves on SIGINT or SIGTERM, so `kill` and Ctrl-C both stop the server cleanly.
+async fn terminated() -> anyhow::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r.context("waiting for SIGINT"),
+        _ = term.recv() => Ok(()),
+    }
+}
+
+async fn run(opts: Options, kubeconfig_out: Option<String>) -> anyhow::Result<()> {
     let srv = FakeApiServer::start_with(opts).await?;
     if let Some(path) = &kubeconfig_out {
         srv.write_kubeconfig(path)
             .with_context(|| format!("writing the kubeconfig to {path}"))?;
     }
     println!("{}", srv.url());
-    tokio::signal::ctrl_c()
-        .await
-        .context("waiting for a termination signal")?;
-    Ok(())
+    terminated().await
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let (opts, kubeconfig_out) = match parse_args() {
+        Ok(Some(parsed)) => parsed,
+        Ok(None) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(opts, kubeconfig_out).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }
