@@ -201,6 +201,34 @@ async fn deployment_defaults_generation_and_scale() {
     assert_eq!(st.spec.unwrap().replicas, Some(5));
     assert_eq!(st.status.unwrap().ready_replicas, Some(5));
 
+    // Strategic merge keys containers by name: the image stays, the env var is added.
+    let d = deps
+        .patch(
+            "web",
+            &pp,
+            &Patch::Strategic(json!({"spec": {"template": {"spec": {"containers": [{"name": "c", "env": [{"name": "MODE", "value": "dr"}]}]}}}})),
+        )
+        .await
+        .unwrap();
+    let c = &d.spec.unwrap().template.spec.unwrap().containers[0];
+    assert_eq!(c.image.as_deref(), Some("nginx:1.27"));
+    assert_eq!(c.env.as_ref().unwrap()[0].name, "MODE");
+    // A JSON patch whose test fails is 422 Invalid and changes nothing.
+    let err = deps
+        .patch(
+            "web",
+            &pp,
+            &Patch::Json::<()>(
+                serde_json::from_value(
+                    json!([{"op": "test", "path": "/spec/replicas", "value": 99}]),
+                )
+                .unwrap(),
+            ),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, kube::Error::Api(s) if s.code == 422));
+
     let bad = deps
         .patch("web", &pp, &Patch::Merge(json!({"spec": {"replicas": -1}})))
         .await
