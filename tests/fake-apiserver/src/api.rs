@@ -491,7 +491,8 @@ impl Server {
             name: name.clone(),
             ..attrs
         };
-        warnings.extend(self.admission.validate(&self.store, &attrs).await?);
+        let validated = self.admission.validate(&self.store, &attrs).await;
+        warnings.extend(validated.map_err(|e| e.with_warnings(&warnings))?);
         let mut state = self.store.lock();
         Self::check_namespace(&state, rt, &ns)?;
         if state.get(rt, &ns, &name).is_some() {
@@ -1035,7 +1036,8 @@ impl Server {
             }),
             ..attrs
         };
-        warnings.extend(self.admission.validate(&self.store, &attrs).await?);
+        let validated = self.admission.validate(&self.store, &attrs).await;
+        warnings.extend(validated.map_err(|e| e.with_warnings(&warnings))?);
         let respond = |obj: Value| -> Value {
             if sub == Some("scale") {
                 scale_of(rt, &obj)
@@ -1163,7 +1165,8 @@ impl Server {
             user: opts.user.clone(),
         };
         let (_, mut warnings) = self.admission.mutate(&self.store, &attrs).await?;
-        warnings.extend(self.admission.validate(&self.store, &attrs).await?);
+        let validated = self.admission.validate(&self.store, &attrs).await;
+        warnings.extend(validated.map_err(|e| e.with_warnings(&warnings))?);
         let returns_object = rt.custom
             || matches!(
                 rt.kind.as_str(),

@@ -49,7 +49,13 @@ fn json_response(code: u16, body: &Value, content_type: &str) -> Response {
 
 /// The answer for an API error.
 pub fn error_response(e: &ApiError) -> Response {
-    json_response(e.code, &e.to_status(), "application/json")
+    let mut resp = json_response(e.code, &e.to_status(), "application/json");
+    for w in &e.warnings {
+        if let Some(v) = crate::admission::warning_header(w) {
+            resp.headers_mut().append(header::WARNING, v);
+        }
+    }
+    resp
 }
 
 fn reply_response(r: Reply, accept: &str) -> Response {

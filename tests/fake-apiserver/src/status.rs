@@ -18,6 +18,8 @@ pub struct ApiError {
     pub details: Option<Box<Value>>,
     /// A write lost a race with another write after admission; it is retried and never reaches a client.
     pub raced: bool,
+    /// Admission warnings gathered before the failure; sent as `Warning` headers with the error.
+    pub warnings: Vec<String>,
 }
 
 impl ApiError {
@@ -28,7 +30,15 @@ impl ApiError {
             message: message.into(),
             details: None,
             raced: false,
+            warnings: Vec::new(),
         }
+    }
+
+    /// Puts warnings gathered earlier in the request before this error's own.
+    pub fn with_warnings(mut self, earlier: &[String]) -> Self {
+        let own = std::mem::take(&mut self.warnings);
+        self.warnings = earlier.iter().cloned().chain(own).collect();
+        self
     }
 
     pub fn with_details(mut self, details: Value) -> Self {

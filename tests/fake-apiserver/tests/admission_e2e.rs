@@ -200,6 +200,10 @@ async fn kubectl_sees_patches_warnings_and_denials() {
         denied.contains("admission webhook \"deny.example.com\" denied the request: objects labelled deny=yes are refused"),
         "{denied}"
     );
+    assert!(
+        denied.contains("Warning: configmap labelled by the test webhook"),
+        "warnings from before a denial are still shown: {denied}"
+    );
     let missing = k.fails(&["get", "configmap", "refused"]).await;
     assert!(missing.contains("not found"), "{missing}");
 
