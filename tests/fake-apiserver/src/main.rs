@@ -1,5 +1,6 @@
-//! `fake-apiserver --listen 127.0.0.1:PORT --kubeconfig-out FILE [--https]`: serves until killed, writes a
-//! kubeconfig kubectl and kube-rs accept, and prints the URL as the first line on stdout.
+//! `fake-apiserver --listen 127.0.0.1:PORT --kubeconfig-out FILE [--https] [--name NAME]`: serves until killed,
+//! writes a kubeconfig kubectl and kube-rs accept (cluster, user and context named NAME, default `fake`, so
+//! several servers' kubeconfigs can be merged), and prints the URL as the first line on stdout.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -7,13 +8,20 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use fake_apiserver::{FakeApiServer, Options};
 
-const USAGE: &str =
-    "usage: fake-apiserver [--listen 127.0.0.1:PORT] [--kubeconfig-out FILE] [--https]";
+const USAGE: &str = "usage: fake-apiserver [--listen 127.0.0.1:PORT] [--kubeconfig-out FILE] [--https] [--name NAME]";
+
+/// What the command line asks for.
+struct Args {
+    opts: Options,
+    kubeconfig_out: Option<String>,
+    name: String,
+}
 
 /// What the command line asks for; None when it asked for help.
-fn parse_args() -> anyhow::Result<Option<(Options, Option<String>)>> {
+fn parse_args() -> anyhow::Result<Option<Args>> {
     let mut opts = Options::default();
     let mut kubeconfig_out = None;
+    let mut name = "fake".to_string();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -35,11 +43,16 @@ fn parse_args() -> anyhow::Result<Option<(Options, Option<String>)>> {
             }
             "--kubeconfig-out" => kubeconfig_out = Some(value("--kubeconfig-out")?),
             "--https" => opts.https = true,
+            "--name" => name = value("--name")?,
             "-h" | "--help" => return Ok(None),
             other => bail!("unknown argument {other}\n{USAGE}"),
         }
     }
-    Ok(Some((opts, kubeconfig_out)))
+    Ok(Some(Args {
+        opts,
+        kubeconfig_out,
+        name,
+    }))
 }
 
 /// Resolves on SIGINT or SIGTERM, so `kill` and Ctrl-C both stop the server cleanly.
@@ -52,10 +65,10 @@ async fn terminated() -> anyhow::Result<()> {
     }
 }
 
-async fn run(opts: Options, kubeconfig_out: Option<String>) -> anyhow::Result<()> {
-    let srv = FakeApiServer::start_with(opts).await?;
-    if let Some(path) = &kubeconfig_out {
-        srv.write_kubeconfig(path)
+async fn run(args: Args) -> anyhow::Result<()> {
+    let srv = FakeApiServer::start_with(args.opts).await?;
+    if let Some(path) = &args.kubeconfig_out {
+        std::fs::write(path, srv.kubeconfig_named(&args.name))
             .with_context(|| format!("writing the kubeconfig to {path}"))?;
     }
     println!("{}", srv.url());
@@ -64,7 +77,7 @@ async fn run(opts: Options, kubeconfig_out: Option<String>) -> anyhow::Result<()
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let (opts, kubeconfig_out) = match parse_args() {
+    let args = match parse_args() {
         Ok(Some(parsed)) => parsed,
         Ok(None) => {
             println!("{USAGE}");
@@ -75,7 +88,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match run(opts, kubeconfig_out).await {
+    match run(args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");

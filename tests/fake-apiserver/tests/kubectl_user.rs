@@ -470,7 +470,13 @@ async fn binary_prints_url_and_writes_a_kubeconfig() {
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("kc");
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_fake-apiserver"))
-        .args(["--listen", "127.0.0.1:0", "--kubeconfig-out"])
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--name",
+            "east",
+            "--kubeconfig-out",
+        ])
         .arg(&kubeconfig)
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
@@ -483,6 +489,8 @@ async fn binary_prints_url_and_writes_a_kubeconfig() {
         .unwrap()
         .unwrap();
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    let written = std::fs::read_to_string(&kubeconfig).unwrap();
+    assert!(written.contains("current-context: east"), "{written}");
     let out = tokio::process::Command::new("kubectl")
         .arg("--kubeconfig")
         .arg(&kubeconfig)
