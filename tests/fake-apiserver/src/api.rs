@@ -1308,6 +1308,9 @@ pub fn delete_or_mark(
     let Some(obj) = state.get(rt, ns, name).cloned() else {
         return Deleted::Missing;
     };
+    if policy == Propagation::Foreground {
+        return delete_foreground(state, rt, obj);
+    }
     if !finalizers(&obj).is_empty() {
         if obj.pointer("/metadata/deletionTimestamp").is_some() {
             return Deleted::Marked(obj);
@@ -1327,6 +1330,100 @@ pub fn delete_or_mark(
     match delete_now(state, rt, ns, name, policy) {
         Some(obj) => Deleted::Removed(obj),
         None => Deleted::Missing,
+    }
+}
+
+const FOREGROUND: &str = "foregroundDeletion";
+
+fn uid_of(obj: &Value) -> String {
+    obj.pointer("/metadata/uid")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Every object with an ownerReference to `uid`, as (group, plural, namespace, name) storage keys.
+fn dependents_of(state: &State, uid: &str) -> Vec<(String, String, String, String)> {
+    let mut out = Vec::new();
+    for ((group, plural), objs) in &state.objects {
+        for ((dns, dname), obj) in objs {
+            let owned = obj
+                .pointer("/metadata/ownerReferences")
+                .and_then(Value::as_array)
+                .is_some_and(|refs| {
+                    refs.iter()
+                        .any(|r| r.get("uid").and_then(Value::as_str) == Some(uid))
+                });
+            if owned {
+                out.push((group.clone(), plural.clone(), dns.clone(), dname.clone()));
+            }
+        }
+    }
+    out
+}
+
+/// Foreground cascading deletion: the owner is marked with the `foregroundDeletion` finalizer, its dependents
+/// are deleted (foreground too), and the finalizer goes once none remain — at once, or when the last dependent's
+/// own finalizers are released. The answer is the marked owner, as the apiserver returns it.
+fn delete_foreground(state: &mut State, rt: &ResourceType, obj: Value) -> Deleted {
+    let uid = uid_of(&obj);
+    let mut marked = obj;
+    if !finalizers(&marked).iter().any(|f| f == FOREGROUND) {
+        let meta = meta_mut(&mut marked);
+        let list = meta.entry("finalizers").or_insert_with(|| json!([]));
+        if let Some(l) = list.as_array_mut() {
+            l.push(json!(FOREGROUND));
+        }
+    }
+    if marked.pointer("/metadata/deletionTimestamp").is_none() {
+        marked["metadata"]["deletionTimestamp"] = json!(now_rfc3339());
+        marked["metadata"]["deletionGracePeriodSeconds"] = json!(0);
+        if rt.generation {
+            let generation = marked
+                .pointer("/metadata/generation")
+                .and_then(Value::as_i64)
+                .unwrap_or(1);
+            marked["metadata"]["generation"] = json!(generation + 1);
+        }
+    }
+    let marked = state.put(rt, marked);
+    for (group, plural, dns, dname) in dependents_of(state, &uid) {
+        if let Some(dt) = type_for(state, &group, &plural) {
+            delete_or_mark(state, &dt, &dns, &dname, Propagation::Foreground);
+        }
+    }
+    release_foreground(state, &uid);
+    Deleted::Marked(marked)
+}
+
+/// Drops the `foregroundDeletion` finalizer of the object with `uid` once it has no dependents left, deleting
+/// it when no other finalizers remain.
+fn release_foreground(state: &mut State, uid: &str) {
+    if uid.is_empty() || !dependents_of(state, uid).is_empty() {
+        return;
+    }
+    let found = state.objects.iter().find_map(|((group, plural), objs)| {
+        objs.values()
+            .find(|o| uid_of(o) == uid && finalizers(o).iter().any(|f| f == FOREGROUND))
+            .map(|o| (group.clone(), plural.clone(), o.clone()))
+    });
+    let Some((group, plural, mut owner)) = found else {
+        return;
+    };
+    let Some(ot) = type_for(state, &group, &plural) else {
+        return;
+    };
+    if let Some(list) = owner
+        .pointer_mut("/metadata/finalizers")
+        .and_then(Value::as_array_mut)
+    {
+        list.retain(|f| f != FOREGROUND);
+    }
+    let (ons, oname) = (ns_of(&owner).to_string(), name_of(&owner).to_string());
+    if finalizers(&owner).is_empty() {
+        delete_now(state, &ot, &ons, &oname, Propagation::Background);
+    } else {
+        state.put(&ot, owner);
     }
 }
 
@@ -1361,27 +1458,8 @@ pub fn delete_now(
         }
     }
     let gone = state.remove(rt, ns, name)?;
-    let uid = gone
-        .pointer("/metadata/uid")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
-    let mut dependents = Vec::new();
-    for ((group, plural), objs) in &state.objects {
-        for ((dns, dname), obj) in objs {
-            let owned = obj
-                .pointer("/metadata/ownerReferences")
-                .and_then(Value::as_array)
-                .is_some_and(|refs| {
-                    refs.iter()
-                        .any(|r| r.get("uid").and_then(Value::as_str) == Some(uid.as_str()))
-                });
-            if owned {
-                dependents.push((group.clone(), plural.clone(), dns.clone(), dname.clone()));
-            }
-        }
-    }
-    for (group, plural, dns, dname) in dependents {
+    let uid = uid_of(&gone);
+    for (group, plural, dns, dname) in dependents_of(state, &uid) {
         let Some(dt) = type_for(state, &group, &plural) else {
             continue;
         };
@@ -1403,6 +1481,19 @@ pub fn delete_now(
         } else {
             delete_or_mark(state, &dt, &dns, &dname, Propagation::Background);
         }
+    }
+    // An owner waiting in foreground deletion may have lost its last dependent.
+    let owners: Vec<String> = gone
+        .pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array)
+        .map(|refs| {
+            refs.iter()
+                .filter_map(|r| r.get("uid").and_then(Value::as_str).map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    for owner in owners {
+        release_foreground(state, &owner);
     }
     if rt.namespaced {
         finish_namespace_if_empty(state, ns);

@@ -108,3 +108,45 @@ async fn namespace_deletion_waits_for_finalized_content() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn foreground_deletion_waits_for_dependents() {
+    let srv = FakeApiServer::start().await.unwrap();
+    let (deps, rss) = owner_and_dependent(&srv).await;
+    rss.patch(
+        "web-1",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"finalizers": ["example.com/hold"]}})),
+    )
+    .await
+    .unwrap();
+    let dp = DeleteParams {
+        propagation_policy: Some(PropagationPolicy::Foreground),
+        ..DeleteParams::default()
+    };
+    deps.delete("web", &dp).await.unwrap();
+    let owner = deps.get("web").await.unwrap();
+    assert_eq!(owner.finalizers(), ["foregroundDeletion"]);
+    assert!(owner.metadata.deletion_timestamp.is_some());
+    assert!(
+        rss.get("web-1")
+            .await
+            .unwrap()
+            .metadata
+            .deletion_timestamp
+            .is_some()
+    );
+
+    rss.patch(
+        "web-1",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+    )
+    .await
+    .unwrap();
+    assert!(rss.get_opt("web-1").await.unwrap().is_none());
+    assert!(
+        deps.get_opt("web").await.unwrap().is_none(),
+        "the owner goes with its last dependent"
+    );
+}
