@@ -564,3 +564,39 @@ async fn get_events_shows_what_a_recorder_published() {
     );
     assert!(row.ends_with("spec changed outside git"), "{row}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deployment_manifests_with_rbac_and_policy_kinds_apply() {
+    let srv = FakeApiServer::start().await.unwrap();
+    let k = Kubectl::new(&srv);
+    let out = k
+        .ok(&[
+            "apply",
+            "--server-side",
+            "-f",
+            &data("kubectl/rbac-and-policy.yaml"),
+        ])
+        .await;
+    for applied in [
+        "serviceaccount/runner",
+        "clusterrole.rbac.authorization.k8s.io/runner",
+        "clusterrolebinding.rbac.authorization.k8s.io/runner",
+        "poddisruptionbudget.policy/runner",
+        "service/runner",
+    ] {
+        assert!(
+            out.contains(&format!("{applied} serverside-applied")),
+            "{out}"
+        );
+    }
+    let port = k
+        .ok(&[
+            "get",
+            "service",
+            "runner",
+            "-o",
+            "jsonpath={.spec.ports[0].targetPort} {.spec.type}",
+        ])
+        .await;
+    assert_eq!(port, "443 ClusterIP", "service defaults");
+}
