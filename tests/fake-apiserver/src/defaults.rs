@@ -273,7 +273,7 @@ pub fn schema_defaults(schema: &Value, obj: &mut Value) {
 /// Removes fields a structural CRD schema does not declare, as the apiserver prunes custom resources; returns
 /// the removed paths (`spec.foo`) for `fieldValidation` warnings or errors. `x-kubernetes-preserve-unknown-fields`
 /// and `additionalProperties` keep unknown members; `apiVersion`, `kind` and `metadata` are never pruned at the
-/// root.
+/// root or in `x-kubernetes-embedded-resource` objects.
 pub fn prune(schema: &Value, obj: &mut Value) -> Vec<String> {
     let mut removed = Vec::new();
     prune_at(schema, obj, "", true, &mut removed);
@@ -304,8 +304,13 @@ fn prune_at(schema: &Value, obj: &mut Value, path: &str, root: bool, removed: &m
                 let sub = props.and_then(|p| p.get(&k)).or(additional);
                 match sub {
                     Some(sub) => {
+                        // Embedded objects keep apiVersion, kind and metadata like the root does.
+                        let embedded = sub
+                            .get("x-kubernetes-embedded-resource")
+                            .and_then(Value::as_bool)
+                            == Some(true);
                         if let Some(child) = map.get_mut(&k) {
-                            prune_at(sub, child, &join(&k), false, removed);
+                            prune_at(sub, child, &join(&k), embedded, removed);
                         }
                     }
                     None if preserve
