@@ -15,6 +15,7 @@
 pub mod admission;
 pub mod admit;
 pub mod api;
+pub mod convert;
 pub mod defaults;
 pub mod discovery;
 pub mod faults;
@@ -29,6 +30,7 @@ pub mod selectors;
 pub mod ssa;
 pub mod status;
 pub mod store;
+pub mod table;
 pub mod tls;
 pub mod watch;
 
@@ -177,9 +179,9 @@ impl FakeApiServer {
         };
         let mut config = kube::Config::new(uri);
         config.default_namespace = "default".into();
-        if let Some(t) = &self.tls {
-            config.root_cert = Some(vec![t.ca_der.clone()]);
-        }
+        // Trust exactly this server's CA. For plain HTTP an empty root store also spares every client the
+        // platform verifier's loading of the system roots (tens of milliseconds per client).
+        config.root_cert = Some(self.tls.iter().map(|t| t.ca_der.clone()).collect());
         config
     }
 
@@ -215,8 +217,14 @@ impl FakeApiServer {
             })
             .unwrap_or_default();
         format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: {context}\n  cluster:\n    server: {url}{ca}\nusers:\n- name: {context}\n  user: {{}}\ncontexts:\n- name: {context}\n  context:\n    cluster: {context}\n    user: {context}\n    namespace: default\ncurrent-context: {context}\n",
-            url = self.url()
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: {context}\n  cluster:\n    server: {url}{ca}\nusers:\n- name: {context}\n  user: {user}\ncontexts:\n- name: {context}\n  context:\n    cluster: {context}\n    user: {context}\n    namespace: default\ncurrent-context: {context}\n",
+            url = self.url(),
+            // kubectl prompts for a password on HTTPS without credentials; the fake ignores the token.
+            user = if self.tls.is_some() {
+                "{token: fake-apiserver}"
+            } else {
+                "{}"
+            },
         )
     }
 
