@@ -41,8 +41,10 @@ fn main() {
 // ---------------------------------------------------------------------------------------------------------------
 // Server side
 
-fn populate(view: &drgitops::cluster::live::LiveView) {
-    let apply = |v: Value| view.apply(&serde_json::from_value(v).expect("object"));
+/// The 30,000 objects of the view: StorageClasses (one default), DRPlans making each `app-<i>` namespace standby
+/// on this cluster (`us-east-1b`), and a ClusterPair with storage options in each.
+fn objects_for_view() -> Vec<Value> {
+    let mut out = Vec::with_capacity(3 * OBJECTS);
     for i in 0..OBJECTS {
         let mut annotations = serde_json::Map::new();
         if i == 0 {
@@ -51,27 +53,30 @@ fn populate(view: &drgitops::cluster::live::LiveView) {
                 "true".into(),
             );
         }
-        apply(
-            json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
-            "metadata": {"name": format!("px-class-{i}"), "annotations": annotations,
-                "managedFields": [{"manager": "kubectl", "operation": "Apply"}]},
-            "provisioner": "pxd.portworx.com", "parameters": {"repl": "3", "io_profile": "db_remote"}}),
-        );
-        apply(
+        out.push(json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+            "metadata": {"name": format!("px-class-{i}"), "annotations": annotations},
+            "provisioner": "pxd.portworx.com", "parameters": {"repl": "3", "io_profile": "db_remote"}}));
+        out.push(
             json!({"apiVersion": "drgitops.dev/v1alpha1", "kind": "DRPlan",
             "metadata": {"name": format!("app-{i}"), "namespace": format!("app-{i}")},
             "spec": {"mode": "async", "primary": "us-east-1a",
                 "domains": [{"name": "us-east-1a"}, {"name": "us-east-1b"}],
-                "clusterPair": {"name": "remotecluster", "peerKubeconfigSecret": {"name": "drgitops-peer", "key": "kubeconfig"}},
-                "schedule": {"interval": {"intervalMinutes": 15}}},
-            "status": {"role": "Standby", "localDomain": "us-east-1b"}}),
+                "clusterPair": {"name": "remotecluster",
+                    "peerKubeconfigSecret": {"name": "drgitops-peer", "key": "kubeconfig"},
+                    "storageSecret": {"name": "drgitops-peer-storage"}},
+                "schedule": {"interval": {"intervalMinutes": 15}}}}),
         );
-        apply(
-            json!({"apiVersion": "stork.libopenstorage.org/v1alpha1", "kind": "ClusterPair",
+        out.push(json!({"apiVersion": "stork.libopenstorage.org/v1alpha1", "kind": "ClusterPair",
             "metadata": {"name": "remotecluster", "namespace": format!("app-{i}")},
             "spec": {"options": {"ip": "10.0.0.1", "port": "9001", "token": "secret", "mode": "DisasterRecovery"},
-                "config": {"clusters": {"remote": {"server": "https://10.0.0.1:6443"}}}}}),
-        );
+                "config": {"clusters": {"remote": {"server": "https://10.0.0.1:6443"}}}}}));
+    }
+    out
+}
+
+fn populate(view: &drgitops::cluster::live::LiveView) {
+    for v in objects_for_view() {
+        view.apply(&serde_json::from_value(v).expect("object"));
     }
     view.mark_synced();
 }
@@ -414,6 +419,136 @@ fn spawn_server(role: &str, dir: &Path) -> (Child, String) {
     (child, line.trim().to_string())
 }
 
+/// Applies every document of a YAML stream (CRDs) through `client`.
+async fn apply_yaml(client: &kube::Client, path: &Path) {
+    let text = std::fs::read_to_string(path).expect("manifest");
+    for doc in serde_yaml::Deserializer::from_str(&text) {
+        let value = <serde_yaml::Value as serde::Deserialize>::deserialize(doc).expect("yaml");
+        if value.is_null() {
+            continue;
+        }
+        let obj: kube::api::DynamicObject = serde_yaml::from_value(value).expect("object");
+        create(client, obj).await;
+    }
+}
+
+async fn create(client: &kube::Client, obj: kube::api::DynamicObject) {
+    let types = obj.types.clone().expect("apiVersion and kind");
+    let (group, version) = match types.api_version.split_once('/') {
+        Some((g, v)) => (g.to_string(), v.to_string()),
+        None => (String::new(), types.api_version.clone()),
+    };
+    let plural = match types.kind.as_str() {
+        "CustomResourceDefinition" => "customresourcedefinitions".to_string(),
+        "StorageClass" => "storageclasses".to_string(),
+        "Namespace" => "namespaces".to_string(),
+        "DRPlan" => "drplans".to_string(),
+        "ClusterPair" => "clusterpairs".to_string(),
+        other => panic!("no plural for {other}"),
+    };
+    let ar = kube::api::ApiResource::from_gvk_with_plural(
+        &kube::api::GroupVersionKind::gvk(&group, &version, &types.kind),
+        &plural,
+    );
+    let api: kube::Api<kube::api::DynamicObject> = match &obj.metadata.namespace {
+        Some(ns) => kube::Api::namespaced_with(client.clone(), ns, &ar),
+        None => kube::Api::all_with(client.clone(), &ar),
+    };
+    api.create(&kube::api::PostParams::default(), &obj)
+        .await
+        .expect("create");
+}
+
+/// The real `drgitops webhook` binary, its view filled by its own watchers from an in-memory API server holding
+/// the 30,000 objects. Returns the process, its HTTPS and admin addresses, and the API server (keep it alive).
+fn start_binary(
+    runtime: &tokio::runtime::Runtime,
+    dir: &Path,
+) -> (Child, String, String, fake_apiserver::FakeApiServer) {
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let api = runtime
+        .block_on(fake_apiserver::FakeApiServer::start())
+        .expect("fake API server");
+    api.write_kubeconfig(dir.join("kubeconfig"))
+        .expect("kubeconfig");
+    // The client spawns its request buffer onto the current runtime.
+    let client = {
+        let _runtime = runtime.enter();
+        api.client()
+    };
+    runtime.block_on(async {
+        use futures::StreamExt as _;
+        apply_yaml(&client, &repo.join("tests/data/webhook/stork-crds.yaml")).await;
+        apply_yaml(&client, &repo.join("manifests/crd/drplan.yaml")).await;
+        let mut objects: Vec<kube::api::DynamicObject> = Vec::new();
+        let mut push = |v: Value| objects.push(serde_json::from_value(v).expect("object"));
+        for i in 0..OBJECTS {
+            push(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": format!("app-{i}")}}));
+        }
+        let namespaces: Vec<_> = std::mem::take(&mut objects);
+        futures::stream::iter(namespaces).for_each_concurrent(32, |o| create(&client, o)).await;
+        let mut push = |v: Value| objects.push(serde_json::from_value(v).expect("object"));
+        for v in objects_for_view() {
+            push(v);
+        }
+        futures::stream::iter(objects).for_each_concurrent(32, |o| create(&client, o)).await;
+    });
+    let listen = free_addr();
+    let admin = free_addr();
+    let child = Command::new(env!("CARGO_BIN_EXE_drgitops"))
+        .args([
+            "webhook",
+            "--listen",
+            &listen,
+            "--admin-listen",
+            &admin,
+            "--cluster-domain",
+            "us-east-1b",
+        ])
+        .args(["--log-format", "json"])
+        .arg("--tls-cert")
+        .arg(dir.join("tls.crt"))
+        .arg("--tls-key")
+        .arg(dir.join("tls.key"))
+        .arg("--policies")
+        .arg(repo.join("policies"))
+        .env("KUBECONFIG", dir.join("kubeconfig"))
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .env_remove("RUST_LOG")
+        // As the shipped Deployment sets it.
+        .env("MALLOC_ARENA_MAX", "2")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start drgitops webhook");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !ready(&admin) {
+        assert!(
+            Instant::now() < deadline,
+            "drgitops webhook did not become ready"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    (child, listen, admin, api)
+}
+
+fn free_addr() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("addr").to_string()
+}
+
+/// `GET /readyz` answers 200.
+fn ready(admin: &str) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut tcp) = std::net::TcpStream::connect(admin) else {
+        return false;
+    };
+    let _ = tcp.write_all(b"GET /readyz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    let mut out = String::new();
+    let _ = tcp.read_to_string(&mut out);
+    out.starts_with("HTTP/1.1 200")
+}
+
 fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
@@ -441,15 +576,26 @@ fn drive() {
     std::fs::write(dir.path().join("tls.key"), key.serialize_pem()).expect("write");
     let ca = cert.pem();
 
-    let (mut rules, rules_addr) = spawn_server("rules", dir.path());
-    let (mut baseline, baseline_addr) = spawn_server("baseline", dir.path());
-    let rss_idle = rss_kib(rules.id());
-
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("runtime");
+    // The rules server is the real binary watching an in-memory API server, unless told to use the in-process
+    // router over a view filled directly (`DRGITOPS_BENCH_SERVER=inprocess`, no API server needed).
+    let in_process = std::env::var("DRGITOPS_BENCH_SERVER").as_deref() == Ok("inprocess");
+    let load_start = Instant::now();
+    let (mut rules, rules_addr, _api) = if in_process {
+        let (child, addr) = spawn_server("rules", dir.path());
+        (child, addr, None)
+    } else {
+        let (child, addr, _admin, api) = start_binary(&runtime, dir.path());
+        (child, addr, Some(api))
+    };
+    let load_secs = load_start.elapsed().as_secs_f64();
+    let (mut baseline, baseline_addr) = spawn_server("baseline", dir.path());
+    let rss_idle = rss_kib(rules.id());
+
     let bodies = mix();
     let conns = 16;
     let rounds: usize = std::env::var("DRGITOPS_BENCH_ROUNDS")
@@ -460,7 +606,14 @@ fn drive() {
         "drgitops webhook benchmark: HTTPS keep-alive, {conns} connections, {seconds}s per run, review mix of {}",
         bodies.len()
     );
-    println!("cluster view: {OBJECTS} StorageClasses, {OBJECTS} DRPlans, {OBJECTS} ClusterPairs");
+    println!(
+        "rules server: {}; view of {OBJECTS} StorageClasses, {OBJECTS} DRPlans, {OBJECTS} ClusterPairs ready in {load_secs:.1}s",
+        if in_process {
+            "in-process router, view filled directly"
+        } else {
+            "drgitops webhook binary, view filled by its watchers from an in-memory API server"
+        }
+    );
     println!("| round | run | reviews/s | p50 ms | p99 ms |");
     println!("|---|---|---|---|---|");
     runtime.block_on(async {
