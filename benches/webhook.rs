@@ -1,11 +1,11 @@
 //! Load benchmark of the admission webhook (`cargo bench --bench webhook`): not a test, never run by `cargo test`.
 //!
-//! The bench process re-executes itself as two server processes on loopback, each on a 2-thread runtime:
-//! - `rules`: the real admission router (every rule at its default action, JSON logs at `info` as deployed, so
-//!   each denial is logged) over a cluster view holding 10,000
-//!   StorageClasses, 10,000 DRPlans and 10,000 ClusterPairs, filled through the same index updates watch events
-//!   drive;
-//! - `baseline`: the same TLS accept loop and HTTP stack answering a fixed review.
+//! Two servers on loopback, behind the same rustls accept loop:
+//! - the rules server: the real `drgitops webhook` binary (every rule at its default action, JSON logs at `info`
+//!   as deployed, so each denial is logged), whose watchers fill its view from an in-memory API server holding
+//!   10,000 StorageClasses, 10,000 DRPlans and 10,000 ClusterPairs; with `DRGITOPS_BENCH_SERVER=inprocess`, the
+//!   bench re-executes itself as a server with the admission router over a view filled directly instead;
+//! - `baseline`: the bench re-executed as the same TLS accept loop and HTTP stack answering a fixed review.
 //!
 //! The parent is the load generator: HTTPS with keep-alive over several connections. It measures, for each server,
 //! the throughput of a closed loop and the latency at a fixed 2,000 reviews/s (open loop: sends follow a fixed
