@@ -134,3 +134,37 @@ fn a_missing_branch_is_named() {
         "{err}"
     );
 }
+
+#[test]
+fn a_cache_with_too_many_packs_is_rebuilt_by_one_full_fetch() {
+    let remote = repo_with(&[("plans/a.yaml", "a: 1\n")]);
+    let cache = tempfile::tempdir().expect("tempdir");
+    let cfg = config(
+        remote.path().display().to_string(),
+        &cache.path().join("cache"),
+    );
+    let full = source::fetch_with_pack_limit(&cfg, 1).expect("first fetch");
+    commit(remote.path(), &[("plans/b.yaml", "b: 2\n")], "b");
+    let incremental = source::fetch_with_pack_limit(&cfg, 1).expect("second fetch");
+    assert!(
+        incremental.received_objects < full.received_objects + 3,
+        "{incremental:?}"
+    );
+    assert_eq!(
+        source::pack_count(&cfg.cache_dir),
+        2,
+        "libgit2 adds a pack per fetch"
+    );
+
+    let head = commit(remote.path(), &[("plans/c.yaml", "c: 3\n")], "c");
+    let rebuilt = source::fetch_with_pack_limit(&cfg, 1).expect("third fetch");
+    assert_eq!(rebuilt.revision, head);
+    assert_eq!(
+        source::pack_count(&cfg.cache_dir),
+        1,
+        "the cache was rebuilt into one pack"
+    );
+    let files =
+        source::read_revision(&cfg.cache_dir, &rebuilt.revision, "plans").expect("readable");
+    assert_eq!(files.len(), 3);
+}

@@ -81,3 +81,170 @@ async fn a_primary_suspends_its_schedule_while_the_peer_is_unreachable() {
     assert_eq!(ready["status"], "False");
     assert_eq!(ready["reason"], "PeerUnreachable");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_suspended_plan_is_left_alone_until_resumed() {
+    let (east, _west) = two_clusters().await;
+    apply_plan_as_argocd(&east.client(), "plans/mysql.yaml").await;
+    let plans: Api<drgitops::plan::DRPlan> = Api::namespaced(east.client(), "mysql");
+    let suspend = |value: Option<&str>| serde_json::json!({"metadata": {"annotations": {"drgitops.dev/suspend": value}}});
+    plans
+        .patch(
+            "mysql",
+            &PatchParams::default(),
+            &Patch::Merge(&suspend(Some("true"))),
+        )
+        .await
+        .expect("suspended");
+    let mut opts = drgitops::gitops::runner::ReconcilerOptions::new("test");
+    opts.cluster_domain = Some(EAST.into());
+    let reconciler = Reconciler::new(east.client(), opts);
+
+    assert!(reconciler.pass(true).await.ok);
+    assert!(
+        stork(&east.client(), "MigrationSchedule", "mysql", "mysql")
+            .await
+            .is_none(),
+        "nothing applied"
+    );
+    let suspended = plan(&east.client(), "mysql", "mysql").await.expect("plan");
+    assert_eq!(suspended["status"]["phase"], "Suspended");
+    assert_eq!(
+        condition(&suspended, "Ready").expect("Ready")["reason"],
+        "Suspended"
+    );
+
+    plans
+        .patch(
+            "mysql",
+            &PatchParams::default(),
+            &Patch::Merge(&suspend(None)),
+        )
+        .await
+        .expect("resumed");
+    assert!(reconciler.pass(true).await.ok);
+    assert!(
+        stork(&east.client(), "MigrationSchedule", "mysql", "mysql")
+            .await
+            .is_some(),
+        "applied once resumed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_outside_the_plan_renders_nothing() {
+    let (east, _west) = two_clusters().await;
+    apply_plan_as_argocd(&east.client(), "plans/mysql.yaml").await;
+    let mut opts = drgitops::gitops::runner::ReconcilerOptions::new("test");
+    opts.cluster_domain = Some("eu-west-1a".into());
+    let outcome = Reconciler::new(east.client(), opts).pass(true).await;
+    assert!(!outcome.ok);
+    assert!(
+        stork(&east.client(), "ClusterPair", "mysql", "remotecluster")
+            .await
+            .is_none()
+    );
+    let plan = plan(&east.client(), "mysql", "mysql").await.expect("plan");
+    let stalled = condition(&plan, "Stalled").expect("Stalled");
+    assert_eq!(stalled["reason"], "DomainNotInPlan");
+    assert!(
+        stalled["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("eu-west-1a"),
+        "{stalled}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_local_domain_comes_from_stork_when_not_given() {
+    let (east, _west) = two_clusters().await;
+    apply_plan_as_argocd(&east.client(), "plans/mysql.yaml").await;
+    let (resource, _) = drgitops::gitops::apply::api_resource(
+        drgitops::gitops::apply::STORK_API_VERSION,
+        "ClusterDomainsStatus",
+    )
+    .expect("known kind");
+    let statuses: Api<kube::api::DynamicObject> = Api::all_with(east.client(), &resource);
+    let status: kube::api::DynamicObject = serde_json::from_value(serde_json::json!({
+        "apiVersion": "stork.libopenstorage.org/v1alpha1", "kind": "ClusterDomainsStatus",
+        "metadata": {"name": "px-cluster-1"},
+        "status": {"localDomain": EAST, "clusterDomainInfos": [
+            {"name": EAST, "state": "Active", "syncStatus": "InSync"},
+            {"name": WEST, "state": "Active", "syncStatus": "InSync"}]}
+    }))
+    .expect("object");
+    statuses
+        .create(&kube::api::PostParams::default(), &status)
+        .await
+        .expect("created");
+
+    let opts = drgitops::gitops::runner::ReconcilerOptions::new("test");
+    assert!(opts.cluster_domain.is_none());
+    let outcome = Reconciler::new(east.client(), opts).pass(true).await;
+    assert!(outcome.ok, "{:?}", outcome.errors);
+    let plan = plan(&east.client(), "mysql", "mysql").await.expect("plan");
+    assert_eq!(plan["status"]["localDomain"], EAST);
+    assert_eq!(plan["status"]["role"], "Primary");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fields_stork_owns_are_left_alone() {
+    let (east, _west) = two_clusters().await;
+    apply_plan_as_argocd(&east.client(), "plans/mysql.yaml").await;
+    let mut opts = drgitops::gitops::runner::ReconcilerOptions::new("test");
+    opts.cluster_domain = Some(EAST.into());
+    let reconciler = Reconciler::new(east.client(), opts);
+    assert!(reconciler.pass(true).await.ok);
+
+    // Stork writes as Stork does: a full-object update with its finalizer, a persisted default, status, and a
+    // suspension of its own (autoSuspend).
+    let (resource, _) = drgitops::gitops::apply::api_resource(
+        drgitops::gitops::apply::STORK_API_VERSION,
+        "MigrationSchedule",
+    )
+    .expect("known kind");
+    let schedules: Api<kube::api::DynamicObject> =
+        Api::namespaced_with(east.client(), "mysql", &resource);
+    let mut live = schedules.get("mysql").await.expect("schedule");
+    live.metadata.finalizers = Some(vec!["stork.libopenstorage.org/finalizer-cleanup".into()]);
+    live.data["spec"]["suspend"] = serde_json::json!(true);
+    live.data["spec"]["template"]["spec"]["skipDeletedNamespaces"] = serde_json::json!(true);
+    live.data["status"] = serde_json::json!({"items": {"Interval": [{"name": "mysql-interval-1", "status": "Successful"}]}});
+    schedules
+        .replace(
+            "mysql",
+            &kube::api::PostParams {
+                field_manager: Some("stork".into()),
+                ..Default::default()
+            },
+            &live,
+        )
+        .await
+        .expect("stork's update");
+
+    assert!(reconciler.pass(true).await.ok);
+    let after = stork(&east.client(), "MigrationSchedule", "mysql", "mysql")
+        .await
+        .expect("schedule");
+    assert_eq!(
+        after["spec"]["suspend"], true,
+        "a suspension Stork made is not undone"
+    );
+    assert_eq!(
+        after["metadata"]["finalizers"],
+        serde_json::json!(["stork.libopenstorage.org/finalizer-cleanup"])
+    );
+    assert_eq!(
+        after["spec"]["template"]["spec"]["skipDeletedNamespaces"], true,
+        "persisted defaults stay"
+    );
+    assert_eq!(
+        after["status"]["items"]["Interval"][0]["status"], "Successful",
+        "Stork's status stays"
+    );
+    assert_eq!(
+        after["spec"]["template"]["spec"]["startApplications"],
+        false
+    );
+}

@@ -82,6 +82,10 @@ async fn commits_drive_both_roles_prune_and_fail_closed() {
         .await
         .expect("schedule on west");
     assert_eq!(standby["spec"]["suspend"], true);
+    assert_eq!(
+        standby["metadata"]["annotations"]["stork.libopenstorage.org/static-copy"],
+        "true"
+    );
     let west_pair = stork(&west.client(), "ClusterPair", "mysql", "remotecluster")
         .await
         .expect("pair kept on standby");

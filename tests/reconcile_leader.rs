@@ -22,6 +22,7 @@ async fn only_the_leader_writes() {
     opts_a.identity = "replica-a".into();
     let mut opts_b = options(EAST, repo.path(), cache_b.path());
     opts_b.identity = "replica-b".into();
+    opts_b.webhook_secret = Some(b"s".to_vec());
     let a = Reconciler::new(east.client(), opts_a);
     let b = Reconciler::new(east.client(), opts_b);
     let (stop_a, shutdown_a) = tokio::sync::watch::channel(false);
@@ -70,6 +71,41 @@ async fn only_the_leader_writes() {
     assert!(
         !b_passes.contains("drgitops_reconcile_total{result="),
         "B ran no pass: {b_passes}"
+    );
+
+    // A push that reaches the follower is handed to the leader through the Lease and applied by the leader.
+    let edited = read_data("plans/mysql.yaml").replace("intervalMinutes: 15", "intervalMinutes: 7");
+    commit(
+        repo.path(),
+        &[("plans/mysql.yaml", &edited)],
+        "every 7 minutes",
+    );
+    let payload = br#"{"ref":"refs/heads/main"}"#;
+    let request = http::Request::post("/hooks/git")
+        .header(
+            "x-hub-signature-256",
+            drgitops::gitops::hooks::sign(b"s", payload),
+        )
+        .body(axum::body::Body::from(payload.to_vec()))
+        .expect("request");
+    let response = tower::ServiceExt::oneshot(b.admin_router(), request)
+        .await
+        .expect("served");
+    assert_eq!(response.status(), http::StatusCode::ACCEPTED);
+    let handed_over = eventually(Duration::from_secs(10), || async {
+        let policy = stork(&client, "NamespacedSchedulePolicy", "mysql", "mysql").await?;
+        (policy["policy"]["interval"]["intervalMinutes"] == 7).then_some(())
+    })
+    .await;
+    assert!(
+        handed_over.is_some(),
+        "the leader fetched the push the follower received"
+    );
+    assert!(
+        !b.metrics
+            .encode()
+            .contains("drgitops_reconcile_total{result="),
+        "the follower still ran no pass"
     );
 
     // A shuts down gracefully and releases the lease: B takes over and acts.

@@ -174,6 +174,36 @@ fn errors_print_nothing_on_stdout() {
 }
 
 #[test]
+fn renders_a_single_file() {
+    let repo = plan_repo();
+    let path = repo.path().display().to_string();
+    for rev in [None, Some("HEAD")] {
+        let mut args = vec![
+            "--repo",
+            path.as_str(),
+            "--path",
+            "plans/mysql.yaml",
+            "--cluster-domain",
+            EAST,
+        ];
+        if let Some(rev) = rev {
+            args.extend(["--rev", rev]);
+        }
+        let out = render(&args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            documents(&out.stdout).len(),
+            3,
+            "one plan, its policy and its schedule"
+        );
+    }
+}
+
+#[test]
 fn renders_a_plain_directory() {
     let out = render(&[
         "--repo",

@@ -22,6 +22,9 @@ pub const PLAN_LABEL: &str = "drgitops.dev/plan";
 pub const REVISION_ANNOTATION: &str = "drgitops.dev/revision";
 /// Annotation carrying the file (and document) a DRPlan came from.
 pub const SOURCE_ANNOTATION: &str = "drgitops.dev/source";
+/// Annotation that suspends reconciliation of one DRPlan (`"true"`), like Flux's `spec.suspend`: its objects are
+/// left exactly as they are until it is removed.
+pub const SUSPEND_ANNOTATION: &str = "drgitops.dev/suspend";
 
 pub const STORK_API_VERSION: &str = "stork.libopenstorage.org/v1alpha1";
 pub const DRPLAN_API_VERSION: &str = "drgitops.dev/v1alpha1";

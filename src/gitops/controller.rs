@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 
 use super::apply::{
     Applier, ApplyError, MANAGED_BY_LABEL, ObjectKey, PLAN_LABEL, REVISION_ANNOTATION,
-    STORK_API_VERSION, applied_by_us, owned_by_other_manager,
+    STORK_API_VERSION, SUSPEND_ANNOTATION, applied_by_us, owned_by_other_manager,
 };
 use super::diff;
 use crate::plan::render::{self, RenderInputs, StorageOptions};
@@ -164,6 +164,8 @@ pub struct PlanController {
     applier: Applier,
     config: ControllerConfig,
     recorder: Recorder,
+    /// Peer probes of the current pass, by kubeconfig: plans sharing a peer wait for one probe, not one each.
+    probes: tokio::sync::Mutex<BTreeMap<String, bool>>,
 }
 
 impl PlanController {
@@ -176,7 +178,20 @@ impl PlanController {
             applier: Applier::new(client.clone()),
             recorder: Recorder::new(client, reporter),
             config,
+            probes: tokio::sync::Mutex::new(BTreeMap::new()),
         }
+    }
+
+    async fn probe_peer(&self, kubeconfig: &str) -> bool {
+        if let Some(known) = self.probes.lock().await.get(kubeconfig) {
+            return *known;
+        }
+        let reachable = peer_reachable(kubeconfig, self.config.peer_timeout).await;
+        self.probes
+            .lock()
+            .await
+            .insert(kubeconfig.to_string(), reachable);
+        reachable
     }
 
     pub fn applier(&self) -> &Applier {
@@ -206,10 +221,25 @@ impl PlanController {
 
     /// One pass over every DRPlan in the cluster, then the removal of objects whose plan is gone.
     pub async fn reconcile_all(&self, source: &SourceState) -> PassReport {
+        self.reconcile_plans(source, None).await
+    }
+
+    /// Like [`PlanController::reconcile_all`], but over `plans` instead of the cluster's DRPlans when given (a
+    /// dry run renders from the commit's plans, which were not stored).
+    pub async fn reconcile_plans(
+        &self,
+        source: &SourceState,
+        plans: Option<Vec<DRPlan>>,
+    ) -> PassReport {
         let mut report = PassReport::default();
+        self.probes.lock().await.clear();
         let api: Api<DRPlan> = Api::all(self.applier.client().clone());
-        let plans = match api.list(&ListParams::default()).await {
-            Ok(list) => list.items,
+        let listed = match plans {
+            Some(plans) => Ok(plans),
+            None => api.list(&ListParams::default()).await.map(|l| l.items),
+        };
+        let plans = match listed {
+            Ok(plans) => plans,
             Err(source) => {
                 report.errors.push(
                     ControllerError::List {
@@ -264,6 +294,28 @@ impl PlanController {
         diff_out: &mut String,
     ) -> PlanReport {
         let role = decide_role(plan, local_domain);
+        if plan
+            .annotations()
+            .get(SUSPEND_ANNOTATION)
+            .is_some_and(|v| v == "true")
+        {
+            return self
+                .report_suspended(plan, local_domain, role, source)
+                .await;
+        }
+        if !plan.spec.domains.iter().any(|d| d.name == local_domain) {
+            let names: Vec<&str> = plan.spec.domains.iter().map(|d| d.name.as_str()).collect();
+            let problem = PlanProblem::stalled(
+                "DomainNotInPlan",
+                format!(
+                    "this cluster's domain {local_domain:?} is not among spec.domains {names:?}: add it to the plan, \
+                     or do not deliver the plan to this cluster"
+                ),
+            );
+            return self
+                .report_problem(plan, Some(local_domain), None, source, problem)
+                .await;
+        }
         // Role transitions (failover/failback steps) run here, before the steady-state apply.
         let inputs = match self.gather_inputs(plan, role).await {
             Ok(inputs) => inputs,
@@ -300,28 +352,40 @@ impl PlanController {
         .await?;
         let storage = match (&plan.spec.mode, &pair.storage_secret) {
             (Mode::Async, Some(secret)) => {
+                let Some(found) = read_secret(&secrets, &namespace, &secret.name).await? else {
+                    return Err(PlanProblem::stalled(
+                        "MissingSecret",
+                        format!(
+                            "Secret {namespace}/{} not found: create it on this cluster with keys ip, port and token",
+                            secret.name
+                        ),
+                    ));
+                };
                 let mut values = BTreeMap::new();
                 for key in ["ip", "port", "token"] {
-                    values.insert(
-                        key,
-                        read_secret_key(&secrets, &namespace, &secret.name, key).await?,
-                    );
+                    let value = secret_value(&found, key).ok_or_else(|| {
+                        PlanProblem::stalled(
+                            "MissingSecret",
+                            format!(
+                                "Secret {namespace}/{} has no key {key:?}: add it",
+                                secret.name
+                            ),
+                        )
+                    })?;
+                    values.insert(key, value);
                 }
-                let backuplocation = read_secret(&secrets, &namespace, &secret.name)
-                    .await?
-                    .and_then(|s| secret_value(&s, "backuplocation"));
                 Some(StorageOptions {
                     ip: values.remove("ip").unwrap_or_default(),
                     port: values.remove("port").unwrap_or_default(),
                     token: values.remove("token").unwrap_or_default(),
-                    backuplocation,
+                    backuplocation: secret_value(&found, "backuplocation"),
                 })
             }
             _ => None,
         };
         // A standby suspends its schedule whatever the peer does; only a primary needs to know.
         let peer_reachable = match role {
-            Role::Primary => peer_reachable(&kubeconfig, self.config.peer_timeout).await,
+            Role::Primary => self.probe_peer(&kubeconfig).await,
             Role::Standby => true,
         };
         Ok(RenderInputs {
@@ -544,6 +608,44 @@ impl PlanController {
             role: Some(role),
             phase: phase.into(),
             ready,
+            retry: false,
+            message,
+        }
+    }
+
+    async fn report_suspended(
+        &self,
+        plan: &DRPlan,
+        local_domain: &str,
+        role: Role,
+        source: &SourceState,
+    ) -> PlanReport {
+        let revision = plan.annotations().get(REVISION_ANNOTATION).cloned();
+        let mut status = base_status(plan, Some(local_domain), Some(role), source, revision);
+        let message = format!(
+            "reconciliation suspended by the annotation {SUSPEND_ANNOTATION}: \"true\"; remove it to resume"
+        );
+        status.phase = Some("Suspended".into());
+        status.conditions = conditions(
+            plan,
+            plan.metadata.generation,
+            (false, "Suspended", &message),
+            None,
+            None,
+        );
+        if plan.status.as_ref().and_then(|s| s.phase.as_deref()) != Some("Suspended")
+            && !self.config.dry_run
+        {
+            self.event(plan, EventType::Normal, "Suspended", &message)
+                .await;
+        }
+        self.publish_status(plan, status).await;
+        // A suspended plan is a deliberate state, not a failure of the pass.
+        PlanReport {
+            plan: plan_id(plan),
+            role: Some(role),
+            phase: "Suspended".into(),
+            ready: true,
             retry: false,
             message,
         }

@@ -4,11 +4,15 @@
 //! holds the lease right now. Every takeover and renewal is a `replace` carrying the resourceVersion that was read,
 //! so two replicas racing for an expired lease cannot both win: the API server rejects the second with 409.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
-use kube::api::{Api, PostParams};
+use kube::api::{Api, Patch, PatchParams, PostParams};
+
+/// Annotation a follower sets on the Lease when a push reached it, so the leader fetches at its next renewal.
+pub const REFRESH_ANNOTATION: &str = "drgitops.dev/refresh-requested-at";
 
 #[derive(Clone)]
 pub struct LeaderElector {
@@ -16,6 +20,8 @@ pub struct LeaderElector {
     name: String,
     identity: String,
     lease_duration: Duration,
+    /// The refresh annotation seen at the previous renewal.
+    last_refresh: Arc<Mutex<Option<String>>>,
 }
 
 impl LeaderElector {
@@ -31,7 +37,34 @@ impl LeaderElector {
             name: name.to_string(),
             identity: identity.to_string(),
             lease_duration,
+            last_refresh: Arc::new(Mutex::new(None)),
         }
+    }
+
+    /// Asks the leader for a fetch (a push reached this follower): stamps the refresh annotation on the Lease.
+    pub async fn request_refresh(&self) -> Result<(), kube::Error> {
+        let stamp = format!("{} {}", jiff::Timestamp::now(), self.identity);
+        let patch = serde_json::json!({"metadata": {"annotations": {REFRESH_ANNOTATION: stamp}}});
+        self.api
+            .patch(&self.name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map(|_| ())
+    }
+
+    /// Whether a follower asked for a refresh since the last call (read at the last renewal).
+    fn note_refresh(&self, lease: &Lease) -> bool {
+        let seen = lease
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(REFRESH_ANNOTATION))
+            .cloned();
+        let Ok(mut last) = self.last_refresh.lock() else {
+            return false;
+        };
+        let changed = seen.is_some() && *last != seen;
+        *last = seen;
+        changed
     }
 
     pub fn identity(&self) -> &str {
@@ -43,8 +76,9 @@ impl LeaderElector {
         self.lease_duration / 3
     }
 
-    /// Acquires the lease if it is free or expired, renews it if we hold it; returns whether we hold it now.
-    pub async fn try_acquire_or_renew(&self) -> Result<bool, kube::Error> {
+    /// Acquires the lease if it is free or expired, renews it if we hold it; returns whether we hold it now and
+    /// whether a follower asked for a refresh since the previous call.
+    pub async fn try_acquire_or_renew(&self) -> Result<(bool, bool), kube::Error> {
         let now = jiff::Timestamp::now();
         let seconds = i32::try_from(self.lease_duration.as_secs().max(1)).unwrap_or(i32::MAX);
         let Some(mut lease) = self.api.get_opt(&self.name).await? else {
@@ -63,11 +97,12 @@ impl LeaderElector {
                 }),
             };
             return match self.api.create(&PostParams::default(), &lease).await {
-                Ok(_) => Ok(true),
-                Err(kube::Error::Api(status)) if status.code == 409 => Ok(false),
+                Ok(_) => Ok((true, false)),
+                Err(kube::Error::Api(status)) if status.code == 409 => Ok((false, false)),
                 Err(err) => Err(err),
             };
         };
+        let refresh = self.note_refresh(&lease);
         let spec = lease.spec.get_or_insert_with(LeaseSpec::default);
         let holder = spec.holder_identity.clone().unwrap_or_default();
         let ours = holder == self.identity;
@@ -82,7 +117,7 @@ impl LeaderElector {
                 .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
             let expires = renewed.checked_add(held_for).unwrap_or(renewed);
             if expires > now {
-                return Ok(false);
+                return Ok((false, false));
             }
         }
         if !ours {
@@ -97,8 +132,8 @@ impl LeaderElector {
             .replace(&self.name, &PostParams::default(), &lease)
             .await
         {
-            Ok(_) => Ok(true),
-            Err(kube::Error::Api(status)) if status.code == 409 => Ok(false),
+            Ok(_) => Ok((true, refresh)),
+            Err(kube::Error::Api(status)) if status.code == 409 => Ok((false, false)),
             Err(err) => Err(err),
         }
     }

@@ -8,10 +8,24 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
 pub enum Outcome {
     Success,
     Failure,
+}
+
+// Label values are lower-case, as Prometheus conventions (and the documented series) have them.
+impl EncodeLabelValue for Outcome {
+    fn encode(
+        &self,
+        encoder: &mut prometheus_client::encoding::LabelValueEncoder<'_>,
+    ) -> Result<(), std::fmt::Error> {
+        use std::fmt::Write as _;
+        encoder.write_str(match self {
+            Outcome::Success => "success",
+            Outcome::Failure => "failure",
+        })
+    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -123,5 +137,46 @@ impl Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn series_carry_the_documented_names_and_lower_case_values() {
+        let metrics = Metrics::new();
+        metrics
+            .reconcile_total
+            .get_or_create(&ReconcileLabels {
+                result: Outcome::Success,
+            })
+            .inc();
+        metrics
+            .git_fetch_total
+            .get_or_create(&FetchLabels {
+                result: Outcome::Failure,
+                changed: false,
+            })
+            .inc();
+        metrics.git_received_bytes_total.inc_by(42);
+        let text = metrics.encode();
+        assert!(
+            text.contains("drgitops_reconcile_total{result=\"success\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("drgitops_git_fetch_total{result=\"failure\",changed=\"false\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("drgitops_git_received_bytes_total 42"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# TYPE drgitops_reconcile_duration_seconds histogram"),
+            "{text}"
+        );
     }
 }

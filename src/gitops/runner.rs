@@ -97,7 +97,10 @@ pub struct Reconciler {
     state: Mutex<SourceState>,
     pub metrics: Arc<Metrics>,
     pub trigger: Arc<Notify>,
+    /// The API server answered the Lease request.
     pub ready: Arc<AtomicBool>,
+    /// The DRPlan watch listed every plan once (its cache is synced).
+    pub synced: Arc<AtomicBool>,
     pub leader: Arc<AtomicBool>,
     options: ReconcilerOptions,
     client: kube::Client,
@@ -134,6 +137,7 @@ impl Reconciler {
             metrics: Arc::new(Metrics::new()),
             trigger: Arc::new(Notify::new()),
             ready: Arc::new(AtomicBool::new(false)),
+            synced: Arc::new(AtomicBool::new(false)),
             leader: Arc::new(AtomicBool::new(false)),
             options,
             client,
@@ -147,12 +151,22 @@ impl Reconciler {
         let mut outcome = PassOutcome::default();
         let mut sync = self.sync.lock().await;
         let mut state = self.state.lock().await;
+        let mut dry_run_plans = None;
         if let Some(sync) = sync.as_mut() {
             match sync
                 .sync(&mut state, &self.metrics, force, &mut outcome.diff)
                 .await
             {
                 Ok(report) => {
+                    if self.options.dry_run {
+                        dry_run_plans = Some(
+                            report
+                                .dry_run_plans
+                                .iter()
+                                .filter_map(|p| serde_json::from_value::<DRPlan>(p.clone()).ok())
+                                .collect(),
+                        );
+                    }
                     if !report.pruned.is_empty() {
                         tracing::info!(revision = %report.revision, pruned = ?report.pruned, "pruned DRPlans");
                     }
@@ -171,7 +185,10 @@ impl Reconciler {
         let source = state.clone();
         drop(state);
         drop(sync);
-        let report = self.controller.reconcile_all(&source).await;
+        let report = self
+            .controller
+            .reconcile_plans(&source, dry_run_plans)
+            .await;
         outcome.retry |= report.retry;
         outcome.errors.extend(report.errors.iter().cloned());
         for plan in report.plans.iter().filter(|p| !p.ready) {
@@ -211,17 +228,25 @@ impl Reconciler {
             .with_state(self.clone())
     }
 
-    /// Runs until `shutdown` turns true: leader election, the DRPlan watch, and passes.
-    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
-        let elector = LeaderElector::new(
+    fn elector(&self) -> LeaderElector {
+        LeaderElector::new(
             self.client.clone(),
             &self.options.system_namespace,
             &self.options.lease_name,
             &self.options.identity,
             self.options.lease_duration,
-        );
+        )
+    }
+
+    /// Runs until `shutdown` turns true: leader election, the DRPlan watch, and passes.
+    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let elector = self.elector();
         let leader_task = tokio::spawn(elect(elector.clone(), self.clone(), shutdown.clone()));
-        let watch_task = tokio::spawn(watch_plans(self.client.clone(), self.trigger.clone()));
+        let watch_task = tokio::spawn(watch_plans(
+            self.client.clone(),
+            self.trigger.clone(),
+            self.synced.clone(),
+        ));
 
         let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(30));
         let mut next = Duration::ZERO;
@@ -269,8 +294,12 @@ async fn elect(
 ) {
     loop {
         let held = match elector.try_acquire_or_renew().await {
-            Ok(held) => {
+            Ok((held, refresh)) => {
                 reconciler.ready.store(true, Ordering::SeqCst);
+                if held && refresh {
+                    tracing::info!("a push reached a follower: fetching");
+                    reconciler.trigger.notify_one();
+                }
                 held
             }
             Err(err) => {
@@ -297,16 +326,18 @@ async fn elect(
 
 /// Triggers a pass on every DRPlan change (plans applied by Argo CD or Flux, status edits, deletions). The
 /// watcher re-lists after a dropped watch or a 410, so no change is missed.
-async fn watch_plans(client: kube::Client, trigger: Arc<Notify>) {
+async fn watch_plans(client: kube::Client, trigger: Arc<Notify>, synced: Arc<AtomicBool>) {
     let api: kube::Api<DRPlan> = kube::Api::all(client);
     let mut stream = watcher(api, watcher::Config::default())
         .default_backoff()
         .boxed();
     while let Some(event) = stream.next().await {
         match event {
-            Ok(watcher::Event::Apply(_))
-            | Ok(watcher::Event::Delete(_))
-            | Ok(watcher::Event::InitDone) => {
+            Ok(watcher::Event::InitDone) => {
+                synced.store(true, Ordering::SeqCst);
+                trigger.notify_one();
+            }
+            Ok(watcher::Event::Apply(_)) | Ok(watcher::Event::Delete(_)) => {
                 trigger.notify_one();
             }
             Ok(_) => {}
@@ -316,14 +347,20 @@ async fn watch_plans(client: kube::Client, trigger: Arc<Notify>) {
 }
 
 async fn readyz(State(reconciler): State<Arc<Reconciler>>) -> Response {
-    if reconciler.ready.load(Ordering::SeqCst) {
-        (StatusCode::OK, "ok").into_response()
-    } else {
+    if !reconciler.ready.load(Ordering::SeqCst) {
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            "not ready: the API server has not answered yet",
+            "not ready: the API server has not answered yet\n",
         )
             .into_response()
+    } else if !reconciler.synced.load(Ordering::SeqCst) {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: DRPlans not listed yet\n",
+        )
+            .into_response()
+    } else {
+        (StatusCode::OK, "ok").into_response()
     }
 }
 
@@ -377,8 +414,22 @@ async fn git_hook(State(reconciler): State<Arc<Reconciler>>, request: Request<Bo
     match hooks::verify(&secret, header, &body) {
         Ok(provider) => {
             record(provider.as_str(), "accepted");
-            reconciler.trigger.notify_one();
-            (StatusCode::ACCEPTED, "fetch triggered\n").into_response()
+            if reconciler.options.once || reconciler.leader.load(Ordering::SeqCst) {
+                reconciler.trigger.notify_one();
+                return (StatusCode::ACCEPTED, "fetch triggered\n").into_response();
+            }
+            // A follower: hand the push to the leader through the Lease; it fetches at its next renewal.
+            match reconciler.elector().request_refresh().await {
+                Ok(()) => {
+                    (StatusCode::ACCEPTED, "fetch requested from the leader\n").into_response()
+                }
+                Err(err) => {
+                    // No Lease yet (no leader elected): this replica fetches itself once it leads.
+                    reconciler.trigger.notify_one();
+                    tracing::debug!("cannot hand the push to the leader: {err}");
+                    (StatusCode::ACCEPTED, "fetch triggered\n").into_response()
+                }
+            }
         }
         Err(err) => {
             let provider = match err {

@@ -136,6 +136,25 @@ pub enum SourceError {
 /// The remote's refs are listed first (one round trip, no objects); when the branch still points at the commit the
 /// cache holds, nothing is downloaded.
 pub fn fetch(config: &GitSourceConfig) -> Result<FetchOutcome, SourceError> {
+    fetch_with_pack_limit(config, MAX_PACKS)
+}
+
+/// Packs the cache may hold before it is rebuilt: libgit2 cannot repack, and every fetch that downloads adds a
+/// pack, which slowly makes every read slower.
+pub const MAX_PACKS: usize = 64;
+
+/// [`fetch`], rebuilding the cache from scratch (one full fetch) once it holds more than `max_packs` packs.
+pub fn fetch_with_pack_limit(
+    config: &GitSourceConfig,
+    max_packs: usize,
+) -> Result<FetchOutcome, SourceError> {
+    if pack_count(&config.cache_dir) > max_packs {
+        tracing::info!(cache = %config.cache_dir.display(), "git cache holds too many packs: rebuilding it");
+        std::fs::remove_dir_all(&config.cache_dir).map_err(|source| SourceError::Io {
+            path: config.cache_dir.display().to_string(),
+            source,
+        })?;
+    }
     let repo = open_cache(&config.cache_dir)?;
     let url = remote_url(&config.url);
     let local_ref = format!("refs/heads/{}", config.branch);
@@ -264,6 +283,23 @@ fn read_revision_in(
                 path: dir.clone(),
                 rev: rev_hex.clone(),
             })?;
+        if entry.kind() == Some(ObjectType::Blob) && is_manifest(&dir) {
+            // --path may name one manifest file.
+            let blob = repo.find_blob(entry.id()).map_err(|e| SourceError::Read {
+                path: dir.clone(),
+                rev: rev_hex.clone(),
+                reason: e.message().to_string(),
+            })?;
+            let contents = std::str::from_utf8(blob.content()).map_err(|_| SourceError::Read {
+                path: dir.clone(),
+                rev: rev_hex.clone(),
+                reason: "not UTF-8 text".into(),
+            })?;
+            return Ok(vec![ManifestFile {
+                path: dir,
+                contents: contents.to_string(),
+            }]);
+        }
         if entry.kind() != Some(ObjectType::Tree) {
             return Err(SourceError::NoPath {
                 path: dir.clone(),
@@ -338,6 +374,16 @@ pub fn read_directory(root: &Path, dir: &str) -> Result<Vec<ManifestFile>, Sourc
     } else {
         root.join(&dir)
     };
+    if start.is_file() && is_manifest(&dir) {
+        let contents = std::fs::read_to_string(&start).map_err(|source| SourceError::Io {
+            path: start.display().to_string(),
+            source,
+        })?;
+        return Ok(vec![ManifestFile {
+            path: dir,
+            contents,
+        }]);
+    }
     if !start.is_dir() {
         return Err(SourceError::NoPath {
             path: start.display().to_string(),
@@ -408,6 +454,18 @@ pub fn clone_and_read(
     let rev = rev.unwrap_or("HEAD");
     let commit = peel_commit(&repo, rev)?.id().to_string();
     Ok((commit.clone(), read_revision_in(&repo, &commit, dir)?))
+}
+
+/// Number of pack files in a bare repository.
+pub fn pack_count(repo: &Path) -> usize {
+    std::fs::read_dir(repo.join("objects/pack"))
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter(|e| e.path().extension().is_some_and(|x| x == "pack"))
+                .count()
+        })
+        .unwrap_or(0)
 }
 
 fn open_cache(path: &Path) -> Result<Repository, SourceError> {

@@ -66,6 +66,8 @@ pub struct SyncReport {
     pub plans: usize,
     pub applied: bool,
     pub pruned: Vec<String>,
+    /// Dry-run only: the DRPlans as the server would store them, for the plan controller to render from.
+    pub dry_run_plans: Vec<Value>,
 }
 
 /// Validates one DRPlan document with the same function `check` and the admission webhook use.
@@ -243,6 +245,7 @@ impl GitSync {
                 let live = self.applier.get(&key).await?;
                 let result = self.applier.apply(&object, true).await?;
                 diff_out.push_str(&diff::object_diff(&key, live.as_ref(), Some(&result)));
+                report.dry_run_plans.push(result);
             } else {
                 self.applier.apply(&object, false).await?;
             }

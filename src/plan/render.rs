@@ -11,7 +11,9 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 
 use super::types::{DRPlan, Mode, Role};
-use crate::stork::keys::{MANAGED_BY, MANAGED_BY_VALUE, PLAN_LABEL, STORK_API_VERSION};
+use crate::stork::keys::{
+    MANAGED_BY, MANAGED_BY_VALUE, PLAN_LABEL, STATIC_COPY, STORK_API_VERSION,
+};
 use crate::stork::types::{KubeCluster, KubeConfig, KubeContext, KubeUser};
 
 /// The storage pairing options of an async ClusterPair, from the plan's storage Secret.
@@ -128,10 +130,17 @@ pub fn migration_schedule(plan: &DRPlan, role: Role, peer_reachable: bool) -> Va
         Role::Standby => true,
         Role::Primary => !peer_reachable,
     };
+    let mut metadata = json!({ "name": name, "namespace": namespace, "labels": labels(&name) });
+    if role == Role::Standby {
+        // The primary's Stork keeps a passive copy of its schedule here under the same name, and stalls with
+        // "a non static-copy migrationSchedule with the same name" if it finds one without this annotation. So
+        // the standby's schedule *is* that copy: marked static, suspended, never executed by Stork.
+        metadata["annotations"] = json!({ STATIC_COPY: "true" });
+    }
     json!({
         "apiVersion": STORK_API_VERSION,
         "kind": "MigrationSchedule",
-        "metadata": { "name": name, "namespace": namespace, "labels": labels(&name) },
+        "metadata": metadata,
         "spec": {
             "template": { "spec": template },
             "schedulePolicyName": name,
@@ -378,6 +387,10 @@ users:
 
         let schedule = &objects[2];
         assert_eq!(schedule["spec"]["suspend"], false);
+        assert!(
+            schedule["metadata"].get("annotations").is_none(),
+            "a primary's schedule runs"
+        );
         assert_eq!(schedule["spec"]["schedulePolicyName"], "mysql");
         assert_eq!(schedule["spec"]["autoSuspend"], true);
         let template = &schedule["spec"]["template"]["spec"];
@@ -394,6 +407,10 @@ users:
         assert_eq!(role_of(&plan, "west"), Role::Standby);
         let standby = render(&plan, Role::Standby, &inputs(true)).expect("renders");
         assert_eq!(standby[2]["spec"]["suspend"], true);
+        assert_eq!(
+            standby[2]["metadata"]["annotations"][STATIC_COPY], "true",
+            "the peer's Stork sees its copy"
+        );
         assert_eq!(
             standby[0]["kind"], "ClusterPair",
             "a standby keeps its pair for failback"

@@ -333,6 +333,43 @@ fn prune_at(schema: &Value, obj: &mut Value, path: &str, root: bool, removed: &m
     }
 }
 
+/// The status a workload controller would report once every replica is ready: for servers started with
+/// `simulate_workloads`, where no controller runs but tools wait on readiness (`kubectl rollout status`,
+/// `kubectl wait --for=condition=Available`). Zero counts are left out, as Go's JSON does.
+pub fn simulated_workload_status(kind: &str, obj: &Value, now: &str) -> Value {
+    let replicas = obj
+        .pointer("/spec/replicas")
+        .and_then(Value::as_i64)
+        .unwrap_or(1);
+    let mut status = Map::new();
+    if let Some(g) = obj.pointer("/metadata/generation") {
+        status.insert("observedGeneration".into(), g.clone());
+    }
+    if replicas > 0 {
+        let mut counts = vec!["replicas", "readyReplicas", "availableReplicas"];
+        match kind {
+            "Deployment" => counts.push("updatedReplicas"),
+            "StatefulSet" => counts.extend(["currentReplicas", "updatedReplicas"]),
+            _ => counts.push("fullyLabeledReplicas"),
+        }
+        for c in counts {
+            status.insert(c.into(), json!(replicas));
+        }
+    }
+    if kind == "Deployment" {
+        status.insert(
+            "conditions".into(),
+            json!([
+                {"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable",
+                 "message": "Deployment has minimum availability.", "lastUpdateTime": now, "lastTransitionTime": now},
+                {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable",
+                 "message": "ReplicaSet has successfully progressed.", "lastUpdateTime": now, "lastTransitionTime": now}
+            ]),
+        );
+    }
+    Value::Object(status)
+}
+
 fn is_dns_subdomain(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 253

@@ -68,6 +68,8 @@ pub struct Options {
     pub https: bool,
     /// Watch events kept before the oldest expire (410 for watches from before them).
     pub max_history: usize,
+    /// Report Deployments, StatefulSets and ReplicaSets as fully ready, as if their controllers and pods ran.
+    pub simulate_workloads: bool,
 }
 
 impl Default for Options {
@@ -76,6 +78,7 @@ impl Default for Options {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             https: false,
             max_history: 10_000,
+            simulate_workloads: false,
         }
     }
 }
@@ -136,6 +139,7 @@ impl FakeApiServer {
             None
         };
         let server: api::Shared = Arc::new(api::Server::new(opts.max_history));
+        server.store.lock().simulate_workloads = opts.simulate_workloads;
         let router = http::router(server.clone());
         let acceptor = tls
             .as_ref()

@@ -1,6 +1,7 @@
 //! `fake-apiserver --listen 127.0.0.1:PORT --kubeconfig-out FILE [--https] [--name NAME]`: serves until killed,
 //! writes a kubeconfig kubectl and kube-rs accept (cluster, user and context named NAME, default `fake`, so
 //! several servers' kubeconfigs can be merged), and prints the URL as the first line on stdout.
+//! `--simulate-workloads` reports every Deployment, StatefulSet and ReplicaSet as fully ready.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -8,7 +9,7 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use fake_apiserver::{FakeApiServer, Options};
 
-const USAGE: &str = "usage: fake-apiserver [--listen 127.0.0.1:PORT] [--kubeconfig-out FILE] [--https] [--name NAME]";
+const USAGE: &str = "usage: fake-apiserver [--listen 127.0.0.1:PORT] [--kubeconfig-out FILE] [--https] [--name NAME] [--simulate-workloads]";
 
 /// What the command line asks for.
 struct Args {
@@ -43,6 +44,7 @@ fn parse_args() -> anyhow::Result<Option<Args>> {
             }
             "--kubeconfig-out" => kubeconfig_out = Some(value("--kubeconfig-out")?),
             "--https" => opts.https = true,
+            "--simulate-workloads" => opts.simulate_workloads = true,
             "--name" => name = value("--name")?,
             "-h" | "--help" => return Ok(None),
             other => bail!("unknown argument {other}\n{USAGE}"),

@@ -67,6 +67,8 @@ pub struct State {
     pub max_history: usize,
     pub pages: HashMap<String, Page>,
     next_page: u64,
+    /// Report every Deployment/StatefulSet/ReplicaSet as fully ready (no controller runs otherwise).
+    pub simulate_workloads: bool,
 }
 
 /// Pages kept for continue tokens before the oldest expire.
@@ -91,6 +93,7 @@ impl State {
             max_history,
             pages: HashMap::new(),
             next_page: 0,
+            simulate_workloads: false,
         };
         let now = now_rfc3339();
         for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
@@ -180,6 +183,16 @@ impl State {
             && obj.get("apiVersion").and_then(Value::as_str) == Some("events.k8s.io/v1")
         {
             obj = crate::convert::events_event_to_core(&obj);
+        }
+        if self.simulate_workloads
+            && rt.group == "apps"
+            && matches!(
+                rt.kind.as_str(),
+                "Deployment" | "StatefulSet" | "ReplicaSet"
+            )
+        {
+            let status = crate::defaults::simulated_workload_status(&rt.kind, &obj, &now_rfc3339());
+            obj["status"] = status;
         }
         let (group, plural) = rt.store_key();
         self.rv += 1;

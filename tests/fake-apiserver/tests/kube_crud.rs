@@ -388,3 +388,55 @@ async fn leases_may_be_created_by_put_but_configmaps_may_not() {
         .unwrap_err();
     assert!(matches!(err, kube::Error::Api(s) if s.code == 404));
 }
+
+#[tokio::test]
+async fn simulated_workloads_report_ready_replicas() {
+    let srv = FakeApiServer::start_with(fake_apiserver::Options {
+        simulate_workloads: true,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let deps: Api<Deployment> = Api::default_namespaced(srv.client());
+    let d = deps
+        .create(&PostParams::default(), &deployment("web", 3))
+        .await
+        .unwrap();
+    let status = d.status.unwrap();
+    assert_eq!(status.ready_replicas, Some(3));
+    assert_eq!(status.observed_generation, Some(1));
+    assert!(
+        status
+            .conditions
+            .unwrap()
+            .iter()
+            .any(|c| c.type_ == "Available" && c.status == "True")
+    );
+    let scale = deps
+        .patch_scale(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 0}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(scale.status.unwrap().replicas, 0);
+    assert_eq!(
+        deps.get("web")
+            .await
+            .unwrap()
+            .status
+            .unwrap()
+            .ready_replicas,
+        None
+    );
+
+    // Without the option nothing reports readiness.
+    let plain = FakeApiServer::start().await.unwrap();
+    let deps: Api<Deployment> = Api::default_namespaced(plain.client());
+    let d = deps
+        .create(&PostParams::default(), &deployment("web", 3))
+        .await
+        .unwrap();
+    assert!(d.status.is_none_or(|s| s.ready_replicas.is_none()));
+}
