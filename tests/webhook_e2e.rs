@@ -29,6 +29,8 @@ struct Cluster {
     _api: FakeApiServer,
     dir: tempfile::TempDir,
     webhook: std::process::Child,
+    /// The webhook's admin address (`/livez`, `/readyz`, `/metrics`).
+    admin: String,
 }
 
 impl Drop for Cluster {
@@ -40,18 +42,25 @@ impl Drop for Cluster {
 
 impl Cluster {
     async fn start(local_domain: &str) -> Cluster {
+        Cluster::start_with(local_domain, true).await
+    }
+
+    /// `crds_first: false` starts the webhook on a cluster where neither Stork nor drgitops is installed yet.
+    async fn start_with(local_domain: &str, crds_first: bool) -> Cluster {
         webhook_common::install_crypto();
         let api = FakeApiServer::start().await.expect("fake API server");
         let dir = tempfile::tempdir().expect("tempdir");
         api.write_kubeconfig(dir.path().join("kubeconfig"))
             .expect("kubeconfig");
+        let admin = format!("127.0.0.1:{}", free_port());
         let mut cluster = Cluster {
             _api: api,
             dir,
             webhook: placeholder_child(),
+            admin: admin.clone(),
         };
-        for file in [data("stork-crds.yaml"), repo("manifests/crd/drplan.yaml")] {
-            cluster.ok(&["apply", "-f", &file.to_string_lossy()]).await;
+        if crds_first {
+            cluster.install_crds().await;
         }
         cluster.ok(&["create", "namespace", "mysql"]).await;
 
@@ -60,7 +69,6 @@ impl Cluster {
         std::fs::create_dir_all(&tls_dir).expect("tls dir");
         secret_volume(&tls_dir, "1", &pki.leaf("drgitops-webhook"));
         let listen = format!("127.0.0.1:{}", free_port());
-        let admin = format!("127.0.0.1:{}", free_port());
         let _ = cluster.webhook.kill();
         let _ = cluster.webhook.wait();
         cluster.webhook = std::process::Command::new(env!("CARGO_BIN_EXE_drgitops"))
@@ -119,6 +127,12 @@ impl Cluster {
             cluster.ok(&["apply", "-f", &out.to_string_lossy()]).await;
         }
         cluster
+    }
+
+    async fn install_crds(&self) {
+        for file in [data("stork-crds.yaml"), repo("manifests/crd/drplan.yaml")] {
+            self.ok(&["apply", "-f", &file.to_string_lossy()]).await;
+        }
     }
 
     fn log(&self) -> String {
@@ -195,6 +209,11 @@ async fn migration_schedules_never_start_applications() {
     let denied = c
         .fails(&["apply", "-f", &file("migrationschedule-start-apps.yaml")])
         .await;
+    assert!(
+        denied.stderr.starts_with("Error from server (Forbidden)"),
+        "a 403: {}",
+        denied.stderr
+    );
     assert!(
         denied
             .stderr
@@ -367,4 +386,42 @@ async fn scaling_up_on_a_standby_cluster_is_left_to_the_reconciler() {
     ])
     .await;
     assert_eq!(c.ok(&replicas).await.stdout, "2");
+
+    let (status, metrics) = admin_get(&c.admin, "/metrics").await.expect("metrics");
+    assert_eq!(status, 200);
+    let denials = metrics
+        .lines()
+        .find(|l| {
+            l.starts_with(
+                "drgitops_rule_results_total{rule=\"standby-scale-guard\",action=\"deny\"}",
+            )
+        })
+        .and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("no standby-scale-guard denials counted:\n{metrics}"));
+    assert!(
+        denials >= 2,
+        "the dry runs and the real scale were counted: {denials}"
+    );
+    assert!(metrics.contains(
+        "drgitops_admission_requests_total{endpoint=\"validate\",operation=\"UPDATE\",kind=\"Deployment\",decision=\"Denied\"}"
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kinds_installed_after_start_are_picked_up() {
+    // Ready without Stork or the DRPlan CRD: kinds that are not served count as synced and empty.
+    let c = Cluster::start_with("us-east-1b", false).await;
+    c.install_crds().await;
+    c.ok(&["apply", "-f", &file("drplan-mysql.yaml")]).await;
+    c.ok(&["apply", "-f", &file("deployment-mysql.yaml")]).await;
+    // The DRPlan watch starts working once its CRD exists, and the standby guard then sees the plan.
+    c.until_denied(&[
+        "scale",
+        "deployment",
+        "mysql",
+        "-n",
+        "mysql",
+        "--replicas=1",
+    ])
+    .await;
 }

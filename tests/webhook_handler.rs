@@ -121,7 +121,7 @@ async fn call(state: AdmissionState, path: &str, body: Vec<u8>) -> (http::Status
     (status, value)
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn denial_echoes_uid_with_403_and_the_rule_message() {
     let (state, _) = state(judge);
     let (status, review) = call(state, "/validate", fixture("create-migrationschedule.json")).await;
@@ -137,7 +137,7 @@ async fn denial_echoes_uid_with_403_and_the_rule_message() {
     assert!(resp.get("patch").is_none());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn warnings_are_clamped_to_120_characters() {
     let (state, _) = state(judge);
     let (_, review) = call(state, "/validate", fixture("delete-storageclass.json")).await;
@@ -148,7 +148,7 @@ async fn warnings_are_clamped_to_120_characters() {
     assert_eq!(text.chars().count(), 120);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mutate_returns_a_base64_json_patch_and_validate_does_not() {
     let mut body: Value =
         serde_json::from_slice(&fixture("create-migrationschedule.json")).expect("json");
@@ -175,7 +175,7 @@ async fn mutate_returns_a_base64_json_patch_and_validate_does_not() {
     assert!(review["response"].get("patchType").is_none());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scale_subresource_is_judged_as_its_parent_workload() {
     let (state, _) = state(echo);
     let (_, review) = call(state, "/validate", fixture("scale-deployment.json")).await;
@@ -189,7 +189,7 @@ async fn scale_subresource_is_judged_as_its_parent_workload() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delete_has_only_the_old_object() {
     let (state, _) = state(echo);
     let (_, review) = call(state, "/validate", fixture("delete-storageclass.json")).await;
@@ -203,7 +203,7 @@ async fn delete_has_only_the_old_object() {
     assert!(seen.ends_with("object=false old=true"), "{seen}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dry_run_and_user_reach_the_rules() {
     let (state, _) = state(echo);
     let (_, review) = call(state, "/validate", fixture("dryrun-update-deployment.json")).await;
@@ -216,7 +216,7 @@ async fn dry_run_and_user_reach_the_rules() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn equivalent_match_judges_the_sent_kind() {
     let (state, _) = state(echo);
     let (_, review) = call(state, "/validate", fixture("equivalent-kind-drplan.json")).await;
@@ -230,7 +230,7 @@ async fn equivalent_match_judges_the_sent_kind() {
     assert!(seen.contains("group=drgitops.dev kind=DRPlan"), "{seen}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_bodies_get_an_invalid_review_not_an_http_error() {
     let (state, metrics) = state(judge);
     for (body, uid, needle) in [
@@ -269,7 +269,7 @@ async fn malformed_bodies_get_an_invalid_review_not_an_http_error() {
     assert!(metrics.render().contains("decision=\"Invalid\""));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_bodies_are_refused_as_invalid() {
     let (mut state, _) = state(judge);
     state.body_limit = 1024;
@@ -281,7 +281,7 @@ async fn oversized_bodies_are_refused_as_invalid() {
     assert_eq!(message, "admission review body is larger than 1024 bytes");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn past_the_deadline_stork_objects_fail_closed_and_workloads_fail_open() {
     let (mut state, metrics) = state(slow);
     state.deadline = Duration::from_millis(50);
@@ -311,7 +311,7 @@ async fn past_the_deadline_stork_objects_fail_closed_and_workloads_fail_open() {
     assert!(metrics.render().contains("decision=\"DeadlineExceeded\""));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_requests_rules_and_durations() {
     let (state, metrics) = state(judge);
     call(

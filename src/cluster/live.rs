@@ -269,7 +269,9 @@ async fn reflect<I: Index>(api: Api<DynamicObject>, target: Arc<Reflected<I>>, w
     const MIN_BACKOFF: Duration = Duration::from_millis(250);
     // Short enough that a CRD installed after the webhook starts is picked up within seconds.
     const MAX_BACKOFF: Duration = Duration::from_secs(5);
-    let mut stream = watcher(api, watcher::Config::default()).boxed();
+    // Small list pages: each page is decoded whole before the few fields we keep are taken out, so the page size
+    // bounds the transient memory of a (re)list with tens of thousands of objects.
+    let mut stream = watcher(api, watcher::Config::default().page_size(100)).boxed();
     let mut building: Option<I> = None;
     let mut backoff = MIN_BACKOFF;
     let mut absent_logged = false;

@@ -24,6 +24,9 @@ use super::review::{self, Endpoint, Response, ResponseReview, Review};
 use crate::cluster::ClusterView;
 use crate::policy::{Decision, PolicyConfig, Request};
 
+/// Name of the span each review runs in.
+pub const REVIEW_SPAN: &str = "review";
+
 /// The rule engine entry point; [`crate::policy::evaluate`] in production.
 pub type Evaluator = fn(&Request<'_>, &dyn ClusterView, &PolicyConfig) -> Decision;
 
@@ -72,14 +75,46 @@ pub fn router(state: AdmissionState) -> Router {
 }
 
 async fn mutate(State(state): State<AdmissionState>, req: axum::extract::Request) -> HttpResponse {
-    admit(state, Endpoint::Mutate, req.into_body()).await
+    let deadline = deadline_for(state.deadline, req.uri().query());
+    admit(state, Endpoint::Mutate, req.into_body(), deadline).await
 }
 
 async fn validate(
     State(state): State<AdmissionState>,
     req: axum::extract::Request,
 ) -> HttpResponse {
-    admit(state, Endpoint::Validate, req.into_body()).await
+    let deadline = deadline_for(state.deadline, req.uri().query());
+    admit(state, Endpoint::Validate, req.into_body(), deadline).await
+}
+
+/// kube-apiserver appends the webhook's `timeoutSeconds` as `?timeout=3s`. Answer well before it: at most the
+/// configured deadline, and at most the caller's timeout less a margin for the network (or half of it, for
+/// timeouts too short for the margin).
+pub fn deadline_for(configured: Duration, query: Option<&str>) -> Duration {
+    const MARGIN: Duration = Duration::from_millis(500);
+    let timeout = query
+        .into_iter()
+        .flat_map(|q| q.split('&'))
+        .find_map(|pair| pair.strip_prefix("timeout="))
+        .and_then(parse_go_duration);
+    match timeout {
+        Some(t) => configured.min(t.checked_sub(MARGIN).unwrap_or(t / 2).max(t / 2)),
+        None => configured,
+    }
+}
+
+/// Parses the simple Go durations kube-apiserver sends: `3s`, `1.5s`, `500ms`, `1m`.
+fn parse_go_duration(text: &str) -> Option<Duration> {
+    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number.parse().ok()?;
+    let seconds = match unit {
+        "ms" => value / 1000.0,
+        "s" => value,
+        "m" => value * 60.0,
+        _ => return None,
+    };
+    Duration::try_from_secs_f64(seconds).ok()
 }
 
 fn answer(response: Response) -> HttpResponse {
@@ -93,18 +128,21 @@ fn answer(response: Response) -> HttpResponse {
 
 /// Objects whose webhook fails closed: a review of these that cannot be judged in time is denied.
 fn fails_closed(group: &str, kind: &str) -> bool {
-    matches!(group, "stork.libopenstorage.org" | "drgitops.dev")
+    group == crate::stork::keys::STORK_GROUP
+        || group == crate::plan::GROUP
         || (group == "storage.k8s.io" && kind == "StorageClass")
 }
 
-async fn admit(state: AdmissionState, endpoint: Endpoint, body: Body) -> HttpResponse {
+async fn admit(
+    state: AdmissionState,
+    endpoint: Endpoint,
+    body: Body,
+    deadline: Duration,
+) -> HttpResponse {
     let start = Instant::now();
     let ep = endpoint.as_str();
-    let collected = tokio::time::timeout(
-        state.deadline,
-        Limited::new(body, state.body_limit).collect(),
-    )
-    .await;
+    let collected =
+        tokio::time::timeout(deadline, Limited::new(body, state.body_limit).collect()).await;
     let bytes = match collected {
         Ok(Ok(collected)) => collected.to_bytes(),
         Ok(Err(err)) => {
@@ -123,10 +161,7 @@ async fn admit(state: AdmissionState, endpoint: Endpoint, body: Body) -> HttpRes
             return answer(Response::invalid("", message));
         }
         Err(_) => {
-            let message = format!(
-                "admission review body not received within {:?}",
-                state.deadline
-            );
+            let message = format!("admission review body not received within {:?}", deadline);
             tracing::warn!(endpoint = ep, %message, "invalid admission review");
             state
                 .metrics
@@ -146,7 +181,7 @@ async fn admit(state: AdmissionState, endpoint: Endpoint, body: Body) -> HttpRes
         }
     };
     let span = tracing::info_span!(
-        "review",
+        REVIEW_SPAN,
         endpoint = ep,
         uid = %review.uid,
         kind = %review.target_kind,
@@ -163,11 +198,13 @@ async fn admit(state: AdmissionState, endpoint: Endpoint, body: Body) -> HttpRes
     let group = review.resource.group.clone();
     let operation = review.operation_str();
 
-    // The rules are pure and in memory, but they run on the blocking pool: if a lock or an overloaded machine
-    // holds them up, the deadline below still fires on this task and the review is answered in time.
-    let remaining = state.deadline.saturating_sub(start.elapsed());
+    // The rules are pure and in memory (microseconds), so they run as a plain task rather than on the blocking
+    // pool, whose thread hand-off would cost more than the rules do. Being their own task still lets the deadline
+    // below fire on another worker if a lock or an overloaded machine holds them up: the runtime always has at
+    // least two workers (see `run`).
+    let remaining = deadline.saturating_sub(start.elapsed());
     let eval_state = state.clone();
-    let task = tokio::task::spawn_blocking(move || {
+    let task = tokio::spawn(async move {
         let config = eval_state.policies.current();
         (eval_state.evaluate)(&review.request(), eval_state.view.as_ref(), &config)
     });
@@ -242,5 +279,30 @@ fn deadline_answer(uid: &str, group: &str, kind: &str, what: &str) -> Response {
             "drgitops did not check this {kind} (rule evaluation {what}); it was admitted unchecked"
         )));
         allowed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadline_follows_the_callers_timeout() {
+        let configured = Duration::from_millis(2500);
+        assert_eq!(deadline_for(configured, None), configured);
+        assert_eq!(deadline_for(configured, Some("timeout=10s")), configured);
+        assert_eq!(
+            deadline_for(configured, Some("timeout=2s")),
+            Duration::from_millis(1500)
+        );
+        assert_eq!(
+            deadline_for(configured, Some("x=1&timeout=1s")),
+            Duration::from_millis(500)
+        );
+        assert_eq!(
+            deadline_for(configured, Some("timeout=600ms")),
+            Duration::from_millis(300)
+        );
+        assert_eq!(deadline_for(configured, Some("timeout=bogus")), configured);
     }
 }

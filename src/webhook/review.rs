@@ -350,6 +350,15 @@ pub fn clamp_warning(text: &str) -> String {
     out
 }
 
+/// A finding's message, led by its field path unless the message already names it: every answer says where.
+fn located(finding: &crate::policy::Finding) -> String {
+    if finding.field.is_empty() || finding.message.contains(&finding.field) {
+        finding.message.clone()
+    } else {
+        format!("{}: {}", finding.field, finding.message)
+    }
+}
+
 /// Turns the rules' decision into the response for `endpoint`.
 ///
 /// `/mutate` only repairs: it answers with the JSON Patch of every mutation and leaves judging to the validating
@@ -373,11 +382,11 @@ pub fn respond(uid: &str, decision: &Decision, endpoint: Endpoint) -> Response {
         }
         return resp;
     }
-    let denials: Vec<&str> = decision
+    let denials: Vec<String> = decision
         .findings
         .iter()
         .filter(|f| f.outcome == Outcome::Deny)
-        .map(|f| f.message.as_str())
+        .map(located)
         .collect();
     if !denials.is_empty() {
         resp = Response::deny(uid, denials.join("; "));
@@ -391,7 +400,7 @@ pub fn respond(uid: &str, decision: &Decision, endpoint: Endpoint) -> Response {
             ))),
             Outcome::Audit => {
                 resp.audit_annotations
-                    .insert(finding.rule.to_string(), finding.message.clone());
+                    .insert(finding.rule.to_string(), located(finding));
             }
         }
     }

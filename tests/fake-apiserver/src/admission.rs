@@ -19,9 +19,10 @@
 //!   codes below 400 lifted to 400, calling failures into `failed calling webhook ...` (500) unless
 //!   `failurePolicy: Ignore`, and dry-run requests refused for webhooks with side effects.
 //!
-//! `reinvocationPolicy` and `matchConditions` (CEL) are not evaluated; `matchPolicy: Equivalent` behaves like
-//! `Exact` because the in-memory server serves one version per resource. Writes to admission configuration
-//! objects themselves are never sent to webhooks, as in the apiserver.
+//! `reinvocationPolicy: IfNeeded` webhooks are called a second time when later webhooks changed the object.
+//! `matchConditions` (CEL) are not evaluated; `matchPolicy: Equivalent` behaves like `Exact` because the
+//! in-memory server serves one version per resource. Writes to admission configuration objects themselves are
+//! never sent to webhooks, as in the apiserver.
 //!
 //! How the server calls it, per write (what kube-apiserver does):
 //! 1. decode, apply defaults, then [`Admission::mutate`] with every stored MutatingWebhookConfiguration: for a
@@ -617,7 +618,8 @@ impl Admission {
     }
 
     /// One admission phase. Mutating webhooks see the object as the previous ones patched it; validating ones
-    /// all see `attrs.object`.
+    /// all see `attrs.object`. Mutating webhooks with `reinvocationPolicy: IfNeeded` are called once more, in
+    /// order, when a later webhook changed the object after them (the apiserver's single reinvocation).
     async fn run(
         &self,
         configs: &[Value],
@@ -629,7 +631,10 @@ impl Admission {
         if is_exempt(attrs) {
             return Ok(object);
         }
-        for hook in ordered_webhooks(configs) {
+        let hooks = ordered_webhooks(configs);
+        // Webhooks that asked to be reinvoked, with the object as they left it.
+        let mut reinvocable = Vec::new();
+        for (index, hook) in hooks.iter().enumerate() {
             let hook = match hook {
                 Ok(hook) => hook,
                 Err(failure) => {
@@ -637,26 +642,63 @@ impl Admission {
                     continue;
                 }
             };
-            if !should_call(&hook, attrs, object.as_ref())? {
+            let Some(after) = self
+                .invoke(hook, attrs, object.clone(), mutating, warnings)
+                .await?
+            else {
                 continue;
-            }
-            check_dry_run(&hook, attrs)?;
-            let reply = match self.call(&hook, attrs, object.as_ref(), mutating).await {
-                Ok(reply) => reply,
-                Err(failure) => {
-                    failure.handle()?;
-                    continue;
-                }
             };
-            push_warnings(warnings, reply.warnings);
-            if !reply.allowed {
-                return Err(rejection(&hook.name, reply.status.as_ref()));
+            object = after;
+            if mutating && hook.reinvoke_if_needed {
+                reinvocable.push((index, object.clone()));
             }
-            if let Some(patch) = reply.patch {
-                object = Some(apply_webhook_patch(&hook.name, object, &patch)?);
+        }
+        let again: Vec<usize> = reinvocable
+            .into_iter()
+            .filter(|(_, left)| *left != object)
+            .map(|(index, _)| index)
+            .collect();
+        for index in again {
+            if let Some(Ok(hook)) = hooks.get(index)
+                && let Some(after) = self
+                    .invoke(hook, attrs, object.clone(), mutating, warnings)
+                    .await?
+            {
+                object = after;
             }
         }
         Ok(object)
+    }
+
+    /// Calls one webhook if it applies. `Ok(None)` when it was skipped (not matching, or an ignored failure),
+    /// `Ok(Some(object))` with the object after its patch.
+    async fn invoke(
+        &self,
+        hook: &Webhook,
+        attrs: &Attributes,
+        object: Option<Value>,
+        mutating: bool,
+        warnings: &mut Vec<String>,
+    ) -> Result<Option<Option<Value>>, Denied> {
+        if !should_call(hook, attrs, object.as_ref())? {
+            return Ok(None);
+        }
+        check_dry_run(hook, attrs)?;
+        let reply = match self.call(hook, attrs, object.as_ref(), mutating).await {
+            Ok(reply) => reply,
+            Err(failure) => {
+                failure.handle()?;
+                return Ok(None);
+            }
+        };
+        push_warnings(warnings, reply.warnings);
+        if !reply.allowed {
+            return Err(rejection(&hook.name, reply.status.as_ref()));
+        }
+        match reply.patch {
+            Some(patch) => Ok(Some(Some(apply_webhook_patch(&hook.name, object, &patch)?))),
+            None => Ok(Some(object)),
+        }
     }
 
     /// One round trip to one webhook. Every error here is a "calling" failure that `failurePolicy` governs.
@@ -796,6 +838,7 @@ struct Webhook {
     side_effects: Option<String>,
     timeout: Duration,
     review_version: &'static str,
+    reinvoke_if_needed: bool,
 }
 
 #[derive(Debug)]
@@ -827,12 +870,12 @@ struct CallFailure {
 
 impl CallFailure {
     /// `Ok` when the failure is ignored, the 500 otherwise.
-    fn handle(self) -> Result<(), Denied> {
+    fn handle(&self) -> Result<(), Denied> {
         if self.ignore {
             tracing::warn!(message = %self.denied.message, "failed calling webhook, failing open");
             Ok(())
         } else {
-            Err(self.denied)
+            Err(self.denied.clone())
         }
     }
 }
@@ -983,6 +1026,8 @@ fn parse_webhook(raw: &Value) -> Result<Webhook, CallFailure> {
             .map(str::to_string),
         timeout: Duration::from_secs(timeout_seconds.unsigned_abs()),
         review_version,
+        reinvoke_if_needed: raw.get("reinvocationPolicy").and_then(Value::as_str)
+            == Some("IfNeeded"),
     })
 }
 

@@ -61,6 +61,8 @@ fn denied(d: Denied) -> ApiError {
         reason,
         message: d.message,
         details: None,
+        raced: false,
+        warnings: Vec::new(),
     }
 }
 
@@ -138,10 +140,11 @@ impl Admitter {
             return Ok((None, Vec::new()));
         };
         let attrs = Self::attributes(store, req);
-        self.admission
-            .mutate(&configs, &attrs)
-            .await
-            .map_err(denied)
+        let (outcome, warnings) = self.admission.mutate_with_warnings(&configs, &attrs).await;
+        match outcome {
+            Ok(object) => Ok((object, warnings)),
+            Err(d) => Err(denied(d).with_warnings(&warnings)),
+        }
     }
 
     /// Runs the matching validating webhooks; returns warnings or the first denial.
@@ -150,9 +153,13 @@ impl Admitter {
             return Ok(Vec::new());
         };
         let attrs = Self::attributes(store, req);
-        self.admission
-            .validate(&configs, &attrs)
-            .await
-            .map_err(denied)
+        let (outcome, warnings) = self
+            .admission
+            .validate_with_warnings(&configs, &attrs)
+            .await;
+        match outcome {
+            Ok(()) => Ok(warnings),
+            Err(d) => Err(denied(d).with_warnings(&warnings)),
+        }
     }
 }

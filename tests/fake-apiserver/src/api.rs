@@ -46,6 +46,30 @@ pub struct WriteOpts {
     pub user: crate::admit::User,
 }
 
+/// Tries before a write that keeps racing gives up with 409 Conflict.
+const WRITE_ATTEMPTS: usize = 8;
+
+/// Runs a write that reads the object, awaits admission, then commits, until its commit does not race with
+/// another write (the object changed after it was read): then it starts again from a fresh read, as the
+/// apiserver's optimistic `GuaranteedUpdate` does. Gives up with 409 Conflict after [`WRITE_ATTEMPTS`].
+async fn retry_races<F, Fut>(
+    rt: &ResourceType,
+    name: &str,
+    mut attempt: F,
+) -> Result<Reply, ApiError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Reply, ApiError>>,
+{
+    for _ in 0..WRITE_ATTEMPTS {
+        match attempt().await {
+            Err(e) if e.raced => continue,
+            other => return other,
+        }
+    }
+    Err(ApiError::stale(rt, name))
+}
+
 /// How a write's managedFields are maintained.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
@@ -115,6 +139,11 @@ fn meta_mut(obj: &mut Value) -> &mut Map<String, Value> {
 /// Objects are served in the version of the request: stored in one, `apiVersion` rewritten (conversion
 /// strategy `None`, as CRDs without webhooks do).
 pub fn in_version(rt: &ResourceType, mut obj: Value) -> Value {
+    if rt.group == "events.k8s.io"
+        && obj.get("apiVersion").and_then(Value::as_str) != Some("events.k8s.io/v1")
+    {
+        return crate::convert::core_event_to_events(&obj);
+    }
     obj["apiVersion"] = json!(rt.api_version());
     obj["kind"] = json!(rt.kind);
     obj
@@ -234,18 +263,14 @@ impl Server {
         }
     }
 
-    fn check_namespace(
-        state: &State,
-        rt: &ResourceType,
-        ns: &str,
-        creating: bool,
-    ) -> Result<(), ApiError> {
+    /// A create needs an existing namespace that is not being deleted (reads do not check).
+    fn check_namespace(state: &State, rt: &ResourceType, ns: &str) -> Result<(), ApiError> {
         if !rt.namespaced {
             return Ok(());
         }
         match state.namespace_state(ns) {
             None => Err(ApiError::namespace_not_found(ns)),
-            Some(true) if creating => Err(ApiError::new(
+            Some(true) => Err(ApiError::new(
                 403,
                 "Forbidden",
                 format!(
@@ -254,7 +279,7 @@ impl Server {
                 ),
             )
             .with_details(json!({"group": rt.group, "kind": rt.plural, "causes": [{"reason": "NamespaceTerminating", "message": format!("namespace {ns} is being terminated"), "field": "metadata.namespace"}]}))),
-            Some(_) => Ok(()),
+            Some(false) => Ok(()),
         }
     }
 
@@ -308,6 +333,38 @@ impl Server {
         ApiError::invalid(rt, name, &f.field, &f.detail, &f.reason)
     }
 
+    /// Prunes fields a custom resource's schema does not declare: an error with `fieldValidation=Strict`,
+    /// warnings by default (`Warn`), silently with `Ignore` — as the apiserver does.
+    fn prune_unknown(
+        rt: &ResourceType,
+        obj: &mut Value,
+        opts: &WriteOpts,
+        warnings: &mut Vec<String>,
+    ) -> Result<(), ApiError> {
+        let Some(schema) = rt.schema.as_ref().filter(|_| rt.custom) else {
+            return Ok(());
+        };
+        let removed = defaults::prune(schema, obj);
+        if removed.is_empty() {
+            return Ok(());
+        }
+        let unknown: Vec<String> = removed
+            .iter()
+            .map(|p| format!("unknown field \"{p}\""))
+            .collect();
+        match opts.field_validation.as_deref() {
+            Some("Strict") => Err(ApiError::bad_request(format!(
+                "strict decoding error: {}",
+                unknown.join(", ")
+            ))),
+            Some("Ignore") => Ok(()),
+            _ => {
+                warnings.extend(unknown);
+                Ok(())
+            }
+        }
+    }
+
     /// Prepares the CRD status at once (names accepted, established) and validates it.
     fn prepare_special(rt: &ResourceType, obj: &mut Value) -> Result<(), ApiError> {
         if rt.group == "apiextensions.k8s.io" && rt.kind == "CustomResourceDefinition" {
@@ -337,11 +394,10 @@ impl Server {
         op: Op,
     ) -> Result<Reply, ApiError> {
         Self::check_body(rt, ns, &mut obj)?;
-        let _write = self.store.write_lock.lock().await;
         let ns = ns_of(&obj).to_string();
         {
             let state = self.store.lock();
-            Self::check_namespace(&state, rt, &ns, true)?;
+            Self::check_namespace(&state, rt, &ns)?;
         }
         let meta = meta_mut(&mut obj);
         for k in [
@@ -358,34 +414,20 @@ impl Server {
         if op != Op::Apply {
             meta.remove("managedFields");
         }
-        if meta
-            .get("name")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .is_empty()
-        {
-            let prefix = meta
-                .get("generateName")
+        let unnamed = |meta: &Map<String, Value>, key: &str| {
+            meta.get(key)
                 .and_then(Value::as_str)
                 .unwrap_or_default()
-                .to_string();
-            if prefix.is_empty() {
-                return Err(ApiError::invalid(
-                    rt,
-                    "",
-                    "metadata.name",
-                    "Required value: name or generateName is required",
-                    "FieldValueRequired",
-                ));
-            }
-            let state = self.store.lock();
-            let name = loop {
-                let candidate = format!("{prefix}{}", generate_suffix());
-                if state.get(rt, &ns, &candidate).is_none() {
-                    break candidate;
-                }
-            };
-            meta.insert("name".into(), json!(name));
+                .is_empty()
+        };
+        if unnamed(meta, "name") && unnamed(meta, "generateName") {
+            return Err(ApiError::invalid(
+                rt,
+                "",
+                "metadata.name",
+                "Required value: name or generateName is required",
+                "FieldValueRequired",
+            ));
         }
         if rt.status
             && rt.kind != "Namespace"
@@ -395,14 +437,14 @@ impl Server {
             m.remove("status");
         }
         defaults::apply_defaults(rt, &mut obj);
-        let name = name_of(&obj).to_string();
         obj["metadata"]["creationTimestamp"] = Value::Null;
         let mut warnings = Vec::new();
+        // Mutating webhooks see no name yet when one is to be generated, as in kube-apiserver.
         let attrs = admit::Request {
             rt: rt.clone(),
             operation: admit::Operation::Create,
             sub_resource: None,
-            name: name.clone(),
+            name: name_of(&obj).to_string(),
             namespace: ns.clone(),
             object: Some(obj.clone()),
             old_object: None,
@@ -415,7 +457,24 @@ impl Server {
         if let Some(m) = mutated {
             obj = m;
         }
+        if name_of(&obj).is_empty() {
+            let prefix = obj
+                .pointer("/metadata/generateName")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            let state = self.store.lock();
+            let generated = loop {
+                let candidate = format!("{prefix}{}", generate_suffix());
+                if state.get(rt, &ns, &candidate).is_none() {
+                    break candidate;
+                }
+            };
+            meta_mut(&mut obj).insert("name".into(), json!(generated));
+        }
+        let name = name_of(&obj).to_string();
         defaults::apply_defaults(rt, &mut obj);
+        Self::prune_unknown(rt, &mut obj, opts, &mut warnings)?;
         defaults::validate(rt, &obj).map_err(|f| Self::invalid(rt, &name, f))?;
         Self::prepare_special(rt, &mut obj)?;
         let meta = meta_mut(&mut obj);
@@ -429,13 +488,20 @@ impl Server {
         }
         let attrs = admit::Request {
             object: Some(obj.clone()),
+            name: name.clone(),
             ..attrs
         };
-        warnings.extend(self.admission.validate(&self.store, &attrs).await?);
+        let validated = self.admission.validate(&self.store, &attrs).await;
+        warnings.extend(validated.map_err(|e| e.with_warnings(&warnings))?);
         let mut state = self.store.lock();
-        Self::check_namespace(&state, rt, &ns, true)?;
+        Self::check_namespace(&state, rt, &ns)?;
         if state.get(rt, &ns, &name).is_some() {
-            return Err(ApiError::already_exists(rt, &name));
+            // An apply that found nothing lost a race with a create: it starts again as an update.
+            return Err(if op == Op::Apply {
+                ApiError::raced(rt, &name)
+            } else {
+                ApiError::already_exists(rt, &name)
+            });
         }
         if opts.dry_run {
             return Ok(Reply {
@@ -463,7 +529,6 @@ impl Server {
         sub: Option<&str>,
     ) -> Result<Value, ApiError> {
         let state = self.store.lock();
-        Self::check_namespace(&state, rt, ns, false)?;
         let obj = state
             .get(rt, ns, name)
             .cloned()
@@ -485,9 +550,6 @@ impl Server {
         continue_token: Option<&str>,
     ) -> Result<Value, ApiError> {
         let mut state = self.store.lock();
-        if let Some(ns) = ns {
-            Self::check_namespace(&state, rt, ns, false)?;
-        }
         let (rv, items) = match continue_token {
             Some(token) => {
                 let page = state.pages.remove(token).ok_or_else(|| {
@@ -499,8 +561,8 @@ impl Server {
                 let items: Vec<Value> = state
                     .list(rt, ns)
                     .into_iter()
-                    .filter(|o| labels.matches(o) && fields.matches(o))
                     .map(|o| in_version(rt, o))
+                    .filter(|o| labels.matches(o) && fields.matches(o))
                     .collect();
                 (state.rv, items)
             }
@@ -529,11 +591,44 @@ impl Server {
         ns: &str,
         name: &str,
         sub: Option<&str>,
+        body: Value,
+        opts: &WriteOpts,
+    ) -> Result<Reply, ApiError> {
+        retry_races(rt, name, || {
+            self.replace_once(rt, ns, name, sub, body.clone(), opts)
+        })
+        .await
+    }
+
+    async fn replace_once(
+        &self,
+        rt: &ResourceType,
+        ns: &str,
+        name: &str,
+        sub: Option<&str>,
         mut body: Value,
         opts: &WriteOpts,
     ) -> Result<Reply, ApiError> {
-        let _write = self.store.write_lock.lock().await;
-        let old = self.get_locked(rt, ns, name)?;
+        let old = match self.get_locked(rt, ns, name) {
+            // Leases and Events may be created by PUT (their strategies allow create on update).
+            Err(e)
+                if e.code == 404
+                    && sub.is_none()
+                    && matches!(rt.kind.as_str(), "Lease" | "Event") =>
+            {
+                Self::check_body(rt, Some(ns).filter(|_| rt.namespaced), &mut body)?;
+                if name_of(&body) != name {
+                    return Err(ApiError::bad_request(format!(
+                        "the name of the object ({}) does not match the name on the URL ({name})",
+                        name_of(&body)
+                    )));
+                }
+                meta_mut(&mut body).remove("resourceVersion");
+                let ns = Some(ns).filter(|_| rt.namespaced);
+                return self.create(rt, ns, body, opts, Op::Create).await;
+            }
+            other => other?,
+        };
         if sub == Some("scale") {
             let replicas = body.pointer("/spec/replicas").cloned().unwrap_or(json!(0));
             let body_rv = rv_of(&body).to_string();
@@ -574,7 +669,6 @@ impl Server {
 
     fn get_locked(&self, rt: &ResourceType, ns: &str, name: &str) -> Result<Value, ApiError> {
         let state = self.store.lock();
-        Self::check_namespace(&state, rt, ns, false)?;
         state
             .get(rt, ns, name)
             .cloned()
@@ -604,9 +698,28 @@ impl Server {
                 .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?
         };
         if is_apply {
-            return self.apply(rt, ns, name, sub, patch, opts).await;
+            return retry_races(rt, name, || {
+                self.apply_once(rt, ns, name, sub, patch.clone(), opts)
+            })
+            .await;
         }
-        let _write = self.store.write_lock.lock().await;
+        retry_races(rt, name, || {
+            self.patch_once(rt, ns, name, sub, ptype, &patch, opts)
+        })
+        .await
+    }
+
+    #[allow(clippy::too_many_arguments)] // mirrors the request: object address, patch type, body, options
+    async fn patch_once(
+        &self,
+        rt: &ResourceType,
+        ns: &str,
+        name: &str,
+        sub: Option<&str>,
+        ptype: &str,
+        patch: &Value,
+        opts: &WriteOpts,
+    ) -> Result<Reply, ApiError> {
         let old = self.get_locked(rt, ns, name)?;
         let target = if sub == Some("scale") {
             scale_of(rt, &old)
@@ -614,15 +727,15 @@ impl Server {
             in_version(rt, old.clone())
         };
         let patched = match ptype {
-            "application/merge-patch+json" => crate::fields::merge_patch(&target, &patch),
-            "application/json-patch+json" => crate::fields::json_patch(&target, &patch)?,
+            "application/merge-patch+json" => crate::fields::merge_patch(&target, patch),
+            "application/json-patch+json" => crate::fields::json_patch(&target, patch)?,
             "application/strategic-merge-patch+json" => {
                 if rt.custom {
                     return Err(ApiError::unsupported_media(
                         "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml",
                     ));
                 }
-                crate::fields::strategic_merge_patch(&target, &patch, &rt.group_kind())?
+                crate::fields::strategic_merge_patch(&target, patch, &rt.group_kind())?
             }
             other => {
                 return Err(ApiError::unsupported_media(format!(
@@ -671,7 +784,7 @@ impl Server {
     }
 
     /// Server-side apply: create when missing, else merge with ownership per field manager.
-    async fn apply(
+    async fn apply_once(
         &self,
         rt: &ResourceType,
         ns: &str,
@@ -716,10 +829,8 @@ impl Server {
             }
             meta_mut(&mut applied).insert("name".into(), json!(name));
         }
-        let write = self.store.write_lock.lock().await;
         let existing = {
             let state = self.store.lock();
-            Self::check_namespace(&state, rt, ns, false)?;
             state.get(rt, ns, name).cloned()
         };
         let body_rv = rv_of(&applied).to_string();
@@ -731,7 +842,6 @@ impl Server {
                 return Err(ApiError::not_found(rt, name));
             }
             let merged = crate::fields::apply(None, &applied, rt, &opts.manager, None, opts.force)?;
-            drop(write);
             return self
                 .create(
                     rt,
@@ -768,17 +878,13 @@ impl Server {
         } else {
             merged
         };
-        // The write lock is re-taken by update_common's caller contract: hold it for the whole apply.
-        let reply = self
-            .update_common(rt, &old, new, sub, opts, Op::Apply)
-            .await;
-        drop(write);
-        reply
+        self.update_common(rt, &old, new, sub, opts, Op::Apply)
+            .await
     }
 
     /// The shared tail of every update: keeps identity metadata, applies the status/spec split, defaults,
     /// admission, validation, generation, finalizer rules, managedFields and no-op detection, then stores.
-    /// The caller holds the write lock.
+    /// Returns [`Attempt::Raced`] when the object changed after `old` was read.
     async fn update_common(
         &self,
         rt: &ResourceType,
@@ -788,6 +894,9 @@ impl Server {
         opts: &WriteOpts,
         op: Op,
     ) -> Result<Reply, ApiError> {
+        // Everything below compares and records in the shape this API serves.
+        let old_served = in_version(rt, old.clone());
+        let old = &old_served;
         let name = name_of(old).to_string();
         let ns = ns_of(old).to_string();
         match sub {
@@ -905,6 +1014,7 @@ impl Server {
             }
         }
         defaults::apply_defaults(rt, &mut new);
+        Self::prune_unknown(rt, &mut new, opts, &mut warnings)?;
         defaults::validate(rt, &new).map_err(|f| Self::invalid(rt, &name, f))?;
         Self::prepare_special(rt, &mut new)?;
         if rt.generation {
@@ -926,7 +1036,8 @@ impl Server {
             }),
             ..attrs
         };
-        warnings.extend(self.admission.validate(&self.store, &attrs).await?);
+        let validated = self.admission.validate(&self.store, &attrs).await;
+        warnings.extend(validated.map_err(|e| e.with_warnings(&warnings))?);
         let respond = |obj: Value| -> Value {
             if sub == Some("scale") {
                 scale_of(rt, &obj)
@@ -949,6 +1060,9 @@ impl Server {
             });
         }
         let mut state = self.store.lock();
+        if state.get(rt, &ns, &name).map(rv_of) != Some(rv_of(old)) {
+            return Err(ApiError::raced(rt, &name));
+        }
         let stored = if deleting && finalizers(&new).is_empty() {
             let mut last = state.put(rt, new);
             if let Some(gone) = delete_now(&mut state, rt, &ns, &name, Propagation::Background) {
@@ -976,7 +1090,17 @@ impl Server {
         options: &Value,
         opts: &WriteOpts,
     ) -> Result<Reply, ApiError> {
-        let _write = self.store.write_lock.lock().await;
+        retry_races(rt, name, || self.delete_once(rt, ns, name, options, opts)).await
+    }
+
+    async fn delete_once(
+        &self,
+        rt: &ResourceType,
+        ns: &str,
+        name: &str,
+        options: &Value,
+        opts: &WriteOpts,
+    ) -> Result<Reply, ApiError> {
         let old = self.get_locked(rt, ns, name)?;
         if let Some(uid) = options
             .pointer("/preconditions/uid")
@@ -1041,7 +1165,8 @@ impl Server {
             user: opts.user.clone(),
         };
         let (_, mut warnings) = self.admission.mutate(&self.store, &attrs).await?;
-        warnings.extend(self.admission.validate(&self.store, &attrs).await?);
+        let validated = self.admission.validate(&self.store, &attrs).await;
+        warnings.extend(validated.map_err(|e| e.with_warnings(&warnings))?);
         let returns_object = rt.custom
             || matches!(
                 rt.kind.as_str(),
@@ -1075,6 +1200,9 @@ impl Server {
             });
         }
         let mut state = self.store.lock();
+        if state.get(rt, ns, name).map(rv_of) != Some(rv_of(&old)) {
+            return Err(ApiError::raced(rt, name));
+        }
         let result = if rt.kind == "Namespace" && rt.group.is_empty() {
             delete_namespace(&mut state, name)
         } else {
@@ -1108,14 +1236,12 @@ impl Server {
     ) -> Result<Reply, ApiError> {
         let targets: Vec<(String, String)> = {
             let state = self.store.lock();
-            if let Some(ns) = ns {
-                Self::check_namespace(&state, rt, ns, false)?;
-            }
             state
                 .list(rt, ns)
-                .iter()
+                .into_iter()
+                .map(|o| in_version(rt, o))
                 .filter(|o| labels.matches(o) && fields.matches(o))
-                .map(|o| (ns_of(o).to_string(), name_of(o).to_string()))
+                .map(|o| (ns_of(&o).to_string(), name_of(&o).to_string()))
                 .collect()
         };
         let mut items = Vec::new();
@@ -1161,16 +1287,13 @@ pub enum Deleted {
 }
 
 fn type_for(state: &State, group: &str, plural: &str) -> Option<ResourceType> {
+    let stored_here = |t: &&ResourceType| t.group == group && t.plural == plural;
     state
         .types
         .iter()
-        .find(|t| t.group == group && t.plural == plural && t.storage)
-        .or_else(|| {
-            state
-                .types
-                .iter()
-                .find(|t| t.group == group && t.plural == plural)
-        })
+        .filter(stored_here)
+        .find(|t| t.storage)
+        .or_else(|| state.types.iter().find(stored_here))
         .cloned()
 }
 
@@ -1185,6 +1308,9 @@ pub fn delete_or_mark(
     let Some(obj) = state.get(rt, ns, name).cloned() else {
         return Deleted::Missing;
     };
+    if policy == Propagation::Foreground {
+        return delete_foreground(state, rt, obj);
+    }
     if !finalizers(&obj).is_empty() {
         if obj.pointer("/metadata/deletionTimestamp").is_some() {
             return Deleted::Marked(obj);
@@ -1204,6 +1330,100 @@ pub fn delete_or_mark(
     match delete_now(state, rt, ns, name, policy) {
         Some(obj) => Deleted::Removed(obj),
         None => Deleted::Missing,
+    }
+}
+
+const FOREGROUND: &str = "foregroundDeletion";
+
+fn uid_of(obj: &Value) -> String {
+    obj.pointer("/metadata/uid")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Every object with an ownerReference to `uid`, as (group, plural, namespace, name) storage keys.
+fn dependents_of(state: &State, uid: &str) -> Vec<(String, String, String, String)> {
+    let mut out = Vec::new();
+    for ((group, plural), objs) in &state.objects {
+        for ((dns, dname), obj) in objs {
+            let owned = obj
+                .pointer("/metadata/ownerReferences")
+                .and_then(Value::as_array)
+                .is_some_and(|refs| {
+                    refs.iter()
+                        .any(|r| r.get("uid").and_then(Value::as_str) == Some(uid))
+                });
+            if owned {
+                out.push((group.clone(), plural.clone(), dns.clone(), dname.clone()));
+            }
+        }
+    }
+    out
+}
+
+/// Foreground cascading deletion: the owner is marked with the `foregroundDeletion` finalizer, its dependents
+/// are deleted (foreground too), and the finalizer goes once none remain — at once, or when the last dependent's
+/// own finalizers are released. The answer is the marked owner, as the apiserver returns it.
+fn delete_foreground(state: &mut State, rt: &ResourceType, obj: Value) -> Deleted {
+    let uid = uid_of(&obj);
+    let mut marked = obj;
+    if !finalizers(&marked).iter().any(|f| f == FOREGROUND) {
+        let meta = meta_mut(&mut marked);
+        let list = meta.entry("finalizers").or_insert_with(|| json!([]));
+        if let Some(l) = list.as_array_mut() {
+            l.push(json!(FOREGROUND));
+        }
+    }
+    if marked.pointer("/metadata/deletionTimestamp").is_none() {
+        marked["metadata"]["deletionTimestamp"] = json!(now_rfc3339());
+        marked["metadata"]["deletionGracePeriodSeconds"] = json!(0);
+        if rt.generation {
+            let generation = marked
+                .pointer("/metadata/generation")
+                .and_then(Value::as_i64)
+                .unwrap_or(1);
+            marked["metadata"]["generation"] = json!(generation + 1);
+        }
+    }
+    let marked = state.put(rt, marked);
+    for (group, plural, dns, dname) in dependents_of(state, &uid) {
+        if let Some(dt) = type_for(state, &group, &plural) {
+            delete_or_mark(state, &dt, &dns, &dname, Propagation::Foreground);
+        }
+    }
+    release_foreground(state, &uid);
+    Deleted::Marked(marked)
+}
+
+/// Drops the `foregroundDeletion` finalizer of the object with `uid` once it has no dependents left, deleting
+/// it when no other finalizers remain.
+fn release_foreground(state: &mut State, uid: &str) {
+    if uid.is_empty() || !dependents_of(state, uid).is_empty() {
+        return;
+    }
+    let found = state.objects.iter().find_map(|((group, plural), objs)| {
+        objs.values()
+            .find(|o| uid_of(o) == uid && finalizers(o).iter().any(|f| f == FOREGROUND))
+            .map(|o| (group.clone(), plural.clone(), o.clone()))
+    });
+    let Some((group, plural, mut owner)) = found else {
+        return;
+    };
+    let Some(ot) = type_for(state, &group, &plural) else {
+        return;
+    };
+    if let Some(list) = owner
+        .pointer_mut("/metadata/finalizers")
+        .and_then(Value::as_array_mut)
+    {
+        list.retain(|f| f != FOREGROUND);
+    }
+    let (ons, oname) = (ns_of(&owner).to_string(), name_of(&owner).to_string());
+    if finalizers(&owner).is_empty() {
+        delete_now(state, &ot, &ons, &oname, Propagation::Background);
+    } else {
+        state.put(&ot, owner);
     }
 }
 
@@ -1238,27 +1458,8 @@ pub fn delete_now(
         }
     }
     let gone = state.remove(rt, ns, name)?;
-    let uid = gone
-        .pointer("/metadata/uid")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
-    let mut dependents = Vec::new();
-    for ((group, plural), objs) in &state.objects {
-        for ((dns, dname), obj) in objs {
-            let owned = obj
-                .pointer("/metadata/ownerReferences")
-                .and_then(Value::as_array)
-                .is_some_and(|refs| {
-                    refs.iter()
-                        .any(|r| r.get("uid").and_then(Value::as_str) == Some(uid.as_str()))
-                });
-            if owned {
-                dependents.push((group.clone(), plural.clone(), dns.clone(), dname.clone()));
-            }
-        }
-    }
-    for (group, plural, dns, dname) in dependents {
+    let uid = uid_of(&gone);
+    for (group, plural, dns, dname) in dependents_of(state, &uid) {
         let Some(dt) = type_for(state, &group, &plural) else {
             continue;
         };
@@ -1280,6 +1481,19 @@ pub fn delete_now(
         } else {
             delete_or_mark(state, &dt, &dns, &dname, Propagation::Background);
         }
+    }
+    // An owner waiting in foreground deletion may have lost its last dependent.
+    let owners: Vec<String> = gone
+        .pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array)
+        .map(|refs| {
+            refs.iter()
+                .filter_map(|r| r.get("uid").and_then(Value::as_str).map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    for owner in owners {
+        release_foreground(state, &owner);
     }
     if rt.namespaced {
         finish_namespace_if_empty(state, ns);

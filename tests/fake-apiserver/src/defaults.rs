@@ -97,11 +97,19 @@ pub fn apply_defaults(rt: &ResourceType, obj: &mut Value) {
     match (rt.group.as_str(), rt.kind.as_str()) {
         ("apps", "Deployment") => {
             set_default(obj, &["spec", "replicas"], json!(1));
-            set_default(
-                obj,
-                &["spec", "strategy"],
-                json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}}),
-            );
+            set_default(obj, &["spec", "strategy", "type"], json!("RollingUpdate"));
+            if obj.pointer("/spec/strategy/type") == Some(&json!("RollingUpdate")) {
+                set_default(
+                    obj,
+                    &["spec", "strategy", "rollingUpdate", "maxUnavailable"],
+                    json!("25%"),
+                );
+                set_default(
+                    obj,
+                    &["spec", "strategy", "rollingUpdate", "maxSurge"],
+                    json!("25%"),
+                );
+            }
             set_default(obj, &["spec", "revisionHistoryLimit"], json!(10));
             set_default(obj, &["spec", "progressDeadlineSeconds"], json!(600));
             default_template(obj);
@@ -111,9 +119,16 @@ pub fn apply_defaults(rt: &ResourceType, obj: &mut Value) {
             set_default(obj, &["spec", "podManagementPolicy"], json!("OrderedReady"));
             set_default(
                 obj,
-                &["spec", "updateStrategy"],
-                json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}),
+                &["spec", "updateStrategy", "type"],
+                json!("RollingUpdate"),
             );
+            if obj.pointer("/spec/updateStrategy/type") == Some(&json!("RollingUpdate")) {
+                set_default(
+                    obj,
+                    &["spec", "updateStrategy", "rollingUpdate", "partition"],
+                    json!(0),
+                );
+            }
             set_default(obj, &["spec", "revisionHistoryLimit"], json!(10));
             set_default(
                 obj,
@@ -255,6 +270,106 @@ pub fn schema_defaults(schema: &Value, obj: &mut Value) {
     }
 }
 
+/// Removes fields a structural CRD schema does not declare, as the apiserver prunes custom resources; returns
+/// the removed paths (`spec.foo`) for `fieldValidation` warnings or errors. `x-kubernetes-preserve-unknown-fields`
+/// and `additionalProperties` keep unknown members; `apiVersion`, `kind` and `metadata` are never pruned at the
+/// root or in `x-kubernetes-embedded-resource` objects.
+pub fn prune(schema: &Value, obj: &mut Value) -> Vec<String> {
+    let mut removed = Vec::new();
+    prune_at(schema, obj, "", true, &mut removed);
+    removed
+}
+
+fn prune_at(schema: &Value, obj: &mut Value, path: &str, root: bool, removed: &mut Vec<String>) {
+    let preserve = schema
+        .get("x-kubernetes-preserve-unknown-fields")
+        .and_then(Value::as_bool)
+        == Some(true);
+    let join = |k: &str| {
+        if path.is_empty() {
+            k.to_string()
+        } else {
+            format!("{path}.{k}")
+        }
+    };
+    match obj {
+        Value::Object(map) => {
+            let props = schema.get("properties").and_then(Value::as_object);
+            let additional = schema.get("additionalProperties").filter(|a| a.is_object());
+            let keys: Vec<String> = map.keys().cloned().collect();
+            for k in keys {
+                if root && matches!(k.as_str(), "apiVersion" | "kind" | "metadata") {
+                    continue;
+                }
+                let sub = props.and_then(|p| p.get(&k)).or(additional);
+                match sub {
+                    Some(sub) => {
+                        // Embedded objects keep apiVersion, kind and metadata like the root does.
+                        let embedded = sub
+                            .get("x-kubernetes-embedded-resource")
+                            .and_then(Value::as_bool)
+                            == Some(true);
+                        if let Some(child) = map.get_mut(&k) {
+                            prune_at(sub, child, &join(&k), embedded, removed);
+                        }
+                    }
+                    None if preserve
+                        || schema.get("additionalProperties") == Some(&Value::Bool(true)) => {}
+                    None => {
+                        map.remove(&k);
+                        removed.push(join(&k));
+                    }
+                }
+            }
+        }
+        Value::Array(items) => {
+            if let Some(item_schema) = schema.get("items") {
+                for (i, item) in items.iter_mut().enumerate() {
+                    prune_at(item_schema, item, &format!("{path}[{i}]"), false, removed);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The status a workload controller would report once every replica is ready: for servers started with
+/// `simulate_workloads`, where no controller runs but tools wait on readiness (`kubectl rollout status`,
+/// `kubectl wait --for=condition=Available`). Zero counts are left out, as Go's JSON does.
+pub fn simulated_workload_status(kind: &str, obj: &Value, now: &str) -> Value {
+    let replicas = obj
+        .pointer("/spec/replicas")
+        .and_then(Value::as_i64)
+        .unwrap_or(1);
+    let mut status = Map::new();
+    if let Some(g) = obj.pointer("/metadata/generation") {
+        status.insert("observedGeneration".into(), g.clone());
+    }
+    if replicas > 0 {
+        let mut counts = vec!["replicas", "readyReplicas", "availableReplicas"];
+        match kind {
+            "Deployment" => counts.push("updatedReplicas"),
+            "StatefulSet" => counts.extend(["currentReplicas", "updatedReplicas"]),
+            _ => counts.push("fullyLabeledReplicas"),
+        }
+        for c in counts {
+            status.insert(c.into(), json!(replicas));
+        }
+    }
+    if kind == "Deployment" {
+        status.insert(
+            "conditions".into(),
+            json!([
+                {"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable",
+                 "message": "Deployment has minimum availability.", "lastUpdateTime": now, "lastTransitionTime": now},
+                {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable",
+                 "message": "ReplicaSet has successfully progressed.", "lastUpdateTime": now, "lastTransitionTime": now}
+            ]),
+        );
+    }
+    Value::Object(status)
+}
+
 fn is_dns_subdomain(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 253
@@ -355,6 +470,23 @@ mod tests {
             e.detail,
             "Invalid value: -1: must be greater than or equal to 0"
         );
+    }
+
+    #[test]
+    fn pruning_drops_undeclared_fields_unless_preserved() {
+        let schema = json!({"type": "object", "properties": {
+            "spec": {"type": "object", "properties": {"size": {"type": "integer"},
+                "free": {"type": "object", "x-kubernetes-preserve-unknown-fields": true},
+                "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+                "items": {"type": "array", "items": {"type": "object", "properties": {"n": {"type": "string"}}}}}}}});
+        let mut o = json!({"apiVersion": "x/v1", "kind": "X", "metadata": {"name": "a"},
+            "spec": {"size": 1, "extra": true, "free": {"anything": 1}, "labels": {"a": "b"}, "items": [{"n": "x", "m": 1}]},
+            "other": 1});
+        let removed = prune(&schema, &mut o);
+        assert_eq!(removed, ["spec.extra", "spec.items[0].m", "other"]);
+        assert_eq!(o["spec"]["free"]["anything"], 1);
+        assert_eq!(o["spec"]["labels"]["a"], "b");
+        assert_eq!(o["metadata"]["name"], "a");
     }
 
     #[test]

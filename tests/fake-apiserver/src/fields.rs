@@ -8,16 +8,21 @@ use serde_json::{Value, json};
 
 use crate::patch::PatchError;
 use crate::resources::ResourceType;
-use crate::ssa::{self, FieldManagerCtx};
+use crate::ssa::{self, FieldManagerCtx, SchemaListTypes};
 use crate::status::ApiError;
 use crate::store::now_rfc3339;
 
 fn patch_error(e: PatchError) -> ApiError {
-    match e {
-        PatchError::Invalid(m) => ApiError::new(422, "Invalid", m),
-        PatchError::BadRequest(m) => ApiError::bad_request(m),
-        PatchError::Unsupported(m) => ApiError::unsupported_media(m),
-    }
+    let (code, reason, message) = e.status();
+    ApiError::new(code, reason, message)
+}
+
+/// List/map types a custom resource's schema declares; built-ins use patch.rs' own tables.
+fn schema_types(rt: &ResourceType) -> Option<SchemaListTypes> {
+    rt.schema
+        .as_ref()
+        .filter(|_| rt.custom)
+        .map(SchemaListTypes::from_openapi_v3)
 }
 
 /// RFC 7386 merge patch.
@@ -66,15 +71,13 @@ pub fn apply(
         subresource: sub,
         group_kind: &group_kind,
     };
-    ssa::apply(live, applied, &ctx, force).map_err(|c| {
-        let name = applied
-            .pointer("/metadata/name")
-            .or_else(|| live.and_then(|l| l.pointer("/metadata/name")))
-            .cloned()
-            .unwrap_or(Value::Null);
-        ApiError::new(409, "Conflict", c.message()).with_details(json!({
-            "name": name, "group": rt.group, "kind": rt.plural, "causes": c.causes()
-        }))
+    let schema = if sub == Some("scale") {
+        None
+    } else {
+        schema_types(rt)
+    };
+    ssa::apply_with_schema(live, applied, &ctx, force, schema.as_ref()).map_err(|c| {
+        ApiError::new(409, "Conflict", c.message()).with_details(json!({"causes": c.causes()}))
     })
 }
 
@@ -95,5 +98,5 @@ pub fn record_update(
         subresource: sub,
         group_kind: &group_kind,
     };
-    ssa::record_update(old, new, &ctx)
+    ssa::record_update_with_schema(old, new, &ctx, schema_types(rt).as_ref())
 }

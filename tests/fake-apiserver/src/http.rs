@@ -49,7 +49,13 @@ fn json_response(code: u16, body: &Value, content_type: &str) -> Response {
 
 /// The answer for an API error.
 pub fn error_response(e: &ApiError) -> Response {
-    json_response(e.code, &e.to_status(), "application/json")
+    let mut resp = json_response(e.code, &e.to_status(), "application/json");
+    for w in &e.warnings {
+        if let Some(v) = crate::admission::warning_header(w) {
+            resp.headers_mut().append(header::WARNING, v);
+        }
+    }
+    resp
 }
 
 fn reply_response(r: Reply, accept: &str) -> Response {
@@ -345,6 +351,7 @@ async fn route(
                     labels,
                     fields,
                     partial: wants_partial(accept),
+                    table: crate::table::wants_table(accept),
                 };
                 let body = watch(server.clone(), rt.clone(), params);
                 let resp = Response::builder()
@@ -356,14 +363,32 @@ async fn route(
             }
             let limit = query.get("limit").and_then(|l| l.parse::<usize>().ok());
             let list = server.list(rt, ns, &labels, &fields, limit, query.non_empty("continue"))?;
+            if crate::table::wants_table(accept) {
+                let items = list["items"].as_array().cloned().unwrap_or_default();
+                let meta = list.get("metadata").cloned().unwrap_or(json!({}));
+                let t = crate::table::table(rt, &items, meta, jiff::Timestamp::now(), true);
+                return Ok(Routed::Reply(Reply::ok(t)));
+            }
             Ok(Routed::Reply(Reply::ok(list)))
         }
-        (Method::GET, Some(name)) => Ok(Routed::Reply(Reply::ok(server.get(
-            rt,
-            ns_or_empty,
-            name,
-            sub,
-        )?))),
+        (Method::GET, Some(name)) => {
+            let obj = server.get(rt, ns_or_empty, name, sub)?;
+            if sub.is_none() && crate::table::wants_table(accept) {
+                let rv = obj
+                    .pointer("/metadata/resourceVersion")
+                    .cloned()
+                    .unwrap_or(json!(""));
+                let t = crate::table::table(
+                    rt,
+                    &[obj],
+                    json!({"resourceVersion": rv}),
+                    jiff::Timestamp::now(),
+                    true,
+                );
+                return Ok(Routed::Reply(Reply::ok(t)));
+            }
+            Ok(Routed::Reply(Reply::ok(obj)))
+        }
         (Method::POST, None) => {
             let body = parse_body(bytes)?;
             let opts = write_opts(query, headers, false);

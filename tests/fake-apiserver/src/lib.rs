@@ -15,6 +15,7 @@
 pub mod admission;
 pub mod admit;
 pub mod api;
+pub mod convert;
 pub mod defaults;
 pub mod discovery;
 pub mod faults;
@@ -29,6 +30,7 @@ pub mod selectors;
 pub mod ssa;
 pub mod status;
 pub mod store;
+pub mod table;
 pub mod tls;
 pub mod watch;
 
@@ -66,6 +68,8 @@ pub struct Options {
     pub https: bool,
     /// Watch events kept before the oldest expire (410 for watches from before them).
     pub max_history: usize,
+    /// Report Deployments, StatefulSets and ReplicaSets as fully ready, as if their controllers and pods ran.
+    pub simulate_workloads: bool,
 }
 
 impl Default for Options {
@@ -74,6 +78,7 @@ impl Default for Options {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             https: false,
             max_history: 10_000,
+            simulate_workloads: false,
         }
     }
 }
@@ -134,6 +139,7 @@ impl FakeApiServer {
             None
         };
         let server: api::Shared = Arc::new(api::Server::new(opts.max_history));
+        server.store.lock().simulate_workloads = opts.simulate_workloads;
         let router = http::router(server.clone());
         let acceptor = tls
             .as_ref()
@@ -177,9 +183,9 @@ impl FakeApiServer {
         };
         let mut config = kube::Config::new(uri);
         config.default_namespace = "default".into();
-        if let Some(t) = &self.tls {
-            config.root_cert = Some(vec![t.ca_der.clone()]);
-        }
+        // Trust exactly this server's CA. For plain HTTP an empty root store also spares every client the
+        // platform verifier's loading of the system roots (tens of milliseconds per client).
+        config.root_cert = Some(self.tls.iter().map(|t| t.ca_der.clone()).collect());
         config
     }
 

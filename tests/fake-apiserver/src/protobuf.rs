@@ -1,5 +1,6 @@
-//! Just enough of the Kubernetes protobuf encoding to read what `kubectl create namespace|configmap|secret`
-//! send: kubectl's typed clients post `application/vnd.kubernetes.protobuf` and do not fall back to JSON.
+//! Just enough of the Kubernetes protobuf encoding to read what `kubectl create namespace|configmap|secret|
+//! deployment` send: kubectl's typed clients post `application/vnd.kubernetes.protobuf` and do not fall back to
+//! JSON.
 //!
 //! In: a request body (`k8s\0` + `runtime.Unknown`). Out: the object as JSON. Pure.
 
@@ -17,7 +18,8 @@ pub enum ProtoError {
 }
 
 enum Field<'a> {
-    Scalar,
+    Varint(u64),
+    Fixed,
     Bytes(&'a [u8]),
 }
 
@@ -51,10 +53,7 @@ impl<'a> Reader<'a> {
         let key = self.varint()?;
         let (num, wire) = (key >> 3, key & 7);
         let field = match wire {
-            0 => {
-                self.varint()?;
-                Field::Scalar
-            }
+            0 => Field::Varint(self.varint()?),
             2 => {
                 let len = usize::try_from(self.varint()?).map_err(|_| ProtoError::Malformed)?;
                 let end = self.pos.checked_add(len).ok_or(ProtoError::Malformed)?;
@@ -64,11 +63,11 @@ impl<'a> Reader<'a> {
             }
             1 => {
                 self.pos += 8;
-                Field::Scalar
+                Field::Fixed
             }
             5 => {
                 self.pos += 4;
-                Field::Scalar
+                Field::Fixed
             }
             _ => return Err(ProtoError::Malformed),
         };
@@ -80,13 +79,137 @@ fn string(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-fn map_entry(b: &[u8], value_as_base64: bool) -> Result<(String, Value), ProtoError> {
+/// How one protobuf field becomes JSON.
+#[derive(Clone, Copy)]
+enum Kind {
+    Str,
+    /// A plain int32/int64: zero is "unset" (`omitempty` in JSON).
+    Int,
+    /// A pointer int (`replicas`): zero is a value.
+    OptInt,
+    /// A plain bool: false is "unset".
+    Bool,
+    Msg(&'static [F]),
+    RepStr,
+    RepMsg(&'static [F]),
+    /// `map<string, string>`
+    StrMap,
+    /// `map<string, bytes>`, base64 in JSON.
+    BytesMap,
+}
+
+/// One field of a message: number, JSON name, kind.
+type F = (u64, &'static str, Kind);
+
+const OWNER_REF: &[F] = &[
+    (1, "kind", Kind::Str),
+    (3, "name", Kind::Str),
+    (4, "uid", Kind::Str),
+    (5, "apiVersion", Kind::Str),
+    (6, "controller", Kind::Bool),
+    (7, "blockOwnerDeletion", Kind::Bool),
+];
+const OBJECT_META: &[F] = &[
+    (1, "name", Kind::Str),
+    (2, "generateName", Kind::Str),
+    (3, "namespace", Kind::Str),
+    (11, "labels", Kind::StrMap),
+    (12, "annotations", Kind::StrMap),
+    (13, "ownerReferences", Kind::RepMsg(OWNER_REF)),
+    (14, "finalizers", Kind::RepStr),
+];
+const NAMESPACE: &[F] = &[
+    (1, "metadata", Kind::Msg(OBJECT_META)),
+    (2, "spec", Kind::Msg(&[(1, "finalizers", Kind::RepStr)])),
+];
+const CONFIG_MAP: &[F] = &[
+    (1, "metadata", Kind::Msg(OBJECT_META)),
+    (2, "data", Kind::StrMap),
+    (3, "binaryData", Kind::BytesMap),
+    (4, "immutable", Kind::Bool),
+];
+const SECRET: &[F] = &[
+    (1, "metadata", Kind::Msg(OBJECT_META)),
+    (2, "data", Kind::BytesMap),
+    (3, "type", Kind::Str),
+    (4, "stringData", Kind::StrMap),
+    (5, "immutable", Kind::Bool),
+];
+const LABEL_SELECTOR: &[F] = &[
+    (1, "matchLabels", Kind::StrMap),
+    (
+        2,
+        "matchExpressions",
+        Kind::RepMsg(&[
+            (1, "key", Kind::Str),
+            (2, "operator", Kind::Str),
+            (3, "values", Kind::RepStr),
+        ]),
+    ),
+];
+const CONTAINER: &[F] = &[
+    (1, "name", Kind::Str),
+    (2, "image", Kind::Str),
+    (3, "command", Kind::RepStr),
+    (4, "args", Kind::RepStr),
+    (5, "workingDir", Kind::Str),
+    (
+        6,
+        "ports",
+        Kind::RepMsg(&[
+            (1, "name", Kind::Str),
+            (2, "hostPort", Kind::Int),
+            (3, "containerPort", Kind::Int),
+            (4, "protocol", Kind::Str),
+        ]),
+    ),
+    (
+        7,
+        "env",
+        Kind::RepMsg(&[(1, "name", Kind::Str), (2, "value", Kind::Str)]),
+    ),
+    (8, "resources", Kind::Msg(&[])),
+    (14, "imagePullPolicy", Kind::Str),
+];
+const POD_SPEC: &[F] = &[
+    (2, "containers", Kind::RepMsg(CONTAINER)),
+    (3, "restartPolicy", Kind::Str),
+    (4, "terminationGracePeriodSeconds", Kind::OptInt),
+    (6, "dnsPolicy", Kind::Str),
+    (8, "serviceAccountName", Kind::Str),
+    (10, "nodeName", Kind::Str),
+    (19, "schedulerName", Kind::Str),
+    (20, "initContainers", Kind::RepMsg(CONTAINER)),
+];
+const POD_TEMPLATE: &[F] = &[
+    (1, "metadata", Kind::Msg(OBJECT_META)),
+    (2, "spec", Kind::Msg(POD_SPEC)),
+];
+const DEPLOYMENT: &[F] = &[
+    (1, "metadata", Kind::Msg(OBJECT_META)),
+    (
+        2,
+        "spec",
+        Kind::Msg(&[
+            (1, "replicas", Kind::OptInt),
+            (2, "selector", Kind::Msg(LABEL_SELECTOR)),
+            (3, "template", Kind::Msg(POD_TEMPLATE)),
+            (4, "strategy", Kind::Msg(&[(1, "type", Kind::Str)])),
+            (5, "minReadySeconds", Kind::Int),
+            (6, "revisionHistoryLimit", Kind::OptInt),
+            (7, "paused", Kind::Bool),
+            (9, "progressDeadlineSeconds", Kind::OptInt),
+        ]),
+    ),
+];
+
+fn map_entry(b: &[u8], bytes_as_base64: bool) -> Result<(String, Value), ProtoError> {
     let mut r = Reader::new(b);
-    let (mut k, mut v) = (String::new(), Value::String(String::new()));
+    let (mut k, mut v) = (String::new(), json!(""));
     while let Some((num, f)) = r.next()? {
         match (num, f) {
             (1, Field::Bytes(x)) => k = string(x),
-            (2, Field::Bytes(x)) if value_as_base64 => {
+            (2, Field::Bytes(x)) if bytes_as_base64 => {
                 use base64::Engine as _;
                 v = json!(base64::engine::general_purpose::STANDARD.encode(x));
             }
@@ -95,6 +218,40 @@ fn map_entry(b: &[u8], value_as_base64: bool) -> Result<(String, Value), ProtoEr
         }
     }
     Ok((k, v))
+}
+
+/// Decodes one message by its field table; unknown fields are skipped, empty strings are protobuf's "unset".
+fn message(b: &[u8], fields: &[F]) -> Result<Value, ProtoError> {
+    let mut r = Reader::new(b);
+    let mut obj = Map::new();
+    while let Some((num, f)) = r.next()? {
+        let Some((_, name, kind)) = fields.iter().find(|(n, _, _)| *n == num) else {
+            continue;
+        };
+        let name = (*name).to_string();
+        match (*kind, f) {
+            (Kind::Str, Field::Bytes(x)) if !x.is_empty() => {
+                obj.insert(name, json!(string(x)));
+            }
+            (Kind::Int, Field::Varint(0)) | (Kind::Bool, Field::Varint(0)) => {}
+            (Kind::Int | Kind::OptInt, Field::Varint(v)) => {
+                // int32/int64 fields: two's complement in 64 bits.
+                obj.insert(name, json!(v as i64));
+            }
+            (Kind::Bool, Field::Varint(_)) => {
+                obj.insert(name, json!(true));
+            }
+            (Kind::Msg(sub), Field::Bytes(x)) => {
+                obj.insert(name, message(x, sub)?);
+            }
+            (Kind::RepStr, Field::Bytes(x)) => push_list(&mut obj, &name, json!(string(x))),
+            (Kind::RepMsg(sub), Field::Bytes(x)) => push_list(&mut obj, &name, message(x, sub)?),
+            (Kind::StrMap, Field::Bytes(x)) => push_map(&mut obj, &name, map_entry(x, false)?),
+            (Kind::BytesMap, Field::Bytes(x)) => push_map(&mut obj, &name, map_entry(x, true)?),
+            _ => {}
+        }
+    }
+    Ok(Value::Object(obj))
 }
 
 fn push_map(obj: &mut Map<String, Value>, key: &str, entry: (String, Value)) {
@@ -109,69 +266,6 @@ fn push_list(obj: &mut Map<String, Value>, key: &str, v: Value) {
     if let Some(l) = l.as_array_mut() {
         l.push(v);
     }
-}
-
-fn object_meta(b: &[u8]) -> Result<Value, ProtoError> {
-    let mut r = Reader::new(b);
-    let mut m = Map::new();
-    while let Some((num, f)) = r.next()? {
-        match (num, f) {
-            (1, Field::Bytes(x)) => {
-                m.insert("name".into(), json!(string(x)));
-            }
-            (2, Field::Bytes(x)) => {
-                m.insert("generateName".into(), json!(string(x)));
-            }
-            (3, Field::Bytes(x)) => {
-                m.insert("namespace".into(), json!(string(x)));
-            }
-            (11, Field::Bytes(x)) => push_map(&mut m, "labels", map_entry(x, false)?),
-            (12, Field::Bytes(x)) => push_map(&mut m, "annotations", map_entry(x, false)?),
-            (14, Field::Bytes(x)) => push_list(&mut m, "finalizers", json!(string(x))),
-            _ => {}
-        }
-    }
-    // Empty strings are protobuf's absent values.
-    m.retain(|_, v| v.as_str() != Some(""));
-    Ok(Value::Object(m))
-}
-
-fn decode_kind(kind: &str, raw: &[u8]) -> Result<Map<String, Value>, ProtoError> {
-    let mut r = Reader::new(raw);
-    let mut obj = Map::new();
-    while let Some((num, f)) = r.next()? {
-        let Field::Bytes(x) = f else {
-            if kind == "ConfigMap" && num == 4 {
-                obj.insert("immutable".into(), json!(true));
-            }
-            continue;
-        };
-        match (kind, num) {
-            (_, 1) => {
-                obj.insert("metadata".into(), object_meta(x)?);
-            }
-            ("Namespace", 2) => {
-                let mut spec = Map::new();
-                let mut sr = Reader::new(x);
-                while let Some((n, f)) = sr.next()? {
-                    if let (1, Field::Bytes(s)) = (n, f) {
-                        push_list(&mut spec, "finalizers", json!(string(s)));
-                    }
-                }
-                obj.insert("spec".into(), Value::Object(spec));
-            }
-            ("Namespace", _) => {}
-            ("ConfigMap", 2) => push_map(&mut obj, "data", map_entry(x, false)?),
-            ("ConfigMap", 3) => push_map(&mut obj, "binaryData", map_entry(x, true)?),
-            ("Secret", 2) => push_map(&mut obj, "data", map_entry(x, true)?),
-            ("Secret", 3) => {
-                obj.insert("type".into(), json!(string(x)));
-            }
-            ("Secret", 4) => push_map(&mut obj, "stringData", map_entry(x, false)?),
-            _ => {}
-        }
-    }
-    Ok(obj)
 }
 
 /// Decodes a `k8s\0`-prefixed protobuf body into the JSON object it carries.
@@ -195,10 +289,17 @@ pub fn decode(body: &[u8]) -> Result<Value, ProtoError> {
             _ => {}
         }
     }
-    if !matches!(kind.as_str(), "Namespace" | "ConfigMap" | "Secret") {
-        return Err(ProtoError::UnsupportedKind(kind));
-    }
-    let mut obj = decode_kind(&kind, raw)?;
+    let fields = match (api_version.as_str(), kind.as_str()) {
+        ("v1", "Namespace") => NAMESPACE,
+        ("v1", "ConfigMap") => CONFIG_MAP,
+        ("v1", "Secret") => SECRET,
+        ("apps/v1", "Deployment") => DEPLOYMENT,
+        _ => return Err(ProtoError::UnsupportedKind(kind)),
+    };
+    let mut obj = match message(raw, fields)? {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    };
     obj.insert("apiVersion".into(), json!(api_version));
     obj.insert("kind".into(), json!(kind));
     Ok(Value::Object(obj))

@@ -80,6 +80,15 @@ impl ResourceType {
         format!("{}/{}", self.group, self.kind)
     }
 
+    /// The key objects are stored under: `events.k8s.io` Events share the core Events' storage.
+    pub fn store_key(&self) -> (String, String) {
+        if self.group == "events.k8s.io" && self.plural == "events" {
+            (String::new(), self.plural.clone())
+        } else {
+            (self.group.clone(), self.plural.clone())
+        }
+    }
+
     /// The verbs served on the main resource.
     pub fn verbs(&self) -> Vec<&'static str> {
         vec![
@@ -397,6 +406,110 @@ const BUILTINS: &[Builtin] = &[
         status: false,
         scale: false,
         generation: true,
+        fields: &[],
+    },
+    Builtin {
+        group: "rbac.authorization.k8s.io",
+        version: "v1",
+        kind: "Role",
+        plural: "roles",
+        namespaced: true,
+        short: &[],
+        categories: &[],
+        status: false,
+        scale: false,
+        generation: false,
+        fields: &[],
+    },
+    Builtin {
+        group: "rbac.authorization.k8s.io",
+        version: "v1",
+        kind: "RoleBinding",
+        plural: "rolebindings",
+        namespaced: true,
+        short: &[],
+        categories: &[],
+        status: false,
+        scale: false,
+        generation: false,
+        fields: &[],
+    },
+    Builtin {
+        group: "rbac.authorization.k8s.io",
+        version: "v1",
+        kind: "ClusterRole",
+        plural: "clusterroles",
+        namespaced: false,
+        short: &[],
+        categories: &[],
+        status: false,
+        scale: false,
+        generation: false,
+        fields: &[],
+    },
+    Builtin {
+        group: "rbac.authorization.k8s.io",
+        version: "v1",
+        kind: "ClusterRoleBinding",
+        plural: "clusterrolebindings",
+        namespaced: false,
+        short: &[],
+        categories: &[],
+        status: false,
+        scale: false,
+        generation: false,
+        fields: &[],
+    },
+    Builtin {
+        group: "policy",
+        version: "v1",
+        kind: "PodDisruptionBudget",
+        plural: "poddisruptionbudgets",
+        namespaced: true,
+        short: &["pdb"],
+        categories: &[],
+        status: true,
+        scale: false,
+        generation: true,
+        fields: &[],
+    },
+    Builtin {
+        group: "networking.k8s.io",
+        version: "v1",
+        kind: "NetworkPolicy",
+        plural: "networkpolicies",
+        namespaced: true,
+        short: &["netpol"],
+        categories: &[],
+        status: false,
+        scale: false,
+        generation: false,
+        fields: &[],
+    },
+    Builtin {
+        group: "",
+        version: "v1",
+        kind: "PersistentVolume",
+        plural: "persistentvolumes",
+        namespaced: false,
+        short: &["pv"],
+        categories: &[],
+        status: true,
+        scale: false,
+        generation: false,
+        fields: &[],
+    },
+    Builtin {
+        group: "",
+        version: "v1",
+        kind: "Endpoints",
+        plural: "endpoints",
+        namespaced: true,
+        short: &["ep"],
+        categories: &[],
+        status: false,
+        scale: false,
+        generation: false,
         fields: &[],
     },
 ];

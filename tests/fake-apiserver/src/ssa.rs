@@ -853,23 +853,25 @@ fn merge<'v>(
 ) -> Value {
     match (live, applied) {
         (Value::Object(l), Value::Object(a)) if spath.is_empty() || !types.atomic_map(spath) => {
-            let mut out = l.clone();
             let in_metadata = spath.len() == 1 && spath[0] == "metadata";
-            for (name, value) in a {
-                if in_metadata && IGNORED_METADATA.contains(&name.as_str()) && l.contains_key(name)
-                {
-                    continue;
-                }
-                let merged = match l.get(name) {
-                    Some(current) => {
+            let mut out = Map::with_capacity(l.len() + a.len());
+            for (name, current) in l {
+                let keep_live = in_metadata && IGNORED_METADATA.contains(&name.as_str());
+                let value = match a.get(name) {
+                    Some(value) if !keep_live => {
                         spath.push(name);
                         let merged = merge(current, value, types, spath);
                         spath.pop();
                         merged
                     }
-                    None => value.clone(),
+                    _ => current.clone(),
                 };
-                out.insert(name.clone(), merged);
+                out.insert(name.clone(), value);
+            }
+            for (name, value) in a {
+                if !l.contains_key(name) {
+                    out.insert(name.clone(), value.clone());
+                }
             }
             Value::Object(out)
         }
@@ -1114,12 +1116,27 @@ fn write_entries(object: &mut Value, mut entries: Vec<Entry>) {
     }
 }
 
-fn without_managed_fields(value: &Value) -> Value {
-    let mut copy = value.clone();
-    if let Some(Value::Object(metadata)) = copy.get_mut("metadata") {
-        metadata.shift_remove("managedFields");
+/// Equality of two objects apart from `metadata.managedFields`, without copying them.
+fn equal_ignoring_managed_fields(a: &Value, b: &Value) -> bool {
+    fn maps_equal_except(a: &Map<String, Value>, b: &Map<String, Value>, skip: &str) -> bool {
+        let count = |m: &Map<String, Value>| m.keys().filter(|k| *k != skip).count();
+        count(a) == count(b)
+            && a.iter()
+                .filter(|(k, _)| *k != skip)
+                .all(|(k, v)| b.get(k).is_some_and(|w| json_equal(v, w)))
     }
-    copy
+    match (a, b) {
+        (Value::Object(a), Value::Object(b)) => {
+            let metadata_equal = match (a.get("metadata"), b.get("metadata")) {
+                (Some(Value::Object(ma)), Some(Value::Object(mb))) => {
+                    maps_equal_except(ma, mb, "managedFields")
+                }
+                (ma, mb) => ma == mb,
+            };
+            metadata_equal && maps_equal_except(a, b, "metadata")
+        }
+        _ => json_equal(a, b),
+    }
 }
 
 /// The apiserver keeps the old managedFields timestamps when nothing else changed, so a repeated identical write
@@ -1139,12 +1156,7 @@ fn unchanged(
         && kept
             .iter()
             .all(|n| old_entries.iter().any(|o| o.same_ignoring_time(n)));
-    (same_entries
-        && json_equal(
-            &without_managed_fields(live),
-            &without_managed_fields(result),
-        ))
-    .then(|| live.clone())
+    (same_entries && equal_ignoring_managed_fields(live, result)).then(|| live.clone())
 }
 
 // ---------------------------------------------------------------------------------------------------------------

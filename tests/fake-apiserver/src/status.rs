@@ -16,6 +16,10 @@ pub struct ApiError {
     pub message: String,
     /// Boxed: errors travel through every Result in the server and should stay small.
     pub details: Option<Box<Value>>,
+    /// A write lost a race with another write after admission; it is retried and never reaches a client.
+    pub raced: bool,
+    /// Admission warnings gathered before the failure; sent as `Warning` headers with the error.
+    pub warnings: Vec<String>,
 }
 
 impl ApiError {
@@ -25,7 +29,16 @@ impl ApiError {
             reason: reason.to_string(),
             message: message.into(),
             details: None,
+            raced: false,
+            warnings: Vec::new(),
         }
+    }
+
+    /// Puts warnings gathered earlier in the request before this error's own.
+    pub fn with_warnings(mut self, earlier: &[String]) -> Self {
+        let own = std::mem::take(&mut self.warnings);
+        self.warnings = earlier.iter().cloned().chain(own).collect();
+        self
     }
 
     pub fn with_details(mut self, details: Value) -> Self {
@@ -85,6 +98,13 @@ impl ApiError {
             ),
         )
         .with_details(json!({"name": name, "group": rt.group, "kind": rt.plural}))
+    }
+
+    /// The object changed between a write's read and its commit: the write starts again (see `api.rs`).
+    pub fn raced(rt: &ResourceType, name: &str) -> Self {
+        let mut e = Self::stale(rt, name);
+        e.raced = true;
+        e
     }
 
     /// 422 Invalid with one cause: `Deployment.apps "web" is invalid: spec.replicas: Invalid value: ...`.

@@ -67,6 +67,8 @@ pub struct State {
     pub max_history: usize,
     pub pages: HashMap<String, Page>,
     next_page: u64,
+    /// Report every Deployment/StatefulSet/ReplicaSet as fully ready (no controller runs otherwise).
+    pub simulate_workloads: bool,
 }
 
 /// Pages kept for continue tokens before the oldest expire.
@@ -91,6 +93,7 @@ impl State {
             max_history,
             pages: HashMap::new(),
             next_page: 0,
+            simulate_workloads: false,
         };
         let now = now_rfc3339();
         for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
@@ -131,14 +134,14 @@ impl State {
     /// One stored object.
     pub fn get(&self, rt: &ResourceType, ns: &str, name: &str) -> Option<&Value> {
         self.objects
-            .get(&(rt.group.clone(), rt.plural.clone()))?
+            .get(&rt.store_key())?
             .get(&(ns.to_string(), name.to_string()))
     }
 
     /// All stored objects of a resource, in one namespace or all (`None`), ordered by namespace then name.
     pub fn list(&self, rt: &ResourceType, ns: Option<&str>) -> Vec<Value> {
         self.objects
-            .get(&(rt.group.clone(), rt.plural.clone()))
+            .get(&rt.store_key())
             .map(|m| {
                 m.iter()
                     .filter(|((n, _), _)| ns.is_none_or(|want| want == n))
@@ -176,6 +179,22 @@ impl State {
     /// Stores `obj` (metadata already complete except resourceVersion), stamps a new resourceVersion and records
     /// the change. Returns the stored object.
     pub fn put(&mut self, rt: &ResourceType, mut obj: Value) -> Value {
+        if rt.group == "events.k8s.io"
+            && obj.get("apiVersion").and_then(Value::as_str) == Some("events.k8s.io/v1")
+        {
+            obj = crate::convert::events_event_to_core(&obj);
+        }
+        if self.simulate_workloads
+            && rt.group == "apps"
+            && matches!(
+                rt.kind.as_str(),
+                "Deployment" | "StatefulSet" | "ReplicaSet"
+            )
+        {
+            let status = crate::defaults::simulated_workload_status(&rt.kind, &obj, &now_rfc3339());
+            obj["status"] = status;
+        }
+        let (group, plural) = rt.store_key();
         self.rv += 1;
         obj["metadata"]["resourceVersion"] = json!(self.rv.to_string());
         let ns = obj
@@ -190,7 +209,7 @@ impl State {
             .to_string();
         let map = self
             .objects
-            .entry((rt.group.clone(), rt.plural.clone()))
+            .entry((group.clone(), plural.clone()))
             .or_default();
         let old = map.insert((ns.clone(), name), obj.clone());
         let kind = if old.is_some() {
@@ -200,8 +219,8 @@ impl State {
         };
         self.push_change(Change {
             rv: self.rv,
-            group: rt.group.clone(),
-            plural: rt.plural.clone(),
+            group,
+            plural,
             namespace: ns,
             kind,
             object: Arc::new(obj.clone()),
@@ -215,7 +234,7 @@ impl State {
 
     /// Removes an object, recording a DELETED change with a new resourceVersion. Returns its last state.
     pub fn remove(&mut self, rt: &ResourceType, ns: &str, name: &str) -> Option<Value> {
-        let key = (rt.group.clone(), rt.plural.clone());
+        let key = rt.store_key();
         let mut obj = self
             .objects
             .get_mut(&key)?
@@ -225,8 +244,8 @@ impl State {
         obj["metadata"]["resourceVersion"] = json!(self.rv.to_string());
         self.push_change(Change {
             rv: self.rv,
-            group: rt.group.clone(),
-            plural: rt.plural.clone(),
+            group: key.0,
+            plural: key.1,
             namespace: ns.to_string(),
             kind: EventType::Deleted,
             object: Arc::new(obj.clone()),
@@ -300,13 +319,12 @@ impl State {
     }
 }
 
-/// The shared store: state behind a std mutex plus a notifier that wakes watches on every change.
+/// The shared store: state behind a std mutex plus a notifier that wakes watches on every change. Writes hold
+/// no lock while admission webhooks run; they re-check the object's resourceVersion when they commit.
 #[derive(Debug)]
 pub struct Store {
     state: Mutex<State>,
     notify: tokio::sync::watch::Sender<u64>,
-    /// Serialises writes across admission webhook calls (which await), so a write's read-check-store is atomic.
-    pub write_lock: tokio::sync::Mutex<()>,
     /// Watches currently streaming, so tests can wait for a client to be watching instead of sleeping.
     pub open_watches: std::sync::atomic::AtomicUsize,
 }
@@ -317,7 +335,6 @@ impl Store {
         Store {
             state: Mutex::new(State::new(max_history)),
             notify,
-            write_lock: tokio::sync::Mutex::new(()),
             open_watches: std::sync::atomic::AtomicUsize::new(0),
         }
     }

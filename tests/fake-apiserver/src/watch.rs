@@ -31,6 +31,8 @@ pub struct WatchParams {
     pub fields: FieldSelector,
     /// Answer with `meta.k8s.io/v1 PartialObjectMetadata` objects.
     pub partial: bool,
+    /// Answer with one-row `meta.k8s.io/v1 Table` objects (`kubectl get --watch`).
+    pub table: bool,
 }
 
 /// How long a watch may idle before a bookmark tells the client it is still current.
@@ -62,13 +64,19 @@ struct Watcher {
 }
 
 impl Watcher {
+    /// Selectors see the object as this API serves it (field names differ between the Event APIs).
     fn matches(&self, obj: &Value) -> bool {
-        self.p.labels.matches(obj) && self.p.fields.matches(obj)
+        self.p.labels.matches(obj)
+            && (self.p.fields.is_empty()
+                || self.p.fields.matches(&in_version(&self.rt, obj.clone())))
     }
 
     fn render(&self, obj: &Value) -> Value {
         let o = in_version(&self.rt, obj.clone());
-        if self.p.partial {
+        if self.p.table {
+            let meta = json!({"resourceVersion": o.pointer("/metadata/resourceVersion").cloned().unwrap_or(json!(""))});
+            crate::table::table(&self.rt, &[o], meta, jiff::Timestamp::now(), true)
+        } else if self.p.partial {
             partial_metadata(&o)
         } else {
             o
@@ -80,7 +88,9 @@ impl Watcher {
         if initial_end {
             meta["annotations"] = json!({"k8s.io/initial-events-end": "true"});
         }
-        let (kind, api_version) = if self.p.partial {
+        let (kind, api_version) = if self.p.table {
+            ("Table".to_string(), "meta.k8s.io/v1".to_string())
+        } else if self.p.partial {
             (
                 "PartialObjectMetadata".to_string(),
                 "meta.k8s.io/v1".to_string(),
@@ -96,7 +106,8 @@ impl Watcher {
 
     /// The event a change produces for this watch, if any.
     fn event_for(&self, c: &Change) -> Option<Bytes> {
-        if c.group != self.rt.group || c.plural != self.rt.plural {
+        let (group, plural) = self.rt.store_key();
+        if c.group != group || c.plural != plural {
             return None;
         }
         if let Some(ns) = &self.p.namespace
@@ -205,7 +216,9 @@ async fn run(server: Shared, w: Watcher, tx: mpsc::Sender<Bytes>) {
                     state.compacted_rv
                 ))
             } else {
-                for c in state.history.iter().filter(|c| c.rv > last) {
+                // History is ordered by resourceVersion: start right after the last change this watch saw.
+                let start = state.history.partition_point(|c| c.rv <= last);
+                for c in state.history.range(start..) {
                     if let Some(b) = w.event_for(c) {
                         out.push(b);
                     }

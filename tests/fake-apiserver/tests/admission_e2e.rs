@@ -76,10 +76,16 @@ struct Hooks {
 }
 
 async fn start_hooks() -> Hooks {
+    start_router(
+        Router::new()
+            .route("/patch", post(patcher))
+            .route("/deny", post(denier)),
+    )
+    .await
+}
+
+async fn start_router(router: Router) -> Hooks {
     let tls = fake_apiserver::tls::generate().unwrap();
-    let router = Router::new()
-        .route("/patch", post(patcher))
-        .route("/deny", post(denier));
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::clone(&tls.server_config));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -194,6 +200,10 @@ async fn kubectl_sees_patches_warnings_and_denials() {
         denied.contains("admission webhook \"deny.example.com\" denied the request: objects labelled deny=yes are refused"),
         "{denied}"
     );
+    assert!(
+        denied.contains("Warning: configmap labelled by the test webhook"),
+        "warnings from before a denial are still shown: {denied}"
+    );
     let missing = k.fails(&["get", "configmap", "refused"]).await;
     assert!(missing.contains("not found"), "{missing}");
 
@@ -279,4 +289,94 @@ async fn kube_rs_sees_patches_denials_and_scale_admission() {
         deps.get("web").await.unwrap().spec.unwrap().replicas,
         Some(4)
     );
+}
+
+/// A validating webhook that writes to the API server while it admits a ConfigMap update: it records an audit
+/// ConfigMap and annotates the very object being updated, so the admitted write finds it changed and starts
+/// again (as kube-apiserver's optimistic updates do) instead of losing either write or waiting on a lock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_may_write_to_the_server_while_admitting() {
+    let srv = FakeApiServer::start().await.unwrap();
+    let client = srv.client();
+    let router = Router::new().route(
+        "/audit",
+        post(move |Json(body): Json<Value>| {
+            let client = client.clone();
+            async move {
+                let req = request(&body);
+                let audited = req
+                    .object
+                    .as_ref()
+                    .is_some_and(|o| o.annotations().contains_key("audited"));
+                if audited {
+                    // Its own annotation comes back through admission too: nothing more to write.
+                    return answer(AdmissionResponse::from(&req));
+                }
+                let name = req.name.clone();
+                let cms: Api<ConfigMap> = Api::default_namespaced(client);
+                let audit: ConfigMap =
+                    serde_json::from_value(json!({"metadata": {"name": format!("audit-{name}")}}))
+                        .unwrap();
+                match cms.create(&PostParams::default(), &audit).await {
+                    Ok(_) | Err(kube::Error::Api(_)) => {}
+                    Err(e) => panic!("audit write failed: {e}"),
+                }
+                let mark = json!({"metadata": {"annotations": {"audited": "yes"}}});
+                cms.patch(&name, &PatchParams::default(), &Patch::Merge(mark))
+                    .await
+                    .unwrap();
+                answer(AdmissionResponse::from(&req))
+            }
+        }),
+    );
+    let hooks = start_router(router).await;
+    let validating: Api<DynamicObject> = Api::all_with(
+        srv.client(),
+        &kube::discovery::ApiResource::from_gvk_with_plural(
+            &kube::core::GroupVersionKind::gvk(
+                "admissionregistration.k8s.io",
+                "v1",
+                "ValidatingWebhookConfiguration",
+            ),
+            "validatingwebhookconfigurations",
+        ),
+    );
+    let config = json!({
+        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
+        "metadata": {"name": "audit"},
+        "webhooks": [{"name": "audit.example.com", "sideEffects": "NoneOnDryRun", "admissionReviewVersions": ["v1"],
+            "clientConfig": {"url": format!("{}/audit", hooks.base), "caBundle": hooks.ca_bundle},
+            "objectSelector": {"matchLabels": {"audit": "on"}},
+            "rules": [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["UPDATE"], "resources": ["configmaps"]}]}]
+    });
+    let cms: Api<ConfigMap> = Api::default_namespaced(srv.client());
+    let cm: ConfigMap =
+        serde_json::from_value(json!({"metadata": {"name": "c", "labels": {"audit": "on"}}}))
+            .unwrap();
+    cms.create(&PostParams::default(), &cm).await.unwrap();
+    validating
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(config).unwrap(),
+        )
+        .await
+        .unwrap();
+
+    let updated = cms
+        .patch(
+            "c",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"data": {"k": "v"}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        updated.data.as_ref().unwrap().get("k").map(String::as_str),
+        Some("v")
+    );
+    assert_eq!(
+        updated.annotations().get("audited").map(String::as_str),
+        Some("yes")
+    );
+    assert!(cms.get_opt("audit-c").await.unwrap().is_some());
 }

@@ -2,65 +2,13 @@
 //! HTTPS webhook server denying, patching and warning, and what a user sees from kubectl and kube-rs.
 
 mod admission_support;
+mod common;
 
-use std::path::{Path, PathBuf};
-
-use admission_support::{WebhookServer, start_webhooks};
+use admission_support::start_webhooks;
+use common::Kubectl;
 use fake_apiserver::FakeApiServer;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, PostParams};
-
-struct Kubectl {
-    kubeconfig: PathBuf,
-    cache: PathBuf,
-}
-
-struct Output {
-    success: bool,
-    stdout: String,
-    stderr: String,
-}
-
-impl Kubectl {
-    async fn run(&self, args: &[&str]) -> Output {
-        let output = tokio::process::Command::new("kubectl")
-            .arg("--kubeconfig")
-            .arg(&self.kubeconfig)
-            .arg("--cache-dir")
-            .arg(&self.cache)
-            .args(args)
-            .output()
-            .await
-            .expect("kubectl is installed (the end-to-end tests need it)");
-        Output {
-            success: output.status.success(),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        }
-    }
-
-    async fn ok(&self, args: &[&str]) -> Output {
-        let output = self.run(args).await;
-        assert!(output.success, "kubectl {args:?} failed: {}", output.stderr);
-        output
-    }
-}
-
-fn data(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data")
-        .join(path)
-}
-
-fn register(webhooks: &WebhookServer, dir: &Path) -> PathBuf {
-    let manifest = std::fs::read_to_string(data("admission/webhooks.yaml"))
-        .expect("webhook manifest fixture")
-        .replace("WEBHOOK_URL", &webhooks.base)
-        .replace("CA_BUNDLE", &webhooks.ca_bundle());
-    let path = dir.join("webhooks.yaml");
-    std::fs::write(&path, manifest).expect("write manifest");
-    path
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_sees_denials_patches_and_warnings() {
@@ -68,15 +16,12 @@ async fn kubectl_sees_denials_patches_and_warnings() {
     let api = FakeApiServer::start()
         .await
         .expect("fake API server starts");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let kubeconfig = dir.path().join("kubeconfig");
-    api.write_kubeconfig(&kubeconfig)
-        .expect("kubeconfig written");
-    let kubectl = Kubectl {
-        kubeconfig,
-        cache: dir.path().join("cache"),
-    };
-    let manifest = register(&webhooks, dir.path());
+    let kubectl = Kubectl::new(&api);
+    let manifest = std::fs::read_to_string(Kubectl::data("admission/webhooks.yaml"))
+        .expect("webhook manifest fixture")
+        .replace("WEBHOOK_URL", &webhooks.base)
+        .replace("CA_BUNDLE", &webhooks.ca_bundle());
+    let manifest = kubectl.file("webhooks.yaml", &manifest);
     kubectl
         .ok(&["create", "-f", manifest.to_str().expect("utf-8 path")])
         .await;
@@ -89,15 +34,13 @@ async fn kubectl_sees_denials_patches_and_warnings() {
             "jsonpath={.webhooks[0].failurePolicy}",
         ])
         .await;
-    assert_eq!(
-        stored.stdout, "Fail",
-        "webhook configurations are defaulted"
-    );
+    assert_eq!(stored, "Fail", "webhook configurations are defaulted");
 
     // Allowed: both mutating webhooks patched it, in name order; the validating one warned.
     let created = kubectl
-        .ok(&["create", "configmap", "plain", "--from-literal=replicas=3"])
+        .run(&["create", "configmap", "plain", "--from-literal=replicas=3"])
         .await;
+    assert!(created.ok, "{}", created.stderr);
     assert!(
         created.stderr.contains("Warning: spec.replicas is odd"),
         "{}",
@@ -119,7 +62,7 @@ async fn kubectl_sees_denials_patches_and_warnings() {
             "jsonpath={.metadata.labels.patched-by}",
         ])
         .await;
-    assert_eq!(label.stdout, "base64");
+    assert_eq!(label, "base64");
     let annotation = kubectl
         .ok(&[
             "get",
@@ -129,7 +72,7 @@ async fn kubectl_sees_denials_patches_and_warnings() {
             "jsonpath={.metadata.annotations.example\\.com/by}",
         ])
         .await;
-    assert_eq!(annotation.stdout, "kube-rs");
+    assert_eq!(annotation, "kube-rs");
 
     // Denied in a guarded namespace: the apiserver's wording reaches the user, nothing is stored.
     kubectl.ok(&["create", "namespace", "guarded"]).await;
@@ -146,7 +89,7 @@ async fn kubectl_sees_denials_patches_and_warnings() {
             "--from-literal=replicas=3",
         ])
         .await;
-    assert!(!denied.success);
+    assert!(!denied.ok);
     assert!(
         denied.stderr.contains(
             "admission webhook \"deny.example.com\" denied the request: replicas must be even"
@@ -171,8 +114,8 @@ async fn kubectl_sees_denials_patches_and_warnings() {
             "jsonpath={.metadata.labels.patched-by}",
         ])
         .await;
-    assert_eq!(dry.stdout, "base64");
-    assert!(!kubectl.run(&["get", "configmap", "dry"]).await.success);
+    assert_eq!(dry, "base64");
+    assert!(!kubectl.run(&["get", "configmap", "dry"]).await.ok);
 
     // kube-rs sees the same: the patched object back from create, the denial as a 400 Status.
     let client = api.client();

@@ -464,3 +464,52 @@ async fn webhooks_that_only_speak_v1beta1_get_a_v1beta1_review() {
     assert_eq!(reviews.len(), 1);
     assert_eq!(reviews[0]["apiVersion"], "admission.k8s.io/v1beta1");
 }
+
+#[tokio::test]
+async fn if_needed_webhooks_are_reinvoked_once_after_later_changes() {
+    let server = start_webhooks().await;
+    let admission = Admission::new();
+    let watcher = |tag: &str, policy: &str| {
+        config(
+            &format!("a-{tag}"),
+            vec![server.webhook(
+                &format!("{tag}.example.com"),
+                &format!("/record/{tag}"),
+                json!({"reinvocationPolicy": policy}),
+            )],
+        )
+    };
+    let labeller = config(
+        "b-label",
+        vec![server.webhook("label.example.com", "/patch-base64", json!({}))],
+    );
+    let configs = [
+        watcher("again", "IfNeeded"),
+        watcher("once", "Never"),
+        labeller,
+    ];
+    let (object, _) = admission
+        .mutate(&configs, &configmap_create())
+        .await
+        .expect("admitted");
+    assert_eq!(
+        object.expect("object")["metadata"]["labels"]["patched-by"],
+        "base64"
+    );
+    let again = server.recorded("again");
+    assert_eq!(again.len(), 2, "reinvoked after the label was added");
+    assert!(again[0]["request"]["object"]["metadata"]["labels"]["patched-by"].is_null());
+    assert_eq!(
+        again[1]["request"]["object"]["metadata"]["labels"]["patched-by"],
+        "base64"
+    );
+    assert_eq!(server.recorded("once").len(), 1);
+
+    // Nothing changed after it: no second call.
+    let alone = [watcher("alone", "IfNeeded")];
+    admission
+        .mutate(&alone, &configmap_create())
+        .await
+        .expect("admitted");
+    assert_eq!(server.recorded("alone").len(), 1);
+}

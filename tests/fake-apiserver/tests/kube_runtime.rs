@@ -73,6 +73,26 @@ async fn watch_resumes_exactly_and_expires_after_compaction() {
 }
 
 #[tokio::test]
+async fn watch_ends_at_its_timeout_with_a_bookmark() {
+    let srv = FakeApiServer::start().await.unwrap();
+    let cms: Api<ConfigMap> = Api::default_namespaced(srv.client());
+    let stream = cms
+        .watch(&WatchParams::default().timeout(1), "0")
+        .await
+        .unwrap();
+    let events: Vec<_> =
+        tokio::time::timeout(Duration::from_secs(20), stream.try_collect::<Vec<_>>())
+            .await
+            .expect("the server ends the watch at timeoutSeconds")
+            .unwrap();
+    let rv = srv.resource_version().to_string();
+    match events.last() {
+        Some(WatchEvent::Bookmark(b)) => assert_eq!(b.metadata.resource_version, rv),
+        other => panic!("expected a closing bookmark, got {other:?}"),
+    }
+}
+
+#[tokio::test]
 async fn reflector_stays_in_sync_across_compaction() {
     let srv = FakeApiServer::start().await.unwrap();
     let cms: Api<ConfigMap> = Api::default_namespaced(srv.client());
@@ -296,6 +316,19 @@ async fn recorder_publishes_events() {
         Some("e")
     );
     assert!(e.series.is_some());
+
+    // Both Event APIs serve the same objects, as in a real cluster.
+    let core: Api<k8s_openapi::api::core::v1::Event> = Api::default_namespaced(srv.client());
+    let core_events = core
+        .list(&ListParams::default().fields("involvedObject.name=e"))
+        .await
+        .unwrap();
+    assert_eq!(core_events.items.len(), 1);
+    assert_eq!(core_events.items[0].message.as_deref(), Some("all good"));
+    assert_eq!(
+        core_events.items[0].reporting_component.as_deref(),
+        Some("tester")
+    );
 }
 
 #[tokio::test]

@@ -49,6 +49,45 @@ async fn version_namespaces_and_dry_run() {
         missing.contains("deployments.apps \"web\" not found"),
         "{missing}"
     );
+
+    // kubectl's typed create commands send protobuf.
+    k.ok(&[
+        "-n",
+        "demo",
+        "create",
+        "deployment",
+        "api",
+        "--image=nginx:1.27",
+        "--replicas=3",
+        "--port=80",
+    ])
+    .await;
+    let got = k
+        .ok(&["-n", "demo", "get", "deploy", "api", "-o", "jsonpath={.spec.replicas} {.spec.template.spec.containers[0].image} {.spec.strategy.type}"])
+        .await;
+    assert_eq!(got, "3 nginx:1.27 RollingUpdate");
+    k.ok(&[
+        "-n",
+        "demo",
+        "create",
+        "secret",
+        "generic",
+        "creds",
+        "--from-literal=token=abc",
+    ])
+    .await;
+    let token = k
+        .ok(&[
+            "-n",
+            "demo",
+            "get",
+            "secret",
+            "creds",
+            "-o",
+            "jsonpath={.data.token} {.type}",
+        ])
+        .await;
+    assert_eq!(token, "YWJj Opaque");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -229,6 +268,16 @@ async fn crd_established_then_custom_resources_by_short_name_and_selector() {
         .ok(&["get", "widget", "red", "-o", "jsonpath={.spec.size}"])
         .await;
     assert_eq!(size, "1", "schema default applied");
+    // Plain `get` prints the CRD's printer columns from the server's Table.
+    let table = k.ok(&["get", "wd"]).await;
+    let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(header, ["NAME", "SIZE", "AGE"]);
+    assert!(
+        table
+            .lines()
+            .any(|l| l.split_whitespace().take(2).eq(["blue", "3"])),
+        "{table}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -421,7 +470,13 @@ async fn binary_prints_url_and_writes_a_kubeconfig() {
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("kc");
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_fake-apiserver"))
-        .args(["--listen", "127.0.0.1:0", "--kubeconfig-out"])
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--name",
+            "east",
+            "--kubeconfig-out",
+        ])
         .arg(&kubeconfig)
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
@@ -434,6 +489,8 @@ async fn binary_prints_url_and_writes_a_kubeconfig() {
         .unwrap()
         .unwrap();
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    let written = std::fs::read_to_string(&kubeconfig).unwrap();
+    assert!(written.contains("current-context: east"), "{written}");
     let out = tokio::process::Command::new("kubectl")
         .arg("--kubeconfig")
         .arg(&kubeconfig)
@@ -467,4 +524,79 @@ async fn kubectl_verifies_an_https_server_with_the_kubeconfig_ca() {
     let k = Kubectl::new(&srv);
     let names = k.ok(&["get", "namespaces", "-o", "name"]).await;
     assert!(names.contains("namespace/default"), "{names}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_events_shows_what_a_recorder_published() {
+    use kube::Resource;
+    use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+    let srv = FakeApiServer::start().await.unwrap();
+    let k = Kubectl::new(&srv);
+    k.ok(&["create", "configmap", "subject", "--from-literal=k=v"])
+        .await;
+    let cms: Api<ConfigMap> = Api::default_namespaced(srv.client());
+    let cm = cms.get("subject").await.unwrap();
+    let recorder = Recorder::new(
+        srv.client(),
+        Reporter {
+            controller: "tester".into(),
+            instance: None,
+        },
+    );
+    let ev = Event {
+        type_: EventType::Warning,
+        reason: "Drifted".into(),
+        note: Some("spec changed outside git".into()),
+        action: "Compare".into(),
+        secondary: None,
+    };
+    recorder.publish(&ev, &cm.object_ref(&())).await.unwrap();
+    let out = k.ok(&["get", "events"]).await;
+    let header: Vec<&str> = out.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        header,
+        ["LAST", "SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]
+    );
+    let row = out.lines().nth(1).unwrap();
+    assert!(
+        row.contains("Warning") && row.contains("Drifted") && row.contains("configmap/subject"),
+        "{row}"
+    );
+    assert!(row.ends_with("spec changed outside git"), "{row}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deployment_manifests_with_rbac_and_policy_kinds_apply() {
+    let srv = FakeApiServer::start().await.unwrap();
+    let k = Kubectl::new(&srv);
+    let out = k
+        .ok(&[
+            "apply",
+            "--server-side",
+            "-f",
+            &data("kubectl/rbac-and-policy.yaml"),
+        ])
+        .await;
+    for applied in [
+        "serviceaccount/runner",
+        "clusterrole.rbac.authorization.k8s.io/runner",
+        "clusterrolebinding.rbac.authorization.k8s.io/runner",
+        "poddisruptionbudget.policy/runner",
+        "service/runner",
+    ] {
+        assert!(
+            out.contains(&format!("{applied} serverside-applied")),
+            "{out}"
+        );
+    }
+    let port = k
+        .ok(&[
+            "get",
+            "service",
+            "runner",
+            "-o",
+            "jsonpath={.spec.ports[0].targetPort} {.spec.type}",
+        ])
+        .await;
+    assert_eq!(port, "443 ClusterIP", "service defaults");
 }
