@@ -232,8 +232,44 @@ async fn a_plan_waiting_at_the_fence_proceeds_soon_after_the_peer_stands_by() {
         },
     )
     .await;
-    assert_eq!(status(&s.west).await.role, Some(Role::Primary));
-
     stop.send(true).expect("stop");
     running.await.expect("run loop ends");
+
+    // After the transition both plans read their steady phase, with the finished record kept.
+    for (cluster, role, phase) in [
+        (&s.west, Role::Primary, "Protected"),
+        (&s.east, Role::Standby, "Standby"),
+    ] {
+        let status = status(cluster).await;
+        assert_eq!(
+            (status.role, status.phase.as_deref()),
+            (Some(role), Some(phase))
+        );
+        let ready = status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "Ready")
+            .expect("Ready condition");
+        assert_eq!(
+            (ready.status.as_str(), ready.reason.as_deref()),
+            ("True", Some("Reconciled")),
+            "{ready:?}"
+        );
+        let transition = status.transition.expect("transition recorded");
+        assert!(transition.finished_at.is_some(), "{transition:?}");
+    }
+
+    // A settled plan's status is not rewritten by further passes: nothing flips it, so nothing wakes the loop.
+    let version = || async {
+        Api::<DRPlan>::namespaced(s.west.client(), "mysql")
+            .get("mysql")
+            .await
+            .expect("plan")
+            .metadata
+            .resource_version
+    };
+    let before = version().await;
+    assert!(s.west_rec.pass(false).await.ok);
+    assert!(s.west_rec.pass(true).await.ok);
+    assert_eq!(version().await, before, "{:?}", status(&s.west).await);
 }
