@@ -5,6 +5,11 @@
 //! cluster's reconciler (the same git source, plan controller and transition executor `drgitops reconcile` runs)
 //! fetches the commit and carries out its half of the transition. Every step is printed as the clusters' DRPlan
 //! status records it, on both sides, and the `drgitops status` table of each cluster at the end.
+//!
+//! Each cluster also runs the drgitops admission webhook in-process (the same router, TLS server and live cluster
+//! view `drgitops webhook` serves), registered with the shipped webhook configurations pointed at a loopback
+//! listener. The reconcilers write as their service account, which the standby guard exempts; after the
+//! failover, a person scaling a workload up on the new standby is denied, and the denial is printed.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -12,17 +17,28 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
 use drgitops::cli::failover::failover;
 use drgitops::cli::status::{render_table, summaries};
+use drgitops::cluster::live::LiveView;
 use drgitops::gitops::runner::{Reconciler, ReconcilerOptions};
 use drgitops::gitops::source::{GitAuth, GitSourceConfig};
 use drgitops::plan::DRPlan;
+use drgitops::policy::PolicyConfig;
+use drgitops::policy::config::RECONCILER_USER;
+use drgitops::webhook::admission::{self, AdmissionState};
+use drgitops::webhook::config::PolicyStore;
+use drgitops::webhook::metrics::Metrics;
+use drgitops::webhook::{server, tls};
 use fake_apiserver::FakeApiServer;
 use k8s_openapi::ByteString;
+use k8s_openapi::api::admissionregistration::v1::{
+    MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
+};
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::PostParams;
+use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use serde_json::json;
 
@@ -41,6 +57,7 @@ spec:
   clusterPair:
     name: remotecluster
     peerKubeconfigSecret: {name: drgitops-peer, key: kubeconfig}
+    storageSecret: {name: drgitops-peer-storage}   # the peer's Portworx endpoint: volumes are copied
   schedule:
     interval: {intervalMinutes: 15}
   failover:
@@ -48,6 +65,11 @@ spec:
 "#;
 
 const STORK_CRDS: &str = include_str!("../tests/data/gitops/stork-crds.yaml");
+const MUTATING: &str = include_str!("../manifests/webhook/mutatingwebhookconfiguration.yaml");
+const VALIDATING: &str = include_str!("../manifests/webhook/validatingwebhookconfiguration.yaml");
+
+/// The person who, after the failover, tries to start the application again on the new standby.
+const PERSON: &str = "jane@example.com";
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
@@ -57,6 +79,91 @@ struct Cluster {
     client: Client,
     /// The step states already printed, so each change is printed once.
     seen: Mutex<BTreeMap<String, String>>,
+    /// Where the webhook serves (`127.0.0.1:<port>`).
+    webhook: String,
+    /// The webhook's TLS files; kept for as long as the webhook serves.
+    _tls_dir: tempfile::TempDir,
+    /// Dropping this would stop the webhook's TLS server.
+    _webhook_stop: tokio::sync::watch::Sender<bool>,
+}
+
+/// A client for `server` acting as `user` (impersonation), as the admission requests' `userInfo` then shows.
+fn client_as(server: &FakeApiServer, user: &str) -> Result<Client, Error> {
+    let mut config = server.config();
+    config.auth_info.impersonate = Some(user.into());
+    Ok(Client::try_from(config)?)
+}
+
+/// Serves the real admission router over TLS on loopback for cluster domain `domain`, with the built-in policies
+/// and a live view of `server`, and registers it there with the shipped webhook configurations (their service
+/// reference replaced by the loopback URL, their cert-manager annotation by the test CA).
+async fn start_webhook(
+    server: &FakeApiServer,
+    domain: &str,
+) -> Result<(String, tempfile::TempDir, tokio::sync::watch::Sender<bool>), Error> {
+    let material = fake_apiserver::tls::generate()?;
+    let tls_dir = tempfile::tempdir()?;
+    let (cert, key) = (
+        tls_dir.path().join("tls.crt"),
+        tls_dir.path().join("tls.key"),
+    );
+    std::fs::write(&cert, &material.cert_pem)?;
+    std::fs::write(&key, &material.key_pem)?;
+    let (tls_config, _resolver) = tls::server_config(&cert, &key, None)?;
+    let view = LiveView::start(server.client(), Some(domain.to_string()));
+    let state = AdmissionState::new(
+        view.clone(),
+        Arc::new(PolicyStore::new(PolicyConfig::default())),
+        Arc::new(Metrics::new()),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let listen = listener.local_addr()?.to_string();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(server::serve_tls(
+        listener,
+        tls_config,
+        admission::router(state),
+        stop_rx,
+        Duration::from_secs(1),
+    ));
+    // Registered only once its view has listed the cluster, as the shipped deployment's readiness probe ensures.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !view.has_synced() {
+        if Instant::now() > deadline {
+            return Err(
+                format!("the webhook of {domain} never synced its view of the cluster").into(),
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let ca_bundle = base64::engine::general_purpose::STANDARD.encode(&material.ca_pem);
+    for text in [MUTATING, VALIDATING] {
+        let mut config: serde_json::Value = serde_yaml::from_str(text)?;
+        if let Some(metadata) = config["metadata"].as_object_mut() {
+            metadata.remove("annotations");
+        }
+        for hook in config["webhooks"].as_array_mut().into_iter().flatten() {
+            let path = hook["clientConfig"]["service"]["path"]
+                .as_str()
+                .ok_or("a shipped webhook has no clientConfig.service.path")?
+                .to_string();
+            hook["clientConfig"] =
+                json!({"url": format!("https://{listen}{path}"), "caBundle": ca_bundle});
+        }
+        if config["kind"] == "MutatingWebhookConfiguration" {
+            let c: MutatingWebhookConfiguration = serde_json::from_value(config)?;
+            Api::all(server.client())
+                .create(&PostParams::default(), &c)
+                .await?;
+        } else {
+            let c: ValidatingWebhookConfiguration = serde_json::from_value(config)?;
+            Api::all(server.client())
+                .create(&PostParams::default(), &c)
+                .await?;
+        }
+    }
+    Ok((listen, tls_dir, stop_tx))
 }
 
 impl Cluster {
@@ -64,6 +171,7 @@ impl Cluster {
     /// counts recorded (as Stork's migrations leave them) on the standby.
     async fn start(domain: &'static str, primary: bool) -> Result<Cluster, Error> {
         let server = FakeApiServer::start().await?;
+        // Setup runs as the cluster admin, before the webhook is registered; the reconciler gets its own identity.
         let client = server.client();
         let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
         crds.create(&PostParams::default(), &drgitops::plan::crd::crd())
@@ -105,36 +213,65 @@ impl Cluster {
                     .await?;
             }
         }
+        let (webhook, tls_dir, webhook_stop) = start_webhook(&server, domain).await?;
         Ok(Cluster {
             domain,
             server,
             client,
             seen: Mutex::default(),
+            webhook,
+            _tls_dir: tls_dir,
+            _webhook_stop: webhook_stop,
         })
     }
 
-    /// The peer's kubeconfig, as the Secret the plan names holds it (never in Git).
+    /// The peer's kubeconfig and its Portworx endpoint, as the Secrets the plan names hold them (never in Git).
+    /// The kubeconfig acts as the reconciler's service account there too, as a token for that account would.
     async fn pair_with(&self, peer: &Cluster) -> Result<(), Error> {
-        let data = BTreeMap::from([(
-            "kubeconfig".to_string(),
-            ByteString(peer.server.kubeconfig_named(peer.domain).into_bytes()),
-        )]);
-        let secret = Secret {
-            metadata: kube::api::ObjectMeta {
-                name: Some("drgitops-peer".into()),
+        let mut kubeconfig: serde_json::Value =
+            serde_yaml::from_str(&peer.server.kubeconfig_named(peer.domain))?;
+        for user in kubeconfig["users"].as_array_mut().into_iter().flatten() {
+            user["user"] = json!({"as": RECONCILER_USER});
+        }
+        let storage = [
+            ("ip", format!("px.{}.example", peer.domain)),
+            ("port", "9001".to_string()),
+            ("token", format!("px-token-{}", peer.domain)),
+        ];
+        for (name, data) in [
+            (
+                "drgitops-peer",
+                vec![(
+                    "kubeconfig".to_string(),
+                    serde_yaml::to_string(&kubeconfig)?,
+                )],
+            ),
+            (
+                "drgitops-peer-storage",
+                storage.map(|(k, v)| (k.to_string(), v)).to_vec(),
+            ),
+        ] {
+            let secret = Secret {
+                metadata: kube::api::ObjectMeta {
+                    name: Some(name.into()),
+                    ..Default::default()
+                },
+                data: Some(
+                    data.into_iter()
+                        .map(|(k, v)| (k, ByteString(v.into_bytes())))
+                        .collect(),
+                ),
                 ..Default::default()
-            },
-            data: Some(data),
-            ..Default::default()
-        };
-        Api::<Secret>::namespaced(self.client.clone(), "shop")
-            .create(&PostParams::default(), &secret)
-            .await?;
+            };
+            Api::<Secret>::namespaced(self.client.clone(), "shop")
+                .create(&PostParams::default(), &secret)
+                .await?;
+        }
         Ok(())
     }
 
     /// This cluster's reconciler, following `plans/` on `main` of the repository.
-    fn reconciler(&self, repo: &Path, cache: &Path) -> Arc<Reconciler> {
+    fn reconciler(&self, repo: &Path, cache: &Path) -> Result<Arc<Reconciler>, Error> {
         let mut options = ReconcilerOptions::new(&format!("demo-{}", self.domain));
         options.cluster_domain = Some(self.domain.into());
         options.git = Some(GitSourceConfig {
@@ -146,7 +283,40 @@ impl Cluster {
         });
         options.admin_listen = "127.0.0.1:0".into();
         options.peer_timeout = Duration::from_secs(2);
-        Reconciler::new(self.client.clone(), options)
+        Ok(Reconciler::new(
+            client_as(&self.server, RECONCILER_USER)?,
+            options,
+        ))
+    }
+
+    /// A person scales `web` up to 3 through the `/scale` subresource, as `kubectl scale` does. Returns what
+    /// the API server answered: the denial message, or the admitted count.
+    async fn person_scales_web(&self) -> Result<String, Error> {
+        let api = Api::<Deployment>::namespaced(client_as(&self.server, PERSON)?, "shop");
+        let patch = Patch::Merge(json!({"spec": {"replicas": 3}}));
+        // The webhook judges with its watch of the DRPlan; wait (dry runs change nothing) until the watch has
+        // delivered the plan's new primary, so the printed answer is the settled one.
+        let dry_run = PatchParams {
+            dry_run: true,
+            ..PatchParams::default()
+        };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while api.patch_scale("web", &dry_run, &patch).await.is_ok() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(
+            match api
+                .patch_scale("web", &PatchParams::default(), &patch)
+                .await
+            {
+                Err(kube::Error::Api(status)) => format!("denied: {}", status.message),
+                Err(other) => return Err(other.into()),
+                Ok(scale) => format!(
+                    "admitted: web scaled to {}",
+                    scale.spec.and_then(|s| s.replicas).unwrap_or(1)
+                ),
+            },
+        )
     }
 
     /// The transition steps whose state changed since last printed, from the plan's status.
@@ -267,16 +437,18 @@ async fn main() -> Result<(), Error> {
     timeline.line(
         a.domain,
         &format!(
-            "cluster up at {} ({})",
+            "cluster up at {}, webhook at https://{} ({})",
             a.server.url(),
+            a.webhook,
             a.workloads().await?
         ),
     );
     timeline.line(
         b.domain,
         &format!(
-            "cluster up at {} ({})",
+            "cluster up at {}, webhook at https://{} ({})",
             b.server.url(),
+            b.webhook,
             b.workloads().await?
         ),
     );
@@ -302,7 +474,10 @@ async fn main() -> Result<(), Error> {
         ),
     );
     let (cache_a, cache_b) = (dir.path().join("cache-a"), dir.path().join("cache-b"));
-    let (rec_a, rec_b) = (a.reconciler(&repo, &cache_a), b.reconciler(&repo, &cache_b));
+    let (rec_a, rec_b) = (
+        a.reconciler(&repo, &cache_a)?,
+        b.reconciler(&repo, &cache_b)?,
+    );
     for (cluster, reconciler) in [(&a, &rec_a), (&b, &rec_b)] {
         pass(&timeline, cluster, reconciler).await?;
     }
@@ -333,6 +508,13 @@ async fn main() -> Result<(), Error> {
         }
         timeline.line(a.domain, &a.workloads().await?);
         timeline.line(b.domain, &b.workloads().await?);
+        // After the failover the old primary is the standby: a person starting the application there again would
+        // run it on both sides at once. The webhook denies it; the reconcilers, exempt, scaled through it above.
+        if to == b.domain {
+            let answer = a.person_scales_web().await?;
+            timeline.line(a.domain, &format!("{PERSON} scales web to 3: {answer}"));
+            timeline.line(a.domain, &a.workloads().await?);
+        }
     }
 
     println!("\n--- git log ---");

@@ -5,7 +5,7 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
-/// `<repo>/../shared/stork-examples`; a checkout nested one level deeper (a worktree directory) finds it
+/// `<repo>/../shared/stork-examples`; a checkout nested one level deeper finds it
 /// further up.
 fn stork_examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// `<repo>/../shared/stork-examples`; a checkout nested one level deeper (a worktree directory) finds it
+/// `<repo>/../shared/stork-examples`; a checkout nested one level deeper finds it
 /// further up.
 fn examples_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

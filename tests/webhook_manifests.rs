@@ -191,10 +191,9 @@ fn the_shipped_policy_config_loads() {
 }
 
 #[test]
-fn the_warn_mode_config_in_the_docs_loads_and_warns_for_every_rule() {
-    let doc =
-        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/webhook.md"))
-            .expect("docs");
+fn the_warn_mode_config_in_the_readme_loads_and_warns_for_every_rule() {
+    let doc = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .expect("docs");
     let start = doc
         .find("  policies.yaml: |\n")
         .expect("the warn-mode example")
