@@ -25,6 +25,7 @@ use super::apply::{
 use super::diff;
 use super::transition_exec::{Gate, TransitionExecutor};
 use crate::plan::render::{self, RenderInputs, StorageOptions};
+use crate::plan::transition::WAIT_RECHECK_SECONDS;
 use crate::plan::{Condition, DRPlan, DRPlanStatus, Mode, Role};
 use crate::stork::keys::STATIC_COPY;
 
@@ -79,6 +80,9 @@ pub struct PlanReport {
     /// conditions and wait for a change instead.
     pub retry: bool,
     pub message: String,
+    /// When the plan wants to be looked at again even if nothing changes (a transition waiting at the fence, a
+    /// stalled transition's re-check); `None` when only a change or the poll interval should bring the next pass.
+    pub requeue_after: Option<Duration>,
 }
 
 /// The outcome of one pass over all plans.
@@ -91,6 +95,8 @@ pub struct PassReport {
     pub retry: bool,
     /// The dry-run diff, when dry-run.
     pub diff: String,
+    /// The earliest [`PlanReport::requeue_after`] of the pass: when the runner should pass again.
+    pub requeue_after: Option<Duration>,
 }
 
 impl PassReport {
@@ -266,6 +272,10 @@ impl PlanController {
                 }
             };
             report.retry |= plan_report.retry;
+            report.requeue_after = match (report.requeue_after, plan_report.requeue_after) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             report.plans.push(plan_report);
         }
         if let Err(err) = &local
@@ -378,14 +388,20 @@ impl PlanController {
                     .find(|c| c.status == "True" && c.type_ != "Ready")
                     .map(|c| c.message.clone())
                     .unwrap_or_default();
-                // `retry` brings the next pass soon: the transition waits on live state, not on a commit.
+                // The transition waits on live state (the peer, Stork), not on a commit: the planner says when to look
+                // again. Waiting is not an error, so it does not go through the error backoff.
                 return PlanReport {
                     plan: plan_id(plan),
                     role: Some(role),
                     phase: outcome.phase.to_string(),
                     ready: false,
-                    retry: true,
+                    retry: false,
                     message,
+                    requeue_after: Some(Duration::from_secs(
+                        outcome
+                            .requeue_after_seconds
+                            .unwrap_or(WAIT_RECHECK_SECONDS),
+                    )),
                 };
             }
             Err(err) => {
@@ -681,6 +697,7 @@ impl PlanController {
             ready,
             retry: false,
             message,
+            requeue_after: None,
         }
     }
 
@@ -719,6 +736,7 @@ impl PlanController {
             ready: true,
             retry: false,
             message,
+            requeue_after: None,
         }
     }
 
@@ -765,6 +783,7 @@ impl PlanController {
             ready: false,
             retry: !problem.stalled,
             message: problem.message,
+            requeue_after: None,
         }
     }
 

@@ -27,6 +27,9 @@ use super::source::GitSourceConfig;
 use super::sync::{GitSync, SyncError};
 use crate::plan::DRPlan;
 
+/// The shortest wait before a pass a plan asked for: a plan that wants to be looked at "at once" must not spin.
+const MIN_REQUEUE: Duration = Duration::from_millis(100);
+
 /// Everything `drgitops reconcile` is configured with.
 #[derive(Clone, Debug)]
 pub struct ReconcilerOptions {
@@ -249,32 +252,53 @@ impl Reconciler {
         ));
 
         let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(30));
-        let mut next = Duration::ZERO;
-        let mut force = true;
+        // Three independent wake-ups: the poll (drift repair, forced), the error retry (backoff, forced), and the
+        // plans' own re-check times (a transition waiting at the fence). The earliest wins, so one failing plan's
+        // growing backoff never delays another plan's re-check, and waiting never grows the error backoff.
+        let mut poll_at = tokio::time::Instant::now();
+        let mut retry_at: Option<tokio::time::Instant> = None;
+        let mut requeue_at: Option<tokio::time::Instant> = None;
         loop {
+            let wake = [Some(poll_at), retry_at, requeue_at]
+                .into_iter()
+                .flatten()
+                .min()
+                .unwrap_or(poll_at);
             tokio::select! {
                 _ = shutdown.changed() => break,
                 _ = self.trigger.notified() => {}
-                _ = tokio::time::sleep(next) => { force = true; }
+                _ = tokio::time::sleep_until(wake) => {}
             }
             if *shutdown.borrow() {
                 break;
             }
+            let now = tokio::time::Instant::now();
             if !self.leader.load(Ordering::SeqCst) {
-                next = self.options.lease_duration / 3;
+                poll_at = now + self.options.lease_duration / 3;
+                retry_at = None;
+                requeue_at = None;
                 continue;
             }
+            let poll_due = now >= poll_at;
+            let force = poll_due || retry_at.is_some_and(|at| now >= at);
             let outcome = self.pass(force).await;
-            force = false;
             for error in &outcome.errors {
                 tracing::warn!("{error}");
             }
-            next = if outcome.retry {
-                backoff.next_delay()
+            let done = tokio::time::Instant::now();
+            if poll_due {
+                poll_at = done + jitter(self.options.interval);
+            }
+            retry_at = if outcome.retry {
+                Some(done + backoff.next_delay())
             } else {
                 backoff.reset();
-                jitter(self.options.interval)
+                None
             };
+            requeue_at = outcome
+                .plans
+                .requeue_after
+                .map(|after| done + after.max(MIN_REQUEUE));
         }
         watch_task.abort();
         leader_task.abort();

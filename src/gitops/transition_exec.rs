@@ -417,7 +417,23 @@ impl TransitionExecutor {
     ) -> Result<(), ExecError> {
         let mut status = current.status.clone().unwrap_or_default();
         status.observed_generation = current.metadata.generation;
+        let settled = (status.phase.clone(), status.conditions.clone());
         outcome.write_status(&mut status, local_domain, revision);
+        // With nothing left to do and the transition record unchanged, the plan controller's steady-state status
+        // (phase `Protected`/`Standby`/`Degraded`, its `Ready` condition) stands: overwriting it with the planner's
+        // generic `Ready` would make the two writers flip the status, and every flip wake the pass loop again.
+        if outcome.complete
+            && settled.0.is_some()
+            && current.status.as_ref().and_then(|s| s.transition.as_ref())
+                == status.transition.as_ref()
+        {
+            (status.phase, status.conditions) = settled;
+        }
+        // An unchanged status is not written: a write would wake every watcher of the plan (this reconciler's own
+        // pass loop included) although nothing happened; the wait is re-checked on the planner's schedule instead.
+        if current.status.as_ref() == Some(&status) {
+            return Ok(());
+        }
         let patch = status_patch(&status);
         plans
             .patch_status(
