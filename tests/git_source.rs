@@ -1,48 +1,17 @@
 //! The git source against real repositories made with the `git` CLI: incremental fetches, revisions, paths.
 
 use std::path::Path;
-use std::process::Command;
 
 use drgitops::gitops::source::{self, GitAuth, GitSourceConfig};
 
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args([
-            "-c",
-            "user.name=Test",
-            "-c",
-            "user.email=test@example.com",
-            "-c",
-            "commit.gpgsign=false",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
+mod reconcile_support;
+use reconcile_support::{commit, git};
 
 fn repo_with(files: &[(&str, &str)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
     git(dir.path(), &["init", "-q", "-b", "main"]);
     commit(dir.path(), files, "initial");
     dir
-}
-
-fn commit(dir: &Path, files: &[(&str, &str)], message: &str) -> String {
-    for (path, contents) in files {
-        let full = dir.join(path);
-        std::fs::create_dir_all(full.parent().expect("parent")).expect("mkdir");
-        std::fs::write(full, contents).expect("write");
-    }
-    git(dir, &["add", "-A"]);
-    git(dir, &["commit", "-q", "--allow-empty", "-m", message]);
-    git(dir, &["rev-parse", "HEAD"])
 }
 
 fn config(url: String, cache: &Path) -> GitSourceConfig {
