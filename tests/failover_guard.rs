@@ -9,15 +9,16 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
-use base64::Engine as _;
 use drgitops::gitops::transition_exec::TransitionExecutor;
 use drgitops::plan::DRPlan;
 use fake_apiserver::FakeApiServer;
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Patch, PatchParams};
 use kube::{Api, Client};
-use serde_json::{Value, json};
-use webhook_common::{Pki, admin_get, eventually, free_port, secret_volume};
+use serde_json::json;
+use webhook_common::{
+    Pki, admin_get, eventually, free_port, loopback_webhook_configurations, secret_volume,
+};
 
 /// The reconciler's identity in the shipped deployment, exempt from the standby guard.
 const RECONCILER: &str = "system:serviceaccount:drgitops-system:drgitops";
@@ -105,29 +106,10 @@ impl Cluster {
             cluster.log()
         );
 
-        let ca_bundle = base64::engine::general_purpose::STANDARD.encode(pki.ca_pem());
-        for file in [
-            "mutatingwebhookconfiguration.yaml",
-            "validatingwebhookconfiguration.yaml",
-        ] {
-            let text =
-                std::fs::read_to_string(repo("manifests/webhook").join(file)).expect("manifest");
-            let mut config: Value = serde_yaml::from_str(&text).expect("yaml");
-            config["metadata"]
-                .as_object_mut()
-                .expect("metadata")
-                .remove("annotations");
-            for hook in config["webhooks"].as_array_mut().expect("webhooks") {
-                let path = hook["clientConfig"]["service"]["path"]
-                    .as_str()
-                    .expect("path")
-                    .to_string();
-                hook["clientConfig"] =
-                    json!({"url": format!("https://{listen}{path}"), "caBundle": ca_bundle});
-            }
-            let out = cluster.dir.path().join(file.replace(".yaml", ".json"));
-            std::fs::write(&out, serde_json::to_vec(&config).expect("json")).expect("write");
-            cluster.ok(&["apply", "-f", &out.to_string_lossy()]).await;
+        for config in loopback_webhook_configurations(&listen, &pki.ca_pem(), cluster.dir.path()) {
+            cluster
+                .ok(&["apply", "-f", &config.to_string_lossy()])
+                .await;
         }
         cluster
     }

@@ -6,10 +6,10 @@ mod webhook_common;
 use std::path::PathBuf;
 use std::process::Stdio;
 
-use base64::Engine as _;
 use fake_apiserver::FakeApiServer;
-use serde_json::Value;
-use webhook_common::{Pki, admin_get, data, eventually, free_port, secret_volume};
+use webhook_common::{
+    Pki, admin_get, data, eventually, free_port, loopback_webhook_configurations, secret_volume,
+};
 
 /// The reconciler's identity in the shipped deployment, exempt from the standby guard.
 const RECONCILER: &str = "system:serviceaccount:drgitops-system:drgitops-reconciler";
@@ -103,28 +103,10 @@ impl Cluster {
             cluster.log()
         );
 
-        let ca_bundle = base64::engine::general_purpose::STANDARD.encode(pki.ca_pem());
-        for file in [
-            "mutatingwebhookconfiguration.yaml",
-            "validatingwebhookconfiguration.yaml",
-        ] {
-            let text =
-                std::fs::read_to_string(repo("manifests/webhook").join(file)).expect("manifest");
-            let mut config: Value = serde_yaml::from_str(&text).expect("yaml");
-            config["metadata"]
-                .as_object_mut()
-                .expect("metadata")
-                .remove("annotations");
-            for hook in config["webhooks"].as_array_mut().expect("webhooks") {
-                let path = hook["clientConfig"]["service"]["path"]
-                    .as_str()
-                    .expect("path")
-                    .to_string();
-                hook["clientConfig"] = serde_json::json!({"url": format!("https://{listen}{path}"), "caBundle": ca_bundle});
-            }
-            let out = cluster.dir.path().join(file.replace(".yaml", ".json"));
-            std::fs::write(&out, serde_json::to_vec(&config).expect("json")).expect("write");
-            cluster.ok(&["apply", "-f", &out.to_string_lossy()]).await;
+        for config in loopback_webhook_configurations(&listen, &pki.ca_pem(), cluster.dir.path()) {
+            cluster
+                .ok(&["apply", "-f", &config.to_string_lossy()])
+                .await;
         }
         cluster
     }

@@ -252,3 +252,39 @@ pub fn free_port() -> u16 {
         .expect("addr")
         .port()
 }
+
+/// The shipped webhook configurations of `manifests/webhook/`, pointed at a webhook listening on `listen`
+/// (loopback) with `ca_pem` as the `caBundle`, instead of the in-cluster Service and cert-manager's CA injection.
+/// Written as JSON files under `dir`, ready for `kubectl apply -f`.
+pub fn loopback_webhook_configurations(listen: &str, ca_pem: &str, dir: &Path) -> Vec<PathBuf> {
+    use base64::Engine as _;
+    let ca_bundle = base64::engine::general_purpose::STANDARD.encode(ca_pem);
+    let manifests = Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests/webhook");
+    [
+        "mutatingwebhookconfiguration.yaml",
+        "validatingwebhookconfiguration.yaml",
+    ]
+    .into_iter()
+    .map(|file| {
+        let text = std::fs::read_to_string(manifests.join(file)).expect("manifest");
+        let mut config: Value = serde_yaml::from_str(&text).expect("yaml");
+        config["metadata"]
+            .as_object_mut()
+            .expect("metadata")
+            .remove("annotations");
+        for hook in config["webhooks"].as_array_mut().expect("webhooks") {
+            let path = hook["clientConfig"]["service"]["path"]
+                .as_str()
+                .expect("path")
+                .to_string();
+            hook["clientConfig"] = serde_json::json!({
+                "url": format!("https://{listen}{path}"),
+                "caBundle": ca_bundle,
+            });
+        }
+        let out = dir.join(file.replace(".yaml", ".json"));
+        std::fs::write(&out, serde_json::to_vec(&config).expect("json")).expect("write");
+        out
+    })
+    .collect()
+}
