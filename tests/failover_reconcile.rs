@@ -7,27 +7,7 @@ use drgitops::gitops::runner::Reconciler;
 use drgitops::plan::{DRPlan, Role};
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::Api;
-use kube::api::PostParams;
-use reconcile_support::{EAST, WEST, git, options, plan_repo, stork, two_clusters};
-use serde_json::json;
-
-async fn deployment(client: &kube::Client, replicas: i32, recorded: Option<&str>) {
-    let annotations = match recorded {
-        Some(n) => json!({"stork.libopenstorage.org/migrationReplicas": n}),
-        None => json!({}),
-    };
-    let d: Deployment = serde_json::from_value(json!({
-        "metadata": {"name": "web", "namespace": "mysql", "annotations": annotations},
-        "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": "web"}},
-                 "template": {"metadata": {"labels": {"app": "web"}},
-                              "spec": {"containers": [{"name": "web", "image": "registry.example/web:1"}]}}}
-    }))
-    .expect("deployment");
-    Api::<Deployment>::namespaced(client.clone(), "mysql")
-        .create(&PostParams::default(), &d)
-        .await
-        .expect("deployment created");
-}
+use reconcile_support::{EAST, WEST, git, options, plan_repo, stork, two_clusters, web_deployment};
 
 async fn web(client: &kube::Client) -> (i32, Option<String>) {
     let d = Api::<Deployment>::namespaced(client.clone(), "mysql")
@@ -52,8 +32,8 @@ async fn role(client: &kube::Client) -> Option<Role> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failover_commit_moves_the_application_and_a_failback_brings_it_home() {
     let (east, west) = two_clusters().await;
-    deployment(&east.client(), 2, None).await;
-    deployment(&west.client(), 0, Some("2")).await;
+    web_deployment(&east.client(), 2, None).await;
+    web_deployment(&west.client(), 0, Some("2")).await;
     let repo = plan_repo();
     git(repo.path(), &["config", "user.name", "On-call"]);
     git(repo.path(), &["config", "user.email", "oncall@example.com"]);

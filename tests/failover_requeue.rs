@@ -12,30 +12,10 @@ use drgitops::gitops::runner::Reconciler;
 use drgitops::plan::{DRPlan, DRPlanStatus, Role};
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::Api;
-use kube::api::PostParams;
 use reconcile_support::{
-    Cluster, EAST, WEST, commit, git, options, plan_repo, read_data, two_clusters,
+    Cluster, EAST, WEST, commit, git, options, plan_repo, read_data, two_clusters, web_deployment,
 };
-use serde_json::json;
 use tokio::sync::watch;
-
-async fn deployment(client: &kube::Client, replicas: i32, recorded: Option<&str>) {
-    let annotations = match recorded {
-        Some(n) => json!({"stork.libopenstorage.org/migrationReplicas": n}),
-        None => json!({}),
-    };
-    let d: Deployment = serde_json::from_value(json!({
-        "metadata": {"name": "web", "namespace": "mysql", "annotations": annotations},
-        "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": "web"}},
-                 "template": {"metadata": {"labels": {"app": "web"}},
-                              "spec": {"containers": [{"name": "web", "image": "registry.example/web:1"}]}}}
-    }))
-    .expect("deployment");
-    Api::<Deployment>::namespaced(client.clone(), "mysql")
-        .create(&PostParams::default(), &d)
-        .await
-        .expect("deployment created");
-}
 
 async fn web_replicas(client: &kube::Client) -> i32 {
     let d = Api::<Deployment>::namespaced(client.clone(), "mysql")
@@ -89,8 +69,8 @@ struct Setup {
 /// sets `spec.failover.peerStopTimeoutSeconds` in the plan.
 async fn failover_committed(timeout: Option<u64>) -> Setup {
     let (east, west) = two_clusters().await;
-    deployment(&east.client(), 2, None).await;
-    deployment(&west.client(), 0, Some("2")).await;
+    web_deployment(&east.client(), 2, None).await;
+    web_deployment(&west.client(), 0, Some("2")).await;
     let repo = plan_repo();
     git(repo.path(), &["config", "user.name", "On-call"]);
     git(repo.path(), &["config", "user.email", "oncall@example.com"]);

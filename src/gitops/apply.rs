@@ -299,6 +299,26 @@ impl Applier {
         kind: &str,
         extra: Option<&str>,
     ) -> Result<Vec<Value>, ApplyError> {
+        let mut selector = format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}");
+        if let Some(extra) = extra {
+            selector.push(',');
+            selector.push_str(extra);
+        }
+        self.list(api_version, kind, Some(&selector)).await
+    }
+
+    /// Every object of one kind (all namespaces), whoever made it.
+    pub async fn list_all(&self, api_version: &str, kind: &str) -> Result<Vec<Value>, ApplyError> {
+        self.list(api_version, kind, None).await
+    }
+
+    /// Objects of one kind across all namespaces, optionally filtered by a label selector.
+    async fn list(
+        &self,
+        api_version: &str,
+        kind: &str,
+        selector: Option<&str>,
+    ) -> Result<Vec<Value>, ApplyError> {
         let key = ObjectKey {
             api_version: api_version.into(),
             kind: kind.into(),
@@ -311,19 +331,15 @@ impl Applier {
                 kind: kind.into(),
             })?;
         let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &resource);
-        let mut selector = format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}");
-        if let Some(extra) = extra {
-            selector.push(',');
-            selector.push_str(extra);
+        let mut params = ListParams::default();
+        if let Some(selector) = selector {
+            params = params.labels(selector);
         }
-        let list = api
-            .list(&ListParams::default().labels(&selector))
-            .await
-            .map_err(|source| ApplyError::Api {
-                verb: "list",
-                key,
-                source: Box::new(source),
-            })?;
+        let list = api.list(&params).await.map_err(|source| ApplyError::Api {
+            verb: "list",
+            key,
+            source: Box::new(source),
+        })?;
         Ok(list
             .items
             .into_iter()
@@ -335,35 +351,6 @@ impl Applier {
                 });
                 serde_json::to_value(o).ok()
             })
-            .collect())
-    }
-
-    /// Every object of one kind (all namespaces), whoever made it.
-    pub async fn list_all(&self, api_version: &str, kind: &str) -> Result<Vec<Value>, ApplyError> {
-        let key = ObjectKey {
-            api_version: api_version.into(),
-            kind: kind.into(),
-            namespace: String::new(),
-            name: "*".into(),
-        };
-        let (resource, _) =
-            api_resource(api_version, kind).ok_or_else(|| ApplyError::UnknownKind {
-                api_version: api_version.into(),
-                kind: kind.into(),
-            })?;
-        let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &resource);
-        let list = api
-            .list(&ListParams::default())
-            .await
-            .map_err(|source| ApplyError::Api {
-                verb: "list",
-                key,
-                source: Box::new(source),
-            })?;
-        Ok(list
-            .items
-            .into_iter()
-            .filter_map(|o| serde_json::to_value(o).ok())
             .collect())
     }
 

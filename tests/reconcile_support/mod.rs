@@ -262,3 +262,22 @@ where
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Creates Deployment `mysql/web` at `replicas`, with `recorded` in the `migrationReplicas` annotation if given.
+pub async fn web_deployment(client: &kube::Client, replicas: i32, recorded: Option<&str>) {
+    let annotations = match recorded {
+        Some(n) => json!({"stork.libopenstorage.org/migrationReplicas": n}),
+        None => json!({}),
+    };
+    let d: k8s_openapi::api::apps::v1::Deployment = serde_json::from_value(json!({
+        "metadata": {"name": "web", "namespace": "mysql", "annotations": annotations},
+        "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": "web"}},
+                 "template": {"metadata": {"labels": {"app": "web"}},
+                              "spec": {"containers": [{"name": "web", "image": "registry.example/web:1"}]}}}
+    }))
+    .expect("deployment");
+    Api::<k8s_openapi::api::apps::v1::Deployment>::namespaced(client.clone(), "mysql")
+        .create(&PostParams::default(), &d)
+        .await
+        .expect("deployment created");
+}
