@@ -6,7 +6,6 @@
 mod webhook_common;
 
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::Duration;
 
 use drgitops::gitops::transition_exec::TransitionExecutor;
@@ -18,6 +17,7 @@ use kube::{Api, Client};
 use serde_json::json;
 use webhook_common::{
     Pki, admin_get, eventually, free_port, loopback_webhook_configurations, secret_volume,
+    spawn_webhook,
 };
 
 /// The reconciler's identity in the shipped deployment, exempt from the standby guard.
@@ -72,30 +72,13 @@ impl Cluster {
         secret_volume(&tls_dir, "1", &pki.leaf("drgitops-webhook"));
         let listen = format!("127.0.0.1:{}", free_port());
         let admin = format!("127.0.0.1:{}", free_port());
-        cluster.webhook = Some(
-            std::process::Command::new(env!("CARGO_BIN_EXE_drgitops"))
-                .args([
-                    "webhook",
-                    "--listen",
-                    &listen,
-                    "--admin-listen",
-                    &admin,
-                    "--cluster-domain",
-                    LOCAL,
-                ])
-                .arg("--tls-cert")
-                .arg(tls_dir.join("tls.crt"))
-                .arg("--tls-key")
-                .arg(tls_dir.join("tls.key"))
-                .arg("--policies")
-                .arg(repo("policies"))
-                .env("KUBECONFIG", cluster.dir.path().join("kubeconfig"))
-                .env_remove("KUBERNETES_SERVICE_HOST")
-                .stdout(Stdio::null())
-                .stderr(std::fs::File::create(cluster.dir.path().join("webhook.log")).expect("log"))
-                .spawn()
-                .expect("start drgitops webhook"),
-        );
+        cluster.webhook = Some(spawn_webhook(
+            &listen,
+            &admin,
+            LOCAL,
+            &tls_dir,
+            cluster.dir.path(),
+        ));
         let ready = eventually(60, || async {
             matches!(admin_get(&admin, "/readyz").await, Some((200, _))).then_some(())
         })

@@ -4,11 +4,11 @@
 mod webhook_common;
 
 use std::path::PathBuf;
-use std::process::Stdio;
 
 use fake_apiserver::FakeApiServer;
 use webhook_common::{
     Pki, admin_get, data, eventually, free_port, loopback_webhook_configurations, secret_volume,
+    spawn_webhook,
 };
 
 /// The reconciler's identity in the shipped deployment, exempt from the standby guard.
@@ -71,28 +71,8 @@ impl Cluster {
         let listen = format!("127.0.0.1:{}", free_port());
         let _ = cluster.webhook.kill();
         let _ = cluster.webhook.wait();
-        cluster.webhook = std::process::Command::new(env!("CARGO_BIN_EXE_drgitops"))
-            .args([
-                "webhook",
-                "--listen",
-                &listen,
-                "--admin-listen",
-                &admin,
-                "--cluster-domain",
-                local_domain,
-            ])
-            .arg("--tls-cert")
-            .arg(tls_dir.join("tls.crt"))
-            .arg("--tls-key")
-            .arg(tls_dir.join("tls.key"))
-            .arg("--policies")
-            .arg(repo("policies"))
-            .env("KUBECONFIG", cluster.dir.path().join("kubeconfig"))
-            .env_remove("KUBERNETES_SERVICE_HOST")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(cluster.dir.path().join("webhook.log")).expect("log"))
-            .spawn()
-            .expect("start drgitops webhook");
+        cluster.webhook =
+            spawn_webhook(&listen, &admin, local_domain, &tls_dir, cluster.dir.path());
         let ready = eventually(60, || async {
             matches!(admin_get(&admin, "/readyz").await, Some((200, _))).then_some(())
         })

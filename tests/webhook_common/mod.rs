@@ -288,3 +288,36 @@ pub fn loopback_webhook_configurations(listen: &str, ca_pem: &str, dir: &Path) -
     })
     .collect()
 }
+
+/// Starts the real `drgitops webhook` with the shipped policies, serving `tls_dir`'s certificate on `listen`, its
+/// admin port on `admin`, talking to the cluster of `<work_dir>/kubeconfig`; its log goes to `<work_dir>/webhook.log`.
+pub fn spawn_webhook(
+    listen: &str,
+    admin: &str,
+    cluster_domain: &str,
+    tls_dir: &Path,
+    work_dir: &Path,
+) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_drgitops"))
+        .args([
+            "webhook",
+            "--listen",
+            listen,
+            "--admin-listen",
+            admin,
+            "--cluster-domain",
+            cluster_domain,
+        ])
+        .arg("--tls-cert")
+        .arg(tls_dir.join("tls.crt"))
+        .arg("--tls-key")
+        .arg(tls_dir.join("tls.key"))
+        .arg("--policies")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("policies"))
+        .env("KUBECONFIG", work_dir.join("kubeconfig"))
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(work_dir.join("webhook.log")).expect("log"))
+        .spawn()
+        .expect("start drgitops webhook")
+}
