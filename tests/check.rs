@@ -5,15 +5,9 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
-/// `<repo>/../shared/stork-examples`; a checkout nested one level deeper finds it
-/// further up.
+/// The Stork examples: byte-exact copies of Stork's own integration-test specs (see their `INDEX.md`).
 fn stork_examples() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .skip(1)
-        .map(|dir| dir.join("shared/stork-examples"))
-        .find(|dir| dir.is_dir())
-        .expect("the shared Stork examples are next to the repository (<repo>/../shared/stork-examples)")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/stork-examples")
 }
 
 fn repo(path: &str) -> PathBuf {

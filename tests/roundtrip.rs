@@ -1,4 +1,4 @@
-//! Every object in the shared Stork examples reads into its typed struct and writes back without losing a field.
+//! Every object in the Stork examples reads into its typed struct and writes back without losing a field.
 //! (An explicit `null` reads as absent, as it does in Go, so it is the one thing not written back.)
 
 use std::path::{Path, PathBuf};
@@ -11,15 +11,9 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// `<repo>/../shared/stork-examples`; a checkout nested one level deeper finds it
-/// further up.
+/// The Stork examples: byte-exact copies of Stork's own integration-test specs (see their `INDEX.md`).
 fn examples_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .skip(1)
-        .map(|dir| dir.join("shared/stork-examples"))
-        .find(|dir| dir.is_dir())
-        .expect("the shared Stork examples are next to the repository (<repo>/../shared/stork-examples)")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/stork-examples")
 }
 
 fn without_nulls(v: &Value) -> Value {
