@@ -110,7 +110,8 @@ async fn put_plan(
         "metadata": {"name": "fleet", "namespace": PLAN_NS, "annotations": {"drgitops.dev/revision": revision}},
         "spec": {
             "mode": "async", "primary": primary, "domains": [{"name": A}, {"name": B}], "namespaces": namespaces,
-            "clusterPair": {"name": "remotecluster", "peerKubeconfigSecret": {"name": "drgitops-peer", "key": "kubeconfig"}},
+            "clusterPair": {"name": "remotecluster", "peerKubeconfigSecret": {"name": "drgitops-peer", "key": "kubeconfig"},
+                            "storageSecret": {"name": "drgitops-peer-storage"}},
             "schedule": {"interval": {"intervalMinutes": 15}}
         }
     });

@@ -174,6 +174,11 @@ impl Cluster {
         status: Option<Value>,
     ) {
         let api: Api<DRPlan> = Api::namespaced(self.client.clone(), NS);
+        let mut pair = json!({"name": "remotecluster", "peerKubeconfigSecret": {"name": "drgitops-peer", "key": "kubeconfig"}});
+        if mode == "async" {
+            // Async copies volumes through the storage pairing (a transition never reads that Secret).
+            pair["storageSecret"] = json!({"name": "drgitops-peer-storage"});
+        }
         let plan = json!({
             "apiVersion": "drgitops.dev/v1alpha1",
             "kind": "DRPlan",
@@ -182,7 +187,7 @@ impl Cluster {
                 "mode": mode,
                 "primary": primary,
                 "domains": domains,
-                "clusterPair": {"name": "remotecluster", "peerKubeconfigSecret": {"name": "drgitops-peer", "key": "kubeconfig"}},
+                "clusterPair": pair,
                 "schedule": {"interval": {"intervalMinutes": 15}},
                 "failover": {"peerStopTimeoutSeconds": 300}
             }

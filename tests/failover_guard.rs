@@ -135,7 +135,8 @@ impl Cluster {
             "metadata": {"name": "mysql", "namespace": "mysql"},
             "spec": {
                 "mode": "async", "primary": primary, "domains": [{"name": LOCAL}, {"name": PEER}],
-                "clusterPair": {"name": "remotecluster", "peerKubeconfigSecret": {"name": "drgitops-peer", "key": "kubeconfig"}},
+                "clusterPair": {"name": "remotecluster", "peerKubeconfigSecret": {"name": "drgitops-peer", "key": "kubeconfig"},
+                                "storageSecret": {"name": "drgitops-peer-storage"}},
                 "schedule": {"interval": {"intervalMinutes": 15}}
             }
         });
