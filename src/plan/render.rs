@@ -430,6 +430,143 @@ users:
         );
     }
 
+    /// What the webhook says about each object the reconciler renders for `plan` in both roles (`rule field:
+    /// message` per finding or patch), judged as a CREATE by an ordinary user with the default policy, against a
+    /// view that already holds the plan and the rest of the render (the reconciler applies the pair and the policy
+    /// before the schedule).
+    fn webhook_findings(plan: &DRPlan, inputs: &RenderInputs) -> Vec<String> {
+        use kube::api::DynamicObject;
+
+        use crate::cluster::live::LiveView;
+        use crate::policy::{Operation, PolicyConfig, Request, UserInfo, evaluate};
+
+        let plan_object = serde_json::to_value(plan).expect("plan serialises");
+        let user = UserInfo {
+            username: "alice".into(),
+            groups: vec!["system:authenticated".into()],
+        };
+        let config = PolicyConfig::default();
+        let mut findings = Vec::new();
+        for (role, local) in [(Role::Primary, "east"), (Role::Standby, "west")] {
+            let objects = render(plan, role, inputs).expect("renders");
+            let view = LiveView::new(Some(local.into()));
+            for object in objects.iter().chain([&plan_object]) {
+                let dynamic: DynamicObject =
+                    serde_json::from_value(object.clone()).expect("a Kubernetes object");
+                view.apply(&dynamic);
+            }
+            view.mark_synced();
+            for object in objects.iter().chain([&plan_object]) {
+                let api_version = object["apiVersion"].as_str().unwrap_or_default();
+                let req = Request {
+                    operation: Operation::Create,
+                    group: api_version.rsplit_once('/').map_or("", |(g, _)| g),
+                    kind: object["kind"].as_str().unwrap_or_default(),
+                    sub_resource: None,
+                    namespace: object["metadata"]["namespace"].as_str(),
+                    name: object["metadata"]["name"].as_str(),
+                    object: Some(object),
+                    old_object: None,
+                    user: &user,
+                    dry_run: false,
+                };
+                let decision = evaluate(&req, &view, &config);
+                findings.extend(
+                    decision
+                        .findings
+                        .iter()
+                        .map(|f| format!("{} {}", f.rule, f.message)),
+                );
+                findings.extend(
+                    decision
+                        .mutations
+                        .iter()
+                        .map(|m| format!("{} {}", m.rule, m.message)),
+                );
+            }
+        }
+        findings
+    }
+
+    fn checked(yaml: &str) -> DRPlan {
+        let value: Value = serde_yaml::from_str(yaml).expect("plan parses");
+        crate::plan::validate::parse_and_validate(&value, "kube-system").expect("plan is valid")
+    }
+
+    #[test]
+    fn valid_plans_render_what_the_webhook_admits() {
+        let metro = ASYNC
+            .replace("mode: async", "mode: metro")
+            .replace("includeVolumes: true", "includeVolumes: false");
+        let metro_inputs = RenderInputs {
+            storage: None,
+            ..inputs(true)
+        };
+        let cases = [
+            ("async with storage options", checked(ASYNC), inputs(true)),
+            ("metro", checked(&metro), metro_inputs),
+        ];
+        for (name, plan, inputs) in cases {
+            assert_eq!(
+                webhook_findings(&plan, &inputs),
+                Vec::<String>::new(),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn async_resources_only_renders_a_pair_without_storage_and_no_volumes() {
+        let plan = checked(
+            &ASYNC
+                .replace("    storageSecret: {name: drgitops-peer-storage}\n", "")
+                .replace("includeVolumes: true", "includeVolumes: false"),
+        );
+        assert_eq!(plan.spec.cluster_pair.storage_secret, None);
+        let inputs = RenderInputs {
+            storage: None,
+            ..inputs(true)
+        };
+        let objects = render(&plan, Role::Primary, &inputs).expect("renders");
+        assert!(objects[0]["spec"].get("options").is_none());
+        assert_eq!(
+            objects[2]["spec"]["template"]["spec"]["includeVolumes"],
+            false
+        );
+        assert_eq!(webhook_findings(&plan, &inputs), Vec::<String>::new());
+    }
+
+    /// The plan validation refuses is exactly the one whose render the webhook would deny.
+    #[test]
+    fn async_without_storage_secret_is_refused_before_the_webhook_would_deny_its_schedule() {
+        let yaml = ASYNC
+            .replace("    storageSecret: {name: drgitops-peer-storage}\n", "")
+            .replace("    includeVolumes: true\n", "");
+        let value: Value = serde_yaml::from_str(&yaml).expect("plan parses");
+        let errors = crate::plan::validate::parse_and_validate(&value, "kube-system")
+            .expect_err("validation refuses it");
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["spec.clusterPair.storageSecret"]);
+
+        let unchecked = plan(&yaml);
+        let inputs = RenderInputs {
+            storage: None,
+            ..inputs(true)
+        };
+        let findings = webhook_findings(&unchecked, &inputs);
+        let count = |prefix: &str| findings.iter().filter(|f| f.starts_with(prefix)).count();
+        // One of each per role: the schedule of either role names the pair without storage options.
+        assert_eq!(
+            (
+                count("metro-volumes spec.template.spec.includeVolumes: absent"),
+                count("drplan-valid spec.clusterPair.storageSecret: absent"),
+                findings.len()
+            ),
+            (2, 2, 4),
+            "{findings:#?}"
+        );
+    }
+
     #[test]
     fn kubeconfig_problems_are_named() {
         let with_file = KUBECONFIG.replace("{token: secret-token}", "{client-key: /etc/key.pem}");

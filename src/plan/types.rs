@@ -126,7 +126,8 @@ pub struct PlanClusterPair {
     pub name: String,
     /// Secret (in the plan's namespace, per cluster, never in Git) holding the OTHER cluster's kubeconfig.
     pub peer_kubeconfig_secret: SecretKeyRef,
-    /// Async only: Secret with keys `ip`, `port`, `token` and optionally `backuplocation`.
+    /// Async only: Secret with keys `ip`, `port`, `token` and optionally `backuplocation`, the storage pairing
+    /// volumes are copied through. Required in async mode unless `spec.migration.includeVolumes` is false.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage_secret: Option<SecretRef>,
 }

@@ -174,6 +174,17 @@ pub fn validate(plan: &DRPlan, admin_namespace: &str) -> Vec<FieldError> {
             "empty: name the Secret with ip, port and token, or remove storageSecret",
         ));
     }
+    // Async: without storage options the rendered ClusterPair is a metro one, whose migrations cannot copy volumes
+    // (the `metro-volumes` rule denies the schedule, and Stork would fail it). Resources only is a valid choice.
+    if spec.mode == Mode::Async
+        && pair.storage_secret.is_none()
+        && migration.include_volumes != Some(false)
+    {
+        errors.push(FieldError::new(
+            "spec.clusterPair.storageSecret",
+            "absent in async mode, so volumes cannot be copied: name the Secret with keys ip, port and token, or set spec.migration.includeVolumes: false to migrate resources only",
+        ));
+    }
 
     if migration.start_applications == Some(true) {
         errors.push(FieldError::new(
@@ -289,6 +300,18 @@ mod tests {
                 .or_insert(json!({}));
         }
         cur[path[path.len() - 1]] = value;
+        v
+    }
+
+    fn without(mut v: Value, path: &[&str]) -> Value {
+        let mut cur = &mut v;
+        for p in &path[..path.len() - 1] {
+            cur = &mut cur[*p];
+        }
+        cur.as_object_mut()
+            .unwrap()
+            .remove(path[path.len() - 1])
+            .expect("field to remove");
         v
     }
 
@@ -438,6 +461,43 @@ mod tests {
                 vec!["spec.failover.peerStopTimeoutSeconds"],
             ),
             (
+                "async without storage secret",
+                without(base(), &["clusterPair", "storageSecret"]),
+                vec!["spec.clusterPair.storageSecret"],
+            ),
+            (
+                "async without storage secret, volumes asked for",
+                with(
+                    without(base(), &["clusterPair", "storageSecret"]),
+                    &["migration", "includeVolumes"],
+                    json!(true),
+                ),
+                vec!["spec.clusterPair.storageSecret"],
+            ),
+            (
+                "async without storage secret, resources only",
+                with(
+                    without(base(), &["clusterPair", "storageSecret"]),
+                    &["migration", "includeVolumes"],
+                    json!(false),
+                ),
+                vec![],
+            ),
+            (
+                "async with storage secret",
+                with(base(), &["migration", "includeVolumes"], json!(true)),
+                vec![],
+            ),
+            (
+                "metro without storage secret",
+                with(
+                    without(base(), &["clusterPair", "storageSecret"]),
+                    &["mode"],
+                    json!("metro"),
+                ),
+                vec![],
+            ),
+            (
                 "unknown mode",
                 with(base(), &["mode"], json!("sync")),
                 vec!["spec"],
@@ -471,6 +531,23 @@ mod tests {
         let errs = parse_and_validate(&plan(spec), "kube-system").unwrap_err();
         assert_eq!(errs[0].field, "spec.primary");
         assert!(errs[0].message.contains("primary"), "{}", errs[0].message);
+    }
+
+    #[test]
+    fn async_without_storage_secret_names_both_fixes() {
+        let spec = without(base(), &["clusterPair", "storageSecret"]);
+        let errs = parse_and_validate(&plan(spec), "kube-system").unwrap_err();
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        let text = errs[0].to_string();
+        assert!(
+            text.starts_with("spec.clusterPair.storageSecret: absent in async mode"),
+            "{text}"
+        );
+        assert!(text.contains("keys ip, port and token"), "{text}");
+        assert!(
+            text.contains("spec.migration.includeVolumes: false"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -47,8 +47,16 @@ mod tests {
         let mut bad = good.clone();
         bad["primary"] = json!("north");
         bad["migration"]["includeVolumes"] = json!(true);
+        let mut async_without_storage = good.clone();
+        async_without_storage["mode"] = json!("async");
+        async_without_storage["migration"] = json!({});
+        let mut async_resources_only = async_without_storage.clone();
+        async_resources_only["migration"]["includeVolumes"] = json!(false);
         let cases = [
             Case::new("valid metro plan", plan(good)),
+            Case::new("async plan without a storage secret", plan(async_without_storage))
+                .expect("drplan-valid", "deny", "spec.clusterPair.storageSecret"),
+            Case::new("async plan migrating resources only", plan(async_resources_only)),
             Case::new("primary not a domain, volumes in metro", plan(bad))
                 .expect("drplan-valid", "deny", "spec.primary")
                 .expect("drplan-valid", "deny", "spec.migration.includeVolumes"),
