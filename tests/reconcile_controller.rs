@@ -248,3 +248,194 @@ async fn fields_stork_owns_are_left_alone() {
         false
     );
 }
+
+/// The mysql fixture as plan `postgres/postgres`, without `spec.clusterPair.storageSecret`: an async plan that
+/// would render a volume-copying MigrationSchedule over a ClusterPair without storage options.
+fn plan_without_storage_secret() -> Value {
+    let mut object: Value =
+        serde_yaml::from_str(&read_data("plans/mysql.yaml")).expect("plan yaml");
+    object["metadata"] = serde_json::json!({"name": "postgres", "namespace": "postgres"});
+    object["spec"]["clusterPair"]
+        .as_object_mut()
+        .expect("clusterPair")
+        .remove("storageSecret");
+    object
+}
+
+async fn rendered(client: &kube::Client, namespace: &str, plan: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for (kind, name) in [
+        ("ClusterPair", "remotecluster"),
+        ("NamespacedSchedulePolicy", plan),
+        ("MigrationSchedule", plan),
+    ] {
+        if stork(client, kind, namespace, name).await.is_some() {
+            found.push(format!("{kind} {namespace}/{name}"));
+        }
+    }
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_plan_in_the_cluster_stalls_alone_and_recovers_when_fixed() {
+    let (east, _west) = two_clusters().await;
+    apply_plan_as_argocd(&east.client(), "plans/mysql.yaml").await;
+    // Stored straight through the API, as with the webhook off or a plan older than the rule.
+    let plans: Api<drgitops::plan::DRPlan> = Api::namespaced(east.client(), "postgres");
+    plans
+        .patch(
+            "postgres",
+            &PatchParams::apply("argocd-controller"),
+            &Patch::Apply(&plan_without_storage_secret()),
+        )
+        .await
+        .expect("stored");
+    let mut opts = drgitops::gitops::runner::ReconcilerOptions::new("test");
+    opts.cluster_domain = Some(EAST.into());
+    let reconciler = Reconciler::new(east.client(), opts);
+
+    let outcome = reconciler.pass(true).await;
+    assert!(!outcome.ok, "the invalid plan is reported");
+    assert!(
+        outcome
+            .errors
+            .iter()
+            .all(|e| e.starts_with("DRPlan postgres/postgres")),
+        "{:?}",
+        outcome.errors
+    );
+    let invalid = plan(&east.client(), "postgres", "postgres")
+        .await
+        .expect("plan");
+    assert_eq!(invalid["status"]["phase"], "Stalled");
+    let stalled = condition(&invalid, "Stalled").expect("Stalled");
+    assert_eq!(stalled["status"], "True");
+    assert_eq!(stalled["reason"], "InvalidPlan");
+    let message = stalled["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("spec.clusterPair.storageSecret: absent in async mode"),
+        "{message}"
+    );
+    let ready = condition(&invalid, "Ready").expect("Ready");
+    assert_eq!(
+        (&ready["status"], &ready["reason"]),
+        (&"False".into(), &"InvalidPlan".into())
+    );
+    assert_eq!(
+        rendered(&east.client(), "postgres", "postgres").await,
+        Vec::<String>::new(),
+        "nothing rendered for the invalid plan"
+    );
+    let events: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(east.client(), "postgres");
+    let warned = events
+        .list(&Default::default())
+        .await
+        .expect("events")
+        .items
+        .into_iter()
+        .any(|e| {
+            e.reason.as_deref() == Some("InvalidPlan")
+                && e.involved_object.name.as_deref() == Some("postgres")
+                && e.message
+                    .as_deref()
+                    .is_some_and(|m| m.contains("spec.clusterPair.storageSecret"))
+        });
+    assert!(warned, "a Warning Event names the field");
+
+    let valid = plan(&east.client(), "mysql", "mysql").await.expect("plan");
+    assert_eq!(valid["status"]["phase"], "Protected");
+    assert_eq!(condition(&valid, "Ready").expect("Ready")["status"], "True");
+    assert_eq!(rendered(&east.client(), "mysql", "mysql").await.len(), 3);
+
+    // The fix is a new generation of the plan: the Secret named, as the validator asked.
+    plans
+        .patch(
+            "postgres",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"spec": {"clusterPair": {
+                "storageSecret": {"name": "drgitops-peer-storage"}}}})),
+        )
+        .await
+        .expect("fixed");
+    let outcome = reconciler.pass(true).await;
+    assert!(outcome.ok, "{:?}", outcome.errors);
+    let fixed = plan(&east.client(), "postgres", "postgres")
+        .await
+        .expect("plan");
+    assert_eq!(fixed["status"]["phase"], "Protected");
+    assert_eq!(
+        condition(&fixed, "Stalled").expect("Stalled")["status"],
+        "False"
+    );
+    assert_eq!(condition(&fixed, "Ready").expect("Ready")["status"], "True");
+    assert_eq!(
+        rendered(&east.client(), "postgres", "postgres").await.len(),
+        3
+    );
+    let schedule = stork(&east.client(), "MigrationSchedule", "postgres", "postgres")
+        .await
+        .expect("schedule");
+    assert_eq!(schedule["spec"]["suspend"], false);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_plan_starts_no_transition() {
+    let (east, _west) = two_clusters().await;
+    web_deployment(&east.client(), 2, None).await;
+    apply_plan_as_argocd(&east.client(), "plans/mysql.yaml").await;
+    let mut opts = drgitops::gitops::runner::ReconcilerOptions::new("test");
+    opts.cluster_domain = Some(EAST.into());
+    let reconciler = Reconciler::new(east.client(), opts);
+    assert!(reconciler.pass(true).await.ok);
+
+    // A failover to west in the same change as an invalid field: east must not stand down for it.
+    let mut failover: Value =
+        serde_yaml::from_str(&read_data("plans/mysql.yaml")).expect("plan yaml");
+    failover["spec"]["primary"] = WEST.into();
+    failover["spec"]["schedule"]["interval"]["intervalMinutes"] = 0.into();
+    let plans: Api<drgitops::plan::DRPlan> = Api::namespaced(east.client(), "mysql");
+    plans
+        .patch(
+            "mysql",
+            &PatchParams::apply("argocd-controller"),
+            &Patch::Apply(&failover),
+        )
+        .await
+        .expect("stored");
+    assert!(!reconciler.pass(true).await.ok);
+    let stalled = plan(&east.client(), "mysql", "mysql").await.expect("plan");
+    assert_eq!(stalled["status"]["phase"], "Stalled");
+    assert_eq!(stalled["status"]["role"], "Primary", "the role held stays");
+    let message = condition(&stalled, "Stalled").expect("Stalled")["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        message.contains("spec.schedule.interval.intervalMinutes"),
+        "{message}"
+    );
+    let deployments: Api<k8s_openapi::api::apps::v1::Deployment> =
+        Api::namespaced(east.client(), "mysql");
+    let web = deployments.get("web").await.expect("web");
+    assert_eq!(web.spec.and_then(|s| s.replicas), Some(2), "still running");
+    let schedule = stork(&east.client(), "MigrationSchedule", "mysql", "mysql")
+        .await
+        .expect("schedule");
+    assert_eq!(schedule["spec"]["suspend"], false, "still protecting");
+
+    // Fixed, the failover proceeds: east stands down.
+    failover["spec"]["schedule"]["interval"]["intervalMinutes"] = 15.into();
+    plans
+        .patch(
+            "mysql",
+            &PatchParams::apply("argocd-controller"),
+            &Patch::Apply(&failover),
+        )
+        .await
+        .expect("fixed");
+    reconciler.pass(true).await;
+    let web = deployments.get("web").await.expect("web");
+    assert_eq!(web.spec.and_then(|s| s.replicas), Some(0), "stood down");
+    let stood_down = plan(&east.client(), "mysql", "mysql").await.expect("plan");
+    assert_eq!(stood_down["status"]["role"], "Standby");
+}

@@ -6,8 +6,12 @@
 //! the status subresource, and Events. Each plan is reconciled on its own: one failing plan never stalls the rest.
 //!
 //! The steps of [`PlanController::reconcile_plan`] are separate functions so role transitions (failover and
-//! failback) can run between the role decision and the steady-state apply: `decide_role` → (transition steps) →
-//! `gather_inputs` → `apply_role` → `write_status`.
+//! failback) can run between the role decision and the steady-state apply: `decide_role` → `invalid_plan` →
+//! `gather_inputs` → (transition steps) → `apply_role` → `write_status`.
+//!
+//! Every plan is validated here with the function the webhook, `check` and the git source use: plans applied by
+//! Argo CD or Flux, admitted with the webhook off, or stored before a rule existed reach the controller unchecked.
+//! An invalid plan gets nothing applied, no transition step, and a Stalled condition naming each field.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -26,6 +30,7 @@ use super::diff;
 use super::transition_exec::{Gate, TransitionExecutor};
 use crate::plan::render::{self, RenderInputs, StorageOptions};
 use crate::plan::transition::WAIT_RECHECK_SECONDS;
+use crate::plan::validate;
 use crate::plan::{Condition, DRPlan, DRPlanStatus, Mode, Role};
 use crate::stork::keys::STATIC_COPY;
 
@@ -66,6 +71,8 @@ pub struct ControllerConfig {
     pub peer_timeout: Duration,
     /// Reporting instance for Events (pod name).
     pub instance: String,
+    /// Stork's admin namespace, for the validation of the plans read from the cluster.
+    pub admin_namespace: String,
 }
 
 /// How one plan's reconcile ended.
@@ -312,6 +319,12 @@ impl PlanController {
         {
             return self
                 .report_suspended(plan, local_domain, role, source)
+                .await;
+        }
+        if let Some(problem) = invalid_plan(plan, &self.config.admin_namespace) {
+            // The role stays what this cluster last held: nothing of the invalid plan is acted on.
+            return self
+                .report_problem(plan, Some(local_domain), None, source, problem)
                 .await;
         }
         if !plan.spec.domains.iter().any(|d| d.name == local_domain) {
@@ -862,6 +875,38 @@ pub fn decide_role(plan: &DRPlan, local_domain: &str) -> Role {
     render::role_of(plan, local_domain)
 }
 
+/// The problem of a plan that fails validation, or `None` for a valid plan. A transition under way is paused where
+/// it is rather than finished or undone: its steps are level-triggered, so a valid generation resumes it, while
+/// running more steps of a plan whose fields are wrong (a primary outside `spec.domains`, a schedule Stork refuses)
+/// could start applications, or stop them, on a plan nobody meant.
+fn invalid_plan(plan: &DRPlan, admin_namespace: &str) -> Option<PlanProblem> {
+    let errors = validate::validate(plan, admin_namespace);
+    if errors.is_empty() {
+        return None;
+    }
+    let problems: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    let mut message = format!(
+        "the plan is invalid, nothing is applied for it: {}; fix the plan (drgitops check and the webhook's \
+         drplan-valid rule report the same)",
+        problems.join("; ")
+    );
+    if let Some(transition) = plan
+        .status
+        .as_ref()
+        .and_then(|s| s.transition.as_ref())
+        .filter(|t| t.started_at.is_some() && t.finished_at.is_none())
+    {
+        let side = |d: &Option<String>| d.clone().unwrap_or_else(|| "?".into());
+        message.push_str(&format!(
+            "; the transition {} -> {} is paused: the steps done stay done and no further step runs until the plan \
+             is valid",
+            side(&transition.from),
+            side(&transition.to)
+        ));
+    }
+    Some(PlanProblem::stalled("InvalidPlan", message))
+}
+
 fn plan_id(plan: &DRPlan) -> String {
     format!(
         "{}/{}",
@@ -1057,6 +1102,54 @@ mod tests {
             ours["spec"]["suspend"], false,
             "our own earlier suspension (e.g. standby) is lifted"
         );
+    }
+
+    fn async_plan(storage_secret: bool, status: Value) -> DRPlan {
+        let mut pair = json!({"name": "remotecluster", "peerKubeconfigSecret": {"name": "peer"}});
+        if storage_secret {
+            pair["storageSecret"] = json!({"name": "peer-storage"});
+        }
+        serde_json::from_value(json!({
+            "apiVersion": "drgitops.dev/v1alpha1", "kind": "DRPlan",
+            "metadata": {"name": "mysql", "namespace": "mysql"},
+            "spec": {"mode": "async", "primary": "east", "domains": [{"name": "east"}, {"name": "west"}],
+                     "clusterPair": pair, "migration": {"includeVolumes": true}},
+            "status": status,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn invalid_plans_stall_with_every_field_the_validator_names() {
+        assert!(invalid_plan(&async_plan(true, json!({})), "kube-system").is_none());
+
+        let problem = invalid_plan(&async_plan(false, json!({})), "kube-system").unwrap();
+        assert!(problem.stalled);
+        assert_eq!(problem.reason, "InvalidPlan");
+        assert!(
+            problem
+                .message
+                .contains("spec.clusterPair.storageSecret: absent in async mode"),
+            "{}",
+            problem.message
+        );
+        assert!(!problem.message.contains("paused"), "{}", problem.message);
+
+        let running = json!({"transition": {"from": "west", "to": "east", "startedAt": "2026-01-01T00:00:00Z",
+                                            "steps": [{"name": "fence", "state": "Succeeded"}]}});
+        let problem = invalid_plan(&async_plan(false, running), "kube-system").unwrap();
+        assert!(
+            problem
+                .message
+                .contains("the transition west -> east is paused"),
+            "{}",
+            problem.message
+        );
+
+        let finished = json!({"transition": {"from": "west", "to": "east", "startedAt": "2026-01-01T00:00:00Z",
+                                             "finishedAt": "2026-01-01T00:01:00Z"}});
+        let problem = invalid_plan(&async_plan(false, finished), "kube-system").unwrap();
+        assert!(!problem.message.contains("paused"), "{}", problem.message);
     }
 
     #[test]

@@ -118,6 +118,7 @@ impl Reconciler {
                 dry_run: options.dry_run,
                 peer_timeout: options.peer_timeout,
                 instance: options.identity.clone(),
+                admin_namespace: options.admin_namespace.clone(),
             },
         );
         let sync = options.git.clone().map(|git| {
