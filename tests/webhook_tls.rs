@@ -1,4 +1,5 @@
-//! The HTTPS server: certificate rotation through a Secret volume's symlink swap, and client certificates.
+//! The HTTPS server: certificate and client CA rotation through a Secret volume's symlink swap, and client
+//! certificates.
 
 mod webhook_common;
 
@@ -12,7 +13,7 @@ use drgitops::webhook::config::PolicyStore;
 use drgitops::webhook::metrics::Metrics;
 use drgitops::webhook::{server, tls};
 use tokio::net::TcpListener;
-use webhook_common::{ClientIdentity, Pki, fixture, post, secret_volume};
+use webhook_common::{ClientIdentity, Pki, fixture, post, secret_volume, secret_volume_files};
 
 async fn start(
     dir: &std::path::Path,
@@ -160,6 +161,79 @@ async fn with_a_client_ca_only_certified_clients_are_answered() {
         stranger.is_err(),
         "a certificate from another CA must be refused"
     );
+}
+
+/// Whether a new connection presenting a certificate of `pki` is answered.
+async fn answered(addr: &str, server_pki: &Pki, pki: &Pki) -> bool {
+    let leaf = pki.leaf("kube-apiserver");
+    let id = ClientIdentity {
+        cert_pem: leaf.cert_pem,
+        key_pem: leaf.key_pem,
+    };
+    match post(
+        addr,
+        &server_pki.ca_pem(),
+        Some(&id),
+        "/validate",
+        &fixture("scale-deployment.json"),
+    )
+    .await
+    {
+        Ok(exchange) => {
+            assert_eq!(
+                exchange.body["response"]["uid"],
+                "0df28fbd-5f5f-4ea9-a7ec-2f1a4b3d3a11"
+            );
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_ca_swap_is_enforced_on_new_connections_without_restart() {
+    let server_pki = Pki::new("webhook-ca");
+    let (a, b) = (Pki::new("client-ca-a"), Pki::new("client-ca-b"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    secret_volume(dir.path(), "v1", &server_pki.leaf("drgitops-webhook"));
+    let ca_dir = tempfile::tempdir().expect("tempdir");
+    secret_volume_files(
+        ca_dir.path(),
+        "2026_01_01_00_00_00.1",
+        &[("ca.crt", &a.ca_pem())],
+    );
+    let (addr, _stop) = start(dir.path(), Some(&ca_dir.path().join("ca.crt"))).await;
+    assert!(
+        answered(&addr, &server_pki, &a).await,
+        "signed by A, trusted"
+    );
+    assert!(!answered(&addr, &server_pki, &b).await, "B not trusted yet");
+
+    secret_volume_files(
+        ca_dir.path(),
+        "2026_02_01_00_00_00.2",
+        &[("ca.crt", &b.ca_pem())],
+    );
+    assert!(
+        !answered(&addr, &server_pki, &a).await,
+        "A no longer trusted once the bundle holds only B"
+    );
+    assert!(answered(&addr, &server_pki, &b).await, "B trusted now");
+
+    // An unusable bundle is refused: B, the last good one, stays in force.
+    secret_volume_files(
+        ca_dir.path(),
+        "2026_03_01_00_00_00.3",
+        &[("ca.crt", "-----BEGIN CERTIFICATE-----\ntruncated")],
+    );
+    assert!(answered(&addr, &server_pki, &b).await);
+    assert!(!answered(&addr, &server_pki, &a).await);
+
+    // A bundle of both (the overlap of a rotation) trusts both.
+    let both = format!("{}{}", a.ca_pem(), b.ca_pem());
+    secret_volume_files(ca_dir.path(), "2026_04_01_00_00_00.4", &[("ca.crt", &both)]);
+    assert!(answered(&addr, &server_pki, &a).await);
+    assert!(answered(&addr, &server_pki, &b).await);
 }
 
 #[test]

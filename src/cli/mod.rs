@@ -61,7 +61,7 @@ pub struct WebhookArgs {
     /// PEM private key for `--tls-cert`.
     #[arg(long, env = "DRGITOPS_TLS_KEY")]
     pub tls_key: PathBuf,
-    /// PEM CA bundle; when set, clients must present a certificate it signed.
+    /// PEM CA bundle; when set, clients must present a certificate it signed (re-read when the file changes).
     #[arg(long, env = "DRGITOPS_CLIENT_CA")]
     pub client_ca: Option<PathBuf>,
     /// HTTPS address for `POST /mutate` and `POST /validate`.

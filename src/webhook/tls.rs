@@ -1,20 +1,25 @@
-//! TLS for the admission endpoints: a certificate that follows its files without a restart, and optional client
-//! certificate checking.
+//! TLS for the admission endpoints: a certificate and a client CA bundle that follow their files without a
+//! restart.
 //!
 //! In: the PEM paths of `--tls-cert`, `--tls-key` and `--client-ca`. Out: a rustls [`ServerConfig`] whose
 //! certificate resolver re-reads both files on every handshake and swaps to the new pair once it parses and
-//! matches. Reading by path on each handshake follows Kubernetes' `..data` symlink swap of Secret volumes, which
-//! inotify on the old file would miss; a half-swapped pair (new cert, old key) is refused and the last good pair
-//! keeps serving until the next handshake sees both files updated.
+//! matches, and (with `--client-ca`) whose client verifier re-reads the bundle on every handshake that presents a
+//! certificate and swaps to it once it parses. Reading by path on each handshake follows Kubernetes' `..data`
+//! symlink swap of Secret volumes, which inotify on the old file would miss; a half-swapped pair (new cert, old
+//! key) or an unusable bundle is refused and the last good one stays in force.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
+use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::CryptoProvider;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
-use rustls::{RootCertStore, ServerConfig};
+use rustls::{
+    DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig, SignatureScheme,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
@@ -95,6 +100,22 @@ fn parse_pair(
     })
 }
 
+/// The value behind `lock`. A poisoned lock only means a panic elsewhere while swapping an Arc; the Arc inside is
+/// still whole.
+fn snapshot<T: ?Sized>(lock: &RwLock<Arc<T>>) -> Arc<T> {
+    match lock.read() {
+        Ok(guard) => guard.clone(),
+        Err(poisoned) => poisoned.into_inner().clone(),
+    }
+}
+
+fn replace<T: ?Sized>(lock: &RwLock<Arc<T>>, next: Arc<T>) {
+    match lock.write() {
+        Ok(mut guard) => *guard = next,
+        Err(poisoned) => *poisoned.into_inner() = next,
+    }
+}
+
 struct Loaded {
     cert_pem: Vec<u8>,
     key_pem: Vec<u8>,
@@ -140,17 +161,9 @@ impl ReloadingCert {
         })
     }
 
-    fn snapshot(&self) -> Arc<Loaded> {
-        // A poisoned lock only means a panic elsewhere while swapping an Arc; the Arc inside is still whole.
-        match self.current.read() {
-            Ok(guard) => guard.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
-    }
-
     /// Re-reads the files and returns the pair to serve.
     pub fn current(&self) -> Arc<CertifiedKey> {
-        let loaded = self.snapshot();
+        let loaded = snapshot(&self.current);
         let (Ok(cert_pem), Ok(key_pem)) = (
             std::fs::read(&self.cert_path),
             std::fs::read(&self.key_path),
@@ -176,10 +189,7 @@ impl ReloadingCert {
                     key_pem,
                     key: key.clone(),
                 });
-                match self.current.write() {
-                    Ok(mut guard) => *guard = next,
-                    Err(poisoned) => *poisoned.into_inner() = next,
-                }
+                replace(&self.current, next);
                 tracing::info!(cert = %self.cert_path.display(), "serving a new TLS certificate");
                 key
             }
@@ -198,8 +208,154 @@ impl ResolvesServerCert for ReloadingCert {
     }
 }
 
-/// Builds the server config: reloading certificate, HTTP/1.1 ALPN, and client certificates checked against
-/// `client_ca` when given.
+/// A verifier for client certificates signed by a CA of the bundle `pem`. It hints no CA names to clients: rustls
+/// borrows the hints from the long-lived outer verifier, so they could not follow a swapped bundle, and a stale
+/// hint is worse than none: a client whose certificate's issuer is not among the hinted names may send no
+/// certificate at all (Go's crypto/tls chooses among its certificates that way). Without hints, a client sends the
+/// certificate it has.
+fn client_verifier(
+    path: &Path,
+    pem: &[u8],
+    provider: &Arc<CryptoProvider>,
+) -> Result<Arc<dyn ClientCertVerifier>, TlsError> {
+    let unusable = |message: String| TlsError::ClientCa {
+        path: path.to_path_buf(),
+        message,
+    };
+    let mut roots = RootCertStore::empty();
+    for cert in parse_certs("client CA bundle", path, pem)? {
+        roots.add(cert).map_err(|e| unusable(e.to_string()))?;
+    }
+    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        .clear_root_hint_subjects()
+        .build()
+        .map_err(|e| unusable(e.to_string()))
+}
+
+struct LoadedCa {
+    pem: Vec<u8>,
+    verifier: Arc<dyn ClientCertVerifier>,
+}
+
+/// Verifies client certificates against the CA bundle currently in the file, falling back to the last good one.
+pub struct ReloadingClientCa {
+    path: PathBuf,
+    provider: Arc<CryptoProvider>,
+    current: RwLock<Arc<LoadedCa>>,
+    /// The last bundle refused, so that a bad file is logged once, not on every handshake.
+    refused: Mutex<Option<Vec<u8>>>,
+}
+
+impl std::fmt::Debug for ReloadingClientCa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReloadingClientCa")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+impl ReloadingClientCa {
+    /// Loads the bundle once; a bundle that does not load now is a start-up error.
+    pub fn load(path: &Path, provider: Arc<CryptoProvider>) -> Result<Self, TlsError> {
+        let pem = read("client CA bundle", path)?;
+        let verifier = client_verifier(path, &pem, &provider)?;
+        Ok(ReloadingClientCa {
+            path: path.to_path_buf(),
+            provider,
+            current: RwLock::new(Arc::new(LoadedCa { pem, verifier })),
+            refused: Mutex::new(None),
+        })
+    }
+
+    /// Re-reads the file and returns the verifier of the bundle in force.
+    pub fn current(&self) -> Arc<dyn ClientCertVerifier> {
+        let loaded = snapshot(&self.current);
+        let pem = match std::fs::read(&self.path) {
+            Ok(pem) => pem,
+            Err(err) => {
+                tracing::warn!(path = %self.path.display(), error = %err,
+                    "cannot read the client CA bundle; keeping the last good one");
+                return loaded.verifier.clone();
+            }
+        };
+        if pem == loaded.pem {
+            return loaded.verifier.clone();
+        }
+        match client_verifier(&self.path, &pem, &self.provider) {
+            Ok(verifier) => {
+                replace(
+                    &self.current,
+                    Arc::new(LoadedCa {
+                        pem,
+                        verifier: verifier.clone(),
+                    }),
+                );
+                *self.refused.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                tracing::info!(path = %self.path.display(), "verifying clients against a new CA bundle");
+                verifier
+            }
+            Err(err) => {
+                let mut refused = self.refused.lock().unwrap_or_else(|p| p.into_inner());
+                if refused.as_deref() != Some(pem.as_slice()) {
+                    tracing::warn!(error = %err, "new client CA bundle refused; keeping the last good one");
+                    *refused = Some(pem);
+                }
+                loaded.verifier.clone()
+            }
+        }
+    }
+}
+
+impl ClientCertVerifier for ReloadingClientCa {
+    fn client_auth_mandatory(&self) -> bool {
+        true
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        // See `client_verifier`: no hints.
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        self.current()
+            .verify_client_cert(end_entity, intermediates, now)
+    }
+
+    // The signature checks depend on the crypto provider only, never on the bundle: no re-read.
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        snapshot(&self.current)
+            .verifier
+            .verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        snapshot(&self.current)
+            .verifier
+            .verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        snapshot(&self.current).verifier.supported_verify_schemes()
+    }
+}
+
+/// Builds the server config: reloading certificate, HTTP/1.1 ALPN, and client certificates checked against the
+/// reloading bundle `client_ca` when given.
 pub fn server_config(
     cert: &Path,
     key: &Path,
@@ -212,21 +368,7 @@ pub fn server_config(
         .map_err(TlsError::Config)?;
     let builder = match client_ca {
         Some(path) => {
-            let pem = read("client CA bundle", path)?;
-            let mut roots = RootCertStore::empty();
-            for cert in parse_certs("client CA bundle", path, &pem)? {
-                roots.add(cert).map_err(|e| TlsError::ClientCa {
-                    path: path.to_path_buf(),
-                    message: e.to_string(),
-                })?;
-            }
-            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
-                .build()
-                .map_err(|e| TlsError::ClientCa {
-                    path: path.to_path_buf(),
-                    message: e.to_string(),
-                })?;
-            builder.with_client_cert_verifier(verifier)
+            builder.with_client_cert_verifier(Arc::new(ReloadingClientCa::load(path, provider)?))
         }
         None => builder.with_no_client_auth(),
     };

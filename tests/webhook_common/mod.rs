@@ -72,22 +72,32 @@ impl Pki {
     }
 }
 
-/// Lays out `dir` as kubelet does for a Secret volume: `..<version>/` holding the files, `..data` pointing at
-/// it, and `tls.crt` / `tls.key` pointing through `..data`.
+/// Lays out `dir` as kubelet does for a Secret volume holding a TLS pair: see [`secret_volume_files`].
 pub fn secret_volume(dir: &Path, version: &str, leaf: &Leaf) {
+    secret_volume_files(
+        dir,
+        version,
+        &[("tls.crt", &leaf.cert_pem), ("tls.key", &leaf.key_pem)],
+    );
+}
+
+/// Lays out `dir` as kubelet does for a Secret volume: `..<version>/` holding the files, `..data` pointing at
+/// it, and each file name pointing through `..data`.
+pub fn secret_volume_files(dir: &Path, version: &str, files: &[(&str, &str)]) {
     let versioned = dir.join(format!("..{version}"));
     std::fs::create_dir_all(&versioned).expect("version dir");
-    std::fs::write(versioned.join("tls.crt"), &leaf.cert_pem).expect("cert");
-    std::fs::write(versioned.join("tls.key"), &leaf.key_pem).expect("key");
+    for (name, contents) in files {
+        std::fs::write(versioned.join(name), contents).expect("file");
+    }
     let tmp = dir.join("..data_tmp");
     let _ = std::fs::remove_file(&tmp);
     std::os::unix::fs::symlink(format!("..{version}"), &tmp).expect("symlink");
     // rename(2) over the old link is the atomic swap kubelet performs.
     std::fs::rename(&tmp, dir.join("..data")).expect("swap ..data");
-    for file in ["tls.crt", "tls.key"] {
-        let link = dir.join(file);
+    for (name, _) in files {
+        let link = dir.join(name);
         if std::fs::symlink_metadata(&link).is_err() {
-            std::os::unix::fs::symlink(format!("..data/{file}"), &link).expect("file symlink");
+            std::os::unix::fs::symlink(format!("..data/{name}"), &link).expect("file symlink");
         }
     }
 }
