@@ -28,12 +28,15 @@ use serde_json::{Value, json};
 const ROLE_ENV: &str = "DRGITOPS_BENCH_ROLE";
 const DIR_ENV: &str = "DRGITOPS_BENCH_DIR";
 const OBJECTS: usize = 10_000;
+/// Keep-alive connections of the load generator.
+const CONNS: usize = 16;
 
 fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     match std::env::var(ROLE_ENV).as_deref() {
         Ok("rules") => serve(false),
         Ok("baseline") => serve(true),
+        Ok("handler") => handler_cost(),
         _ => drive(),
     }
 }
@@ -316,23 +319,77 @@ impl Run {
         let idx = ((self.latencies_us.len() as f64 - 1.0) * p).round() as usize;
         self.latencies_us[idx] as f64 / 1000.0
     }
+
+    fn merge(runs: Vec<Run>) -> Run {
+        let mut latencies_us: Vec<u64> = runs
+            .iter()
+            .flat_map(|r| r.latencies_us.iter().copied())
+            .collect();
+        latencies_us.sort_unstable();
+        Run {
+            count: runs.iter().map(|r| r.count).sum(),
+            seconds: runs.iter().map(|r| r.seconds).sum(),
+            latencies_us,
+        }
+    }
 }
 
-/// Closed loop: `conns` connections each sending the next review as soon as the last answer arrived.
-async fn closed_loop(
-    addr: &str,
-    ca: &str,
-    conns: usize,
-    duration: Duration,
+/// How a server is loaded: as fast as it answers, or at a fixed rate.
+#[derive(Clone, Copy)]
+enum Load {
+    Closed,
+    Rate(u64),
+}
+
+/// One keep-alive connection of the load generator.
+type Conn = SendRequest<Full<Bytes>>;
+/// One server's connections, kept open across the measured slices.
+type Conns = Vec<Conn>;
+/// A connection's task: its latencies in µs, and the connection to hand back.
+type ConnTask = tokio::task::JoinHandle<(Vec<u64>, Conn)>;
+
+async fn open_conns(addr: &str, ca: &str) -> Conns {
+    let mut conns = Vec::with_capacity(CONNS);
+    for _ in 0..CONNS {
+        conns.push(connect(addr, ca).await);
+    }
+    conns
+}
+
+/// Measures the baseline and the rules server in alternating one-second slices, `seconds` of each, so that both
+/// meet the same machine: on a shared 2-core machine what else runs changes from second to second, and two
+/// back-to-back runs of several seconds each would compare two different machines. Each server keeps its
+/// connections from slice to slice, as kube-apiserver keeps its own.
+async fn alternating(
+    baseline: &mut Conns,
+    rules: &mut Conns,
+    seconds: u64,
+    load: Load,
     bodies: &[Bytes],
-) -> Run {
-    let start = Instant::now() + Duration::from_millis(200);
+) -> (Run, Run) {
+    let slice = Duration::from_secs(1);
+    let (mut base_runs, mut rules_runs) = (Vec::new(), Vec::new());
+    for _ in 0..seconds {
+        for (conns, runs) in [
+            (&mut *baseline, &mut base_runs),
+            (&mut *rules, &mut rules_runs),
+        ] {
+            runs.push(match load {
+                Load::Closed => closed_loop(conns, slice, bodies).await,
+                Load::Rate(rate) => open_loop(conns, rate, slice, bodies).await,
+            });
+        }
+    }
+    (Run::merge(base_runs), Run::merge(rules_runs))
+}
+
+/// Closed loop: every connection sends the next review as soon as the last answer arrived.
+async fn closed_loop(conns: &mut Conns, duration: Duration, bodies: &[Bytes]) -> Run {
+    let start = Instant::now();
     let mut tasks = Vec::new();
-    for c in 0..conns {
-        let mut sender = connect(addr, ca).await;
+    for (c, mut sender) in conns.drain(..).enumerate() {
         let bodies = bodies.to_vec();
         tasks.push(tokio::spawn(async move {
-            tokio::time::sleep_until(start.into()).await;
             let mut lat = Vec::new();
             let mut i = c;
             while start.elapsed() < duration {
@@ -341,39 +398,27 @@ async fn closed_loop(
                 lat.push(t.elapsed().as_micros() as u64);
                 i += 1;
             }
-            lat
+            (lat, sender)
         }));
     }
-    let mut latencies_us = Vec::new();
-    for t in tasks {
-        latencies_us.extend(t.await.expect("task"));
-    }
-    let seconds = start.elapsed().as_secs_f64();
-    latencies_us.sort_unstable();
+    let latencies_us = join(tasks, conns).await;
     Run {
         count: latencies_us.len(),
-        seconds,
+        seconds: start.elapsed().as_secs_f64(),
         latencies_us,
     }
 }
 
-/// Open loop: `rate` reviews/s spread over `conns` connections, each sending on its own fixed schedule.
-async fn open_loop(
-    addr: &str,
-    ca: &str,
-    conns: usize,
-    rate: u64,
-    duration: Duration,
-    bodies: &[Bytes],
-) -> Run {
-    let period = Duration::from_nanos(1_000_000_000 * conns as u64 / rate);
-    let start = Instant::now() + Duration::from_millis(200);
+/// Open loop: `rate` reviews/s spread over the connections, each sending on its own fixed schedule.
+async fn open_loop(conns: &mut Conns, rate: u64, duration: Duration, bodies: &[Bytes]) -> Run {
+    let n = conns.len();
+    let period = Duration::from_nanos(1_000_000_000 * n as u64 / rate);
+    let start = Instant::now() + Duration::from_millis(10);
     let mut tasks = Vec::new();
-    for c in 0..conns {
-        let mut sender = connect(addr, ca).await;
+    for (c, mut sender) in conns.drain(..).enumerate() {
         let bodies = bodies.to_vec();
         tasks.push(tokio::spawn(async move {
-            let offset = period * c as u32 / conns as u32;
+            let offset = period * c as u32 / n as u32;
             let mut next = start + offset;
             let mut lat = Vec::new();
             let mut i = c;
@@ -388,20 +433,27 @@ async fn open_loop(
                 next += period;
                 i += 1;
             }
-            lat
+            (lat, sender)
         }));
     }
-    let mut latencies_us = Vec::new();
-    for t in tasks {
-        latencies_us.extend(t.await.expect("task"));
-    }
-    let seconds = duration.as_secs_f64();
-    latencies_us.sort_unstable();
+    let latencies_us = join(tasks, conns).await;
     Run {
         count: latencies_us.len(),
-        seconds,
+        seconds: duration.as_secs_f64(),
         latencies_us,
     }
+}
+
+/// Collects the connections' latencies (sorted) and gives the connections back.
+async fn join(tasks: Vec<ConnTask>, conns: &mut Conns) -> Vec<u64> {
+    let mut latencies_us = Vec::new();
+    for t in tasks {
+        let (lat, sender) = t.await.expect("task");
+        latencies_us.extend(lat);
+        conns.push(sender);
+    }
+    latencies_us.sort_unstable();
+    latencies_us
 }
 
 fn spawn_server(role: &str, dir: &Path) -> (Child, String) {
@@ -561,12 +613,94 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// What the webhook adds per review before HTTP and TLS: parsing the review, every rule against a view of
+/// 30,000 objects, and the answer's bytes, on one thread (µs per review, averaged over the mix).
+fn rules_path_cost(bodies: &[Bytes]) -> f64 {
+    use drgitops::webhook::review::{self, Endpoint, ResponseReview, Review};
+    let view = drgitops::cluster::live::LiveView::new(Some("us-east-1b".to_string()));
+    populate(&view);
+    let config = drgitops::policy::PolicyConfig::default();
+    let mut answered = 0usize;
+    let mut pass = || {
+        for body in bodies {
+            let review = Review::parse(body).expect("the mix parses");
+            let decision = drgitops::policy::evaluate(&review.request(), &view, &config);
+            let response = review::respond(&review.uid, &decision, Endpoint::Validate);
+            answered += ResponseReview::new(response).to_bytes().len();
+        }
+    };
+    for _ in 0..1_000 {
+        pass();
+    }
+    let passes = 20_000;
+    let start = Instant::now();
+    for _ in 0..passes {
+        pass();
+    }
+    let elapsed = start.elapsed();
+    assert!(answered > 0);
+    elapsed.as_secs_f64() * 1e6 / (passes * bodies.len()) as f64
+}
+
+/// The admission handler alone, as the binary runs it (router, rules, metrics, JSON logs of the denials to a
+/// discarded stderr, the deadline), driven one review at a time on the binary's runtime: no TLS, no sockets.
+/// Prints one line: mean, p50 and p99 in µs.
+fn handler_cost() {
+    use tower::ServiceExt as _;
+    drgitops::webhook::init_logging(drgitops::cli::LogFormat::Json);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let view = Arc::new(drgitops::cluster::live::LiveView::new(Some(
+        "us-east-1b".to_string(),
+    )));
+    populate(&view);
+    let store = Arc::new(drgitops::webhook::config::PolicyStore::new(
+        drgitops::policy::PolicyConfig::default(),
+    ));
+    let metrics = Arc::new(drgitops::webhook::metrics::Metrics::new());
+    let router = drgitops::webhook::admission::router(
+        drgitops::webhook::admission::AdmissionState::new(view, store, metrics),
+    );
+    let bodies = mix();
+    let ns = runtime.block_on(async move {
+        // On a worker, as hyper's connection tasks run.
+        tokio::spawn(async move {
+            let mut ns = Vec::new();
+            for i in 0..110_000 {
+                let request = http::Request::post("/validate")
+                    .body(axum::body::Body::from(bodies[i % bodies.len()].clone()))
+                    .expect("request");
+                let t = Instant::now();
+                let response = router.clone().oneshot(request).await.expect("infallible");
+                let body = http_body_util::BodyExt::collect(response.into_body())
+                    .await
+                    .expect("body");
+                let elapsed = t.elapsed().as_nanos() as u64;
+                assert!(!body.to_bytes().is_empty());
+                if i >= 10_000 {
+                    ns.push(elapsed);
+                }
+            }
+            ns
+        })
+        .await
+        .expect("task")
+    });
+    let mut ns = ns;
+    ns.sort_unstable();
+    let at = |p: f64| ns[((ns.len() - 1) as f64 * p) as usize] as f64 / 1000.0;
+    let mean = ns.iter().sum::<u64>() as f64 / ns.len() as f64 / 1000.0;
+    println!("{mean:.1} {:.1} {:.1}", at(0.5), at(0.99));
+}
+
 fn drive() {
     let seconds: u64 = std::env::var("DRGITOPS_BENCH_SECONDS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(5);
-    let duration = Duration::from_secs(seconds);
     let dir = tempfile::tempdir().expect("tempdir");
     let key = rcgen::KeyPair::generate().expect("key");
     let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
@@ -598,13 +732,15 @@ fn drive() {
     let rss_idle = rss_kib(rules.id());
 
     let bodies = mix();
-    let conns = 16;
+    let path_us = rules_path_cost(&bodies);
+    let (mut handler, handler_us) = spawn_server("handler", dir.path());
+    let _ = handler.wait();
     let rounds: usize = std::env::var("DRGITOPS_BENCH_ROUNDS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(3);
     println!(
-        "drgitops webhook benchmark: HTTPS keep-alive, {conns} connections, {seconds}s per run, review mix of {}",
+        "drgitops webhook benchmark: HTTPS keep-alive, {CONNS} connections, {seconds}s per run in one-second slices alternating with the baseline, review mix of {}",
         bodies.len()
     );
     println!(
@@ -614,6 +750,15 @@ fn drive() {
         } else {
             "drgitops webhook binary, view filled by its watchers from an in-memory API server"
         }
+    );
+    println!(
+        "rules path without HTTP and TLS (parse, all rules, answer body), one thread: {path_us:.1} µs per review"
+    );
+    let handler_us: Vec<&str> = handler_us.split(' ').collect();
+    println!(
+        "admission handler without TLS and sockets (router, rules, metrics, logs, deadline), one review at a time: \
+         mean {} µs, p50 {} µs, p99 {} µs",
+        handler_us[0], handler_us[1], handler_us[2]
     );
     println!("| round | run | reviews/s | p50 ms | p99 ms |");
     println!("|---|---|---|---|---|");
@@ -630,14 +775,27 @@ fn drive() {
             "rules server: {denied} of the {} reviews in the mix are denied",
             bodies.len()
         );
-        // Warm both servers up (connections, allocator, caches) before measuring.
-        closed_loop(&rules_addr, &ca, 4, Duration::from_secs(1), &bodies).await;
-        closed_loop(&baseline_addr, &ca, 4, Duration::from_secs(1), &bodies).await;
+        // Warm both servers and every connection up (allocator, caches, TLS sessions) before measuring.
+        let mut base_conns = open_conns(&baseline_addr, &ca).await;
+        let mut rules_conns = open_conns(&rules_addr, &ca).await;
+        alternating(&mut base_conns, &mut rules_conns, 1, Load::Closed, &bodies).await;
         for round in 1..=rounds {
-            let base_max = closed_loop(&baseline_addr, &ca, conns, duration, &bodies).await;
-            let rules_max = closed_loop(&rules_addr, &ca, conns, duration, &bodies).await;
-            let base_2k = open_loop(&baseline_addr, &ca, conns, 2_000, duration, &bodies).await;
-            let rules_2k = open_loop(&rules_addr, &ca, conns, 2_000, duration, &bodies).await;
+            let (base_max, rules_max) = alternating(
+                &mut base_conns,
+                &mut rules_conns,
+                seconds,
+                Load::Closed,
+                &bodies,
+            )
+            .await;
+            let (base_2k, rules_2k) = alternating(
+                &mut base_conns,
+                &mut rules_conns,
+                seconds,
+                Load::Rate(2_000),
+                &bodies,
+            )
+            .await;
             for (name, run) in [
                 ("baseline, closed loop", &base_max),
                 ("all rules, closed loop", &rules_max),
