@@ -247,9 +247,15 @@ fn render_thousand() -> (Duration, Duration) {
     let mut pure_best = Duration::MAX;
     for _ in 0..6 {
         let started = Instant::now();
-        let out =
-            drgitops::gitops::cli::render_stream(&repo, None, "plans", "us-east-1a", "kube-system")
-                .expect("renders");
+        let out = drgitops::gitops::cli::render_stream(
+            &repo,
+            None,
+            "plans",
+            "us-east-1a",
+            "kube-system",
+            &GitAuth::None,
+        )
+        .expect("renders");
         best = best.min(started.elapsed());
         assert_eq!(out.matches("kind: MigrationSchedule").count(), 1000);
 

@@ -127,6 +127,9 @@ pub struct RenderArgs {
     /// The cluster domain to render for.
     #[arg(long, env = "DRGITOPS_CLUSTER_DOMAIN")]
     pub cluster_domain: String,
+    // Credentials for an `https://` repository, as `reconcile` takes them.
+    #[command(flatten)]
+    pub git_token: crate::gitops::cli::GitTokenArgs,
 }
 
 #[derive(Debug, Args)]

@@ -23,15 +23,8 @@ pub struct GitopsArgs {
     /// The push-receiver secret itself (prefer the file, mounted from a Secret).
     #[arg(long, env = "DRGITOPS_WEBHOOK_SECRET", hide_env_values = true)]
     pub webhook_secret: Option<String>,
-    /// HTTPS token for the git remote (set the env from a Secret).
-    #[arg(long, env = "DRGITOPS_GIT_TOKEN", hide_env_values = true)]
-    pub git_token: Option<String>,
-    /// File holding the HTTPS token.
-    #[arg(long, env = "DRGITOPS_GIT_TOKEN_FILE")]
-    pub git_token_file: Option<PathBuf>,
-    /// User name sent with the token (GitHub ignores it; Bitbucket wants `x-token-auth`).
-    #[arg(long, env = "DRGITOPS_GIT_USERNAME", default_value = "git")]
-    pub git_username: String,
+    #[command(flatten)]
+    pub git_token: GitTokenArgs,
     /// SSH private key for `ssh://` remotes.
     #[arg(long, env = "DRGITOPS_GIT_SSH_KEY_FILE")]
     pub git_ssh_key_file: Option<PathBuf>,
@@ -53,6 +46,34 @@ pub struct GitopsArgs {
     /// How long a leader's Lease lasts without renewal.
     #[arg(long, env = "DRGITOPS_LEASE_DURATION", default_value = "15s")]
     pub lease_duration: String,
+}
+
+/// HTTPS credentials for the git remote, shared by `reconcile` and `render`.
+#[derive(Debug, Args)]
+pub struct GitTokenArgs {
+    /// HTTPS token for the git remote (set the env from a Secret).
+    #[arg(long, env = "DRGITOPS_GIT_TOKEN", hide_env_values = true)]
+    pub git_token: Option<String>,
+    /// File holding the HTTPS token.
+    #[arg(long, env = "DRGITOPS_GIT_TOKEN_FILE")]
+    pub git_token_file: Option<PathBuf>,
+    /// User name sent with the token (GitHub ignores it; Bitbucket wants `x-token-auth`).
+    #[arg(long, env = "DRGITOPS_GIT_USERNAME", default_value = "git")]
+    pub git_username: String,
+}
+
+impl GitTokenArgs {
+    /// Token authentication when a token is given (the file wins over the value).
+    pub fn auth(&self) -> anyhow::Result<Option<GitAuth>> {
+        let token = match (&self.git_token_file, &self.git_token) {
+            (Some(path), _) => Some(read_trimmed(path, "--git-token-file")?),
+            (None, token) => token.clone(),
+        };
+        Ok(token.map(|token| GitAuth::Token {
+            username: self.git_username.clone(),
+            token,
+        }))
+    }
 }
 
 /// Installs the log subscriber (stderr; stdout is reserved for output such as the dry-run diff).
@@ -100,10 +121,6 @@ pub fn options_from_args(args: &ReconcileArgs) -> anyhow::Result<ReconcilerOptio
         (None, None) => None,
     };
     if let Some(url) = &args.git_url {
-        let token = match (&g.git_token_file, &g.git_token) {
-            (Some(path), _) => Some(read_trimmed(path, "--git-token-file")?),
-            (None, token) => token.clone(),
-        };
         let auth = if let Some(key_file) = &g.git_ssh_key_file {
             let Some(known_hosts) = &g.git_known_hosts_file else {
                 bail!(
@@ -123,13 +140,8 @@ pub fn options_from_args(args: &ReconcileArgs) -> anyhow::Result<ReconcilerOptio
                     )
                 })?,
             }
-        } else if let Some(token) = token {
-            GitAuth::Token {
-                username: g.git_username.clone(),
-                token,
-            }
         } else {
-            GitAuth::None
+            g.git_token.auth()?.unwrap_or_default()
         };
         if url.starts_with("ssh://") && !matches!(auth, GitAuth::Ssh { .. }) {
             bail!("{url} is an ssh:// remote: set --git-ssh-key-file and --git-known-hosts-file");
@@ -232,26 +244,29 @@ async fn wait_for_signal() {
 /// `drgitops render`: the DRPlans at a revision (or in a directory) and the Stork objects without credentials
 /// that `--cluster-domain` holds for them, as one YAML stream. Any problem: nothing on stdout, exit ≠ 0.
 pub fn render(args: RenderArgs) -> anyhow::Result<ExitCode> {
+    let auth = args.git_token.auth()?.unwrap_or_default();
     let text = render_stream(
         &args.repo,
         args.rev.as_deref(),
         &args.path,
         &args.cluster_domain,
         "kube-system",
+        &auth,
     )?;
     print!("{text}");
     Ok(ExitCode::SUCCESS)
 }
 
-/// The YAML stream `drgitops render` prints.
+/// The YAML stream `drgitops render` prints; `auth` is used only for a remote URL.
 pub fn render_stream(
     repo: &str,
     rev: Option<&str>,
     path: &str,
     cluster_domain: &str,
     admin_namespace: &str,
+    auth: &GitAuth,
 ) -> anyhow::Result<String> {
-    let (files, origin) = read_render_input(repo, rev, path)?;
+    let (files, origin) = read_render_input(repo, rev, path, auth)?;
     let plans = plans_from_files(&files, admin_namespace).map_err(|errors| {
         let lines: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
         anyhow::anyhow!(
@@ -294,6 +309,7 @@ fn read_render_input(
     repo: &str,
     rev: Option<&str>,
     path: &str,
+    auth: &GitAuth,
 ) -> anyhow::Result<(Vec<source::ManifestFile>, String)> {
     if is_remote(repo) && !repo.starts_with("file://") {
         let scratch = std::env::temp_dir().join(format!(
@@ -301,7 +317,7 @@ fn read_render_input(
             std::process::id(),
             random_suffix()
         ));
-        let result = source::clone_and_read(repo, &scratch, rev, path, &GitAuth::None);
+        let result = source::clone_and_read(repo, &scratch, rev, path, auth);
         let _ = std::fs::remove_dir_all(&scratch);
         let (commit, files) = result?;
         return Ok((files, format!("{repo}@{}", super::sync::short(&commit))));
