@@ -93,6 +93,11 @@ pub enum SourceError {
         #[source]
         source: git2::Error,
     },
+    #[error(
+        "the TLS certificate of {url} was refused: {reason}; if a private CA signed it, point SSL_CERT_FILE at a \
+         bundle that holds that CA"
+    )]
+    Untrusted { url: String, reason: String },
     #[error("branch {branch:?} does not exist in {url}; check --git-branch")]
     NoBranch { url: String, branch: String },
     #[error("fetching {branch:?} from {url} failed: {source}")]
@@ -160,23 +165,12 @@ pub fn fetch_with_pack_limit(
     let local_ref = format!("refs/heads/{}", config.branch);
     let cached = repo.refname_to_id(&local_ref).ok();
 
-    let mut remote = repo
-        .remote_anonymous(&url)
-        .map_err(|source| SourceError::Connect {
-            url: url.clone(),
-            source,
-        })?;
+    let mut remote = repo.remote_anonymous(&url).map_err(connect_error(&url))?;
     let remote_head = {
         let connection = remote
             .connect_auth(Direction::Fetch, Some(callbacks(&config.auth, &url)), None)
-            .map_err(|source| SourceError::Connect {
-                url: url.clone(),
-                source,
-            })?;
-        let heads = connection.list().map_err(|source| SourceError::Connect {
-            url: url.clone(),
-            source,
-        })?;
+            .map_err(connect_error(&url))?;
+        let heads = connection.list().map_err(connect_error(&url))?;
         heads
             .iter()
             .find(|h| h.name() == local_ref)
@@ -447,10 +441,7 @@ pub fn clone_and_read(
         .bare(true)
         .fetch_options(options)
         .clone(&url, into)
-        .map_err(|source| SourceError::Connect {
-            url: url.clone(),
-            source,
-        })?;
+        .map_err(connect_error(&url))?;
     let rev = rev.unwrap_or("HEAD");
     let commit = peel_commit(&repo, rev)?.id().to_string();
     Ok((commit.clone(), read_revision_in(&repo, &commit, dir)?))
@@ -466,6 +457,24 @@ pub fn pack_count(repo: &Path) -> usize {
                 .count()
         })
         .unwrap_or(0)
+}
+
+/// A failure to connect to `url`; a refused https certificate gets its own message, since the fix is the CA bundle
+/// and not the URL or the credentials.
+fn connect_error(url: &str) -> impl FnOnce(git2::Error) -> SourceError + '_ {
+    move |source| {
+        if url.starts_with("https://") && source.code() == git2::ErrorCode::Certificate {
+            SourceError::Untrusted {
+                url: url.to_string(),
+                reason: source.message().to_string(),
+            }
+        } else {
+            SourceError::Connect {
+                url: url.to_string(),
+                source,
+            }
+        }
+    }
 }
 
 fn open_cache(path: &Path) -> Result<Repository, SourceError> {
