@@ -1,0 +1,285 @@
+//! `https://` remotes end to end: `drgitops render` and `drgitops reconcile --once` against git's own smart-HTTP
+//! backend behind TLS and a token. The CA bundle is given to each child process in `SSL_CERT_FILE` (tests run as
+//! threads of one process, so its environment is never changed).
+
+mod git_server;
+mod reconcile_support;
+mod webhook_common;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::Duration;
+
+use git_server::GitHttpsServer;
+use reconcile_support::*;
+use webhook_common::Pki;
+
+const TOKEN: &str = "glpat-correct-horse";
+
+/// A plan repository served over https with [`TOKEN`], and a directory for the CA bundle and token files.
+struct Remote {
+    server: GitHttpsServer,
+    repo: tempfile::TempDir,
+    files: tempfile::TempDir,
+    ca_file: PathBuf,
+}
+
+impl Remote {
+    fn start() -> Self {
+        let pki = Pki::new("drgitops test git CA");
+        let leaf = pki.leaf("git.test");
+        let repo = plan_repo();
+        let server = GitHttpsServer::start(repo.path(), TOKEN, &leaf.cert_pem, &leaf.key_pem);
+        let files = tempfile::tempdir().expect("tempdir");
+        let ca_file = files.path().join("ca.pem");
+        std::fs::write(&ca_file, pki.ca_pem()).expect("write CA bundle");
+        Remote {
+            server,
+            repo,
+            files,
+            ca_file,
+        }
+    }
+
+    /// A token file as a Secret volume would hold it (with a trailing newline).
+    fn token_file(&self, token: &str) -> PathBuf {
+        let path = self.files.path().join(format!("token-{token}"));
+        std::fs::write(&path, format!("{token}\n")).expect("write token");
+        path
+    }
+
+    /// How many upload-pack requests (the ones that download objects) the server answered.
+    fn downloads(&self) -> usize {
+        self.server
+            .served()
+            .iter()
+            .filter(|s| s.method == "POST" && s.target.ends_with("/git-upload-pack"))
+            .count()
+    }
+}
+
+/// Runs the binary with `SSL_CERT_FILE` set to `ca_file` and no ambient `DRGITOPS_*` settings; fails the test if it
+/// does not finish within a minute (a credentials loop would hang here).
+async fn drgitops(args: &[&str], ca_file: &Path, kubeconfig: Option<&Path>) -> Output {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_drgitops"));
+    command
+        .args(args)
+        .env("SSL_CERT_FILE", ca_file)
+        .kill_on_drop(true);
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("DRGITOPS_") {
+            command.env_remove(name);
+        }
+    }
+    if let Some(kubeconfig) = kubeconfig {
+        command.env("KUBECONFIG", kubeconfig);
+    }
+    tokio::time::timeout(Duration::from_secs(60), command.output())
+        .await
+        .expect("drgitops finishes within a minute")
+        .expect("drgitops runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn render_reads_plans_from_an_https_remote_with_a_token() {
+    let remote = Remote::start();
+    let url = remote.server.url();
+    let token_file = remote.token_file(TOKEN);
+    let render = [
+        "render",
+        "--repo",
+        &url,
+        "--path",
+        "plans",
+        "--cluster-domain",
+        WEST,
+    ];
+    let with_token = ["--git-token-file", token_file.to_str().expect("utf-8")];
+
+    let out = drgitops(&[&render[..], &with_token].concat(), &remote.ca_file, None).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let docs: Vec<serde_json::Value> = serde_yaml::Deserializer::from_str(&stdout)
+        .map(|doc| serde::Deserialize::deserialize(doc).expect("yaml document"))
+        .collect();
+    assert_eq!(
+        docs.len(),
+        6,
+        "two plans, each with its policy and schedule"
+    );
+    let schedule = docs
+        .iter()
+        .find(|d| d["kind"] == "MigrationSchedule" && d["metadata"]["name"] == "mysql")
+        .expect("the mysql schedule");
+    assert_eq!(schedule["spec"]["suspend"], true, "{WEST} is the standby");
+
+    let anonymous = drgitops(&render, &remote.ca_file, None).await;
+    assert!(!anonymous.status.success());
+    assert!(anonymous.stdout.is_empty(), "nothing on stdout on error");
+    let stderr = text(&anonymous.stderr);
+    assert!(
+        stderr.contains("the remote asks for credentials; set --git-token"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconcile_applies_plans_from_an_https_remote_and_refetches_nothing_unchanged() {
+    let (east, _west) = two_clusters().await;
+    let remote = Remote::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    east.srv.write_kubeconfig(&kubeconfig).expect("kubeconfig");
+    let cache = dir.path().join("cache");
+    let token_file = remote.token_file(TOKEN);
+    let url = remote.server.url();
+    let args = [
+        "reconcile",
+        "--once",
+        "--cluster-domain",
+        EAST,
+        "--git-url",
+        &url,
+        "--git-path",
+        "plans",
+        "--git-token-file",
+        token_file.to_str().expect("utf-8"),
+        "--cache-dir",
+        cache.to_str().expect("utf-8"),
+    ];
+
+    let first = drgitops(&args, &remote.ca_file, Some(&kubeconfig)).await;
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    let schedule = stork(&east.client(), "MigrationSchedule", "mysql", "mysql")
+        .await
+        .expect("the plan's schedule is applied");
+    assert_eq!(schedule["spec"]["suspend"], false, "{EAST} is the primary");
+    let applied = plan(&east.client(), "mysql", "mysql").await.expect("plan");
+    assert_eq!(
+        applied["status"]["lastAppliedRevision"].as_str(),
+        Some(git(remote.repo.path(), &["rev-parse", "HEAD"]).as_str()),
+        "{applied}"
+    );
+    assert_eq!(remote.downloads(), 1, "{:#?}", remote.server.served());
+    let packs = drgitops::gitops::source::pack_count(&cache);
+
+    let second = drgitops(&args, &remote.ca_file, Some(&kubeconfig)).await;
+    assert!(second.status.success(), "{}", text(&second.stderr));
+    assert_eq!(
+        remote.downloads(),
+        1,
+        "an unchanged remote is only asked for its refs: {:#?}",
+        remote.server.served()
+    );
+    assert_eq!(drgitops::gitops::source::pack_count(&cache), packs);
+
+    let edited =
+        read_data("plans/mysql.yaml").replace("intervalMinutes: 15", "intervalMinutes: 25");
+    commit(
+        remote.repo.path(),
+        &[("plans/mysql.yaml", &edited)],
+        "every 25 minutes",
+    );
+    let third = drgitops(&args, &remote.ca_file, Some(&kubeconfig)).await;
+    assert!(third.status.success(), "{}", text(&third.stderr));
+    assert_eq!(remote.downloads(), 2);
+    let policy = stork(&east.client(), "NamespacedSchedulePolicy", "mysql", "mysql")
+        .await
+        .expect("policy");
+    assert_eq!(policy["policy"]["interval"]["intervalMinutes"], 25);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_token_is_named_and_asked_for_a_bounded_number_of_times() {
+    let (east, _west) = two_clusters().await;
+    let remote = Remote::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    east.srv.write_kubeconfig(&kubeconfig).expect("kubeconfig");
+    let cache = dir.path().join("cache");
+    let token_file = remote.token_file("expired-token");
+    let url = remote.server.url();
+    let out = drgitops(
+        &[
+            "reconcile",
+            "--once",
+            "--cluster-domain",
+            EAST,
+            "--git-url",
+            &url,
+            "--git-path",
+            "plans",
+            "--git-token-file",
+            token_file.to_str().expect("utf-8"),
+            "--cache-dir",
+            cache.to_str().expect("utf-8"),
+        ],
+        &remote.ca_file,
+        Some(&kubeconfig),
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1), "--once fails the pass");
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("credentials rejected by the remote; check the token"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("expired-token"),
+        "the token is never printed"
+    );
+    let rejected = remote
+        .server
+        .served()
+        .iter()
+        .filter(|s| s.status == 401)
+        .count();
+    assert!(
+        (2..=4).contains(&rejected),
+        "one anonymous request, then at most three attempts with the token: {:#?}",
+        remote.server.served()
+    );
+    assert!(plan(&east.client(), "mysql", "mysql").await.is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_certificate_outside_the_ca_bundle_is_refused() {
+    let remote = Remote::start();
+    let other_ca = remote.files.path().join("other-ca.pem");
+    std::fs::write(&other_ca, Pki::new("some other CA").ca_pem()).expect("write bundle");
+    let token_file = remote.token_file(TOKEN);
+    let url = remote.server.url();
+    let out = drgitops(
+        &[
+            "render",
+            "--repo",
+            &url,
+            "--path",
+            "plans",
+            "--cluster-domain",
+            WEST,
+            "--git-token-file",
+            token_file.to_str().expect("utf-8"),
+        ],
+        &other_ca,
+        None,
+    )
+    .await;
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty(), "nothing on stdout on error");
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(&format!("the TLS certificate of {url} was refused"))
+            && stderr.contains("SSL_CERT_FILE"),
+        "{stderr}"
+    );
+    assert!(
+        remote.server.served().is_empty(),
+        "no request is sent to an untrusted server: {:#?}",
+        remote.server.served()
+    );
+}
