@@ -78,21 +78,15 @@ pub struct ManifestFile {
 }
 
 #[derive(Debug, thiserror::Error)]
+/// Each message carries its cause's text followed by what to do, so the cause is a plain field rather than an
+/// error source: printed with its chain (`{:#}`) it would otherwise appear twice.
 pub enum SourceError {
     #[error(
-        "cannot open or create the git cache {path}: {source}; check that the directory is writable"
+        "cannot open or create the git cache {path}: {cause}; check that the directory is writable"
     )]
-    Cache {
-        path: String,
-        #[source]
-        source: git2::Error,
-    },
-    #[error("cannot reach {url}: {source}; check --git-url, the network and the credentials")]
-    Connect {
-        url: String,
-        #[source]
-        source: git2::Error,
-    },
+    Cache { path: String, cause: git2::Error },
+    #[error("cannot reach {url}: {cause}; check --git-url, the network and the credentials")]
+    Connect { url: String, cause: git2::Error },
     #[error(
         "the TLS certificate of {url} was refused: {reason}; if a private CA signed it, point SSL_CERT_FILE at a \
          bundle that holds that CA"
@@ -100,19 +94,17 @@ pub enum SourceError {
     Untrusted { url: String, reason: String },
     #[error("branch {branch:?} does not exist in {url}; check --git-branch")]
     NoBranch { url: String, branch: String },
-    #[error("fetching {branch:?} from {url} failed: {source}")]
+    #[error("fetching {branch:?} from {url} failed: {cause}")]
     Fetch {
         url: String,
         branch: String,
-        #[source]
-        source: git2::Error,
+        cause: git2::Error,
     },
-    #[error("revision {rev:?} not found in {repo}: {source}")]
+    #[error("revision {rev:?} not found in {repo}: {cause}")]
     Revision {
         repo: String,
         rev: String,
-        #[source]
-        source: git2::Error,
+        cause: git2::Error,
     },
     #[error("path {path:?} does not exist at revision {rev}; check --git-path")]
     NoPath { path: String, rev: String },
@@ -122,18 +114,10 @@ pub enum SourceError {
         rev: String,
         reason: String,
     },
-    #[error("cannot read {path}: {source}")]
-    Io {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("cannot open git repository {path}: {source}")]
-    Open {
-        path: String,
-        #[source]
-        source: git2::Error,
-    },
+    #[error("cannot read {path}: {cause}")]
+    Io { path: String, cause: std::io::Error },
+    #[error("cannot open git repository {path}: {cause}")]
+    Open { path: String, cause: git2::Error },
 }
 
 /// Fetches `branch` into the bare cache, downloading only when the remote head moved.
@@ -157,7 +141,7 @@ pub fn fetch_with_pack_limit(
         tracing::info!(cache = %config.cache_dir.display(), "git cache holds too many packs: rebuilding it");
         std::fs::remove_dir_all(&config.cache_dir).map_err(|source| SourceError::Io {
             path: config.cache_dir.display().to_string(),
-            source,
+            cause: source,
         })?;
     }
     let repo = open_cache(&config.cache_dir)?;
@@ -201,7 +185,7 @@ pub fn fetch_with_pack_limit(
         .map_err(|source| SourceError::Fetch {
             url: url.clone(),
             branch: config.branch.clone(),
-            source,
+            cause: source,
         })?;
     let stats = remote.stats();
     let (received_objects, received_bytes) = (stats.received_objects(), stats.received_bytes());
@@ -210,7 +194,7 @@ pub fn fetch_with_pack_limit(
         .map_err(|source| SourceError::Fetch {
             url: url.clone(),
             branch: config.branch.clone(),
-            source,
+            cause: source,
         })?;
     Ok(FetchOutcome {
         revision: revision.to_string(),
@@ -229,7 +213,7 @@ pub fn read_revision(
 ) -> Result<Vec<ManifestFile>, SourceError> {
     let repo = Repository::open(repo_path).map_err(|source| SourceError::Open {
         path: repo_path.display().to_string(),
-        source,
+        cause: source,
     })?;
     read_revision_in(&repo, rev, dir)
 }
@@ -238,7 +222,7 @@ pub fn read_revision(
 pub fn resolve_revision(repo_path: &Path, rev: &str) -> Result<String, SourceError> {
     let repo = Repository::open(repo_path).map_err(|source| SourceError::Open {
         path: repo_path.display().to_string(),
-        source,
+        cause: source,
     })?;
     let commit = peel_commit(&repo, rev)?;
     Ok(commit.id().to_string())
@@ -251,7 +235,7 @@ fn peel_commit<'r>(repo: &'r Repository, rev: &str) -> Result<git2::Commit<'r>, 
         .map_err(|source| SourceError::Revision {
             repo: repo_name,
             rev: rev.to_string(),
-            source,
+            cause: source,
         })
 }
 
@@ -371,7 +355,7 @@ pub fn read_directory(root: &Path, dir: &str) -> Result<Vec<ManifestFile>, Sourc
     if start.is_file() && is_manifest(&dir) {
         let contents = std::fs::read_to_string(&start).map_err(|source| SourceError::Io {
             path: start.display().to_string(),
-            source,
+            cause: source,
         })?;
         return Ok(vec![ManifestFile {
             path: dir,
@@ -389,12 +373,12 @@ pub fn read_directory(root: &Path, dir: &str) -> Result<Vec<ManifestFile>, Sourc
     while let Some(current) = stack.pop() {
         let entries = std::fs::read_dir(&current).map_err(|source| SourceError::Io {
             path: current.display().to_string(),
-            source,
+            cause: source,
         })?;
         for entry in entries {
             let entry = entry.map_err(|source| SourceError::Io {
                 path: current.display().to_string(),
-                source,
+                cause: source,
             })?;
             let name = entry.file_name().to_string_lossy().to_string();
             if name.starts_with('.') {
@@ -407,7 +391,7 @@ pub fn read_directory(root: &Path, dir: &str) -> Result<Vec<ManifestFile>, Sourc
                 let contents =
                     std::fs::read_to_string(&path).map_err(|source| SourceError::Io {
                         path: path.display().to_string(),
-                        source,
+                        cause: source,
                     })?;
                 let rel = path.strip_prefix(root).unwrap_or(&path);
                 let rel = rel
@@ -471,7 +455,7 @@ fn connect_error(url: &str) -> impl FnOnce(git2::Error) -> SourceError + '_ {
         } else {
             SourceError::Connect {
                 url: url.to_string(),
-                source,
+                cause: source,
             }
         }
     }
@@ -480,7 +464,7 @@ fn connect_error(url: &str) -> impl FnOnce(git2::Error) -> SourceError + '_ {
 fn open_cache(path: &Path) -> Result<Repository, SourceError> {
     let cache_err = |source| SourceError::Cache {
         path: path.display().to_string(),
-        source,
+        cause: source,
     };
     match Repository::open_bare(path) {
         Ok(repo) => Ok(repo),
