@@ -1,12 +1,19 @@
 //! Commit-to-running for a large plan: 100 namespaces × 10 Deployments, failed over from one in-memory cluster to
 //! another by both clusters' transition executors running at once. Prints a Markdown table row per run.
 //!
+//! Beside each run, on fresh clusters seeded the same way, the floor of the same API work without the planner and
+//! the executor: the old primary's workloads scaled to 0 and the new primary's to their counts (the same merge
+//! patches, 32 at a time per cluster) and the MigrationSchedule applied; once with both clusters written at once,
+//! once with the old primary stopped before the new one starts. The ratios say what the safe ordering (record,
+//! stop, wait for the peer's Standby, start) costs over the bare writes.
+//!
 //! `cargo bench --bench failover [-- NAMESPACES WORKLOADS RUNS]`
 
 use std::time::{Duration, Instant};
 
-use drgitops::gitops::transition_exec::TransitionExecutor;
+use drgitops::gitops::transition_exec::{DEFAULT_PARALLELISM, FIELD_MANAGER, TransitionExecutor};
 use drgitops::plan::DRPlan;
+use drgitops::plan::transition::REPLICAS_ANNOTATION;
 use fake_apiserver::FakeApiServer;
 use futures::{StreamExt, stream};
 use k8s_openapi::api::apps::v1::Deployment;
@@ -189,6 +196,89 @@ async fn running(c: &Cluster) -> usize {
         .count()
 }
 
+/// Replicas every workload runs at on the old primary, and records on the standby.
+const REPLICAS: i32 = 2;
+
+/// Scales every workload of `c` with the merge patch the executor sends (scale-down with the recorded count, as
+/// its `ScaleDown` action; scale-up to the count, as `ScaleUp`), `DEFAULT_PARALLELISM` at a time.
+async fn scale_all(c: &Cluster, namespaces: &[String], workloads: usize, up: bool) {
+    let params = PatchParams {
+        field_manager: Some(FIELD_MANAGER.into()),
+        ..Default::default()
+    };
+    let patch = if up {
+        json!({"spec": {"replicas": REPLICAS}})
+    } else {
+        json!({"spec": {"replicas": 0}, "metadata": {"annotations": {REPLICAS_ANNOTATION: REPLICAS.to_string()}}})
+    };
+    let targets = namespaces
+        .iter()
+        .flat_map(|ns| (0..workloads).map(move |i| (ns, format!("app-{i}"))));
+    stream::iter(targets)
+        .for_each_concurrent(DEFAULT_PARALLELISM, |(ns, name)| {
+            let (client, params, patch) = (c.client.clone(), &params, &patch);
+            async move {
+                Api::<Deployment>::namespaced(client, ns)
+                    .patch(&name, params, &Patch::Merge(patch))
+                    .await
+                    .expect("workload scaled");
+            }
+        })
+        .await;
+}
+
+/// The three ways one run measures.
+#[derive(Clone, Copy)]
+enum Way {
+    /// Both clusters' transition executors, from the commit.
+    Executor,
+    /// The bare writes, both clusters at once.
+    BareAtOnce,
+    /// The bare writes, the old primary's scale-down finished before the new primary's scale-up starts.
+    BareStopThenStart,
+}
+
+/// Seeds two fresh clusters, measures one way, and returns its time and how many workloads run on the new primary
+/// and on the old one afterwards.
+async fn measure(way: Way, namespaces: &[String], workloads: usize) -> (Duration, usize, usize) {
+    let a = cluster(A, namespaces, workloads, true).await;
+    let b = cluster(B, namespaces, workloads, false).await;
+    put_plan(&a, namespaces, A, "rev1", Some("Primary")).await;
+    put_plan(&b, namespaces, A, "rev1", Some("Standby")).await;
+    let (ka, kb) = (a.server.kubeconfig(), b.server.kubeconfig());
+    let start_new_primary = || async {
+        scale_all(&b, namespaces, workloads, true).await;
+        apply_schedule(b.client.clone())
+            .await
+            .expect("schedule applied");
+    };
+
+    let start = Instant::now();
+    match way {
+        Way::Executor => {
+            // The commit reaches both clusters; both reconcilers run at once.
+            put_plan(&a, namespaces, B, "rev2", None).await;
+            put_plan(&b, namespaces, B, "rev2", None).await;
+            tokio::join!(
+                reconcile_until_done(&a, &kb, "rev2"),
+                reconcile_until_done(&b, &ka, "rev2")
+            );
+        }
+        Way::BareAtOnce => {
+            tokio::join!(
+                scale_all(&a, namespaces, workloads, false),
+                start_new_primary()
+            );
+        }
+        Way::BareStopThenStart => {
+            scale_all(&a, namespaces, workloads, false).await;
+            start_new_primary().await;
+        }
+    }
+    let elapsed = start.elapsed();
+    (elapsed, running(&b).await, running(&a).await)
+}
+
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     let args: Vec<usize> = std::env::args()
@@ -199,32 +289,39 @@ async fn main() {
     let workloads = args.get(1).copied().unwrap_or(10);
     let runs = args.get(2).copied().unwrap_or(3);
     let namespaces: Vec<String> = (0..namespaces_n).map(|i| format!("app-{i:03}")).collect();
+    let total = namespaces_n * workloads;
     println!(
-        "| namespaces | workloads | commit-to-running (s) | new primary running | old primary running |"
+        "| namespaces | workloads | commit-to-running (s) | new primary running | old primary running \
+         | bare writes, both at once (s) | commit-to-running / bare | bare writes, stop then start (s) | commit-to-running / bare ordered |"
     );
-    println!("|---:|---:|---:|---:|---:|");
-    for _ in 0..runs {
-        let a = cluster(A, &namespaces, workloads, true).await;
-        let b = cluster(B, &namespaces, workloads, false).await;
-        put_plan(&a, &namespaces, A, "rev1", Some("Primary")).await;
-        put_plan(&b, &namespaces, A, "rev1", Some("Standby")).await;
-        let (ka, kb) = (a.server.kubeconfig(), b.server.kubeconfig());
-
-        // The commit reaches both clusters; both reconcilers run at once.
-        let start = Instant::now();
-        put_plan(&a, &namespaces, B, "rev2", None).await;
-        put_plan(&b, &namespaces, B, "rev2", None).await;
-        tokio::join!(
-            reconcile_until_done(&a, &kb, "rev2"),
-            reconcile_until_done(&b, &ka, "rev2")
-        );
-        let elapsed = start.elapsed();
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let ways = [Way::Executor, Way::BareAtOnce, Way::BareStopThenStart];
+    for run in 0..runs {
+        // Each run takes the three in a different order, so none always meets the machine first.
+        let mut times = [Duration::ZERO; 3];
+        let mut executor_running = (0, 0);
+        for k in 0..ways.len() {
+            let index = (run + k) % ways.len();
+            let (elapsed, new_running, old_running) =
+                measure(ways[index], &namespaces, workloads).await;
+            times[index] = elapsed;
+            if index == 0 {
+                executor_running = (new_running, old_running);
+            } else {
+                assert_eq!(
+                    (new_running, old_running),
+                    (total, 0),
+                    "the bare writes reach the same end state"
+                );
+            }
+        }
+        let [executor, at_once, ordered] = times.map(|t| t.as_secs_f64());
         println!(
-            "| {namespaces_n} | {} | {:.2} | {} | {} |",
-            namespaces_n * workloads,
-            elapsed.as_secs_f64(),
-            running(&b).await,
-            running(&a).await
+            "| {namespaces_n} | {total} | {executor:.2} | {} | {} | {at_once:.2} | {:.1}x | {ordered:.2} | {:.1}x |",
+            executor_running.0,
+            executor_running.1,
+            executor / at_once,
+            executor / ordered
         );
     }
 }

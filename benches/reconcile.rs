@@ -1,15 +1,22 @@
 //! Reconciler benchmarks: commit-to-applied latency through the push receiver and through polling (against the
 //! in-memory API server, real git repositories made with the `git` CLI), and the time to render 1,000 plans.
 //!
+//! Each figure has a floor measured in the same run: for a commit, the same fetch and read of the repository plus
+//! the plan's three objects server-side applied straight through a client, with no reconciler in between; for
+//! rendering, reading and YAML-parsing the same 1,000 files with nothing validated or rendered.
+//!
 //! `cargo bench --bench reconcile` prints a Markdown table for BENCHMARKS.md.
 
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use drgitops::gitops::apply::Applier;
 use drgitops::gitops::hooks::sign;
 use drgitops::gitops::runner::{Reconciler, ReconcilerOptions, serve_admin};
-use drgitops::gitops::source::{GitAuth, GitSourceConfig};
+use drgitops::gitops::source::{self, GitAuth, GitSourceConfig};
+use drgitops::plan::render::{RenderInputs, StorageOptions};
+use drgitops::plan::{DRPlan, Role};
 use fake_apiserver::FakeApiServer;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
@@ -50,12 +57,15 @@ fn git(dir: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
-fn commit_interval(repo: &Path, minutes: u32) {
-    let plan = data("plans/mysql.yaml").replace(
+fn plan_every(minutes: u32) -> String {
+    data("plans/mysql.yaml").replace(
         "intervalMinutes: 15",
         &format!("intervalMinutes: {minutes}"),
-    );
-    std::fs::write(repo.join("plans/mysql.yaml"), plan).expect("write");
+    )
+}
+
+fn commit_interval(repo: &Path, minutes: u32) {
+    std::fs::write(repo.join("plans/mysql.yaml"), plan_every(minutes)).expect("write");
     git(
         repo,
         &["commit", "-q", "-am", &format!("every {minutes} minutes")],
@@ -174,29 +184,114 @@ fn percentile(samples: &mut [Duration], p: f64) -> Duration {
     samples[index]
 }
 
-async fn latency(push: bool, rounds: u32) -> Vec<Duration> {
-    let (east, _west) = cluster().await;
+/// A repository holding the plan at `intervalMinutes: 15`, as both the reconciler and the floor start from.
+fn plan_repo() -> tempfile::TempDir {
     let repo = tempfile::tempdir().expect("tmp");
-    let cache = tempfile::tempdir().expect("tmp");
     git(repo.path(), &["init", "-q", "-b", "main"]);
     std::fs::create_dir_all(repo.path().join("plans")).expect("mkdir");
-    std::fs::write(
-        repo.path().join("plans/mysql.yaml"),
-        data("plans/mysql.yaml"),
-    )
-    .expect("write");
+    std::fs::write(repo.path().join("plans/mysql.yaml"), plan_every(15)).expect("write");
     git(repo.path(), &["add", "-A"]);
     git(repo.path(), &["commit", "-q", "-m", "init"]);
+    repo
+}
+
+fn source_config(repo: &Path, cache: &Path) -> GitSourceConfig {
+    GitSourceConfig {
+        url: repo.display().to_string(),
+        branch: "main".into(),
+        path: "plans".into(),
+        cache_dir: cache.to_path_buf(),
+        auth: GitAuth::None,
+    }
+}
+
+/// The floor of commit → applied: its own cluster and repository set up as the reconciler's, the commit fetched and
+/// read with the reconciler's git source functions, and the plan's three objects (rendered before the clock starts)
+/// server-side applied through the same client code, one after the other. No reconciler, no DRPlan, no validation,
+/// no Secrets read, no peer probe, no prune, no status.
+struct Floor {
+    _east: FakeApiServer,
+    _west: FakeApiServer,
+    /// Reads the NamespacedSchedulePolicy, as the reconciler rounds' own client does.
+    reader: kube::Client,
+    repo: tempfile::TempDir,
+    _cache: tempfile::TempDir,
+    config: GitSourceConfig,
+    applier: Applier,
+    inputs: RenderInputs,
+}
+
+impl Floor {
+    async fn new() -> Floor {
+        let (east, west) = cluster().await;
+        let repo = plan_repo();
+        let cache = tempfile::tempdir().expect("tmp");
+        let config = source_config(repo.path(), cache.path());
+        let inputs = RenderInputs {
+            peer_kubeconfig: Some(west.kubeconfig_named("us-east-1b")),
+            storage: Some(StorageOptions {
+                ip: "10.0.0.9".into(),
+                port: "9001".into(),
+                token: "t".into(),
+                backuplocation: None,
+            }),
+            peer_reachable: true,
+        };
+        let floor = Floor {
+            applier: Applier::new(east.client()),
+            reader: east.client(),
+            _east: east,
+            _west: west,
+            repo,
+            _cache: cache,
+            config,
+            inputs,
+        };
+        // As the reconciler's rounds do, start from a filled cache and the objects already in the cluster.
+        let objects = floor.objects(15);
+        floor.fetch_and_apply(&objects).await;
+        floor
+    }
+
+    /// The ClusterPair, NamespacedSchedulePolicy and MigrationSchedule a primary holds for the plan.
+    fn objects(&self, minutes: u32) -> Vec<Value> {
+        let plan: DRPlan = serde_yaml::from_str(&plan_every(minutes)).expect("plan");
+        drgitops::plan::render::render(&plan, Role::Primary, &self.inputs).expect("renders")
+    }
+
+    async fn fetch_and_apply(&self, objects: &[Value]) {
+        let config = self.config.clone();
+        let files = tokio::task::spawn_blocking(move || {
+            let fetched = source::fetch(&config).expect("fetch");
+            source::read_revision(&config.cache_dir, &fetched.revision, &config.path).expect("read")
+        })
+        .await
+        .expect("fetch task");
+        assert_eq!(files.len(), 1, "the plan file is read");
+        for object in objects {
+            self.applier.apply(object, false).await.expect("apply");
+        }
+    }
+
+    async fn round(&self, minutes: u32) -> Duration {
+        let objects = self.objects(minutes);
+        let started = Instant::now();
+        commit_interval(self.repo.path(), minutes);
+        self.fetch_and_apply(&objects).await;
+        wait_for(&self.reader, u64::from(minutes), started).await
+    }
+}
+
+/// Reconciler samples, and when `floor` is given, a floor sample taken beside each (alternately before and after,
+/// so neither always meets the machine first).
+async fn latency(push: bool, rounds: u32, floor: Option<&Floor>) -> (Vec<Duration>, Vec<Duration>) {
+    let (east, _west) = cluster().await;
+    let repo = plan_repo();
+    let cache = tempfile::tempdir().expect("tmp");
 
     let mut options = ReconcilerOptions::new("bench");
     options.cluster_domain = Some("us-east-1a".into());
-    options.git = Some(GitSourceConfig {
-        url: repo.path().display().to_string(),
-        branch: "main".into(),
-        path: "plans".into(),
-        cache_dir: cache.path().to_path_buf(),
-        auth: GitAuth::None,
-    });
+    options.git = Some(source_config(repo.path(), cache.path()));
     options.webhook_secret = Some(SECRET.to_vec());
     options.interval = if push {
         Duration::from_secs(3600)
@@ -213,8 +308,14 @@ async fn latency(push: bool, rounds: u32) -> Vec<Duration> {
     wait_for(&client, 15, Instant::now()).await;
 
     let mut samples = Vec::new();
+    let mut floor_samples = Vec::new();
     for round in 0..rounds {
         let minutes = 16 + round;
+        let floor_first = round % 2 == 0;
+        if let Some(floor) = floor.filter(|_| floor_first) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            floor_samples.push(floor.round(minutes).await);
+        }
         // Let the passes triggered by our own status writes settle, so each round measures a push into a quiet
         // reconciler, as in production.
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -224,14 +325,42 @@ async fn latency(push: bool, rounds: u32) -> Vec<Duration> {
             post_hook(addr, br#"{"ref":"refs/heads/main"}"#).await;
         }
         samples.push(wait_for(&client, u64::from(minutes), started).await);
+        if let Some(floor) = floor.filter(|_| !floor_first) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            floor_samples.push(floor.round(minutes).await);
+        }
     }
     let _ = stop.send(true);
     let _ = runner.await;
     let _ = admin.await;
-    samples
+    (samples, floor_samples)
 }
 
-fn render_thousand() -> (Duration, Duration) {
+/// Best-of-5 times for rendering 1,000 plans, and for their floors: the same files read and parsed as YAML.
+struct RenderTimes {
+    /// `drgitops render`: read + parse + validate + render + YAML.
+    cli: Duration,
+    /// Parse + validate + render, files already in memory.
+    pure: Duration,
+    /// Floor of `cli`: read the files (the same reader) and parse every document into `serde_json::Value`.
+    read_parse: Duration,
+    /// Floor of `pure`: parse every document into `serde_json::Value`, files already in memory.
+    parse: Duration,
+}
+
+fn parse_yaml(files: &[source::ManifestFile]) -> usize {
+    let mut documents = 0;
+    for file in files {
+        for doc in serde_yaml::Deserializer::from_str(&file.contents) {
+            let value: Value = serde::Deserialize::deserialize(doc).expect("yaml");
+            documents += usize::from(!value.is_null());
+            std::hint::black_box(value);
+        }
+    }
+    documents
+}
+
+fn render_thousand() -> RenderTimes {
     let dir = tempfile::tempdir().expect("tmp");
     std::fs::create_dir_all(dir.path().join("plans")).expect("mkdir");
     let template = data("plans/mysql.yaml");
@@ -243,8 +372,12 @@ fn render_thousand() -> (Duration, Duration) {
     }
     let repo = dir.path().display().to_string();
     // Warm-up, then the best of five: the figure is the renderer's cost, not the page cache's.
-    let mut best = Duration::MAX;
-    let mut pure_best = Duration::MAX;
+    let mut times = RenderTimes {
+        cli: Duration::MAX,
+        pure: Duration::MAX,
+        read_parse: Duration::MAX,
+        parse: Duration::MAX,
+    };
     for _ in 0..6 {
         let started = Instant::now();
         let out = drgitops::gitops::cli::render_stream(
@@ -256,10 +389,14 @@ fn render_thousand() -> (Duration, Duration) {
             &GitAuth::None,
         )
         .expect("renders");
-        best = best.min(started.elapsed());
+        times.cli = times.cli.min(started.elapsed());
         assert_eq!(out.matches("kind: MigrationSchedule").count(), 1000);
 
-        let files = drgitops::gitops::source::read_directory(dir.path(), "plans").expect("read");
+        let started = Instant::now();
+        let files = source::read_directory(dir.path(), "plans").expect("read");
+        assert_eq!(parse_yaml(&files), 1000);
+        times.read_parse = times.read_parse.min(started.elapsed());
+
         let started = Instant::now();
         let plans = drgitops::gitops::sync::plans_from_files(&files, "kube-system").expect("valid");
         for doc in &plans {
@@ -270,9 +407,13 @@ fn render_thousand() -> (Duration, Duration) {
                 &plan, role, true,
             ));
         }
-        pure_best = pure_best.min(started.elapsed());
+        times.pure = times.pure.min(started.elapsed());
+
+        let started = Instant::now();
+        assert_eq!(parse_yaml(&files), 1000);
+        times.parse = times.parse.min(started.elapsed());
     }
-    (best, pure_best)
+    times
 }
 
 fn main() {
@@ -281,42 +422,66 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    let (render_cli, render_pure) = render_thousand();
-    let mut push = runtime.block_on(latency(true, 30));
-    let mut poll = runtime.block_on(latency(false, 10));
+    let render = render_thousand();
+    let floor = runtime.block_on(Floor::new());
+    let (mut push, mut floor_samples) = runtime.block_on(latency(true, 30, Some(&floor)));
+    drop(floor);
+    let (mut poll, _) = runtime.block_on(latency(false, 10, None));
     let ms = |d: Duration| format!("{:.1} ms", d.as_secs_f64() * 1000.0);
+    let ratio = |a: Duration, b: Duration| format!("{:.2}x", a.as_secs_f64() / b.as_secs_f64());
     println!("| measurement | p50 | p90 | max | samples |");
     println!("|---|---|---|---|---|");
-    let (p50, p90, max) = (
-        percentile(&mut push, 0.5),
-        percentile(&mut push, 0.9),
-        percentile(&mut push, 1.0),
+    let row = |label: &str, samples: &mut [Duration]| {
+        let (p50, p90, max) = (
+            percentile(samples, 0.5),
+            percentile(samples, 0.9),
+            percentile(samples, 1.0),
+        );
+        println!(
+            "| {label} | {} | {} | {} | {} |",
+            ms(p50),
+            ms(p90),
+            ms(max),
+            samples.len()
+        );
+        p50
+    };
+    let push_p50 = row("commit → applied, push receiver (interval 1h)", &mut push);
+    let poll_p50 = row("commit → applied, polling (interval 1s ±10%)", &mut poll);
+    let floor_p50 = row(
+        "floor: commit → same fetch + read, 3 server-side applies straight through a client",
+        &mut floor_samples,
     );
     println!(
-        "| commit → applied, push receiver (interval 1h) | {} | {} | {} | {} |",
-        ms(p50),
-        ms(p90),
-        ms(max),
-        push.len()
-    );
-    let (p50, p90, max) = (
-        percentile(&mut poll, 0.5),
-        percentile(&mut poll, 0.9),
-        percentile(&mut poll, 1.0),
+        "| push receiver / floor, at p50 | {} | | | |",
+        ratio(push_p50, floor_p50)
     );
     println!(
-        "| commit → applied, polling (interval 1s ±10%) | {} | {} | {} | {} |",
-        ms(p50),
-        ms(p90),
-        ms(max),
-        poll.len()
+        "| polling / floor, at p50 | {} | | | |",
+        ratio(poll_p50, floor_p50)
     );
     println!(
         "| render 1,000 plans: read + parse + validate + render + YAML (`drgitops render`) | {} | | | best of 5 |",
-        ms(render_cli)
+        ms(render.cli)
+    );
+    println!(
+        "| floor: read + YAML-parse the same 1,000 files into `serde_json::Value` | {} | | | best of 5 |",
+        ms(render.read_parse)
+    );
+    println!(
+        "| `drgitops render` / floor | {} | | | |",
+        ratio(render.cli, render.read_parse)
     );
     println!(
         "| render 1,000 plans: parse + validate + render only | {} | | | best of 5 |",
-        ms(render_pure)
+        ms(render.pure)
+    );
+    println!(
+        "| floor: YAML-parse only (files in memory) | {} | | | best of 5 |",
+        ms(render.parse)
+    );
+    println!(
+        "| parse + validate + render / floor | {} | | | |",
+        ratio(render.pure, render.parse)
     );
 }
