@@ -128,3 +128,64 @@ async fn only_the_leader_writes() {
     let _ = stop_b.send(true);
     run_b.await.expect("B stops");
 }
+
+/// Fetches the reconciler has made so far, from its own metrics.
+fn fetches(reconciler: &Reconciler) -> u64 {
+    reconciler
+        .metrics
+        .encode()
+        .lines()
+        .filter(|line| line.starts_with("drgitops_git_fetch_total{"))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// A reconciler that has just won the Lease polls on its own interval from then on, not on the follower's Lease
+/// recheck (a third of the lease duration, 20 s here): once the first commit is applied and nothing else wakes
+/// it, it keeps fetching every 200 ms, and a later commit is picked up by polling alone, with no push.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_leader_polls_on_its_interval() {
+    let (east, _west) = two_clusters().await;
+    let repo = plan_repo();
+    let cache = tempfile::tempdir().expect("tmp");
+    let mut opts = options(EAST, repo.path(), cache.path());
+    opts.interval = Duration::from_millis(200);
+    opts.lease_duration = Duration::from_secs(60);
+    let reconciler = Reconciler::new(east.client(), opts);
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let run = tokio::spawn(reconciler.clone().run(shutdown));
+    let client = east.client();
+    let first = eventually(Duration::from_secs(10), || async {
+        stork(&client, "NamespacedSchedulePolicy", "mysql", "mysql").await
+    })
+    .await;
+    assert!(first.is_some(), "the leader applies the first commit");
+
+    // Five more fetches: more than the passes the first apply's own status writes trigger, well before the 20 s
+    // a follower's schedule would allow.
+    let before = fetches(&reconciler);
+    let polling = eventually(Duration::from_secs(15), || async {
+        (fetches(&reconciler) >= before + 5).then_some(())
+    })
+    .await;
+    assert!(
+        polling.is_some(),
+        "the new leader polls every 200 ms: {} fetches after the first apply, {before} before",
+        fetches(&reconciler)
+    );
+
+    let edited = read_data("plans/mysql.yaml").replace("intervalMinutes: 15", "intervalMinutes: 7");
+    commit(
+        repo.path(),
+        &[("plans/mysql.yaml", &edited)],
+        "every 7 minutes",
+    );
+    let polled = eventually(Duration::from_secs(10), || async {
+        let policy = stork(&client, "NamespacedSchedulePolicy", "mysql", "mysql").await?;
+        (policy["policy"]["interval"]["intervalMinutes"] == 7).then_some(())
+    })
+    .await;
+    assert!(polled.is_some(), "the commit is picked up by polling");
+    let _ = stop.send(true);
+    run.await.expect("stops");
+}

@@ -259,6 +259,9 @@ impl Reconciler {
         let mut poll_at = tokio::time::Instant::now();
         let mut retry_at: Option<tokio::time::Instant> = None;
         let mut requeue_at: Option<tokio::time::Instant> = None;
+        // A reconciler that has just become the leader polls at once: a follower only rechecks the Lease, so its
+        // `poll_at` says nothing about when the repository was last looked at.
+        let mut was_leader = false;
         loop {
             let wake = [Some(poll_at), retry_at, requeue_at]
                 .into_iter()
@@ -278,9 +281,11 @@ impl Reconciler {
                 poll_at = now + self.options.lease_duration / 3;
                 retry_at = None;
                 requeue_at = None;
+                was_leader = false;
                 continue;
             }
-            let poll_due = now >= poll_at;
+            let poll_due = now >= poll_at || !was_leader;
+            was_leader = true;
             let force = poll_due || retry_at.is_some_and(|at| now >= at);
             let outcome = self.pass(force).await;
             for error in &outcome.errors {
