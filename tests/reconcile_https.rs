@@ -225,8 +225,14 @@ async fn a_wrong_token_is_named_and_asked_for_a_bounded_number_of_times() {
     assert_eq!(out.status.code(), Some(1), "--once fails the pass");
     let stderr = text(&out.stderr);
     assert!(
-        stderr.contains("credentials rejected by the remote; check the token"),
+        stderr.contains(
+            "refused the credentials: credentials rejected by the remote; check the token"
+        ),
         "{stderr}"
+    );
+    assert!(
+        !stderr.contains("check --git-url"),
+        "a refused token is not a URL or network problem: {stderr}"
     );
     assert!(
         !stderr.contains("expired-token"),

@@ -92,6 +92,8 @@ pub enum SourceError {
          bundle that holds that CA"
     )]
     Untrusted { url: String, reason: String },
+    #[error("{url} refused the credentials: {reason}")]
+    Rejected { url: String, reason: String },
     #[error("branch {branch:?} does not exist in {url}; check --git-branch")]
     NoBranch { url: String, branch: String },
     #[error("fetching {branch:?} from {url} failed: {cause}")]
@@ -443,12 +445,17 @@ pub fn pack_count(repo: &Path) -> usize {
         .unwrap_or(0)
 }
 
-/// A failure to connect to `url`; a refused https certificate gets its own message, since the fix is the CA bundle
-/// and not the URL or the credentials.
+/// A failure to connect to `url`. A refused https certificate and refused credentials get their own messages:
+/// the fix is the CA bundle or the token, not the URL or the network.
 fn connect_error(url: &str) -> impl FnOnce(git2::Error) -> SourceError + '_ {
     move |source| {
         if url.starts_with("https://") && source.code() == git2::ErrorCode::Certificate {
             SourceError::Untrusted {
+                url: url.to_string(),
+                reason: source.message().to_string(),
+            }
+        } else if source.message().starts_with(CREDENTIALS_REJECTED) {
+            SourceError::Rejected {
                 url: url.to_string(),
                 reason: source.message().to_string(),
             }
@@ -500,6 +507,9 @@ fn remote_url(url: &str) -> String {
         .unwrap_or_else(|_| url.to_string())
 }
 
+/// What the credentials callback answers once the remote has refused every attempt.
+const CREDENTIALS_REJECTED: &str = "credentials rejected by the remote; check the token or key";
+
 /// Callbacks for one connection: credentials (tried at most three times: libgit2 asks again after every rejection
 /// and would loop forever) and, for SSH, host-key checking against the known_hosts we were given.
 fn callbacks<'a>(auth: &'a GitAuth, url: &str) -> RemoteCallbacks<'a> {
@@ -508,9 +518,7 @@ fn callbacks<'a>(auth: &'a GitAuth, url: &str) -> RemoteCallbacks<'a> {
     callbacks.credentials(move |_url, username_from_url, allowed| {
         attempts.set(attempts.get() + 1);
         if attempts.get() > 3 {
-            return Err(git2::Error::from_str(
-                "credentials rejected by the remote; check the token or key",
-            ));
+            return Err(git2::Error::from_str(CREDENTIALS_REJECTED));
         }
         match auth {
             GitAuth::Token { username, token }
