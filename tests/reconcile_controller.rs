@@ -439,3 +439,90 @@ async fn an_invalid_plan_starts_no_transition() {
     let stood_down = plan(&east.client(), "mysql", "mysql").await.expect("plan");
     assert_eq!(stood_down["status"]["role"], "Standby");
 }
+
+/// Merge-patches a stored DRPlan as raw JSON, so a field of the wrong type can be stored (no CRD schema checks it
+/// here, as none does with `x-kubernetes-preserve-unknown-fields` or a webhook turned off).
+async fn patch_raw(client: &kube::Client, namespace: &str, name: &str, patch: Value) {
+    let resource = kube::api::ApiResource::erase::<drgitops::plan::DRPlan>(&());
+    let api: Api<kube::api::DynamicObject> =
+        Api::namespaced_with(client.clone(), namespace, &resource);
+    api.patch(name, &PatchParams::default(), &Patch::Merge(patch))
+        .await
+        .expect("patched");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plan_that_does_not_read_stalls_alone_and_keeps_what_it_rendered() {
+    let (east, _west) = two_clusters().await;
+    apply_plan_as_argocd(&east.client(), "plans/mysql.yaml").await;
+    let mut postgres = plan_without_storage_secret();
+    postgres["spec"]["clusterPair"]["storageSecret"] =
+        serde_json::json!({"name": "drgitops-peer-storage"});
+    let plans: Api<drgitops::plan::DRPlan> = Api::namespaced(east.client(), "postgres");
+    plans
+        .patch(
+            "postgres",
+            &PatchParams::apply("argocd-controller"),
+            &Patch::Apply(&postgres),
+        )
+        .await
+        .expect("stored");
+    let mut opts = drgitops::gitops::runner::ReconcilerOptions::new("test");
+    opts.cluster_domain = Some(EAST.into());
+    let reconciler = Reconciler::new(east.client(), opts);
+    let outcome = reconciler.pass(true).await;
+    assert!(outcome.ok, "{:?}", outcome.errors);
+    assert_eq!(
+        rendered(&east.client(), "postgres", "postgres").await.len(),
+        3
+    );
+
+    // A string where a number belongs: the object no longer reads as a DRPlan.
+    patch_raw(
+        &east.client(),
+        "postgres",
+        "postgres",
+        serde_json::json!({"spec": {"schedule": {"interval": {"intervalMinutes": "often"}}}}),
+    )
+    .await;
+    let outcome = reconciler.pass(true).await;
+    assert!(!outcome.ok, "the unreadable plan is reported");
+    let broken = plan(&east.client(), "postgres", "postgres")
+        .await
+        .expect("plan");
+    assert_eq!(broken["status"]["phase"], "Stalled");
+    let stalled = condition(&broken, "Stalled").expect("Stalled");
+    assert_eq!(
+        (&stalled["status"], &stalled["reason"]),
+        (&"True".into(), &"InvalidPlan".into())
+    );
+    let message = stalled["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("spec.schedule.interval.intervalMinutes: invalid type: string \"often\""),
+        "{message}"
+    );
+    assert_eq!(broken["status"]["role"], "Primary", "the role held stays");
+    assert_eq!(
+        rendered(&east.client(), "postgres", "postgres").await.len(),
+        3,
+        "what the plan rendered is not pruned while it is being fixed"
+    );
+    let valid = plan(&east.client(), "mysql", "mysql").await.expect("plan");
+    assert_eq!(valid["status"]["phase"], "Protected");
+    assert_eq!(condition(&valid, "Ready").expect("Ready")["status"], "True");
+
+    patch_raw(
+        &east.client(),
+        "postgres",
+        "postgres",
+        serde_json::json!({"spec": {"schedule": {"interval": {"intervalMinutes": 15}}}}),
+    )
+    .await;
+    let outcome = reconciler.pass(true).await;
+    assert!(outcome.ok, "{:?}", outcome.errors);
+    let fixed = plan(&east.client(), "postgres", "postgres")
+        .await
+        .expect("plan");
+    assert_eq!(fixed["status"]["phase"], "Protected");
+    assert_eq!(condition(&fixed, "Ready").expect("Ready")["status"], "True");
+}

@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, ListParams};
+use kube::api::{Api, ApiResource, DynamicObject, ListParams};
 use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
 use kube::{Resource, ResourceExt};
 use serde_json::{Value, json};
@@ -247,13 +247,19 @@ impl PlanController {
     ) -> PassReport {
         let mut report = PassReport::default();
         self.probes.lock().await.clear();
-        let api: Api<DRPlan> = Api::all(self.applier.client().clone());
         let listed = match plans {
-            Some(plans) => Ok(plans),
-            None => api.list(&ListParams::default()).await.map(|l| l.items),
+            Some(plans) => Ok((plans, Vec::new())),
+            None => {
+                let resource = ApiResource::erase::<DRPlan>(&());
+                let api: Api<DynamicObject> =
+                    Api::all_with(self.applier.client().clone(), &resource);
+                api.list(&ListParams::default())
+                    .await
+                    .map(|l| read_plans(l.items))
+            }
         };
-        let plans = match listed {
-            Ok(plans) => plans,
+        let (plans, unreadable) = match listed {
+            Ok(listed) => listed,
             Err(source) => {
                 report.errors.push(
                     ControllerError::List {
@@ -285,12 +291,21 @@ impl PlanController {
             };
             report.plans.push(plan_report);
         }
+        for plan in &unreadable {
+            report.plans.push(self.report_unreadable(plan).await);
+        }
         if let Err(err) = &local
             && plans.is_empty()
         {
             report.errors.push(err.to_string());
         }
-        match self.prune_orphans(&plans, &mut report.diff).await {
+        // What was rendered from an unreadable plan stays: the plan still exists, it only needs fixing.
+        let keep: BTreeSet<(String, String)> = plans
+            .iter()
+            .map(|p| (p.namespace().unwrap_or_default(), p.name_any()))
+            .chain(unreadable.iter().map(|u| u.key.clone()))
+            .collect();
+        match self.prune_orphans(&keep, &mut report.diff).await {
             Ok(()) => {}
             Err(err) => {
                 report.retry |= match &err {
@@ -594,16 +609,12 @@ impl PlanController {
     /// cluster view (a reinstalled CRD, an empty render upstream) must not wipe every pairing.
     async fn prune_orphans(
         &self,
-        plans: &[DRPlan],
+        existing: &BTreeSet<(String, String)>,
         diff_out: &mut String,
     ) -> Result<(), ControllerError> {
-        if plans.is_empty() {
+        if existing.is_empty() {
             return Ok(());
         }
-        let existing: BTreeSet<(String, String)> = plans
-            .iter()
-            .map(|p| (p.namespace().unwrap_or_default(), p.name_any()))
-            .collect();
         for kind in RENDERED_KINDS {
             for object in self
                 .applier
@@ -689,7 +700,7 @@ impl PlanController {
             None
         };
         status.conditions = conditions(
-            plan,
+            previous_conditions(plan),
             generation,
             (ready, reason, &message),
             None,
@@ -728,7 +739,7 @@ impl PlanController {
         );
         status.phase = Some("Suspended".into());
         status.conditions = conditions(
-            plan,
+            previous_conditions(plan),
             plan.metadata.generation,
             (false, "Suspended", &message),
             None,
@@ -777,7 +788,7 @@ impl PlanController {
             None
         };
         status.conditions = conditions(
-            plan,
+            previous_conditions(plan),
             plan.metadata.generation,
             (false, problem.reason, &problem.message),
             reconciling,
@@ -820,6 +831,49 @@ impl PlanController {
             }
             self.event(plan, EventType::Warning, "InvalidCommit", message)
                 .await;
+        }
+    }
+
+    /// Reports a stored DRPlan that does not read as one on its own status: Stalled, reason `InvalidPlan`, with
+    /// the field and what is wrong. Nothing is applied for it.
+    async fn report_unreadable(&self, plan: &UnreadablePlan) -> PlanReport {
+        let (namespace, name) = &plan.key;
+        let id = format!("{namespace}/{name}");
+        let message = format!(
+            "the stored plan cannot be read, nothing is applied for it: {}; fix the field in the plan's source",
+            plan.problem
+        );
+        tracing::warn!(plan = %id, reason = "InvalidPlan", "{message}");
+        let mut status = plan.previous.clone();
+        status.phase = Some("Stalled".into());
+        status.observed_generation = plan.generation;
+        status.conditions = conditions(
+            &plan.previous.conditions,
+            plan.generation,
+            (false, "InvalidPlan", &message),
+            None,
+            Some(("InvalidPlan", &message)),
+        );
+        if !self.config.dry_run && status != plan.previous {
+            let key = ObjectKey {
+                api_version: crate::plan::API_VERSION.into(),
+                kind: "DRPlan".into(),
+                namespace: namespace.clone(),
+                name: name.clone(),
+            };
+            let value = serde_json::to_value(&status).unwrap_or_else(|_| json!({}));
+            if let Err(err) = self.applier.patch_status(&key, &value).await {
+                tracing::warn!(plan = %id, "cannot write status: {err}");
+            }
+        }
+        PlanReport {
+            plan: id,
+            role: plan.previous.role,
+            phase: "Stalled".into(),
+            ready: false,
+            retry: false,
+            message,
+            requeue_after: None,
         }
     }
 
@@ -943,6 +997,45 @@ pub fn yield_to_stork(desired: &mut Value, live: &Value) -> Option<String> {
     None
 }
 
+/// A stored DRPlan that does not read as one: a field of the wrong type, stored where no CRD schema checked it.
+struct UnreadablePlan {
+    /// Namespace and name.
+    key: (String, String),
+    generation: Option<i64>,
+    /// The status as far as it reads, so the report keeps the role and revision it had.
+    previous: DRPlanStatus,
+    /// `field: what is wrong`.
+    problem: String,
+}
+
+/// Reads each listed object as a DRPlan; the ones that do not read are set aside, so one bad plan never hides
+/// the others.
+fn read_plans(items: Vec<DynamicObject>) -> (Vec<DRPlan>, Vec<UnreadablePlan>) {
+    let mut plans = Vec::new();
+    let mut unreadable = Vec::new();
+    for item in items {
+        let key = (item.namespace().unwrap_or_default(), item.name_any());
+        let generation = item.metadata.generation;
+        let previous = item
+            .data
+            .get("status")
+            .cloned()
+            .and_then(|s| serde_json::from_value(s).ok())
+            .unwrap_or_default();
+        let value = serde_json::to_value(&item).unwrap_or_default();
+        match serde_path_to_error::deserialize::<_, DRPlan>(value) {
+            Ok(plan) => plans.push(plan),
+            Err(err) => unreadable.push(UnreadablePlan {
+                key,
+                generation,
+                previous,
+                problem: format!("{}: {}", err.path(), err.inner()),
+            }),
+        }
+    }
+    (plans, unreadable)
+}
+
 fn base_status(
     plan: &DRPlan,
     local_domain: Option<&str>,
@@ -965,19 +1058,21 @@ fn base_status(
     }
 }
 
+fn previous_conditions(plan: &DRPlan) -> &[Condition] {
+    plan.status
+        .as_ref()
+        .map(|s| s.conditions.as_slice())
+        .unwrap_or_default()
+}
+
 /// The three kstatus conditions, keeping `lastTransitionTime` when a condition's status did not change.
 fn conditions(
-    plan: &DRPlan,
+    previous: &[Condition],
     generation: Option<i64>,
     ready: (bool, &str, &str),
     reconciling: Option<(&str, &str)>,
     stalled: Option<(&str, &str)>,
 ) -> Vec<Condition> {
-    let previous = plan
-        .status
-        .as_ref()
-        .map(|s| s.conditions.clone())
-        .unwrap_or_default();
     let now = jiff::Timestamp::now().to_string();
     let make = |type_: &str, status: bool, reason: &str, message: &str| {
         let status = if status { "True" } else { "False" }.to_string();

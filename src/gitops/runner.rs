@@ -16,6 +16,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use futures::StreamExt;
+use kube::core::PartialObjectMeta;
 use kube::runtime::{WatchStreamExt, watcher};
 use tokio::sync::{Mutex, Notify, watch};
 
@@ -355,9 +356,11 @@ async fn elect(
 }
 
 /// Triggers a pass on every DRPlan change (plans applied by Argo CD or Flux, status edits, deletions). The
-/// watcher re-lists after a dropped watch or a 410, so no change is missed.
+/// watcher re-lists after a dropped watch or a 410, so no change is missed. It watches metadata only: every change
+/// moves the resourceVersion, and a stored plan that does not read as a DRPlan must not stop the watch (the pass
+/// reports it on its own status).
 async fn watch_plans(client: kube::Client, trigger: Arc<Notify>, synced: Arc<AtomicBool>) {
-    let api: kube::Api<DRPlan> = kube::Api::all(client);
+    let api: kube::Api<PartialObjectMeta<DRPlan>> = kube::Api::all(client);
     let mut stream = watcher(api, watcher::Config::default())
         .default_backoff()
         .boxed();

@@ -228,9 +228,11 @@ pub async fn create_stork(client: &kube::Client, kind: &str, namespace: &str, ob
     .expect("created");
 }
 
-/// A DRPlan as JSON, or None.
+/// A DRPlan as JSON, or None; read as stored, so a plan that no longer reads as a DRPlan can be looked at too.
 pub async fn plan(client: &kube::Client, namespace: &str, name: &str) -> Option<Value> {
-    let api: Api<drgitops::plan::DRPlan> = Api::namespaced(client.clone(), namespace);
+    let resource = kube::api::ApiResource::erase::<drgitops::plan::DRPlan>(&());
+    let api: Api<kube::api::DynamicObject> =
+        Api::namespaced_with(client.clone(), namespace, &resource);
     api.get_opt(name)
         .await
         .expect("get plan")
