@@ -180,3 +180,32 @@ async fn status_says_when_the_crd_is_missing_or_the_cluster_is_unreachable() {
         text(&out.stderr)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plan_that_does_not_read_is_named_and_the_others_listed() {
+    let server = cluster_with_plans().await;
+    // A number where a mode belongs, stored where no schema checks it.
+    let resource = kube::api::ApiResource::erase::<DRPlan>(&());
+    let api: Api<kube::api::DynamicObject> =
+        Api::namespaced_with(server.client(), "shop", &resource);
+    api.patch(
+        "shop",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"mode": 5}})),
+    )
+    .await
+    .unwrap();
+    let out = status(server.kubeconfig(), &[]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("WaitingForPeer"),
+        "mysql is listed: {stdout}"
+    );
+    assert!(!stdout.contains("shop"), "shop is not: {stdout}");
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("DRPlan shop/shop does not read as a DRPlan (spec.mode: invalid type"),
+        "{stderr}"
+    );
+}

@@ -10,8 +10,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use jiff::Timestamp;
-use kube::api::ListParams;
-use kube::{Api, Client, Config};
+use kube::api::{ApiResource, DynamicObject, ListParams};
+use kube::{Api, Client, Config, ResourceExt};
 use serde::Serialize;
 use thiserror::Error;
 
@@ -295,12 +295,28 @@ pub async fn list_plans(namespace: Option<&str>) -> Result<Vec<DRPlan>, StatusEr
     config.read_timeout = Some(Duration::from_secs(15));
     let url = config.cluster_url.to_string();
     let client = Client::try_from(config).map_err(|e| StatusError::NoConfig(e.to_string()))?;
-    let api: Api<DRPlan> = match namespace {
-        Some(ns) => Api::namespaced(client, ns),
-        None => Api::all(client),
+    let resource = ApiResource::erase::<DRPlan>(&());
+    let api: Api<DynamicObject> = match namespace {
+        Some(ns) => Api::namespaced_with(client, ns, &resource),
+        None => Api::all_with(client, &resource),
     };
     match api.list(&ListParams::default()).await {
-        Ok(list) => Ok(list.items),
+        Ok(list) => Ok(list
+            .items
+            .iter()
+            .filter_map(|object| match crate::plan::from_stored(object) {
+                Ok(plan) => Some(plan),
+                Err(problem) => {
+                    // One unreadable plan must not hide the others; the reconciler reports it on its status.
+                    eprintln!(
+                        "warning: DRPlan {}/{} does not read as a DRPlan ({problem}); not listed",
+                        object.namespace().unwrap_or_default(),
+                        object.name_any()
+                    );
+                    None
+                }
+            })
+            .collect()),
         Err(kube::Error::Api(status)) if status.code == 404 => Err(StatusError::CrdMissing { url }),
         Err(kube::Error::Api(status)) => Err(StatusError::Api {
             url,

@@ -1022,14 +1022,13 @@ fn read_plans(items: Vec<DynamicObject>) -> (Vec<DRPlan>, Vec<UnreadablePlan>) {
             .cloned()
             .and_then(|s| serde_json::from_value(s).ok())
             .unwrap_or_default();
-        let value = serde_json::to_value(&item).unwrap_or_default();
-        match serde_path_to_error::deserialize::<_, DRPlan>(value) {
+        match crate::plan::from_stored(&item) {
             Ok(plan) => plans.push(plan),
-            Err(err) => unreadable.push(UnreadablePlan {
+            Err(problem) => unreadable.push(UnreadablePlan {
                 key,
                 generation,
                 previous,
-                problem: format!("{}: {}", err.path(), err.inner()),
+                problem,
             }),
         }
     }
