@@ -116,25 +116,105 @@ fn replace<T: ?Sized>(lock: &RwLock<Arc<T>>, next: Arc<T>) {
     }
 }
 
-struct Loaded {
-    cert_pem: Vec<u8>,
-    key_pem: Vec<u8>,
-    key: Arc<CertifiedKey>,
+/// Builds the value from the files' bytes (in the order of the files).
+type Parse<T> =
+    fn(&[(&'static str, PathBuf)], &[Vec<u8>], &Arc<CryptoProvider>) -> Result<Arc<T>, TlsError>;
+/// The bytes last parsed and what they gave.
+type Loaded<T> = (Vec<Vec<u8>>, Arc<T>);
+
+/// Files read again on every handshake and parsed only when their bytes changed. Files that cannot be read, or a
+/// change that does not parse (often a swap seen half-way), leave the last good value in force; a refused change
+/// is logged once, not on every handshake. Kubernetes swaps a Secret volume's files through the `..data` symlink,
+/// which a read by path follows.
+struct Reloading<T: ?Sized> {
+    /// What each file holds (for messages) and its path.
+    files: Vec<(&'static str, PathBuf)>,
+    provider: Arc<CryptoProvider>,
+    parse: Parse<T>,
+    current: RwLock<Arc<Loaded<T>>>,
+    refused: Mutex<Option<Vec<Vec<u8>>>>,
+}
+
+impl<T: ?Sized> Reloading<T> {
+    /// Loads the files once; files that do not load now are a start-up error.
+    fn load(
+        files: Vec<(&'static str, PathBuf)>,
+        provider: Arc<CryptoProvider>,
+        parse: Parse<T>,
+    ) -> Result<Self, TlsError> {
+        let bytes = files
+            .iter()
+            .map(|(what, path)| read(what, path))
+            .collect::<Result<Vec<_>, _>>()?;
+        let value = parse(&files, &bytes, &provider)?;
+        Ok(Reloading {
+            files,
+            provider,
+            parse,
+            current: RwLock::new(Arc::new((bytes, value))),
+            refused: Mutex::new(None),
+        })
+    }
+
+    fn names(&self) -> String {
+        let paths: Vec<String> = self
+            .files
+            .iter()
+            .map(|(_, p)| p.display().to_string())
+            .collect();
+        paths.join(", ")
+    }
+
+    /// The value loaded last, without looking at the files.
+    fn loaded(&self) -> Arc<T> {
+        snapshot(&self.current).1.clone()
+    }
+
+    /// Re-reads the files and returns the value in force.
+    fn current(&self) -> Arc<T> {
+        let loaded = snapshot(&self.current);
+        let read: Result<Vec<Vec<u8>>, _> = self
+            .files
+            .iter()
+            .map(|(_, path)| std::fs::read(path))
+            .collect();
+        let bytes = match read {
+            Ok(bytes) => bytes,
+            Err(err) => {
+                tracing::warn!(files = %self.names(), error = %err,
+                    "cannot read the TLS files; keeping the last good ones");
+                return loaded.1.clone();
+            }
+        };
+        if bytes == loaded.0 {
+            return loaded.1.clone();
+        }
+        match (self.parse)(&self.files, &bytes, &self.provider) {
+            Ok(value) => {
+                replace(&self.current, Arc::new((bytes, value.clone())));
+                *self.refused.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                tracing::info!(files = %self.names(), "loaded new TLS files");
+                value
+            }
+            Err(err) => {
+                let mut refused = self.refused.lock().unwrap_or_else(|p| p.into_inner());
+                if refused.as_ref() != Some(&bytes) {
+                    tracing::warn!(error = %err, "new TLS files not usable; keeping the last good ones");
+                    *refused = Some(bytes);
+                }
+                loaded.1.clone()
+            }
+        }
+    }
 }
 
 /// Serves the pair currently in the files, falling back to the last good one.
-pub struct ReloadingCert {
-    cert_path: PathBuf,
-    key_path: PathBuf,
-    provider: Arc<CryptoProvider>,
-    current: RwLock<Arc<Loaded>>,
-}
+pub struct ReloadingCert(Reloading<CertifiedKey>);
 
 impl std::fmt::Debug for ReloadingCert {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ReloadingCert")
-            .field("cert", &self.cert_path)
-            .field("key", &self.key_path)
+            .field("files", &self.0.names())
             .finish()
     }
 }
@@ -146,59 +226,19 @@ impl ReloadingCert {
         key_path: &Path,
         provider: Arc<CryptoProvider>,
     ) -> Result<Self, TlsError> {
-        let cert_pem = read("certificate", cert_path)?;
-        let key_pem = read("key", key_path)?;
-        let key = parse_pair(cert_path, key_path, &cert_pem, &key_pem, &provider)?;
-        Ok(ReloadingCert {
-            cert_path: cert_path.to_path_buf(),
-            key_path: key_path.to_path_buf(),
-            provider,
-            current: RwLock::new(Arc::new(Loaded {
-                cert_pem,
-                key_pem,
-                key: Arc::new(key),
-            })),
+        let files = vec![
+            ("certificate", cert_path.to_path_buf()),
+            ("key", key_path.to_path_buf()),
+        ];
+        Reloading::load(files, provider, |files, bytes, provider| {
+            parse_pair(&files[0].1, &files[1].1, &bytes[0], &bytes[1], provider).map(Arc::new)
         })
+        .map(ReloadingCert)
     }
 
     /// Re-reads the files and returns the pair to serve.
     pub fn current(&self) -> Arc<CertifiedKey> {
-        let loaded = snapshot(&self.current);
-        let (Ok(cert_pem), Ok(key_pem)) = (
-            std::fs::read(&self.cert_path),
-            std::fs::read(&self.key_path),
-        ) else {
-            tracing::warn!(cert = %self.cert_path.display(), key = %self.key_path.display(),
-                "cannot read the TLS files; serving the last good certificate");
-            return loaded.key.clone();
-        };
-        if cert_pem == loaded.cert_pem && key_pem == loaded.key_pem {
-            return loaded.key.clone();
-        }
-        match parse_pair(
-            &self.cert_path,
-            &self.key_path,
-            &cert_pem,
-            &key_pem,
-            &self.provider,
-        ) {
-            Ok(key) => {
-                let key = Arc::new(key);
-                let next = Arc::new(Loaded {
-                    cert_pem,
-                    key_pem,
-                    key: key.clone(),
-                });
-                replace(&self.current, next);
-                tracing::info!(cert = %self.cert_path.display(), "serving a new TLS certificate");
-                key
-            }
-            Err(err) => {
-                // Usually a swap seen half-way; the next handshake reads both files again.
-                tracing::warn!(error = %err, "new TLS files not usable yet; serving the last good certificate");
-                loaded.key.clone()
-            }
-        }
+        self.0.current()
     }
 }
 
@@ -232,24 +272,13 @@ fn client_verifier(
         .map_err(|e| unusable(e.to_string()))
 }
 
-struct LoadedCa {
-    pem: Vec<u8>,
-    verifier: Arc<dyn ClientCertVerifier>,
-}
-
 /// Verifies client certificates against the CA bundle currently in the file, falling back to the last good one.
-pub struct ReloadingClientCa {
-    path: PathBuf,
-    provider: Arc<CryptoProvider>,
-    current: RwLock<Arc<LoadedCa>>,
-    /// The last bundle refused, so that a bad file is logged once, not on every handshake.
-    refused: Mutex<Option<Vec<u8>>>,
-}
+pub struct ReloadingClientCa(Reloading<dyn ClientCertVerifier>);
 
 impl std::fmt::Debug for ReloadingClientCa {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ReloadingClientCa")
-            .field("path", &self.path)
+            .field("path", &self.0.names())
             .finish()
     }
 }
@@ -257,52 +286,16 @@ impl std::fmt::Debug for ReloadingClientCa {
 impl ReloadingClientCa {
     /// Loads the bundle once; a bundle that does not load now is a start-up error.
     pub fn load(path: &Path, provider: Arc<CryptoProvider>) -> Result<Self, TlsError> {
-        let pem = read("client CA bundle", path)?;
-        let verifier = client_verifier(path, &pem, &provider)?;
-        Ok(ReloadingClientCa {
-            path: path.to_path_buf(),
-            provider,
-            current: RwLock::new(Arc::new(LoadedCa { pem, verifier })),
-            refused: Mutex::new(None),
+        let files = vec![("client CA bundle", path.to_path_buf())];
+        Reloading::load(files, provider, |files, bytes, provider| {
+            client_verifier(&files[0].1, &bytes[0], provider)
         })
+        .map(ReloadingClientCa)
     }
 
     /// Re-reads the file and returns the verifier of the bundle in force.
     pub fn current(&self) -> Arc<dyn ClientCertVerifier> {
-        let loaded = snapshot(&self.current);
-        let pem = match std::fs::read(&self.path) {
-            Ok(pem) => pem,
-            Err(err) => {
-                tracing::warn!(path = %self.path.display(), error = %err,
-                    "cannot read the client CA bundle; keeping the last good one");
-                return loaded.verifier.clone();
-            }
-        };
-        if pem == loaded.pem {
-            return loaded.verifier.clone();
-        }
-        match client_verifier(&self.path, &pem, &self.provider) {
-            Ok(verifier) => {
-                replace(
-                    &self.current,
-                    Arc::new(LoadedCa {
-                        pem,
-                        verifier: verifier.clone(),
-                    }),
-                );
-                *self.refused.lock().unwrap_or_else(|p| p.into_inner()) = None;
-                tracing::info!(path = %self.path.display(), "verifying clients against a new CA bundle");
-                verifier
-            }
-            Err(err) => {
-                let mut refused = self.refused.lock().unwrap_or_else(|p| p.into_inner());
-                if refused.as_deref() != Some(pem.as_slice()) {
-                    tracing::warn!(error = %err, "new client CA bundle refused; keeping the last good one");
-                    *refused = Some(pem);
-                }
-                loaded.verifier.clone()
-            }
-        }
+        self.0.current()
     }
 }
 
@@ -333,9 +326,7 @@ impl ClientCertVerifier for ReloadingClientCa {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        snapshot(&self.current)
-            .verifier
-            .verify_tls12_signature(message, cert, dss)
+        self.0.loaded().verify_tls12_signature(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -344,13 +335,11 @@ impl ClientCertVerifier for ReloadingClientCa {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        snapshot(&self.current)
-            .verifier
-            .verify_tls13_signature(message, cert, dss)
+        self.0.loaded().verify_tls13_signature(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        snapshot(&self.current).verifier.supported_verify_schemes()
+        self.0.loaded().supported_verify_schemes()
     }
 }
 
