@@ -165,31 +165,20 @@ impl GitSync {
         metrics
             .git_fetch_duration_seconds
             .observe(started.elapsed().as_secs_f64());
-        let fetched = match fetched {
+        let (result, changed) = match &fetched {
             Ok(fetched) => {
-                metrics
-                    .git_fetch_total
-                    .get_or_create(&FetchLabels {
-                        result: Outcome::Success,
-                        changed: fetched.changed,
-                    })
-                    .inc();
                 metrics
                     .git_received_bytes_total
                     .inc_by(fetched.received_bytes as u64);
-                fetched
+                (Outcome::Success, fetched.changed)
             }
-            Err(err) => {
-                metrics
-                    .git_fetch_total
-                    .get_or_create(&FetchLabels {
-                        result: Outcome::Failure,
-                        changed: false,
-                    })
-                    .inc();
-                return Err(err.into());
-            }
+            Err(_) => (Outcome::Failure, false),
         };
+        metrics
+            .git_fetch_total
+            .get_or_create(&FetchLabels { result, changed })
+            .inc();
+        let fetched = fetched?;
         let revision = fetched.revision.clone();
         state.git = true;
         state.attempted_revision = Some(revision.clone());

@@ -498,6 +498,24 @@ impl TransitionExecutor {
         Ok(())
     }
 
+    /// A merge patch on a MigrationSchedule (Stork's own or ours).
+    async fn merge_patch_schedule(
+        &self,
+        namespace: &str,
+        name: &str,
+        params: &PatchParams,
+        patch: Value,
+    ) -> Result<(), kube::Error> {
+        let api: Api<DynamicObject> = Api::namespaced_with(
+            self.client.clone(),
+            namespace,
+            &stork_resource("MigrationSchedule"),
+        );
+        api.patch(name, params, &Patch::Merge(patch))
+            .await
+            .map(drop)
+    }
+
     async fn perform_one(&self, action: &Action) -> Result<(), ExecError> {
         let params = PatchParams {
             field_manager: Some(FIELD_MANAGER.into()),
@@ -536,18 +554,13 @@ impl TransitionExecutor {
                 name,
                 suspend,
             } => {
-                let api: Api<DynamicObject> = Api::namespaced_with(
-                    self.client.clone(),
+                self.merge_patch_schedule(
                     namespace,
-                    &stork_resource("MigrationSchedule"),
-                );
-                api.patch(
                     name,
                     &params,
-                    &Patch::Merge(json!({"spec": {"suspend": suspend}})),
+                    json!({"spec": {"suspend": suspend}}),
                 )
                 .await
-                .map(drop)
             }
             Action::ScaleDown { workload, record } => {
                 let mut patch = json!({"spec": {"replicas": 0}});
@@ -588,18 +601,13 @@ impl TransitionExecutor {
                 activated,
             } => {
                 // Stork's CRDs have no status subresource: status is written on the object itself.
-                let api: Api<DynamicObject> = Api::namespaced_with(
-                    self.client.clone(),
+                self.merge_patch_schedule(
                     namespace,
-                    &stork_resource("MigrationSchedule"),
-                );
-                api.patch(
                     name,
                     &params,
-                    &Patch::Merge(json!({"status": {"applicationActivated": activated}})),
+                    json!({"status": {"applicationActivated": activated}}),
                 )
                 .await
-                .map(drop)
             }
             Action::ApplyRoleObjects => Ok(()),
         };
