@@ -1316,15 +1316,7 @@ pub fn delete_or_mark(
             return Deleted::Marked(obj);
         }
         let mut marked = obj;
-        marked["metadata"]["deletionTimestamp"] = json!(now_rfc3339());
-        marked["metadata"]["deletionGracePeriodSeconds"] = json!(0);
-        if rt.generation {
-            let generation = marked
-                .pointer("/metadata/generation")
-                .and_then(Value::as_i64)
-                .unwrap_or(1);
-            marked["metadata"]["generation"] = json!(generation + 1);
-        }
+        mark_deleting(&mut marked, rt);
         return Deleted::Marked(state.put(rt, marked));
     }
     match delete_now(state, rt, ns, name, policy) {
@@ -1362,6 +1354,20 @@ fn dependents_of(state: &State, uid: &str) -> Vec<(String, String, String, Strin
     out
 }
 
+/// Marks an object as being deleted, as the API server does when finalizers hold it: the deletion timestamp,
+/// a zero grace period, and a new generation for kinds that count them.
+fn mark_deleting(object: &mut Value, rt: &ResourceType) {
+    object["metadata"]["deletionTimestamp"] = json!(now_rfc3339());
+    object["metadata"]["deletionGracePeriodSeconds"] = json!(0);
+    if rt.generation {
+        let generation = object
+            .pointer("/metadata/generation")
+            .and_then(Value::as_i64)
+            .unwrap_or(1);
+        object["metadata"]["generation"] = json!(generation + 1);
+    }
+}
+
 /// Foreground cascading deletion: the owner is marked with the `foregroundDeletion` finalizer, its dependents
 /// are deleted (foreground too), and the finalizer goes once none remain — at once, or when the last dependent's
 /// own finalizers are released. The answer is the marked owner, as the apiserver returns it.
@@ -1376,15 +1382,7 @@ fn delete_foreground(state: &mut State, rt: &ResourceType, obj: Value) -> Delete
         }
     }
     if marked.pointer("/metadata/deletionTimestamp").is_none() {
-        marked["metadata"]["deletionTimestamp"] = json!(now_rfc3339());
-        marked["metadata"]["deletionGracePeriodSeconds"] = json!(0);
-        if rt.generation {
-            let generation = marked
-                .pointer("/metadata/generation")
-                .and_then(Value::as_i64)
-                .unwrap_or(1);
-            marked["metadata"]["generation"] = json!(generation + 1);
-        }
+        mark_deleting(&mut marked, rt);
     }
     let marked = state.put(rt, marked);
     for (group, plural, dns, dname) in dependents_of(state, &uid) {
