@@ -10,6 +10,11 @@ use serde_json::Value;
 
 async fn apply_plan_as_argocd(client: &kube::Client, file: &str) {
     let object: Value = serde_yaml::from_str(&read_data(file)).expect("plan yaml");
+    apply_as_argocd(client, &object).await;
+}
+
+/// Server-side applies a DRPlan as Argo CD would, straight through the API (no webhook in front).
+async fn apply_as_argocd(client: &kube::Client, object: &Value) {
     let namespace = object["metadata"]["namespace"]
         .as_str()
         .expect("namespace")
@@ -22,7 +27,7 @@ async fn apply_plan_as_argocd(client: &kube::Client, file: &str) {
     api.patch(
         &name,
         &PatchParams::apply("argocd-controller"),
-        &Patch::Apply(&object),
+        &Patch::Apply(object),
     )
     .await
     .expect("applied");
@@ -281,15 +286,7 @@ async fn an_invalid_plan_in_the_cluster_stalls_alone_and_recovers_when_fixed() {
     let (east, _west) = two_clusters().await;
     apply_plan_as_argocd(&east.client(), "plans/mysql.yaml").await;
     // Stored straight through the API, as with the webhook off or a plan older than the rule.
-    let plans: Api<drgitops::plan::DRPlan> = Api::namespaced(east.client(), "postgres");
-    plans
-        .patch(
-            "postgres",
-            &PatchParams::apply("argocd-controller"),
-            &Patch::Apply(&plan_without_storage_secret()),
-        )
-        .await
-        .expect("stored");
+    apply_as_argocd(&east.client(), &plan_without_storage_secret()).await;
     let mut opts = drgitops::gitops::runner::ReconcilerOptions::new("test");
     opts.cluster_domain = Some(EAST.into());
     let reconciler = Reconciler::new(east.client(), opts);
@@ -348,6 +345,7 @@ async fn an_invalid_plan_in_the_cluster_stalls_alone_and_recovers_when_fixed() {
     assert_eq!(rendered(&east.client(), "mysql", "mysql").await.len(), 3);
 
     // The fix is a new generation of the plan: the Secret named, as the validator asked.
+    let plans: Api<drgitops::plan::DRPlan> = Api::namespaced(east.client(), "postgres");
     plans
         .patch(
             "postgres",
@@ -393,15 +391,7 @@ async fn an_invalid_plan_starts_no_transition() {
         serde_yaml::from_str(&read_data("plans/mysql.yaml")).expect("plan yaml");
     failover["spec"]["primary"] = WEST.into();
     failover["spec"]["schedule"]["interval"]["intervalMinutes"] = 0.into();
-    let plans: Api<drgitops::plan::DRPlan> = Api::namespaced(east.client(), "mysql");
-    plans
-        .patch(
-            "mysql",
-            &PatchParams::apply("argocd-controller"),
-            &Patch::Apply(&failover),
-        )
-        .await
-        .expect("stored");
+    apply_as_argocd(&east.client(), &failover).await;
     assert!(!reconciler.pass(true).await.ok);
     let stalled = plan(&east.client(), "mysql", "mysql").await.expect("plan");
     assert_eq!(stalled["status"]["phase"], "Stalled");
@@ -425,14 +415,7 @@ async fn an_invalid_plan_starts_no_transition() {
 
     // Fixed, the failover proceeds: east stands down.
     failover["spec"]["schedule"]["interval"]["intervalMinutes"] = 15.into();
-    plans
-        .patch(
-            "mysql",
-            &PatchParams::apply("argocd-controller"),
-            &Patch::Apply(&failover),
-        )
-        .await
-        .expect("fixed");
+    apply_as_argocd(&east.client(), &failover).await;
     reconciler.pass(true).await;
     let web = deployments.get("web").await.expect("web");
     assert_eq!(web.spec.and_then(|s| s.replicas), Some(0), "stood down");
@@ -458,15 +441,7 @@ async fn a_plan_that_does_not_read_stalls_alone_and_keeps_what_it_rendered() {
     let mut postgres = plan_without_storage_secret();
     postgres["spec"]["clusterPair"]["storageSecret"] =
         serde_json::json!({"name": "drgitops-peer-storage"});
-    let plans: Api<drgitops::plan::DRPlan> = Api::namespaced(east.client(), "postgres");
-    plans
-        .patch(
-            "postgres",
-            &PatchParams::apply("argocd-controller"),
-            &Patch::Apply(&postgres),
-        )
-        .await
-        .expect("stored");
+    apply_as_argocd(&east.client(), &postgres).await;
     let mut opts = drgitops::gitops::runner::ReconcilerOptions::new("test");
     opts.cluster_domain = Some(EAST.into());
     let reconciler = Reconciler::new(east.client(), opts);
