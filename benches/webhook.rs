@@ -5,7 +5,8 @@
 //!   as deployed, so each denial is logged), whose watchers fill its view from an in-memory API server holding
 //!   10,000 StorageClasses, 10,000 DRPlans and 10,000 ClusterPairs; with `DRGITOPS_BENCH_SERVER=inprocess`, the
 //!   bench re-executes itself as a server with the admission router over a view filled directly instead;
-//! - `baseline`: the bench re-executed as the same TLS accept loop and HTTP stack answering a fixed review.
+//! - `baseline`: the bench re-executed as the same TLS accept loop and HTTP stack answering a fixed review (with
+//!   `DRGITOPS_BENCH_BASELINE=rules`, the in-process rules router instead: an A/A run showing the method's noise).
 //!
 //! The parent is the load generator: HTTPS with keep-alive over several connections. It measures, for each server,
 //! the throughput of a closed loop and the latency at a fixed 2,000 reviews/s (open loop: one send every 0.5 ms,
@@ -26,10 +27,17 @@ use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 
 const ROLE_ENV: &str = "DRGITOPS_BENCH_ROLE";
+const BASELINE_ENV: &str = "DRGITOPS_BENCH_BASELINE";
 const DIR_ENV: &str = "DRGITOPS_BENCH_DIR";
 const OBJECTS: usize = 10_000;
 /// Keep-alive connections of the load generator.
 const CONNS: usize = 16;
+
+/// With `DRGITOPS_BENCH_BASELINE=rules` the baseline is a second rules server (the in-process router): the two
+/// servers are then the same, and the spread of their p99 ratio is what the method itself adds.
+fn rules_as_baseline() -> bool {
+    std::env::var(BASELINE_ENV).as_deref() == Ok("rules")
+}
 
 fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -96,7 +104,8 @@ fn serve(baseline: bool) {
     runtime.block_on(async move {
         let (tls, _) = drgitops::webhook::tls::server_config(&dir.join("tls.crt"), &dir.join("tls.key"), None)
             .expect("tls");
-        let router = if baseline {
+        // `DRGITOPS_BENCH_BASELINE=rules`: the baseline serves the rules too, to show the method's noise floor.
+        let router = if baseline && !rules_as_baseline() {
             let fixed = Bytes::from_static(
                 br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"bench","allowed":true}}"#,
             );
@@ -480,6 +489,27 @@ async fn join(tasks: Vec<ConnTask>, conns: &mut Conns) -> (Vec<u64>, usize) {
     (latencies_us, late)
 }
 
+fn print_row(round: &str, name: &str, run: &Run, open: bool) {
+    let late = if open {
+        run.late.to_string()
+    } else {
+        "-".to_string()
+    };
+    println!(
+        "| {round} | {name} | {:.0} | {:.3} | {:.3} | {late} |",
+        run.rate(),
+        run.pct(0.50),
+        run.pct(0.99)
+    );
+}
+
+fn print_ratio(round: &str, base: &Run, rules: &Run) {
+    println!(
+        "| {round} | p99 at 2,000/s, rules / baseline | {:.2}x | | | |",
+        rules.pct(0.99) / base.pct(0.99).max(0.001)
+    );
+}
+
 fn spawn_server(role: &str, dir: &Path) -> (Child, String) {
     let mut child = Command::new(std::env::current_exe().expect("exe"))
         .env(ROLE_ENV, role)
@@ -775,6 +805,12 @@ fn drive() {
             "drgitops webhook binary, view filled by its watchers from an in-memory API server"
         }
     );
+    if rules_as_baseline() {
+        println!(
+            "baseline: a second rules server (in-process router over the same view), {BASELINE_ENV}=rules: both \
+             servers are the same, so the p99 ratio shows the method's own spread"
+        );
+    }
     println!(
         "rules path without HTTP and TLS (parse, all rules, answer body), one thread: {path_us:.1} µs per review"
     );
@@ -803,6 +839,7 @@ fn drive() {
         let mut base_conns = open_conns(&baseline_addr, &ca).await;
         let mut rules_conns = open_conns(&rules_addr, &ca).await;
         alternating(&mut base_conns, &mut rules_conns, 1, Load::Closed, &bodies).await;
+        let (mut base_all, mut rules_all) = (Vec::new(), Vec::new());
         for round in 1..=rounds {
             let (base_max, rules_max) = alternating(
                 &mut base_conns,
@@ -826,23 +863,18 @@ fn drive() {
                 ("baseline at 2,000/s", &base_2k, true),
                 ("all rules at 2,000/s", &rules_2k, true),
             ] {
-                let late = if open {
-                    run.late.to_string()
-                } else {
-                    "-".to_string()
-                };
-                println!(
-                    "| {round} | {name} | {:.0} | {:.3} | {:.3} | {late} |",
-                    run.rate(),
-                    run.pct(0.50),
-                    run.pct(0.99)
-                );
+                print_row(&round.to_string(), name, run, open);
             }
-            println!(
-                "| {round} | p99 at 2,000/s, rules / baseline | {:.2}x | | | |",
-                rules_2k.pct(0.99) / base_2k.pct(0.99).max(0.001)
-            );
+            print_ratio(&round.to_string(), &base_2k, &rules_2k);
+            base_all.push(base_2k);
+            rules_all.push(rules_2k);
         }
+        // Every round's samples together: one p99 over `rounds × seconds` seconds of each server, steadier than
+        // any single round's.
+        let (base_all, rules_all) = (Run::merge(base_all), Run::merge(rules_all));
+        print_row("all", "baseline at 2,000/s", &base_all, true);
+        print_row("all", "all rules at 2,000/s", &rules_all, true);
+        print_ratio("all", &base_all, &rules_all);
     });
     let rss_loaded = rss_kib(rules.id());
     println!(
