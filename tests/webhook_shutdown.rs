@@ -93,6 +93,18 @@ async fn sigterm_lets_an_in_flight_review_finish() {
         .await
         .expect("half body");
     tls.flush().await.expect("flush");
+    // Signal only once the server is reading this review: a request whose head it has not read yet arrives on
+    // what is still an idle connection, which a draining server closes (as Go's http.Server does).
+    let log = dir.path().join("stderr.log");
+    assert!(
+        eventually(10, || {
+            let log = std::fs::read_to_string(&log).unwrap_or_default();
+            async move { log.contains("receiving admission review").then_some(()) }
+        })
+        .await
+        .is_some(),
+        "the webhook never started reading the review"
+    );
 
     let killed = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
