@@ -142,17 +142,11 @@ async fn admit(
     let start = Instant::now();
     let ep = endpoint.as_str();
     tracing::debug!(endpoint = ep, "receiving admission review");
-    // One timer for the whole review: reading the body and the rules share the deadline.
-    let expired = tokio::time::sleep(deadline);
-    tokio::pin!(expired);
-    let collected = tokio::select! {
-        biased;
-        collected = Limited::new(body, state.body_limit).collect() => Some(collected),
-        () = &mut expired => None,
-    };
+    let collected =
+        tokio::time::timeout(deadline, Limited::new(body, state.body_limit).collect()).await;
     let bytes = match collected {
-        Some(Ok(collected)) => collected.to_bytes(),
-        Some(Err(err)) => {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(err)) => {
             let message = if err.is::<http_body_util::LengthLimitError>() {
                 format!(
                     "admission review body is larger than {} bytes",
@@ -167,7 +161,7 @@ async fn admit(
                 .observe(ep, "", "", Decided::Invalid, start.elapsed().as_secs_f64());
             return answer(Response::invalid("", message));
         }
-        None => {
+        Err(_) => {
             let message = format!("admission review body not received within {:?}", deadline);
             tracing::warn!(endpoint = ep, %message, "invalid admission review");
             state
@@ -177,7 +171,7 @@ async fn admit(
         }
     };
     let review = match Review::parse(&bytes) {
-        Ok(review) => Arc::new(review),
+        Ok(review) => review,
         Err(err) => {
             let uid = review::salvage_uid(&bytes);
             tracing::warn!(endpoint = ep, uid = %uid, error = %err, "invalid admission review");
@@ -198,28 +192,27 @@ async fn admit(
         dry_run = review.dry_run,
         decision = tracing::field::Empty,
     );
+    let uid = review.uid.clone();
+    let kind = review.target_kind.clone();
+    let namespace = review.namespace.clone().unwrap_or_default();
+    let object_name = review.request().name.unwrap_or("").to_string();
+    let group = review.resource.group.clone();
     let operation = review.operation_str();
 
     // The rules are pure and in memory (microseconds), so they run as a plain task rather than on the blocking
     // pool, whose thread hand-off would cost more than the rules do. Being their own task still lets the deadline
     // below fire on another worker if a lock or an overloaded machine holds them up: the runtime always has at
     // least two workers (see `run`).
+    let remaining = deadline.saturating_sub(start.elapsed());
     let eval_state = state.clone();
-    let judged = review.clone();
     let task = tokio::spawn(async move {
         let config = eval_state.policies.current();
-        (eval_state.evaluate)(&judged.request(), eval_state.view.as_ref(), &config)
+        (eval_state.evaluate)(&review.request(), eval_state.view.as_ref(), &config)
     });
-    let finished = tokio::select! {
-        biased;
-        finished = task => Some(finished),
-        () = &mut expired => None,
-    };
-    let (uid, kind, group) = (&review.uid, &review.target_kind, &review.resource.group);
-    let (response, decided) = match finished {
-        Some(Ok(decision)) => {
+    let (response, decided) = match tokio::time::timeout(remaining, task).await {
+        Ok(Ok(decision)) => {
             state.metrics.observe_rules(&decision);
-            let response = review::respond(uid, &decision, endpoint);
+            let response = review::respond(&uid, &decision, endpoint);
             let decided = if response.allowed {
                 Decided::Allowed
             } else {
@@ -227,16 +220,16 @@ async fn admit(
             };
             (response, decided)
         }
-        Some(Err(join_err)) => {
+        Ok(Err(join_err)) => {
             // A rule panicked: answer as if it had not finished, per the object's failure mode.
             tracing::error!(parent: &span, error = %join_err, "rule evaluation failed");
             (
-                deadline_answer(uid, group, kind, "failed"),
+                deadline_answer(&uid, &group, &kind, "failed"),
                 Decided::DeadlineExceeded,
             )
         }
-        None => (
-            deadline_answer(uid, group, kind, "did not finish in time"),
+        Err(_) => (
+            deadline_answer(&uid, &group, &kind, "did not finish in time"),
             Decided::DeadlineExceeded,
         ),
     };
@@ -250,8 +243,8 @@ async fn admit(
     span.record("decision", decision_text);
     // The span carries the review's identity for plain logs and tracing backends; the event repeats it because
     // JSON lines name the span itself `name`, which would hide the object's name.
-    let ns = review.namespace.as_deref().unwrap_or("");
-    let name = review.request().name.unwrap_or("");
+    let ns = namespace.as_str();
+    let name = object_name.as_str();
     match (&decided, &response.status) {
         (Decided::Allowed, _) => tracing::debug!(
             parent: &span, uid = %uid, kind = %kind, namespace = ns, name, operation, decision = decision_text,
@@ -268,7 +261,7 @@ async fn admit(
     }
     state
         .metrics
-        .observe(ep, operation, kind, decided, start.elapsed().as_secs_f64());
+        .observe(ep, operation, &kind, decided, start.elapsed().as_secs_f64());
     answer(response)
 }
 
