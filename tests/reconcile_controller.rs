@@ -323,21 +323,16 @@ async fn an_invalid_plan_in_the_cluster_stalls_alone_and_recovers_when_fixed() {
         Vec::<String>::new(),
         "nothing rendered for the invalid plan"
     );
-    let events: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(east.client(), "postgres");
-    let warned = events
-        .list(&Default::default())
-        .await
-        .expect("events")
-        .items
-        .into_iter()
-        .any(|e| {
-            e.reason.as_deref() == Some("InvalidPlan")
-                && e.involved_object.name.as_deref() == Some("postgres")
-                && e.message
-                    .as_deref()
-                    .is_some_and(|m| m.contains("spec.clusterPair.storageSecret"))
-        });
-    assert!(warned, "a Warning Event names the field");
+    assert!(
+        warning_names(
+            &east.client(),
+            "postgres",
+            "InvalidPlan",
+            "spec.clusterPair.storageSecret"
+        )
+        .await,
+        "a Warning Event names the field"
+    );
 
     let valid = plan(&east.client(), "mysql", "mysql").await.expect("plan");
     assert_eq!(valid["status"]["phase"], "Protected");
@@ -477,6 +472,16 @@ async fn a_plan_that_does_not_read_stalls_alone_and_keeps_what_it_rendered() {
         "{message}"
     );
     assert_eq!(broken["status"]["role"], "Primary", "the role held stays");
+    assert!(
+        warning_names(
+            &east.client(),
+            "postgres",
+            "InvalidPlan",
+            "spec.schedule.interval.intervalMinutes"
+        )
+        .await,
+        "a Warning Event on the unreadable plan names the field"
+    );
     assert_eq!(
         rendered(&east.client(), "postgres", "postgres").await.len(),
         3,
@@ -500,4 +505,23 @@ async fn a_plan_that_does_not_read_stalls_alone_and_keeps_what_it_rendered() {
         .expect("plan");
     assert_eq!(fixed["status"]["phase"], "Protected");
     assert_eq!(condition(&fixed, "Ready").expect("Ready")["status"], "True");
+}
+
+/// Whether the plan `name` (in the namespace of the same name) carries a Warning Event with `reason` whose note
+/// contains `text`.
+async fn warning_names(client: &kube::Client, name: &str, reason: &str, text: &str) -> bool {
+    let events: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(client.clone(), name);
+    events
+        .list(&Default::default())
+        .await
+        .expect("events")
+        .items
+        .into_iter()
+        .any(|e| {
+            e.type_.as_deref() == Some("Warning")
+                && e.reason.as_deref() == Some(reason)
+                && e.involved_object.name.as_deref() == Some(name)
+                && e.involved_object.kind.as_deref() == Some("DRPlan")
+                && e.message.as_deref().is_some_and(|m| m.contains(text))
+        })
 }

@@ -16,7 +16,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{ObjectReference, Secret};
 use kube::api::{Api, ApiResource, DynamicObject, ListParams};
 use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
 use kube::{Resource, ResourceExt};
@@ -249,14 +249,7 @@ impl PlanController {
         self.probes.lock().await.clear();
         let listed = match plans {
             Some(plans) => Ok((plans, Vec::new())),
-            None => {
-                let resource = ApiResource::erase::<DRPlan>(&());
-                let api: Api<DynamicObject> =
-                    Api::all_with(self.applier.client().clone(), &resource);
-                api.list(&ListParams::default())
-                    .await
-                    .map(|l| read_plans(l.items))
-            }
+            None => self.list_stored_plans().await.map(read_plans),
         };
         let (plans, unreadable) = match listed {
             Ok(listed) => listed,
@@ -811,26 +804,37 @@ impl PlanController {
         }
     }
 
+    /// The cluster's DRPlans as stored, so that one which does not read as a DRPlan cannot fail the list.
+    async fn list_stored_plans(&self) -> Result<Vec<DynamicObject>, kube::Error> {
+        let resource = ApiResource::erase::<DRPlan>(&());
+        let api: Api<DynamicObject> = Api::all_with(self.applier.client().clone(), &resource);
+        Ok(api.list(&ListParams::default()).await?.items)
+    }
+
     /// Marks the plans a refused commit affects (Stalled, with file, line and field) without touching anything
-    /// else, and emits a Warning Event on each.
+    /// else, and emits a Warning Event on each, whether or not the stored plan still reads.
     pub async fn report_invalid_commit(&self, source: &SourceState) {
         if self.config.dry_run {
             return;
         }
-        let api: Api<DRPlan> = Api::all(self.applier.client().clone());
-        let Ok(plans) = api.list(&ListParams::default()).await else {
+        let Ok(plans) = self.list_stored_plans().await else {
             return;
         };
-        for plan in &plans.items {
-            let id = plan_id(plan);
-            let Some(message) = source.failure_for(&id) else {
+        let resource = ApiResource::erase::<DRPlan>(&());
+        for plan in &plans {
+            let Some(message) = source.failure_for(&plan_id(plan)) else {
                 continue;
             };
             if source.failures.contains_key("*") && !plan.labels().contains_key(MANAGED_BY_LABEL) {
                 continue;
             }
-            self.event(plan, EventType::Warning, "InvalidCommit", message)
-                .await;
+            self.event_on(
+                &plan.object_ref(&resource),
+                EventType::Warning,
+                "InvalidCommit",
+                message,
+            )
+            .await;
         }
     }
 
@@ -844,6 +848,10 @@ impl PlanController {
             plan.problem
         );
         tracing::warn!(plan = %id, reason = "InvalidPlan", "{message}");
+        if !self.config.dry_run {
+            self.event_on(&plan.reference, EventType::Warning, "InvalidPlan", &message)
+                .await;
+        }
         let mut status = plan.previous.clone();
         status.phase = Some("Stalled".into());
         status.observed_generation = plan.generation;
@@ -902,6 +910,13 @@ impl PlanController {
     }
 
     async fn event(&self, plan: &DRPlan, type_: EventType, reason: &str, note: &str) {
+        self.event_on(&plan.object_ref(&()), type_, reason, note)
+            .await;
+    }
+
+    /// Publishes an Event on the object `plan` points at. Repeats of the same reason and note are counted as one
+    /// Event's series, so a plan that stays Stalled does not add an Event per pass.
+    async fn event_on(&self, plan: &ObjectReference, type_: EventType, reason: &str, note: &str) {
         let mut note = note.to_string();
         // The API server caps an Event's note at 1 kB.
         if note.len() > 1000 {
@@ -918,7 +933,7 @@ impl PlanController {
             action: "Reconcile".into(),
             secondary: None,
         };
-        if let Err(err) = self.recorder.publish(&event, &plan.object_ref(&())).await {
+        if let Err(err) = self.recorder.publish(&event, plan).await {
             tracing::debug!("cannot publish event: {err}");
         }
     }
@@ -961,7 +976,7 @@ fn invalid_plan(plan: &DRPlan, admin_namespace: &str) -> Option<PlanProblem> {
     Some(PlanProblem::stalled("InvalidPlan", message))
 }
 
-fn plan_id(plan: &DRPlan) -> String {
+fn plan_id(plan: &impl ResourceExt) -> String {
     format!(
         "{}/{}",
         plan.namespace().unwrap_or_default(),
@@ -1001,6 +1016,8 @@ pub fn yield_to_stork(desired: &mut Value, live: &Value) -> Option<String> {
 struct UnreadablePlan {
     /// Namespace and name.
     key: (String, String),
+    /// What its Events point at.
+    reference: ObjectReference,
     generation: Option<i64>,
     /// The status as far as it reads, so the report keeps the role and revision it had.
     previous: DRPlanStatus,
@@ -1013,7 +1030,9 @@ struct UnreadablePlan {
 fn read_plans(items: Vec<DynamicObject>) -> (Vec<DRPlan>, Vec<UnreadablePlan>) {
     let mut plans = Vec::new();
     let mut unreadable = Vec::new();
+    let resource = ApiResource::erase::<DRPlan>(&());
     for item in items {
+        let reference = item.object_ref(&resource);
         let key = (item.namespace().unwrap_or_default(), item.name_any());
         let generation = item.metadata.generation;
         let previous = item
@@ -1026,6 +1045,7 @@ fn read_plans(items: Vec<DynamicObject>) -> (Vec<DRPlan>, Vec<UnreadablePlan>) {
             Ok(plan) => plans.push(plan),
             Err(problem) => unreadable.push(UnreadablePlan {
                 key,
+                reference,
                 generation,
                 previous,
                 problem,
