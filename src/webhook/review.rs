@@ -81,9 +81,9 @@ struct WireRequest {
     operation: String,
     #[serde(default)]
     user_info: WireUserInfo,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "without_managed_fields")]
     object: Option<Value>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "without_managed_fields")]
     old_object: Option<Value>,
     #[serde(default)]
     dry_run: Option<bool>,
@@ -154,9 +154,8 @@ impl Review {
                 username: req.user_info.username,
                 groups: req.user_info.groups,
             },
-            // The API server sends `null` for absent objects; treat it like a missing field.
-            object: req.object.filter(|v| !v.is_null()),
-            old_object: req.old_object.filter(|v| !v.is_null()),
+            object: req.object,
+            old_object: req.old_object,
             dry_run: req.dry_run.unwrap_or(false),
             target_kind,
         })
@@ -193,6 +192,68 @@ pub fn operation_str(op: Operation) -> &'static str {
         Operation::Update => "UPDATE",
         Operation::Delete => "DELETE",
         Operation::Connect => "CONNECT",
+    }
+}
+
+/// Reads a review's `object` or `oldObject` without `metadata.managedFields`: no rule reads them, and the API
+/// server sends them with every object, where they are often most of its bytes. `null` (the API server's absent
+/// object) reads as `None`.
+fn without_managed_fields<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Value>, D::Error> {
+    deserializer.deserialize_any(ObjectVisitor { skip: None })
+}
+
+/// Builds a JSON object, leaving out the key `skip`; under `metadata` at the top, leaves out `managedFields`.
+struct ObjectVisitor {
+    /// `None` at the top of the object, `Some("managedFields")` inside its `metadata`.
+    skip: Option<&'static str>,
+}
+
+impl<'de> serde::de::Visitor<'de> for ObjectVisitor {
+    type Value = Option<Value>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a Kubernetes object or null")
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_none<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut object = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if Some(key.as_str()) == self.skip {
+                map.next_value::<serde::de::IgnoredAny>()?;
+                continue;
+            }
+            let value = if self.skip.is_none() && key == "metadata" {
+                map.next_value_seed(ObjectVisitor {
+                    skip: Some("managedFields"),
+                })?
+                .unwrap_or(Value::Null)
+            } else {
+                map.next_value()?
+            };
+            object.insert(key, value);
+        }
+        Ok(Some(Value::Object(object)))
+    }
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for ObjectVisitor {
+    type Value = Option<Value>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
     }
 }
 
@@ -431,6 +492,67 @@ mod tests {
         assert_eq!(review.request().kind, "StatefulSet");
         assert_eq!(review.request().sub_resource, Some("scale"));
         assert!(review.old_object.is_none());
+    }
+
+    fn update_of(object: &str, old: &str) -> Vec<u8> {
+        format!(
+            r#"{{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{{"uid":"u",
+            "kind":{{"group":"apps","version":"v1","kind":"Deployment"}},
+            "resource":{{"group":"apps","version":"v1","resource":"deployments"}},"namespace":"shop",
+            "operation":"UPDATE","userInfo":{{"username":"alice"}},"object":{object},"oldObject":{old}}}}}"#
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn objects_are_read_without_their_managed_fields() {
+        let object = r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"cart","managedFields":
+            [{"manager":"kubectl","operation":"Apply","fieldsV1":{"f:spec":{"f:replicas":{}}}}],
+            "annotations":{"a":"b"}},"spec":{"replicas":2,"managedFields":"kept: only metadata's are dropped"}}"#;
+        let old = r#"{"metadata":{"managedFields":[],"name":"cart"},"spec":{"replicas":0}}"#;
+        let review = Review::parse(&update_of(object, old)).expect("valid review");
+        assert_eq!(
+            review.object,
+            Some(
+                serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": "cart", "annotations": {"a": "b"}},
+                "spec": {"replicas": 2, "managedFields": "kept: only metadata's are dropped"}})
+            )
+        );
+        let keys: Vec<&String> = review
+            .object
+            .as_ref()
+            .and_then(Value::as_object)
+            .expect("object")
+            .keys()
+            .collect();
+        assert_eq!(
+            keys,
+            ["apiVersion", "kind", "metadata", "spec"],
+            "order is kept"
+        );
+        assert_eq!(
+            review.old_object,
+            Some(serde_json::json!({"metadata": {"name": "cart"}, "spec": {"replicas": 0}}))
+        );
+        assert_eq!(
+            review.request().name,
+            Some("cart"),
+            "the name still reads from the object"
+        );
+    }
+
+    #[test]
+    fn absent_objects_read_as_none_and_non_objects_are_refused() {
+        let review = Review::parse(&update_of("null", "null")).expect("valid review");
+        assert!(review.object.is_none() && review.old_object.is_none());
+        let err = Review::parse(&update_of(r#""a string""#, "null")).expect_err("not an object");
+        assert!(matches!(err, ReviewError::Shape(_)), "{err}");
+        assert!(
+            err.to_string()
+                .contains("expected a Kubernetes object or null"),
+            "{err}"
+        );
     }
 
     #[test]
