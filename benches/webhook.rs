@@ -696,6 +696,66 @@ fn rules_path_cost(bodies: &[Bytes]) -> f64 {
     elapsed.as_secs_f64() * 1e6 / (passes * bodies.len()) as f64
 }
 
+/// A Deployment UPDATE as kube-apiserver sends it: object and old object, each with the `managedFields` of three
+/// field managers (as a Deployment edited by kubectl, its controller and an autoscaler carries).
+fn deployment_update_review() -> Vec<u8> {
+    let managers: Vec<Value> = ["kubectl-client-side-apply", "kube-controller-manager", "hpa-controller"]
+        .iter()
+        .map(|manager| {
+            json!({"manager": manager, "operation": "Update", "apiVersion": "apps/v1",
+                "time": "2026-11-22T10:00:00Z", "fieldsType": "FieldsV1", "fieldsV1": {
+                "f:metadata": {"f:annotations": {".": {}, "f:deployment.kubernetes.io/revision": {}},
+                    "f:labels": {".": {}, "f:app": {}}},
+                "f:spec": {"f:progressDeadlineSeconds": {}, "f:replicas": {}, "f:revisionHistoryLimit": {},
+                    "f:selector": {}, "f:strategy": {"f:rollingUpdate": {".": {}, "f:maxSurge": {},
+                    "f:maxUnavailable": {}}, "f:type": {}},
+                    "f:template": {"f:metadata": {"f:labels": {".": {}, "f:app": {}}}, "f:spec": {
+                        "f:containers": {"k:{\"name\":\"web\"}": {".": {}, "f:image": {}, "f:name": {},
+                            "f:ports": {".": {}, "k:{\"containerPort\":80,\"protocol\":\"TCP\"}": {
+                                ".": {}, "f:containerPort": {}, "f:protocol": {}}},
+                            "f:resources": {}, "f:terminationMessagePath": {}}},
+                        "f:dnsPolicy": {}, "f:restartPolicy": {}, "f:schedulerName": {}}}}}})
+        })
+        .collect();
+    let object = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "shop", "uid": "6f1c", "resourceVersion": "1", "generation": 3,
+            "labels": {"app": "web"}, "annotations": {"deployment.kubernetes.io/revision": "3"},
+            "managedFields": managers},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "web",
+                "image": "nginx:1.27", "ports": [{"containerPort": 80, "protocol": "TCP"}]}]}}},
+        "status": {"replicas": 2, "readyReplicas": 2}});
+    serde_json::to_vec(&json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
+        "uid": "u", "kind": {"group": "apps", "version": "v1", "kind": "Deployment"},
+        "resource": {"group": "apps", "version": "v1", "resource": "deployments"}, "namespace": "shop",
+        "name": "web", "operation": "UPDATE", "userInfo": {"username": "alice"},
+        "object": object, "oldObject": object}}))
+    .expect("json")
+}
+
+/// µs to parse `body` with `Review::parse` (which leaves `managedFields` out), and to parse it whole into a
+/// `serde_json::Value` as a webhook that keeps every field would.
+fn parse_cost(body: &[u8]) -> (f64, f64) {
+    let time = |f: &dyn Fn()| {
+        for _ in 0..1_000 {
+            f();
+        }
+        let n = 20_000;
+        let start = Instant::now();
+        for _ in 0..n {
+            f();
+        }
+        start.elapsed().as_secs_f64() * 1e6 / f64::from(n)
+    };
+    let review = time(&|| {
+        std::hint::black_box(drgitops::webhook::review::Review::parse(body).expect("parses"));
+    });
+    let whole = time(&|| {
+        std::hint::black_box(serde_json::from_slice::<Value>(body).expect("parses"));
+    });
+    (review, whole)
+}
+
 /// The admission handler alone, as the binary runs it (router, rules, metrics, JSON logs of the denials to a
 /// discarded stderr, the deadline), driven one review at a time on the binary's runtime: no TLS, no sockets.
 /// Prints one line: mean, p50 and p99 in µs.
@@ -787,6 +847,8 @@ fn drive() {
 
     let bodies = mix();
     let path_us = rules_path_cost(&bodies);
+    let update = deployment_update_review();
+    let (parse_us, whole_us) = parse_cost(&update);
     let (mut handler, handler_us) = spawn_server("handler", dir.path());
     let _ = handler.wait();
     let rounds: usize = std::env::var("DRGITOPS_BENCH_ROUNDS")
@@ -813,6 +875,11 @@ fn drive() {
     }
     println!(
         "rules path without HTTP and TLS (parse, all rules, answer body), one thread: {path_us:.1} µs per review"
+    );
+    println!(
+        "parse of a {:.1} KB Deployment UPDATE with managedFields, one thread: {parse_us:.1} µs (the whole review \
+         into a serde_json::Value: {whole_us:.1} µs)",
+        update.len() as f64 / 1000.0
     );
     let handler_us: Vec<&str> = handler_us.split(' ').collect();
     println!(
