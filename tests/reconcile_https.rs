@@ -56,6 +56,56 @@ impl Remote {
             .filter(|s| s.method == "POST" && s.target.ends_with("/git-upload-pack"))
             .count()
     }
+
+    /// `drgitops reconcile --once` of `cluster` (as the east domain) from this remote with `token`.
+    fn reconcile_once(&self, cluster: &Cluster, token: &str) -> ReconcileOnce {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let kubeconfig = dir.path().join("kubeconfig");
+        cluster
+            .srv
+            .write_kubeconfig(&kubeconfig)
+            .expect("kubeconfig");
+        let token_file = self.token_file(token);
+        let args = [
+            "reconcile",
+            "--once",
+            "--cluster-domain",
+            EAST,
+            "--git-url",
+            &self.server.url(),
+            "--git-path",
+            "plans",
+            "--git-token-file",
+            token_file.to_str().expect("utf-8"),
+            "--cache-dir",
+            dir.path().join("cache").to_str().expect("utf-8"),
+        ]
+        .map(String::from)
+        .to_vec();
+        ReconcileOnce {
+            dir,
+            kubeconfig,
+            args,
+        }
+    }
+}
+
+/// One `reconcile --once` command line; every run shares its kubeconfig and git cache.
+struct ReconcileOnce {
+    dir: tempfile::TempDir,
+    kubeconfig: PathBuf,
+    args: Vec<String>,
+}
+
+impl ReconcileOnce {
+    async fn run(&self, remote: &Remote) -> Output {
+        let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        drgitops(&args, &remote.ca_file, Some(&self.kubeconfig)).await
+    }
+
+    fn cache(&self) -> PathBuf {
+        self.dir.path().join("cache")
+    }
 }
 
 /// Runs the binary with `SSL_CERT_FILE` set to `ca_file` and no ambient `DRGITOPS_*` settings; fails the test if it
@@ -131,28 +181,10 @@ async fn render_reads_plans_from_an_https_remote_with_a_token() {
 async fn reconcile_applies_plans_from_an_https_remote_and_refetches_nothing_unchanged() {
     let (east, _west) = two_clusters().await;
     let remote = Remote::start();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kubeconfig = dir.path().join("kubeconfig");
-    east.srv.write_kubeconfig(&kubeconfig).expect("kubeconfig");
-    let cache = dir.path().join("cache");
-    let token_file = remote.token_file(TOKEN);
-    let url = remote.server.url();
-    let args = [
-        "reconcile",
-        "--once",
-        "--cluster-domain",
-        EAST,
-        "--git-url",
-        &url,
-        "--git-path",
-        "plans",
-        "--git-token-file",
-        token_file.to_str().expect("utf-8"),
-        "--cache-dir",
-        cache.to_str().expect("utf-8"),
-    ];
+    let reconcile = remote.reconcile_once(&east, TOKEN);
+    let cache = reconcile.cache();
 
-    let first = drgitops(&args, &remote.ca_file, Some(&kubeconfig)).await;
+    let first = reconcile.run(&remote).await;
     assert!(first.status.success(), "{}", text(&first.stderr));
     let schedule = stork(&east.client(), "MigrationSchedule", "mysql", "mysql")
         .await
@@ -167,7 +199,7 @@ async fn reconcile_applies_plans_from_an_https_remote_and_refetches_nothing_unch
     assert_eq!(remote.downloads(), 1, "{:#?}", remote.server.served());
     let packs = drgitops::gitops::source::pack_count(&cache);
 
-    let second = drgitops(&args, &remote.ca_file, Some(&kubeconfig)).await;
+    let second = reconcile.run(&remote).await;
     assert!(second.status.success(), "{}", text(&second.stderr));
     assert_eq!(
         remote.downloads(),
@@ -184,7 +216,7 @@ async fn reconcile_applies_plans_from_an_https_remote_and_refetches_nothing_unch
         &[("plans/mysql.yaml", &edited)],
         "every 25 minutes",
     );
-    let third = drgitops(&args, &remote.ca_file, Some(&kubeconfig)).await;
+    let third = reconcile.run(&remote).await;
     assert!(third.status.success(), "{}", text(&third.stderr));
     assert_eq!(remote.downloads(), 2);
     let policy = stork(&east.client(), "NamespacedSchedulePolicy", "mysql", "mysql")
@@ -197,31 +229,10 @@ async fn reconcile_applies_plans_from_an_https_remote_and_refetches_nothing_unch
 async fn a_wrong_token_is_named_and_asked_for_a_bounded_number_of_times() {
     let (east, _west) = two_clusters().await;
     let remote = Remote::start();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kubeconfig = dir.path().join("kubeconfig");
-    east.srv.write_kubeconfig(&kubeconfig).expect("kubeconfig");
-    let cache = dir.path().join("cache");
-    let token_file = remote.token_file("expired-token");
-    let url = remote.server.url();
-    let out = drgitops(
-        &[
-            "reconcile",
-            "--once",
-            "--cluster-domain",
-            EAST,
-            "--git-url",
-            &url,
-            "--git-path",
-            "plans",
-            "--git-token-file",
-            token_file.to_str().expect("utf-8"),
-            "--cache-dir",
-            cache.to_str().expect("utf-8"),
-        ],
-        &remote.ca_file,
-        Some(&kubeconfig),
-    )
-    .await;
+    let out = remote
+        .reconcile_once(&east, "expired-token")
+        .run(&remote)
+        .await;
     assert_eq!(out.status.code(), Some(1), "--once fails the pass");
     let stderr = text(&out.stderr);
     assert!(
