@@ -334,9 +334,7 @@ async fn an_invalid_plan_in_the_cluster_stalls_alone_and_recovers_when_fixed() {
         "a Warning Event names the field"
     );
 
-    let valid = plan(&east.client(), "mysql", "mysql").await.expect("plan");
-    assert_eq!(valid["status"]["phase"], "Protected");
-    assert_eq!(condition(&valid, "Ready").expect("Ready")["status"], "True");
+    protected_plan(&east.client(), "mysql", "mysql").await;
     assert_eq!(rendered(&east.client(), "mysql", "mysql").await.len(), 3);
 
     // The fix is a new generation of the plan: the Secret named, as the validator asked.
@@ -352,15 +350,11 @@ async fn an_invalid_plan_in_the_cluster_stalls_alone_and_recovers_when_fixed() {
         .expect("fixed");
     let outcome = reconciler.pass(true).await;
     assert!(outcome.ok, "{:?}", outcome.errors);
-    let fixed = plan(&east.client(), "postgres", "postgres")
-        .await
-        .expect("plan");
-    assert_eq!(fixed["status"]["phase"], "Protected");
+    let fixed = protected_plan(&east.client(), "postgres", "postgres").await;
     assert_eq!(
         condition(&fixed, "Stalled").expect("Stalled")["status"],
         "False"
     );
-    assert_eq!(condition(&fixed, "Ready").expect("Ready")["status"], "True");
     assert_eq!(
         rendered(&east.client(), "postgres", "postgres").await.len(),
         3
@@ -487,9 +481,7 @@ async fn a_plan_that_does_not_read_stalls_alone_and_keeps_what_it_rendered() {
         3,
         "what the plan rendered is not pruned while it is being fixed"
     );
-    let valid = plan(&east.client(), "mysql", "mysql").await.expect("plan");
-    assert_eq!(valid["status"]["phase"], "Protected");
-    assert_eq!(condition(&valid, "Ready").expect("Ready")["status"], "True");
+    protected_plan(&east.client(), "mysql", "mysql").await;
 
     patch_raw(
         &east.client(),
@@ -500,11 +492,7 @@ async fn a_plan_that_does_not_read_stalls_alone_and_keeps_what_it_rendered() {
     .await;
     let outcome = reconciler.pass(true).await;
     assert!(outcome.ok, "{:?}", outcome.errors);
-    let fixed = plan(&east.client(), "postgres", "postgres")
-        .await
-        .expect("plan");
-    assert_eq!(fixed["status"]["phase"], "Protected");
-    assert_eq!(condition(&fixed, "Ready").expect("Ready")["status"], "True");
+    protected_plan(&east.client(), "postgres", "postgres").await;
 }
 
 /// Whether the plan `name` (in the namespace of the same name) carries a Warning Event with `reason` whose note
@@ -524,4 +512,16 @@ async fn warning_names(client: &kube::Client, name: &str, reason: &str, text: &s
                 && e.involved_object.kind.as_deref() == Some("DRPlan")
                 && e.message.as_deref().is_some_and(|m| m.contains(text))
         })
+}
+
+/// The plan `namespace/name`, after checking that it is Protected and Ready.
+async fn protected_plan(client: &kube::Client, namespace: &str, name: &str) -> serde_json::Value {
+    let plan = plan(client, namespace, name).await.expect("plan");
+    assert_eq!(plan["status"]["phase"], "Protected", "{plan}");
+    assert_eq!(
+        condition(&plan, "Ready").expect("Ready")["status"],
+        "True",
+        "{plan}"
+    );
+    plan
 }
