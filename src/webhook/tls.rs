@@ -135,6 +135,15 @@ struct Reloading<T: ?Sized> {
     refused: Mutex<Option<Vec<Vec<u8>>>>,
 }
 
+/// Shows the files only: the keys and parsed contents stay out of debug output.
+impl<T: ?Sized> std::fmt::Debug for Reloading<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reloading")
+            .field("files", &self.names())
+            .finish_non_exhaustive()
+    }
+}
+
 impl<T: ?Sized> Reloading<T> {
     /// Loads the files once; files that do not load now are a start-up error.
     fn load(
@@ -209,15 +218,8 @@ impl<T: ?Sized> Reloading<T> {
 }
 
 /// Serves the pair currently in the files, falling back to the last good one.
+#[derive(Debug)]
 pub struct ReloadingCert(Reloading<CertifiedKey>);
-
-impl std::fmt::Debug for ReloadingCert {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ReloadingCert")
-            .field("files", &self.0.names())
-            .finish()
-    }
-}
 
 impl ReloadingCert {
     /// Loads the pair once; a pair that does not load now is a start-up error.
@@ -273,15 +275,8 @@ fn client_verifier(
 }
 
 /// Verifies client certificates against the CA bundle currently in the file, falling back to the last good one.
+#[derive(Debug)]
 pub struct ReloadingClientCa(Reloading<dyn ClientCertVerifier>);
-
-impl std::fmt::Debug for ReloadingClientCa {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ReloadingClientCa")
-            .field("path", &self.0.names())
-            .finish()
-    }
-}
 
 impl ReloadingClientCa {
     /// Loads the bundle once; a bundle that does not load now is a start-up error.
