@@ -863,16 +863,7 @@ impl PlanController {
             Some(("InvalidPlan", &message)),
         );
         if !self.config.dry_run && status != plan.previous {
-            let key = ObjectKey {
-                api_version: crate::plan::API_VERSION.into(),
-                kind: "DRPlan".into(),
-                namespace: namespace.clone(),
-                name: name.clone(),
-            };
-            let value = serde_json::to_value(&status).unwrap_or_else(|_| json!({}));
-            if let Err(err) = self.applier.patch_status(&key, &value).await {
-                tracing::warn!(plan = %id, "cannot write status: {err}");
-            }
+            self.patch_status(namespace, name, &status).await;
         }
         PlanReport {
             plan: id,
@@ -897,13 +888,23 @@ impl PlanController {
             self.event(plan, EventType::Normal, "RoleChanged", &note)
                 .await;
         }
-        let Some(key) = ObjectKey::of(&json!({
-            "apiVersion": crate::plan::API_VERSION, "kind": "DRPlan",
-            "metadata": {"name": plan.name_any(), "namespace": plan.namespace()}
-        })) else {
-            return;
+        self.patch_status(
+            &plan.namespace().unwrap_or_default(),
+            &plan.name_any(),
+            &status,
+        )
+        .await;
+    }
+
+    /// Writes a DRPlan's status subresource; a failure is logged, and the next pass writes it again.
+    async fn patch_status(&self, namespace: &str, name: &str, status: &DRPlanStatus) {
+        let key = ObjectKey {
+            api_version: crate::plan::API_VERSION.into(),
+            kind: "DRPlan".into(),
+            namespace: namespace.to_string(),
+            name: name.to_string(),
         };
-        let value = serde_json::to_value(&status).unwrap_or_else(|_| json!({}));
+        let value = serde_json::to_value(status).unwrap_or_else(|_| json!({}));
         if let Err(err) = self.applier.patch_status(&key, &value).await {
             tracing::warn!(plan = %key, "cannot write status: {err}");
         }
