@@ -412,17 +412,6 @@ async fn an_invalid_plan_starts_no_transition() {
     assert_eq!(stood_down["status"]["role"], "Standby");
 }
 
-/// Merge-patches a stored DRPlan as raw JSON, so a field of the wrong type can be stored (no CRD schema checks it
-/// here, as none does with `x-kubernetes-preserve-unknown-fields` or a webhook turned off).
-async fn patch_raw(client: &kube::Client, namespace: &str, name: &str, patch: Value) {
-    let resource = kube::api::ApiResource::erase::<drgitops::plan::DRPlan>(&());
-    let api: Api<kube::api::DynamicObject> =
-        Api::namespaced_with(client.clone(), namespace, &resource);
-    api.patch(name, &PatchParams::default(), &Patch::Merge(patch))
-        .await
-        .expect("patched");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plan_that_does_not_read_stalls_alone_and_keeps_what_it_rendered() {
     let (east, _west) = two_clusters().await;
@@ -493,25 +482,6 @@ async fn a_plan_that_does_not_read_stalls_alone_and_keeps_what_it_rendered() {
     let outcome = reconciler.pass(true).await;
     assert!(outcome.ok, "{:?}", outcome.errors);
     protected_plan(&east.client(), "postgres", "postgres").await;
-}
-
-/// Whether the plan `name` (in the namespace of the same name) carries a Warning Event with `reason` whose note
-/// contains `text`.
-async fn warning_names(client: &kube::Client, name: &str, reason: &str, text: &str) -> bool {
-    let events: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(client.clone(), name);
-    events
-        .list(&Default::default())
-        .await
-        .expect("events")
-        .items
-        .into_iter()
-        .any(|e| {
-            e.type_.as_deref() == Some("Warning")
-                && e.reason.as_deref() == Some(reason)
-                && e.involved_object.name.as_deref() == Some(name)
-                && e.involved_object.kind.as_deref() == Some("DRPlan")
-                && e.message.as_deref().is_some_and(|m| m.contains(text))
-        })
 }
 
 /// The plan `namespace/name`, after checking that it is Protected and Ready.

@@ -287,3 +287,37 @@ async fn a_missing_secret_is_a_condition_and_an_empty_commit_prunes_nothing() {
         "an empty render never prunes"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_commit_warns_its_plans_while_another_stored_plan_does_not_read() {
+    let (east, _west) = two_clusters().await;
+    let repo = plan_repo();
+    let cache = tempfile::tempdir().expect("tmp");
+    let reconciler = Reconciler::new(east.client(), options(EAST, repo.path(), cache.path()));
+    let outcome = reconciler.pass(true).await;
+    assert!(outcome.ok, "{:?}", outcome.errors);
+
+    // The postgres plan is stored with a field of the wrong type (as with the webhook off), then a commit breaks
+    // the mysql plan: the commit is refused, and the mysql plan still gets its Warning Event.
+    patch_raw(
+        &east.client(),
+        "postgres",
+        "postgres",
+        json!({"spec": {"schedule": {"interval": {"intervalMinutes": "often"}}}}),
+    )
+    .await;
+    let broken = read_data("plans/mysql.yaml").replace("intervalMinutes: 15", "intervalMinutes: 0");
+    commit(repo.path(), &[("plans/mysql.yaml", &broken)], "oops");
+    let outcome = reconciler.pass(false).await;
+    assert!(!outcome.ok, "a broken commit fails the pass");
+    assert!(
+        warning_names(
+            &east.client(),
+            "mysql",
+            "InvalidCommit",
+            "plans/mysql.yaml:21"
+        )
+        .await,
+        "the refused commit's plan is warned, naming file and line"
+    );
+}

@@ -283,3 +283,37 @@ pub async fn web_deployment(client: &kube::Client, replicas: i32, recorded: Opti
         .await
         .expect("deployment created");
 }
+
+/// Merge-patches a stored DRPlan as raw JSON, so a field of the wrong type can be stored (no CRD schema checks it
+/// here, as none does with `x-kubernetes-preserve-unknown-fields` or a webhook turned off).
+pub async fn patch_raw(client: &kube::Client, namespace: &str, name: &str, patch: Value) {
+    let resource = kube::api::ApiResource::erase::<drgitops::plan::DRPlan>(&());
+    let api: Api<kube::api::DynamicObject> =
+        Api::namespaced_with(client.clone(), namespace, &resource);
+    api.patch(
+        name,
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(patch),
+    )
+    .await
+    .expect("patched");
+}
+
+/// Whether the plan `name` (in the namespace of the same name) carries a Warning Event with `reason` whose note
+/// contains `text`.
+pub async fn warning_names(client: &kube::Client, name: &str, reason: &str, text: &str) -> bool {
+    let events: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(client.clone(), name);
+    events
+        .list(&Default::default())
+        .await
+        .expect("events")
+        .items
+        .into_iter()
+        .any(|e| {
+            e.type_.as_deref() == Some("Warning")
+                && e.reason.as_deref() == Some(reason)
+                && e.involved_object.name.as_deref() == Some(name)
+                && e.involved_object.kind.as_deref() == Some("DRPlan")
+                && e.message.as_deref().is_some_and(|m| m.contains(text))
+        })
+}
