@@ -1,0 +1,210 @@
+#!/usr/bin/env bash
+# Builds the control-plane assets the test kit runs (etcd, kube-apiserver, kube-controller-manager,
+# kube-scheduler, kubectl, kwok) from the Go module proxy, at the versions pinned in versions.env, into a
+# cache directory keyed by those versions.
+#
+#   build.sh [build]   build what is missing, print the bin directory on stdout (progress on stderr)
+#   build.sh path      print the bin directory without building
+#   build.sh update    regenerate the wrapper go.mod/go.sum files from the modules the proxy serves
+#
+# The cache root is $DRGITOPS_TESTENV_ASSETS, else $XDG_CACHE_HOME/drgitops/testenv, else
+# ~/.cache/drgitops/testenv. Building is idempotent and safe to start from several processes at once
+# (one builds, the others wait on a lock). Go's own build and module caches live under the cache root
+# while building and are removed afterwards (set DRGITOPS_TESTENV_KEEP_GO_CACHE=1 to keep them), so the
+# only thing left behind is the binaries.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=versions.env
+source "$here/versions.env"
+
+export GOTOOLCHAIN=local
+export GOFLAGS="-mod=readonly -trimpath"
+export CGO_ENABLED=0
+
+root="${DRGITOPS_TESTENV_ASSETS:-${XDG_CACHE_HOME:-$HOME/.cache}/drgitops/testenv}"
+bin="$root/kubernetes-$KUBERNETES-etcd-$ETCD-kwok-$KWOK/bin"
+binaries=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok)
+# kwok's own "fast" stages (nodes Ready at once, pods Ready once scheduled, gone once deleted), copied from
+# its module: kwok runs no stage it is not given.
+stages="$bin/kwok-stages.yaml"
+
+log() { printf 'testenv assets: %s\n' "$*" >&2; }
+
+complete() {
+  local b
+  for b in "${binaries[@]}"; do [ -x "$bin/$b" ] || return 1; done
+  [ -s "$stages" ]
+}
+
+copy_kwok_stages() {
+  local dir f
+  dir="$(cd "$here/kwok" && go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)"
+  : >"$1"
+  for f in "$dir"/kustomize/stage/node/fast/node-*.yaml "$dir"/kustomize/stage/pod/fast/pod-*.yaml; do
+    { echo "---"; cat "$f"; } >>"$1"
+  done
+  log "copied kwok's fast node and pod stages"
+}
+
+require_go() {
+  command -v go >/dev/null || {
+    log "the go command is not on PATH; install Go 1.26 (the assets are built from the Go module proxy)"
+    exit 1
+  }
+  local have
+  have="$(go env GOVERSION)"
+  case "$have" in
+    go1.2[6-9]* | go1.[3-9]*) ;;
+    *) log "Go $have is too old: the pinned Kubernetes $KUBERNETES needs Go 1.26 or newer"; exit 1 ;;
+  esac
+}
+
+go_caches() {
+  export GOCACHE="$root/.go/build"
+  export GOMODCACHE="$root/.go/mod"
+}
+
+drop_go_caches() {
+  if [ "${DRGITOPS_TESTENV_KEEP_GO_CACHE:-}" = 1 ]; then return; fi
+  log "removing Go's build and module caches ($(du -sh "$root/.go" 2>/dev/null | cut -f1))"
+  chmod -R u+w "$root/.go" 2>/dev/null || true
+  rm -rf "$root/.go"
+}
+
+# Runs a go command in a wrapper module; on failure names the module and shows Go's error.
+go_in() {
+  local dir="$1"
+  shift
+  local out
+  if ! out="$(cd "$here/$dir" && go "$@" 2>&1)"; then
+    printf '%s\n' "$out" >&2
+    log "FAILED: 'go $*' in tests/testenv/assets/$dir (pinned: Kubernetes $KUBERNETES, etcd $ETCD, kwok $KWOK)"
+    log "if the module proxy refused a module above, try the neighbouring release in versions.env and run 'build.sh update'"
+    exit 1
+  fi
+  [ -z "$out" ] || printf '%s\n' "$out" >&2
+}
+
+build_one() {
+  local dir="$1" what="$2"
+  shift 2
+  local started=$SECONDS
+  log "building $what (this takes several minutes on a cold cache)"
+  go_in "$dir" build -o "$bin.partial/" "$@"
+  log "built $what in $((SECONDS - started)) s"
+}
+
+build() {
+  if complete; then
+    echo "$bin"
+    return
+  fi
+  require_go
+  mkdir -p "$root"
+  exec 9>"$root/.lock"
+  log "waiting for the build lock $root/.lock" && flock 9
+  if complete; then
+    echo "$bin"
+    return
+  fi
+  go_caches
+  rm -rf "$bin.partial"
+  mkdir -p "$bin.partial"
+  local started=$SECONDS
+  local k8s_minor="${KUBERNETES#v1.}"
+  k8s_minor="${k8s_minor%%.*}"
+  local v=k8s.io/component-base/version cv=k8s.io/client-go/pkg/version
+  local k8s_ldflags="-s -w"
+  local pkg
+  for pkg in $v $cv; do
+    k8s_ldflags+=" -X $pkg.gitVersion=$KUBERNETES -X $pkg.gitMajor=1 -X $pkg.gitMinor=$k8s_minor"
+    k8s_ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
+  done
+  build_one etcd "etcd $ETCD" -ldflags "-s -w" -o "$bin.partial/etcd" .
+  build_one kwok "kwok $KWOK" -ldflags "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=$KWOK" sigs.k8s.io/kwok/cmd/kwok
+  copy_kwok_stages "$bin.partial/kwok-stages.yaml"
+  build_one kubernetes "kube-apiserver, kube-controller-manager, kube-scheduler and kubectl $KUBERNETES" \
+    -ldflags "$k8s_ldflags" \
+    k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
+    k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
+  rm -rf "$bin"
+  mv "$bin.partial" "$bin"
+  log "all assets built in $((SECONDS - started)) s into $bin"
+  drop_go_caches
+  echo "$bin"
+}
+
+# The .mod file the proxy serves for a module version, downloaded through the go command.
+proxy_mod() {
+  (cd "$here/$1" && go mod download -json "$2") | sed -n 's/^\t"GoMod": "\(.*\)",$/\1/p'
+}
+
+update() {
+  require_go
+  go_caches
+  local staging="v0${KUBERNETES#v1}"
+  log "deriving the staging replacements from the proxy's k8s.io/kubernetes@$KUBERNETES go.mod"
+  local mod
+  mod="$(proxy_mod kubernetes "k8s.io/kubernetes@$KUBERNETES")"
+  [ -n "$mod" ] || { log "the proxy served no go.mod for k8s.io/kubernetes@$KUBERNETES"; exit 1; }
+  {
+    echo "// Generated by build.sh update from k8s.io/kubernetes@$KUBERNETES's go.mod; do not edit."
+    echo "// k8s.io/kubernetes replaces its staging modules with ./staging/...; a module that depends on it"
+    echo "// needs each of them pinned to the matching published release instead."
+    echo "module drgitops.dev/testenv/assets/kubernetes"
+    echo
+    grep -E '^go [0-9]' "$mod"
+    grep -E '^godebug ' "$mod" || true
+    echo
+    echo "require k8s.io/kubernetes $KUBERNETES"
+    echo
+    echo "replace ("
+    sed -n 's#^\t\(k8s.io/[a-z0-9-]*\) => ./staging/src/k8s.io/.*#\t\1 => \1 '"$staging"'#p' "$mod"
+    echo ")"
+    echo
+    echo "tool ("
+    printf '\tk8s.io/kubernetes/cmd/%s\n' kube-apiserver kube-controller-manager kube-scheduler kubectl
+    echo ")"
+  } >"$here/kubernetes/go.mod"
+  log "$(grep -c '=> k8s.io/' "$here/kubernetes/go.mod") staging modules pinned to $staging"
+  : >"$here/kubernetes/go.sum"
+  GOFLAGS=-mod=mod go_in kubernetes mod tidy
+
+  local kwok_mod
+  kwok_mod="$(proxy_mod kwok "sigs.k8s.io/kwok@$KWOK")"
+  {
+    echo "// Generated by build.sh update; do not edit."
+    echo "module drgitops.dev/testenv/assets/kwok"
+    echo
+    grep -E '^go [0-9]' "$kwok_mod"
+    echo
+    echo "require sigs.k8s.io/kwok $KWOK"
+    echo
+    echo "tool sigs.k8s.io/kwok/cmd/kwok"
+  } >"$here/kwok/go.mod"
+  : >"$here/kwok/go.sum"
+  GOFLAGS=-mod=mod go_in kwok mod tidy
+
+  local etcd_mod
+  etcd_mod="$(proxy_mod etcd "go.etcd.io/etcd/server/v3@$ETCD")"
+  {
+    echo "// Generated by build.sh update; do not edit. main.go runs etcd's own etcdmain.Main."
+    echo "module drgitops.dev/testenv/assets/etcd"
+    echo
+    grep -E '^go [0-9]' "$etcd_mod"
+    echo
+    echo "require go.etcd.io/etcd/server/v3 $ETCD"
+  } >"$here/etcd/go.mod"
+  : >"$here/etcd/go.sum"
+  GOFLAGS=-mod=mod go_in etcd mod tidy
+  log "wrapper modules updated; commit tests/testenv/assets/*/go.mod and go.sum"
+}
+
+case "${1:-build}" in
+  build) build ;;
+  stages) require_go; go_caches; copy_kwok_stages "$stages" ;;
+  path) echo "$bin" ;;
+  update) update ;;
+  *) echo "usage: build.sh [build|path|update]" >&2; exit 2 ;;
+esac

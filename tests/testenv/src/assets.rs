@@ -1,0 +1,50 @@
+//! The control-plane binaries, built from the Go module proxy by `assets/build.sh` at the versions pinned in
+//! `assets/versions.env`, into a cache keyed by those versions.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+
+use anyhow::{Context, Result, bail};
+
+/// The build script, in this crate's source tree.
+pub fn build_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/build.sh")
+}
+
+/// The directory holding `etcd`, `kube-apiserver`, `kube-controller-manager`, `kube-scheduler`, `kubectl`,
+/// `kwok` and `kwok-stages.yaml`, built first if any is missing (progress on stderr). The cache root is
+/// `$DRGITOPS_TESTENV_ASSETS`, else the user's cache directory.
+pub fn bin_dir() -> Result<PathBuf> {
+    static DIR: OnceLock<std::result::Result<PathBuf, String>> = OnceLock::new();
+    DIR.get_or_init(|| build().map_err(|e| format!("{e:#}")))
+        .clone()
+        .map_err(anyhow::Error::msg)
+}
+
+fn build() -> Result<PathBuf> {
+    let script = build_script();
+    let out = Command::new("bash")
+        .arg(&script)
+        .arg("build")
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .with_context(|| format!("running {}", script.display()))?;
+    if !out.status.success() {
+        bail!(
+            "building the control-plane assets failed ({}); its output above names the module and the error",
+            out.status
+        );
+    }
+    let dir = PathBuf::from(String::from_utf8(out.stdout)?.trim());
+    if !dir.join("kube-apiserver").is_file() {
+        bail!("{} printed {}, which holds no kube-apiserver", script.display(), dir.display());
+    }
+    Ok(dir)
+}
+
+/// The path of one asset.
+pub fn binary(name: &str) -> Result<PathBuf> {
+    Ok(bin_dir()?.join(name))
+}

@@ -1,0 +1,670 @@
+//! A real single-node Kubernetes control plane on loopback, for drgitops' tests and for trying drgitops by
+//! hand: etcd on tmpfs, kube-apiserver with RBAC, ServiceAccount token signing and the default admission
+//! plugins, kube-controller-manager, kube-scheduler, and kwok, which makes Nodes and Pods behave as if
+//! kubelets ran them (a Deployment's pods are created, scheduled, turn Ready, and go away when scaled down).
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! let env = testenv::TestEnv::start().await?;          // builds the assets first if they are missing
+//! let admin: kube::Client = env.client().await?;
+//! let kubeconfig = env.service_account_kubeconfig("drgitops-system", "drgitops-reconciler").await?;
+//! env.write_kubeconfig("/tmp/admin.kubeconfig")?;
+//! # Ok(()) }
+//! ```
+//!
+//! Several instances are several clusters. Ports are chosen free, data lives in a temporary directory (on
+//! tmpfs where there is one), and every process is stopped when the [`TestEnv`] is dropped, or, if the
+//! process holding it dies first, by a watchdog shell that notices the closed pipe.
+
+pub mod assets;
+pub mod network;
+pub mod pki;
+pub mod process;
+
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use base64::Engine;
+use k8s_openapi::api::authentication::v1::TokenRequest;
+use k8s_openapi::api::core::v1::{Node, Pod, ServiceAccount};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use serde_json::json;
+
+use crate::network::ClusterNetwork;
+use crate::pki::{CertPair, Pki};
+use crate::process::{Proc, Watchdog};
+
+/// The Service network kube-apiserver allocates ClusterIPs from.
+pub const SERVICE_NETWORK: &str = "10.96.0.0/16";
+/// The first address of [`SERVICE_NETWORK`]: the `kubernetes` Service.
+pub const SERVICE_NETWORK_FIRST_IP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 1);
+/// The annotation that puts a Node under kwok's management.
+pub const KWOK_NODE_ANNOTATION: (&str, &str) = ("kwok.x-k8s.io/node", "fake");
+
+/// How long the whole control plane may take to become ready.
+const START_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// How a control plane is started.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Names the kubeconfig's cluster, user and context.
+    pub name: String,
+    /// How many kwok Nodes to register.
+    pub nodes: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            name: "testenv".into(),
+            nodes: 1,
+        }
+    }
+}
+
+/// The component processes, in start order.
+#[derive(Debug)]
+struct Components {
+    etcd: Proc,
+    apiserver: Proc,
+    controller_manager: Proc,
+    scheduler: Proc,
+    kwok: Proc,
+}
+
+/// One running control plane.
+#[derive(Debug)]
+pub struct TestEnv {
+    name: String,
+    url: String,
+    ca_pem: String,
+    admin: CertPair,
+    components: Mutex<Option<Components>>,
+    network: ClusterNetwork,
+    pids: PathBuf,
+    watchdog: Option<Watchdog>,
+    // Last: removed after every process has stopped.
+    dir: tempfile::TempDir,
+}
+
+impl TestEnv {
+    /// Starts a control plane with one kwok Node and waits until a pod can be scheduled and run.
+    pub async fn start() -> Result<TestEnv> {
+        Self::start_with(Options::default()).await
+    }
+
+    /// Starts a control plane as `options` say.
+    pub async fn start_with(options: Options) -> Result<TestEnv> {
+        let bin = assets::bin_dir()?;
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("drgitops-testenv-{}-", std::process::id()))
+            .tempdir_in(data_root())
+            .context("creating the control plane's data directory")?;
+        let d = dir.path().to_path_buf();
+        let pids = d.join("pids");
+        let watchdog = Watchdog::start(&pids, &d)?;
+        let network = ClusterNetwork::start(&d.join("egress.sock"))?;
+
+        let pki = Pki::new(&format!("{} CA", options.name))?;
+        let ca_pem = pki.ca_pem();
+        let names = pki::apiserver_names();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let serving = pki.serving(&names)?;
+        let admin = pki.client("admin", &["system:masters"])?;
+        let (sa_key, sa_pub) = pki::service_account_key()?;
+        write(&d, "ca.crt", &ca_pem)?;
+        write(&d, "apiserver.crt", &serving.cert_pem)?;
+        write(&d, "apiserver.key", &serving.key_pem)?;
+        write(&d, "sa.key", &sa_key)?;
+        write(&d, "sa.pub", &sa_pub)?;
+        write(
+            &d,
+            "egress-selector.yaml",
+            &network::egress_selector_config(network.socket()),
+        )?;
+
+        let etcd_port = free_port()?;
+        let etcd_peer_port = free_port()?;
+        let api_port = free_port()?;
+        let url = format!("https://127.0.0.1:{api_port}");
+
+        let kubeconfig_for = |user: &str, pair: &CertPair| {
+            client_cert_kubeconfig(&options.name, &url, &ca_pem, user, pair)
+        };
+        write(&d, "admin.kubeconfig", &kubeconfig_for("admin", &admin))?;
+        let kcm = pki.client("system:kube-controller-manager", &[])?;
+        write(
+            &d,
+            "controller-manager.kubeconfig",
+            &kubeconfig_for("system:kube-controller-manager", &kcm),
+        )?;
+        let scheduler = pki.client("system:kube-scheduler", &[])?;
+        write(
+            &d,
+            "scheduler.kubeconfig",
+            &kubeconfig_for("system:kube-scheduler", &scheduler),
+        )?;
+        std::fs::copy(bin.join("kwok-stages.yaml"), d.join("kwok.yaml"))?;
+
+        let p = |name: &str| d.join(name).display().to_string();
+        let etcd_data = d.join("etcd");
+        let etcd = Proc::start(
+            "etcd",
+            &bin.join("etcd"),
+            vec![
+                "--name=default".into(),
+                format!("--data-dir={}", etcd_data.display()),
+                format!("--listen-client-urls=http://127.0.0.1:{etcd_port}"),
+                format!("--advertise-client-urls=http://127.0.0.1:{etcd_port}"),
+                format!("--listen-peer-urls=http://127.0.0.1:{etcd_peer_port}"),
+                format!("--initial-advertise-peer-urls=http://127.0.0.1:{etcd_peer_port}"),
+                format!("--initial-cluster=default=http://127.0.0.1:{etcd_peer_port}"),
+                // Data on tmpfs and thrown away: durability buys nothing here.
+                "--unsafe-no-fsync".into(),
+                "--log-level=warn".into(),
+            ],
+            &d,
+            &pids,
+        )?;
+        let apiserver = Proc::start(
+            "kube-apiserver",
+            &bin.join("kube-apiserver"),
+            vec![
+                format!("--etcd-servers=http://127.0.0.1:{etcd_port}"),
+                "--bind-address=127.0.0.1".into(),
+                format!("--secure-port={api_port}"),
+                format!("--cert-dir={}", p("apiserver-certs")),
+                format!("--tls-cert-file={}", p("apiserver.crt")),
+                format!("--tls-private-key-file={}", p("apiserver.key")),
+                format!("--client-ca-file={}", p("ca.crt")),
+                "--authorization-mode=RBAC".into(),
+                "--service-account-issuer=https://kubernetes.default.svc.cluster.local".into(),
+                format!("--service-account-key-file={}", p("sa.pub")),
+                format!("--service-account-signing-key-file={}", p("sa.key")),
+                format!("--service-cluster-ip-range={SERVICE_NETWORK}"),
+                "--allow-privileged=true".into(),
+                // Webhooks referenced by Service are called at the Service's endpoints, through the
+                // egress proxy (see `network`).
+                "--enable-aggregator-routing=true".into(),
+                format!("--egress-selector-config-file={}", p("egress-selector.yaml")),
+                // The `kubernetes` Service's endpoint would be 127.0.0.1, which Endpoints refuse.
+                "--endpoint-reconciler-type=none".into(),
+                "--v=1".into(),
+            ],
+            &d,
+            &pids,
+        )?;
+        let env = TestEnv {
+            name: options.name.clone(),
+            url: url.clone(),
+            ca_pem: ca_pem.clone(),
+            admin,
+            components: Mutex::new(None),
+            network,
+            pids: pids.clone(),
+            watchdog: Some(watchdog),
+            dir,
+        };
+        let deadline = Instant::now() + START_TIMEOUT;
+        let mut starting = vec![etcd, apiserver];
+        env.wait_ready(&mut starting, deadline).await?;
+
+        let kcm_port = free_port()?;
+        let controller_manager = Proc::start(
+            "kube-controller-manager",
+            &bin.join("kube-controller-manager"),
+            vec![
+                format!("--kubeconfig={}", p("controller-manager.kubeconfig")),
+                format!("--authentication-kubeconfig={}", p("controller-manager.kubeconfig")),
+                format!("--authorization-kubeconfig={}", p("controller-manager.kubeconfig")),
+                "--bind-address=127.0.0.1".into(),
+                format!("--secure-port={kcm_port}"),
+                format!("--cert-dir={}", p("controller-manager-certs")),
+                "--leader-elect=false".into(),
+                format!("--service-account-private-key-file={}", p("sa.key")),
+                format!("--root-ca-file={}", p("ca.crt")),
+                format!("--service-cluster-ip-range={SERVICE_NETWORK}"),
+                "--v=1".into(),
+            ],
+            &d,
+            &pids,
+        )?;
+        let scheduler_port = free_port()?;
+        let scheduler = Proc::start(
+            "kube-scheduler",
+            &bin.join("kube-scheduler"),
+            vec![
+                format!("--kubeconfig={}", p("scheduler.kubeconfig")),
+                format!("--authentication-kubeconfig={}", p("scheduler.kubeconfig")),
+                format!("--authorization-kubeconfig={}", p("scheduler.kubeconfig")),
+                "--bind-address=127.0.0.1".into(),
+                format!("--secure-port={scheduler_port}"),
+                format!("--cert-dir={}", p("scheduler-certs")),
+                "--leader-elect=false".into(),
+                "--v=1".into(),
+            ],
+            &d,
+            &pids,
+        )?;
+        let kwok = Proc::start(
+            "kwok",
+            &bin.join("kwok"),
+            vec![
+                format!("--kubeconfig={}", p("admin.kubeconfig")),
+                format!("--config={}", p("kwok.yaml")),
+                "--manage-all-nodes=false".into(),
+                format!(
+                    "--manage-nodes-with-annotation-selector={}={}",
+                    KWOK_NODE_ANNOTATION.0, KWOK_NODE_ANNOTATION.1
+                ),
+                "--cidr=10.244.0.0/16".into(),
+                "--node-ip=10.244.0.1".into(),
+            ],
+            &d,
+            &pids,
+        )?;
+        starting.extend([controller_manager, scheduler, kwok]);
+        env.register_nodes(options.nodes).await?;
+        env.wait_schedulable(&mut starting, deadline).await?;
+
+        let mut it = starting.into_iter();
+        let mut next = || it.next().expect("five components");
+        *env.components.lock().expect("components") = Some(Components {
+            etcd: next(),
+            apiserver: next(),
+            controller_manager: next(),
+            scheduler: next(),
+            kwok: next(),
+        });
+        Ok(env)
+    }
+
+    /// The name of the kubeconfig's cluster, user and context.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// kube-apiserver's URL, `https://127.0.0.1:PORT`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The CA that signed kube-apiserver's serving certificate, PEM-encoded.
+    pub fn ca_pem(&self) -> &str {
+        &self.ca_pem
+    }
+
+    /// The directory holding the control plane's data, certificates and logs.
+    pub fn data_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The admin kubeconfig (user `admin` in `system:masters`), context named [`TestEnv::name`].
+    pub fn kubeconfig(&self) -> String {
+        client_cert_kubeconfig(&self.name, &self.url, &self.ca_pem, "admin", &self.admin)
+    }
+
+    /// Writes [`TestEnv::kubeconfig`] to `path`.
+    pub fn write_kubeconfig(&self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        std::fs::write(path, self.kubeconfig()).with_context(|| format!("writing {}", path.display()))
+    }
+
+    /// A kubeconfig for a bearer token, context named [`TestEnv::name`].
+    pub fn token_kubeconfig(&self, user: &str, token: &str) -> String {
+        let ca = base64::engine::general_purpose::STANDARD.encode(&self.ca_pem);
+        let name = &self.name;
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: {name}\n  cluster:\n    server: {url}\n    certificate-authority-data: {ca}\nusers:\n- name: {user}\n  user:\n    token: {token}\ncontexts:\n- name: {name}\n  context:\n    cluster: {name}\n    user: {user}\ncurrent-context: {name}\n",
+            url = self.url,
+        )
+    }
+
+    /// A kubeconfig that authenticates as ServiceAccount `namespace/name`, with a one-hour token from the
+    /// TokenRequest API (the ServiceAccount must exist).
+    pub async fn service_account_kubeconfig(&self, namespace: &str, name: &str) -> Result<String> {
+        let token = self.service_account_token(namespace, name).await?;
+        Ok(self.token_kubeconfig(&format!("system:serviceaccount:{namespace}:{name}"), &token))
+    }
+
+    /// A one-hour token for ServiceAccount `namespace/name` from the TokenRequest API.
+    pub async fn service_account_token(&self, namespace: &str, name: &str) -> Result<String> {
+        let accounts: Api<ServiceAccount> = Api::namespaced(self.client().await?, namespace);
+        let request: TokenRequest = serde_json::from_value(json!({
+            "apiVersion": "authentication.k8s.io/v1",
+            "kind": "TokenRequest",
+            "spec": {"expirationSeconds": 3600},
+        }))?;
+        let answer = accounts
+            .create_token_request(name, &PostParams::default(), &request)
+            .await
+            .with_context(|| format!("requesting a token for ServiceAccount {namespace}/{name}"))?;
+        answer
+            .status
+            .map(|s| s.token)
+            .ok_or_else(|| anyhow!("the TokenRequest for {namespace}/{name} came back without a token"))
+    }
+
+    /// A new admin client.
+    pub async fn client(&self) -> Result<kube::Client> {
+        client_from_kubeconfig(&self.kubeconfig()).await
+    }
+
+    /// The egress proxy kube-apiserver reaches the cluster network through.
+    pub fn network(&self) -> &ClusterNetwork {
+        &self.network
+    }
+
+    /// Makes Service `namespace/name` (port `port`, named `port_name`) a selector-less Service whose one
+    /// endpoint reaches `target` on loopback, as a pod behind the Service would be reached: kube-apiserver
+    /// resolves the endpoint from the EndpointSlice and dials it through the egress proxy. The Service keeps
+    /// any other fields it already had, except its selector.
+    pub async fn route_service(
+        &self,
+        namespace: &str,
+        name: &str,
+        port_name: &str,
+        port: u16,
+        target: SocketAddr,
+    ) -> Result<()> {
+        let client = self.client().await?;
+        let ip = self.network.route_to(target);
+        let services: Api<k8s_openapi::api::core::v1::Service> =
+            Api::namespaced(client.clone(), namespace);
+        let apply = PatchParams::apply("testenv").force();
+        // A JSON merge patch first: server-side apply cannot remove a selector another manager owns.
+        if services.get_opt(name).await?.is_some() {
+            services
+                .patch(name, &PatchParams::default(), &Patch::Merge(json!({"spec": {"selector": null}})))
+                .await?;
+        } else {
+            services
+                .patch(
+                    name,
+                    &apply,
+                    &Patch::Apply(json!({
+                        "apiVersion": "v1", "kind": "Service",
+                        "metadata": {"name": name, "namespace": namespace},
+                        "spec": {"ports": [{"name": port_name, "port": port, "targetPort": target.port()}]},
+                    })),
+                )
+                .await?;
+        }
+        let svc = services.get(name).await?;
+        let service_port = svc
+            .spec
+            .as_ref()
+            .and_then(|s| s.ports.as_ref())
+            .and_then(|ports| ports.iter().find(|p| p.name.as_deref() == Some(port_name)))
+            .ok_or_else(|| anyhow!("Service {namespace}/{name} has no port named {port_name}"))?;
+        let slices: Api<k8s_openapi::api::discovery::v1::EndpointSlice> =
+            Api::namespaced(client, namespace);
+        slices
+            .patch(
+                &format!("{name}-testenv"),
+                &apply,
+                &Patch::Apply(json!({
+                    "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+                    "metadata": {
+                        "name": format!("{name}-testenv"), "namespace": namespace,
+                        "labels": {
+                            "kubernetes.io/service-name": name,
+                            "endpointslice.kubernetes.io/managed-by": "testenv",
+                        },
+                    },
+                    "addressType": "IPv4",
+                    "endpoints": [{"addresses": [ip.to_string()], "conditions": {"ready": true}}],
+                    "ports": [{"name": service_port.name, "port": target.port(), "protocol": "TCP"}],
+                })),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// A `kubectl` command (the assets' kubectl) with `--kubeconfig` set to `kubeconfig`.
+    pub fn kubectl(kubeconfig: &Path) -> Result<std::process::Command> {
+        let mut cmd = std::process::Command::new(assets::binary("kubectl")?);
+        cmd.arg("--kubeconfig").arg(kubeconfig);
+        Ok(cmd)
+    }
+
+    /// Stops kube-apiserver (SIGTERM), as a control-plane outage would. Clients see refused connections.
+    pub fn stop_apiserver(&self) {
+        self.with_components(|c| c.apiserver.stop());
+    }
+
+    /// Starts kube-apiserver again and waits until it is ready.
+    pub async fn restart_apiserver(&self) -> Result<()> {
+        self.with_components(|c| c.apiserver.restart())?;
+        self.wait_apiserver_ready().await
+    }
+
+    /// Stops etcd (SIGTERM). kube-apiserver stays up and answers errors.
+    pub fn stop_etcd(&self) {
+        self.with_components(|c| c.etcd.stop());
+    }
+
+    /// Starts etcd again on the same data and waits until kube-apiserver is ready again.
+    pub async fn restart_etcd(&self) -> Result<()> {
+        self.with_components(|c| c.etcd.restart())?;
+        self.wait_apiserver_ready().await
+    }
+
+    /// The last lines of every component's log, for a failing test's message.
+    pub fn logs_tail(&self, lines: usize) -> String {
+        let mut out = String::new();
+        self.with_components(|c| {
+            for proc in [
+                &c.etcd,
+                &c.apiserver,
+                &c.controller_manager,
+                &c.scheduler,
+                &c.kwok,
+            ] {
+                out.push_str(&format!("==> {} <==\n{}\n", proc.name(), proc.log_tail(lines)));
+            }
+        });
+        out
+    }
+
+    fn with_components<T>(&self, f: impl FnOnce(&mut Components) -> T) -> T {
+        let mut guard = self.components.lock().expect("components");
+        f(guard.as_mut().expect("the control plane is running"))
+    }
+
+    async fn wait_apiserver_ready(&self) -> Result<()> {
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if let Ok(client) = self.client().await
+                && readyz(&client).await
+            {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "kube-apiserver did not become ready again within {START_TIMEOUT:?}\n{}",
+                    self.logs_tail(30)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn wait_ready(&self, procs: &mut [Proc], deadline: Instant) -> Result<()> {
+        let client = self.client().await?;
+        loop {
+            for proc in procs.iter_mut() {
+                proc.check_running()?;
+            }
+            if readyz(&client).await {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "kube-apiserver did not become ready within {START_TIMEOUT:?}; the last lines of its log:\n{}",
+                    procs[1].log_tail(40)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn register_nodes(&self, count: usize) -> Result<()> {
+        let nodes: Api<Node> = Api::all(self.client().await?);
+        for i in 0..count {
+            let name = format!("kwok-node-{i}");
+            let node: Node = serde_json::from_value(json!({
+                "apiVersion": "v1", "kind": "Node",
+                "metadata": {
+                    "name": name,
+                    "annotations": {KWOK_NODE_ANNOTATION.0: KWOK_NODE_ANNOTATION.1},
+                    "labels": {
+                        "kubernetes.io/hostname": name, "kubernetes.io/os": "linux",
+                        "kubernetes.io/arch": "amd64", "type": "kwok",
+                    },
+                },
+                "status": {
+                    "allocatable": {"cpu": "32", "memory": "256Gi", "pods": "250"},
+                    "capacity": {"cpu": "32", "memory": "256Gi", "pods": "250"},
+                },
+            }))?;
+            nodes
+                .create(&PostParams::default(), &node)
+                .await
+                .with_context(|| format!("registering Node {name}"))?;
+        }
+        Ok(())
+    }
+
+    /// Waits until a probe pod is scheduled onto a kwok Node and reported Ready, then deletes it.
+    async fn wait_schedulable(&self, procs: &mut [Proc], deadline: Instant) -> Result<()> {
+        let client = self.client().await?;
+        let pods: Api<Pod> = Api::namespaced(client, "default");
+        let probe: Pod = serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "testenv-probe"},
+            "spec": {"containers": [{"name": "probe", "image": "testenv/probe"}]},
+        }))?;
+        let mut created = false;
+        let mut last = String::from("not created yet");
+        loop {
+            for proc in procs.iter_mut() {
+                proc.check_running()?;
+            }
+            if !created {
+                // Refused until the controller-manager has created the `default` ServiceAccount.
+                match pods.create(&PostParams::default(), &probe).await {
+                    Ok(_) => created = true,
+                    Err(e) => last = format!("creating the probe pod: {e}"),
+                }
+            }
+            if created && let Some(pod) = pods.get_opt("testenv-probe").await? {
+                if pod_ready(&pod) {
+                    pods.delete("testenv-probe", &DeleteParams::default().grace_period(0))
+                        .await?;
+                    return Ok(());
+                }
+                last = format!(
+                    "probe pod on node {:?}, phase {:?}",
+                    pod.spec.as_ref().and_then(|s| s.node_name.clone()),
+                    pod.status.as_ref().and_then(|s| s.phase.clone())
+                );
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "no pod could be scheduled and run within {START_TIMEOUT:?} ({last})\n{}",
+                    procs
+                        .iter()
+                        .skip(2)
+                        .map(|p| format!("==> {} <==\n{}\n", p.name(), p.log_tail(20)))
+                        .collect::<String>()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        if let Ok(mut guard) = self.components.lock()
+            && let Some(c) = guard.as_mut()
+        {
+            for proc in [
+                &mut c.kwok,
+                &mut c.scheduler,
+                &mut c.controller_manager,
+                &mut c.apiserver,
+                &mut c.etcd,
+            ] {
+                proc.stop();
+            }
+        }
+        // Everything listed has stopped: the watchdog must not signal those pids again.
+        let _ = std::fs::remove_file(&self.pids);
+        drop(self.watchdog.take());
+    }
+}
+
+/// Whether a pod reports the `Ready` condition `True`.
+pub fn pod_ready(pod: &Pod) -> bool {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+/// A kube client for a kubeconfig (YAML).
+pub async fn client_from_kubeconfig(kubeconfig: &str) -> Result<kube::Client> {
+    let kubeconfig = kube::config::Kubeconfig::from_yaml(kubeconfig)?;
+    let config =
+        kube::Config::from_custom_kubeconfig(kubeconfig, &kube::config::KubeConfigOptions::default())
+            .await?;
+    Ok(kube::Client::try_from(config)?)
+}
+
+async fn readyz(client: &kube::Client) -> bool {
+    let request = http::Request::get("/readyz").body(Vec::new());
+    match request {
+        Ok(request) => matches!(client.request_text(request).await, Ok(body) if body.trim() == "ok"),
+        Err(_) => false,
+    }
+}
+
+fn client_cert_kubeconfig(name: &str, url: &str, ca_pem: &str, user: &str, pair: &CertPair) -> String {
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: {name}\n  cluster:\n    server: {url}\n    certificate-authority-data: {ca}\nusers:\n- name: {user}\n  user:\n    client-certificate-data: {cert}\n    client-key-data: {key}\ncontexts:\n- name: {name}\n  context:\n    cluster: {name}\n    user: {user}\ncurrent-context: {name}\n",
+        ca = b64(ca_pem),
+        cert = b64(&pair.cert_pem),
+        key = b64(&pair.key_pem),
+    )
+}
+
+fn write(dir: &Path, name: &str, contents: &str) -> Result<()> {
+    let path = dir.join(name);
+    std::fs::write(&path, contents).with_context(|| format!("writing {}", path.display()))
+}
+
+/// A TCP port free on 127.0.0.1 at the time of asking.
+pub fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()?.port())
+}
+
+/// Where control-plane data lives: tmpfs (`/dev/shm`) when it is there, else the temporary directory.
+fn data_root() -> PathBuf {
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir()
+        && tempfile::Builder::new()
+            .prefix("drgitops-probe-")
+            .tempfile_in(shm)
+            .is_ok()
+    {
+        shm.to_path_buf()
+    } else {
+        std::env::temp_dir()
+    }
+}

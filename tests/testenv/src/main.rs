@@ -1,0 +1,81 @@
+//! `testenv`: starts a real single-node control plane on loopback, writes its admin kubeconfig, and serves
+//! until SIGTERM or SIGINT, then stops every process and removes its data.
+//!
+//! ```sh
+//! testenv --kubeconfig-out kc.yaml [--nodes 3] [--name east]
+//! kubectl --kubeconfig kc.yaml get nodes
+//! ```
+//!
+//! Missing control-plane assets are built first (progress on stderr). The first stdout line is
+//! kube-apiserver's URL, printed once the control plane is ready (a pod can be scheduled and run).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+#[derive(Parser, Debug)]
+#[command(name = "testenv", about = "A real single-node Kubernetes control plane on loopback")]
+struct Args {
+    /// Where to write the admin kubeconfig once the control plane is ready.
+    #[arg(long, value_name = "PATH")]
+    kubeconfig_out: PathBuf,
+    /// Names the kubeconfig's cluster, user and context.
+    #[arg(long, default_value = "testenv")]
+    name: String,
+    /// How many kwok Nodes to register.
+    #[arg(long, default_value_t = 1)]
+    nodes: usize,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("testenv: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("testenv: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(args: Args) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let options = testenv::Options {
+        name: args.name,
+        nodes: args.nodes,
+    };
+    eprintln!("testenv: starting etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok");
+    let env = tokio::select! {
+        env = testenv::TestEnv::start_with(options) => env?,
+        _ = term.recv() => return Ok(()),
+        _ = int.recv() => return Ok(()),
+    };
+    env.write_kubeconfig(&args.kubeconfig_out)?;
+    println!("{}", env.url());
+    eprintln!(
+        "testenv: ready; admin kubeconfig in {}, data and logs in {}; stop with Ctrl-C",
+        args.kubeconfig_out.display(),
+        env.data_dir().display()
+    );
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    eprintln!("testenv: stopping");
+    drop(env);
+    Ok(())
+}
