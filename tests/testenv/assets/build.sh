@@ -5,6 +5,7 @@
 #
 #   build.sh [build]   build what is missing, print the bin directory on stdout (progress on stderr)
 #   build.sh path      print the bin directory without building
+#   build.sh stages    copy kwok's stage definitions again (part of build)
 #   build.sh update    regenerate the wrapper go.mod/go.sum files from the modules the proxy serves
 #
 # The cache root is $DRGITOPS_TESTENV_ASSETS, else $XDG_CACHE_HOME/drgitops/testenv, else
@@ -206,5 +207,5 @@ case "${1:-build}" in
   stages) require_go; go_caches; copy_kwok_stages "$stages" ;;
   path) echo "$bin" ;;
   update) update ;;
-  *) echo "usage: build.sh [build|path|update]" >&2; exit 2 ;;
+  *) echo "usage: build.sh [build|path|update|stages]" >&2; exit 2 ;;
 esac

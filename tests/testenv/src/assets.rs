@@ -39,7 +39,11 @@ fn build() -> Result<PathBuf> {
     }
     let dir = PathBuf::from(String::from_utf8(out.stdout)?.trim());
     if !dir.join("kube-apiserver").is_file() {
-        bail!("{} printed {}, which holds no kube-apiserver", script.display(), dir.display());
+        bail!(
+            "{} printed {}, which holds no kube-apiserver",
+            script.display(),
+            dir.display()
+        );
     }
     Ok(dir)
 }

@@ -65,14 +65,38 @@ impl Default for Options {
     }
 }
 
-/// The component processes, in start order.
-#[derive(Debug)]
-struct Components {
-    etcd: Proc,
-    apiserver: Proc,
-    controller_manager: Proc,
-    scheduler: Proc,
-    kwok: Proc,
+/// The component processes, in start order; stopped in the reverse order (kwok first, etcd last), so no
+/// component spends its shutdown retrying one already gone.
+#[derive(Debug, Default)]
+struct Components(Vec<Proc>);
+
+const ETCD: usize = 0;
+const APISERVER: usize = 1;
+
+impl Components {
+    fn check_running(&mut self) -> Result<()> {
+        self.0.iter_mut().try_for_each(Proc::check_running)
+    }
+
+    fn stop_all(&mut self) {
+        while let Some(mut proc) = self.0.pop() {
+            proc.stop();
+        }
+    }
+
+    fn tails(&self, skip: usize, lines: usize) -> String {
+        self.0
+            .iter()
+            .skip(skip)
+            .map(|p| format!("==> {} <==\n{}\n", p.name(), p.log_tail(lines)))
+            .collect()
+    }
+}
+
+impl Drop for Components {
+    fn drop(&mut self) {
+        self.stop_all();
+    }
 }
 
 /// One running control plane.
@@ -82,7 +106,7 @@ pub struct TestEnv {
     url: String,
     ca_pem: String,
     admin: CertPair,
-    components: Mutex<Option<Components>>,
+    components: Mutex<Components>,
     network: ClusterNetwork,
     pids: PathBuf,
     watchdog: Option<Watchdog>,
@@ -118,6 +142,9 @@ impl TestEnv {
         write(&d, "ca.crt", &ca_pem)?;
         write(&d, "apiserver.crt", &serving.cert_pem)?;
         write(&d, "apiserver.key", &serving.key_pem)?;
+        let front_proxy = pki.client("front-proxy-client", &[])?;
+        write(&d, "front-proxy-client.crt", &front_proxy.cert_pem)?;
+        write(&d, "front-proxy-client.key", &front_proxy.key_pem)?;
         write(&d, "sa.key", &sa_key)?;
         write(&d, "sa.pub", &sa_pub)?;
         write(
@@ -189,7 +216,18 @@ impl TestEnv {
                 // Webhooks referenced by Service are called at the Service's endpoints, through the
                 // egress proxy (see `network`).
                 "--enable-aggregator-routing=true".into(),
-                format!("--egress-selector-config-file={}", p("egress-selector.yaml")),
+                format!(
+                    "--egress-selector-config-file={}",
+                    p("egress-selector.yaml")
+                ),
+                // The front-proxy CA that the aggregation layer and delegated authentication read.
+                format!("--requestheader-client-ca-file={}", p("ca.crt")),
+                "--requestheader-allowed-names=front-proxy-client".into(),
+                "--requestheader-username-headers=X-Remote-User".into(),
+                "--requestheader-group-headers=X-Remote-Group".into(),
+                "--requestheader-extra-headers-prefix=X-Remote-Extra-".into(),
+                format!("--proxy-client-cert-file={}", p("front-proxy-client.crt")),
+                format!("--proxy-client-key-file={}", p("front-proxy-client.key")),
                 // The `kubernetes` Service's endpoint would be 127.0.0.1, which Endpoints refuse.
                 "--endpoint-reconciler-type=none".into(),
                 "--v=1".into(),
@@ -202,14 +240,14 @@ impl TestEnv {
             url: url.clone(),
             ca_pem: ca_pem.clone(),
             admin,
-            components: Mutex::new(None),
+            components: Mutex::default(),
             network,
             pids: pids.clone(),
             watchdog: Some(watchdog),
             dir,
         };
         let deadline = Instant::now() + START_TIMEOUT;
-        let mut starting = vec![etcd, apiserver];
+        let mut starting = Components(vec![etcd, apiserver]);
         env.wait_ready(&mut starting, deadline).await?;
 
         let kcm_port = free_port()?;
@@ -218,12 +256,21 @@ impl TestEnv {
             &bin.join("kube-controller-manager"),
             vec![
                 format!("--kubeconfig={}", p("controller-manager.kubeconfig")),
-                format!("--authentication-kubeconfig={}", p("controller-manager.kubeconfig")),
-                format!("--authorization-kubeconfig={}", p("controller-manager.kubeconfig")),
+                format!(
+                    "--authentication-kubeconfig={}",
+                    p("controller-manager.kubeconfig")
+                ),
+                format!(
+                    "--authorization-kubeconfig={}",
+                    p("controller-manager.kubeconfig")
+                ),
                 "--bind-address=127.0.0.1".into(),
                 format!("--secure-port={kcm_port}"),
                 format!("--cert-dir={}", p("controller-manager-certs")),
                 "--leader-elect=false".into(),
+                // Each controller acts as its own ServiceAccount (system:controller:*), as in production:
+                // the controller-manager's own user may do little more than mint their tokens.
+                "--use-service-account-credentials=true".into(),
                 format!("--service-account-private-key-file={}", p("sa.key")),
                 format!("--root-ca-file={}", p("ca.crt")),
                 format!("--service-cluster-ip-range={SERVICE_NETWORK}"),
@@ -266,19 +313,10 @@ impl TestEnv {
             &d,
             &pids,
         )?;
-        starting.extend([controller_manager, scheduler, kwok]);
+        starting.0.extend([controller_manager, scheduler, kwok]);
         env.register_nodes(options.nodes).await?;
         env.wait_schedulable(&mut starting, deadline).await?;
-
-        let mut it = starting.into_iter();
-        let mut next = || it.next().expect("five components");
-        *env.components.lock().expect("components") = Some(Components {
-            etcd: next(),
-            apiserver: next(),
-            controller_manager: next(),
-            scheduler: next(),
-            kwok: next(),
-        });
+        *env.components.lock().expect("components") = starting;
         Ok(env)
     }
 
@@ -310,7 +348,8 @@ impl TestEnv {
     /// Writes [`TestEnv::kubeconfig`] to `path`.
     pub fn write_kubeconfig(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
-        std::fs::write(path, self.kubeconfig()).with_context(|| format!("writing {}", path.display()))
+        std::fs::write(path, self.kubeconfig())
+            .with_context(|| format!("writing {}", path.display()))
     }
 
     /// A kubeconfig for a bearer token, context named [`TestEnv::name`].
@@ -342,10 +381,9 @@ impl TestEnv {
             .create_token_request(name, &PostParams::default(), &request)
             .await
             .with_context(|| format!("requesting a token for ServiceAccount {namespace}/{name}"))?;
-        answer
-            .status
-            .map(|s| s.token)
-            .ok_or_else(|| anyhow!("the TokenRequest for {namespace}/{name} came back without a token"))
+        answer.status.map(|s| s.token).ok_or_else(|| {
+            anyhow!("the TokenRequest for {namespace}/{name} came back without a token")
+        })
     }
 
     /// A new admin client.
@@ -378,7 +416,11 @@ impl TestEnv {
         // A JSON merge patch first: server-side apply cannot remove a selector another manager owns.
         if services.get_opt(name).await?.is_some() {
             services
-                .patch(name, &PatchParams::default(), &Patch::Merge(json!({"spec": {"selector": null}})))
+                .patch(
+                    name,
+                    &PatchParams::default(),
+                    &Patch::Merge(json!({"spec": {"selector": null}})),
+                )
                 .await?;
         } else {
             services
@@ -433,46 +475,34 @@ impl TestEnv {
 
     /// Stops kube-apiserver (SIGTERM), as a control-plane outage would. Clients see refused connections.
     pub fn stop_apiserver(&self) {
-        self.with_components(|c| c.apiserver.stop());
+        self.with_components(|c| c.0[APISERVER].stop());
     }
 
     /// Starts kube-apiserver again and waits until it is ready.
     pub async fn restart_apiserver(&self) -> Result<()> {
-        self.with_components(|c| c.apiserver.restart())?;
+        self.with_components(|c| c.0[APISERVER].restart())?;
         self.wait_apiserver_ready().await
     }
 
     /// Stops etcd (SIGTERM). kube-apiserver stays up and answers errors.
     pub fn stop_etcd(&self) {
-        self.with_components(|c| c.etcd.stop());
+        self.with_components(|c| c.0[ETCD].stop());
     }
 
     /// Starts etcd again on the same data and waits until kube-apiserver is ready again.
     pub async fn restart_etcd(&self) -> Result<()> {
-        self.with_components(|c| c.etcd.restart())?;
+        self.with_components(|c| c.0[ETCD].restart())?;
         self.wait_apiserver_ready().await
     }
 
     /// The last lines of every component's log, for a failing test's message.
     pub fn logs_tail(&self, lines: usize) -> String {
-        let mut out = String::new();
-        self.with_components(|c| {
-            for proc in [
-                &c.etcd,
-                &c.apiserver,
-                &c.controller_manager,
-                &c.scheduler,
-                &c.kwok,
-            ] {
-                out.push_str(&format!("==> {} <==\n{}\n", proc.name(), proc.log_tail(lines)));
-            }
-        });
-        out
+        self.with_components(|c| c.tails(0, lines))
     }
 
     fn with_components<T>(&self, f: impl FnOnce(&mut Components) -> T) -> T {
         let mut guard = self.components.lock().expect("components");
-        f(guard.as_mut().expect("the control plane is running"))
+        f(&mut guard)
     }
 
     async fn wait_apiserver_ready(&self) -> Result<()> {
@@ -493,19 +523,17 @@ impl TestEnv {
         }
     }
 
-    async fn wait_ready(&self, procs: &mut [Proc], deadline: Instant) -> Result<()> {
+    async fn wait_ready(&self, procs: &mut Components, deadline: Instant) -> Result<()> {
         let client = self.client().await?;
         loop {
-            for proc in procs.iter_mut() {
-                proc.check_running()?;
-            }
+            procs.check_running()?;
             if readyz(&client).await {
                 return Ok(());
             }
             if Instant::now() > deadline {
                 bail!(
                     "kube-apiserver did not become ready within {START_TIMEOUT:?}; the last lines of its log:\n{}",
-                    procs[1].log_tail(40)
+                    procs.0[APISERVER].log_tail(40)
                 );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -540,7 +568,7 @@ impl TestEnv {
     }
 
     /// Waits until a probe pod is scheduled onto a kwok Node and reported Ready, then deletes it.
-    async fn wait_schedulable(&self, procs: &mut [Proc], deadline: Instant) -> Result<()> {
+    async fn wait_schedulable(&self, procs: &mut Components, deadline: Instant) -> Result<()> {
         let client = self.client().await?;
         let pods: Api<Pod> = Api::namespaced(client, "default");
         let probe: Pod = serde_json::from_value(json!({
@@ -551,9 +579,7 @@ impl TestEnv {
         let mut created = false;
         let mut last = String::from("not created yet");
         loop {
-            for proc in procs.iter_mut() {
-                proc.check_running()?;
-            }
+            procs.check_running()?;
             if !created {
                 // Refused until the controller-manager has created the `default` ServiceAccount.
                 match pods.create(&PostParams::default(), &probe).await {
@@ -576,11 +602,7 @@ impl TestEnv {
             if Instant::now() > deadline {
                 bail!(
                     "no pod could be scheduled and run within {START_TIMEOUT:?} ({last})\n{}",
-                    procs
-                        .iter()
-                        .skip(2)
-                        .map(|p| format!("==> {} <==\n{}\n", p.name(), p.log_tail(20)))
-                        .collect::<String>()
+                    procs.tails(2, 20)
                 );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -590,18 +612,8 @@ impl TestEnv {
 
 impl Drop for TestEnv {
     fn drop(&mut self) {
-        if let Ok(mut guard) = self.components.lock()
-            && let Some(c) = guard.as_mut()
-        {
-            for proc in [
-                &mut c.kwok,
-                &mut c.scheduler,
-                &mut c.controller_manager,
-                &mut c.apiserver,
-                &mut c.etcd,
-            ] {
-                proc.stop();
-            }
+        if let Ok(mut components) = self.components.lock() {
+            components.stop_all();
         }
         // Everything listed has stopped: the watchdog must not signal those pids again.
         let _ = std::fs::remove_file(&self.pids);
@@ -620,21 +632,31 @@ pub fn pod_ready(pod: &Pod) -> bool {
 /// A kube client for a kubeconfig (YAML).
 pub async fn client_from_kubeconfig(kubeconfig: &str) -> Result<kube::Client> {
     let kubeconfig = kube::config::Kubeconfig::from_yaml(kubeconfig)?;
-    let config =
-        kube::Config::from_custom_kubeconfig(kubeconfig, &kube::config::KubeConfigOptions::default())
-            .await?;
+    let config = kube::Config::from_custom_kubeconfig(
+        kubeconfig,
+        &kube::config::KubeConfigOptions::default(),
+    )
+    .await?;
     Ok(kube::Client::try_from(config)?)
 }
 
 async fn readyz(client: &kube::Client) -> bool {
     let request = http::Request::get("/readyz").body(Vec::new());
     match request {
-        Ok(request) => matches!(client.request_text(request).await, Ok(body) if body.trim() == "ok"),
+        Ok(request) => {
+            matches!(client.request_text(request).await, Ok(body) if body.trim() == "ok")
+        }
         Err(_) => false,
     }
 }
 
-fn client_cert_kubeconfig(name: &str, url: &str, ca_pem: &str, user: &str, pair: &CertPair) -> String {
+fn client_cert_kubeconfig(
+    name: &str,
+    url: &str,
+    ca_pem: &str,
+    user: &str,
+    pair: &CertPair,
+) -> String {
     let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
     format!(
         "apiVersion: v1\nkind: Config\nclusters:\n- name: {name}\n  cluster:\n    server: {url}\n    certificate-authority-data: {ca}\nusers:\n- name: {user}\n  user:\n    client-certificate-data: {cert}\n    client-key-data: {key}\ncontexts:\n- name: {name}\n  context:\n    cluster: {name}\n    user: {user}\ncurrent-context: {name}\n",
@@ -651,7 +673,9 @@ fn write(dir: &Path, name: &str, contents: &str) -> Result<()> {
 
 /// A TCP port free on 127.0.0.1 at the time of asking.
 pub fn free_port() -> Result<u16> {
-    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()?.port())
+    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
+        .local_addr()?
+        .port())
 }
 
 /// Where control-plane data lives: tmpfs (`/dev/shm`) when it is there, else the temporary directory.

@@ -15,7 +15,10 @@ use std::process::ExitCode;
 use clap::Parser;
 
 #[derive(Parser, Debug)]
-#[command(name = "testenv", about = "A real single-node Kubernetes control plane on loopback")]
+#[command(
+    name = "testenv",
+    about = "A real single-node Kubernetes control plane on loopback"
+)]
 struct Args {
     /// Where to write the admin kubeconfig once the control plane is ready.
     #[arg(long, value_name = "PATH")]
@@ -58,7 +61,9 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         name: args.name,
         nodes: args.nodes,
     };
-    eprintln!("testenv: starting etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok");
+    eprintln!(
+        "testenv: starting etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok"
+    );
     let env = tokio::select! {
         env = testenv::TestEnv::start_with(options) => env?,
         _ = term.recv() => return Ok(()),
