@@ -1,0 +1,190 @@
+//! The whole loop on two real clusters: the reconciler renders and protects, a failover commit moves the
+//! application, a failback brings it home; at every moment at most one cluster runs it, and at the end pods
+//! run only on the primary.
+
+use std::time::Duration;
+
+use drgitops::plan::{DRPlan, Role};
+use kube::Api;
+
+use crate::kit::{Cluster, Drgitops, EAST, WEST, eventually, git, repo_file};
+
+const NS: &str = "mysql";
+
+/// The application as Stork leaves it: running with 3 replicas on the primary; migrated to the standby with
+/// 0 replicas and the count in the annotation Stork reads on activation.
+fn web(replicas: u32, recorded: Option<u32>) -> String {
+    let annotation = recorded
+        .map(|n| {
+            format!("\n  annotations:\n    stork.libopenstorage.org/migrationReplicas: \"{n}\"")
+        })
+        .unwrap_or_default();
+    format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: {NS}{annotation}\nspec:\n  replicas: {replicas}\n  selector:\n    matchLabels: {{app: web}}\n  template:\n    metadata:\n      labels: {{app: web}}\n    spec:\n      containers:\n      - name: web\n        image: registry.example/web:1\n"
+    )
+}
+
+/// The peer Secrets of `cluster`'s plan namespace: a kubeconfig for `peer`'s `drgitops-peer` ServiceAccount
+/// (the shipped peer role), and the storage endpoint.
+async fn add_peer_secrets(cluster: &Cluster, peer: &Cluster) {
+    let kubeconfig = peer.service_account_kubeconfig("drgitops-peer").await;
+    cluster.kubectl(&[
+        "-n",
+        NS,
+        "create",
+        "secret",
+        "generic",
+        "drgitops-peer",
+        &format!("--from-file=kubeconfig={}", kubeconfig.display()),
+    ]);
+    cluster.kubectl(&[
+        "-n",
+        NS,
+        "create",
+        "secret",
+        "generic",
+        "drgitops-peer-storage",
+        "--from-literal=ip=10.0.0.9",
+        "--from-literal=port=9001",
+        "--from-literal=token=px-token",
+    ]);
+}
+
+async fn role(cluster: &Cluster) -> Option<(Role, String)> {
+    let plan = Api::<DRPlan>::namespaced(cluster.client().await, NS)
+        .get_opt("mysql")
+        .await
+        .ok()??;
+    let status = plan.status?;
+    Some((status.role?, status.phase.unwrap_or_default()))
+}
+
+/// Waits until `primary` runs 3 ready pods and `standby` none, checking on every poll that the two never run
+/// the application at once.
+async fn converge(primary: &Cluster, standby: &Cluster, logs: &[&Drgitops]) {
+    let done = eventually(Duration::from_secs(120), || async {
+        let (p, s) = (
+            primary.ready_pods(NS, "web").await,
+            standby.ready_pods(NS, "web").await,
+        );
+        assert!(
+            p == 0 || s == 0,
+            "the application runs on both clusters: {p} pods on {}, {s} on {}",
+            primary.domain,
+            standby.domain
+        );
+        let roles = (role(primary).await, role(standby).await);
+        match roles {
+            (Some((Role::Primary, pp)), Some((Role::Standby, sp)))
+                if p == 3 && s == 0 && pp == "Protected" && sp == "Standby" =>
+            {
+                Some(())
+            }
+            _ => None,
+        }
+    })
+    .await;
+    if done.is_none() {
+        panic!(
+            "{} did not become the only cluster running the application: {} ready pods there, {} on {}; roles {:?} / {:?}\n{}",
+            primary.domain,
+            primary.ready_pods(NS, "web").await,
+            standby.ready_pods(NS, "web").await,
+            standby.domain,
+            role(primary).await,
+            role(standby).await,
+            logs.iter()
+                .map(|l| l.log())
+                .collect::<Vec<_>>()
+                .join("\n----\n")
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_and_failback_as_the_shipped_service_accounts() {
+    let (east, west) = tokio::join!(Cluster::start(EAST), Cluster::start(WEST));
+    for cluster in [&east, &west] {
+        cluster.install_reconciler();
+        cluster.kubectl(&["create", "namespace", NS]);
+    }
+    add_peer_secrets(&east, &west).await;
+    add_peer_secrets(&west, &east).await;
+    east.apply_yaml(&web(3, None));
+    west.apply_yaml(&web(0, Some(3)));
+
+    let repo = tempfile::tempdir().expect("repo");
+    git(repo.path(), &["init", "-q", "-b", "main"]);
+    std::fs::create_dir_all(repo.path().join("plans")).expect("plans dir");
+    std::fs::copy(
+        repo_file("tests/data/gitops/plans/mysql.yaml"),
+        repo.path().join("plans/mysql.yaml"),
+    )
+    .expect("plan");
+    git(repo.path(), &["add", "-A"]);
+    git(repo.path(), &["commit", "-q", "-m", "protect mysql"]);
+
+    let mut reconcilers = Vec::new();
+    for cluster in [&east, &west] {
+        let kubeconfig = cluster
+            .service_account_kubeconfig("drgitops-reconciler")
+            .await;
+        let cache = cluster.dir.path().join("cache");
+        reconcilers.push(Drgitops::spawn(
+            &kubeconfig,
+            &[
+                "reconcile",
+                "--cluster-domain",
+                &cluster.domain,
+                "--git-url",
+                &repo.path().display().to_string(),
+                "--git-path",
+                "plans",
+                "--interval",
+                "1s",
+                "--admin-listen",
+                "127.0.0.1:0",
+                "--system-namespace",
+                "drgitops-system",
+                "--cache-dir",
+                &cache.display().to_string(),
+            ],
+            cluster.dir.path().join("reconcile.log"),
+        ));
+    }
+    let logs: Vec<&Drgitops> = reconcilers.iter().collect();
+    converge(&east, &west, &logs).await;
+    // What each role holds: the primary migrates on a schedule; both hold the pair.
+    for cluster in [&east, &west] {
+        cluster.kubectl(&["-n", NS, "get", "clusterpair", "remotecluster"]);
+    }
+    east.kubectl(&["-n", NS, "get", "migrationschedule", "mysql"]);
+
+    for (to, from_cluster, to_cluster) in [(WEST, &east, &west), (EAST, &west, &east)] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_drgitops"))
+            .args(["failover", "--plan", "mysql", "--to", to, "--repo"])
+            .arg(repo.path())
+            .env("GIT_AUTHOR_NAME", "On-call")
+            .env("GIT_AUTHOR_EMAIL", "oncall@example.com")
+            .env("GIT_COMMITTER_NAME", "On-call")
+            .env("GIT_COMMITTER_EMAIL", "oncall@example.com")
+            .output()
+            .expect("drgitops failover runs");
+        assert!(
+            out.status.success(),
+            "drgitops failover: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        converge(to_cluster, from_cluster, &logs).await;
+        let schedule = from_cluster.kubectl(&[
+            "-n",
+            NS,
+            "get",
+            "migrationschedule",
+            "mysql",
+            "-o",
+            "jsonpath={.spec.suspend}",
+        ]);
+        assert_eq!(schedule, "true", "the new standby's schedule is suspended");
+    }
+}

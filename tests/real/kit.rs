@@ -1,0 +1,225 @@
+//! What the real-control-plane tests share: a cluster (a `testenv` control plane) with drgitops' shipped
+//! manifests applied by kubectl as the README says, kubeconfigs for the shipped ServiceAccounts, the
+//! `drgitops` binary run as those ServiceAccounts, git repositories, and condition waits.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Pod;
+use kube::Api;
+use kube::api::ListParams;
+
+pub const EAST: &str = "us-east-1a";
+pub const WEST: &str = "us-east-1b";
+
+/// A path in this repository.
+pub fn repo_file(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+/// One real cluster, with an admin kubeconfig file for kubectl.
+pub struct Cluster {
+    pub env: testenv::TestEnv,
+    pub domain: String,
+    pub dir: tempfile::TempDir,
+    pub admin: PathBuf,
+}
+
+impl Cluster {
+    pub async fn start(domain: &str) -> Cluster {
+        let env = testenv::TestEnv::start_with(testenv::Options {
+            name: domain.into(),
+            nodes: 1,
+        })
+        .await
+        .unwrap_or_else(|e| panic!("control plane {domain}: {e:#}"));
+        let dir = tempfile::tempdir().expect("tempdir");
+        let admin = dir.path().join("admin.kubeconfig");
+        env.write_kubeconfig(&admin).expect("admin kubeconfig");
+        Cluster {
+            env,
+            domain: domain.into(),
+            dir,
+            admin,
+        }
+    }
+
+    pub async fn client(&self) -> kube::Client {
+        self.env.client().await.expect("admin client")
+    }
+
+    /// kubectl as admin; the output whatever the exit status.
+    pub fn kubectl_output(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        kubectl_with(&self.admin, args, stdin)
+    }
+
+    /// kubectl as admin; panics with kubectl's stderr unless it succeeds. Returns stdout.
+    pub fn kubectl(&self, args: &[&str]) -> String {
+        let out = self.kubectl_output(args, None);
+        assert!(
+            out.status.success(),
+            "kubectl {args:?} on {}: {}",
+            self.domain,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// `kubectl apply -f -` of a YAML document.
+    pub fn apply_yaml(&self, yaml: &str) {
+        let out = self.kubectl_output(&["apply", "-f", "-"], Some(yaml));
+        assert!(
+            out.status.success(),
+            "kubectl apply on {}: {}\n{yaml}",
+            self.domain,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Installs what the reconciler needs as the README says: the namespace, the DRPlan CRD, the reconciler's
+    /// ServiceAccount and RBAC (and its Deployment, whose pods kwok runs without running drgitops in them),
+    /// the peer role, and the stand-in CRDs of Stork. Waits until every CRD is Established.
+    pub fn install_reconciler(&self) {
+        let f = |p: &str| repo_file(p).display().to_string();
+        self.kubectl(&[
+            "apply",
+            "-f",
+            &f("manifests/namespace.yaml"),
+            "-f",
+            &f("manifests/crd/drplan.yaml"),
+            "-f",
+            &f("tests/data/gitops/stork-crds.yaml"),
+        ]);
+        self.kubectl(&["apply", "-k", &f("manifests/reconciler")]);
+        self.kubectl(&["apply", "-k", &f("manifests/peer")]);
+        self.kubectl(&[
+            "wait",
+            "--for=condition=Established",
+            "crd",
+            "--all",
+            "--timeout=60s",
+        ]);
+    }
+
+    /// A kubeconfig file for ServiceAccount `drgitops-system/name`, with a token from the TokenRequest API.
+    pub async fn service_account_kubeconfig(&self, name: &str) -> PathBuf {
+        let yaml = self
+            .env
+            .service_account_kubeconfig("drgitops-system", name)
+            .await
+            .unwrap_or_else(|e| panic!("token for {name} on {}: {e:#}", self.domain));
+        let path = self.dir.path().join(format!("{name}.kubeconfig"));
+        std::fs::write(&path, yaml).expect("write kubeconfig");
+        path
+    }
+
+    /// How many pods of `app` in `namespace` are Ready and not being deleted.
+    pub async fn ready_pods(&self, namespace: &str, app: &str) -> usize {
+        let pods: Api<Pod> = Api::namespaced(self.client().await, namespace);
+        pods.list(&ListParams::default().labels(&format!("app={app}")))
+            .await
+            .expect("list pods")
+            .items
+            .iter()
+            .filter(|p| p.metadata.deletion_timestamp.is_none() && testenv::pod_ready(p))
+            .count()
+    }
+}
+
+pub fn kubectl_with(kubeconfig: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut cmd = testenv::TestEnv::kubectl(kubeconfig).expect("kubectl asset");
+    cmd.args(args)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("kubectl runs");
+    if let Some(input) = stdin {
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("kubectl stdin");
+    }
+    child.wait_with_output().expect("kubectl output")
+}
+
+/// A `drgitops` process, killed when dropped; its stderr goes to a log file shown by [`Drgitops::log`].
+pub struct Drgitops {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Drgitops {
+    /// Starts `drgitops args...` with `KUBECONFIG=kubeconfig`.
+    pub fn spawn(kubeconfig: &Path, args: &[&str], log: PathBuf) -> Drgitops {
+        let file = std::fs::File::create(&log).expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_drgitops"))
+            .args(args)
+            .env("KUBECONFIG", kubeconfig)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().expect("log"))
+            .stderr(file)
+            .spawn()
+            .expect("drgitops runs");
+        Drgitops { child, log }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Drgitops {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args([
+            "-c",
+            "user.name=On-call",
+            "-c",
+            "user.email=oncall@example.com",
+            "-c",
+            "commit.gpgsign=false",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Polls `check` every 100 ms until it returns Some, for at most `timeout`.
+pub async fn eventually<T, F, Fut>(timeout: Duration, mut check: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return Some(value);
+        }
+        if tokio::time::Instant::now() > deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
