@@ -5,3 +5,4 @@
 mod kit;
 
 mod failover;
+mod webhook;
