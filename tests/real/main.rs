@@ -6,3 +6,4 @@ mod kit;
 
 mod failover;
 mod webhook;
+mod crd;

@@ -49,6 +49,8 @@ copy_kwok_stages() {
 }
 
 require_go() {
+  # Debian's image puts Go in /usr/local/go without always putting it on PATH.
+  command -v go >/dev/null || [ ! -x /usr/local/go/bin/go ] || export PATH="$PATH:/usr/local/go/bin"
   command -v go >/dev/null || {
     log "the go command is not on PATH; install Go 1.26 (the assets are built from the Go module proxy)"
     exit 1
