@@ -34,11 +34,18 @@ async fn the_crd_is_established_and_its_schema_refuses_an_invalid_plan() {
     for (mode, interval, field) in [
         ("5", "15", "spec.mode"),
         ("sync", "15", "spec.mode"),
-        ("async", "\"often\"", "spec.schedule.interval.intervalMinutes"),
+        (
+            "async",
+            "\"often\"",
+            "spec.schedule.interval.intervalMinutes",
+        ),
     ] {
         let out = cluster.kubectl_output(&["apply", "-f", "-"], Some(&plan(mode, interval)));
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success(), "mode {mode}, interval {interval} was stored");
+        assert!(
+            !out.status.success(),
+            "mode {mode}, interval {interval} was stored"
+        );
         assert!(
             stderr.starts_with("The DRPlan \"mysql\" is invalid:") && stderr.contains(field),
             "mode {mode}, interval {interval}: {stderr}"

@@ -9,7 +9,7 @@ use kube::Api;
 
 use crate::kit::{Cluster, Drgitops, EAST, WEST, eventually, git, repo_file};
 
-const NS: &str = "mysql";
+pub const NS: &str = "mysql";
 
 /// The application as Stork leaves it: running with 3 replicas on the primary; migrated to the standby with
 /// 0 replicas and the count in the annotation Stork reads on activation.
@@ -101,43 +101,70 @@ async fn converge(primary: &Cluster, standby: &Cluster, logs: &[&Drgitops]) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn failover_and_failback_as_the_shipped_service_accounts() {
-    let (east, west) = tokio::join!(Cluster::start(EAST), Cluster::start(WEST));
-    for cluster in [&east, &west] {
-        cluster.install_reconciler();
-        cluster.kubectl(&["create", "namespace", NS]);
+/// Two clusters with the reconciler installed from the shipped manifests and running as its ServiceAccount,
+/// following a repository whose plan `mysql` makes east the primary; the application as Stork leaves it.
+pub struct Pair {
+    pub east: Cluster,
+    pub west: Cluster,
+    pub repo: tempfile::TempDir,
+    pub reconcilers: Vec<Drgitops>,
+}
+
+impl Pair {
+    pub async fn start() -> Pair {
+        let (east, west) = tokio::join!(Cluster::start(EAST), Cluster::start(WEST));
+        for cluster in [&east, &west] {
+            cluster.install_reconciler();
+            cluster.kubectl(&["create", "namespace", NS]);
+        }
+        add_peer_secrets(&east, &west).await;
+        add_peer_secrets(&west, &east).await;
+        east.apply_yaml(&web(3, None));
+        west.apply_yaml(&web(0, Some(3)));
+
+        let repo = tempfile::tempdir().expect("repo");
+        git(repo.path(), &["init", "-q", "-b", "main"]);
+        std::fs::create_dir_all(repo.path().join("plans")).expect("plans dir");
+        std::fs::copy(
+            repo_file("tests/data/gitops/plans/mysql.yaml"),
+            repo.path().join("plans/mysql.yaml"),
+        )
+        .expect("plan");
+        git(repo.path(), &["add", "-A"]);
+        git(repo.path(), &["commit", "-q", "-m", "protect mysql"]);
+
+        let mut pair = Pair {
+            east,
+            west,
+            repo,
+            reconcilers: Vec::new(),
+        };
+        for i in 0..2 {
+            let reconciler = pair.spawn_reconciler(i).await;
+            pair.reconcilers.push(reconciler);
+        }
+        pair
     }
-    add_peer_secrets(&east, &west).await;
-    add_peer_secrets(&west, &east).await;
-    east.apply_yaml(&web(3, None));
-    west.apply_yaml(&web(0, Some(3)));
 
-    let repo = tempfile::tempdir().expect("repo");
-    git(repo.path(), &["init", "-q", "-b", "main"]);
-    std::fs::create_dir_all(repo.path().join("plans")).expect("plans dir");
-    std::fs::copy(
-        repo_file("tests/data/gitops/plans/mysql.yaml"),
-        repo.path().join("plans/mysql.yaml"),
-    )
-    .expect("plan");
-    git(repo.path(), &["add", "-A"]);
-    git(repo.path(), &["commit", "-q", "-m", "protect mysql"]);
+    fn cluster(&self, i: usize) -> &Cluster {
+        [&self.east, &self.west][i]
+    }
 
-    let mut reconcilers = Vec::new();
-    for cluster in [&east, &west] {
+    /// `drgitops reconcile` for cluster `i` (0 east, 1 west), polling the repository every second.
+    async fn spawn_reconciler(&self, i: usize) -> Drgitops {
+        let cluster = self.cluster(i);
         let kubeconfig = cluster
             .service_account_kubeconfig("drgitops-reconciler")
             .await;
         let cache = cluster.dir.path().join("cache");
-        reconcilers.push(Drgitops::spawn(
+        Drgitops::spawn(
             &kubeconfig,
             &[
                 "reconcile",
                 "--cluster-domain",
                 &cluster.domain,
                 "--git-url",
-                &repo.path().display().to_string(),
+                &self.repo.path().display().to_string(),
                 "--git-path",
                 "plans",
                 "--interval",
@@ -150,20 +177,14 @@ async fn failover_and_failback_as_the_shipped_service_accounts() {
                 &cache.display().to_string(),
             ],
             cluster.dir.path().join("reconcile.log"),
-        ));
+        )
     }
-    let logs: Vec<&Drgitops> = reconcilers.iter().collect();
-    converge(&east, &west, &logs).await;
-    // What each role holds: the primary migrates on a schedule; both hold the pair.
-    for cluster in [&east, &west] {
-        cluster.kubectl(&["-n", NS, "get", "clusterpair", "remotecluster"]);
-    }
-    east.kubectl(&["-n", NS, "get", "migrationschedule", "mysql"]);
 
-    for (to, from_cluster, to_cluster) in [(WEST, &east, &west), (EAST, &west, &east)] {
+    /// `drgitops failover --plan mysql --to DOMAIN`, as the on-call engineer runs it.
+    pub fn commit_failover(&self, to: &str) {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_drgitops"))
             .args(["failover", "--plan", "mysql", "--to", to, "--repo"])
-            .arg(repo.path())
+            .arg(self.repo.path())
             .env("GIT_AUTHOR_NAME", "On-call")
             .env("GIT_AUTHOR_EMAIL", "oncall@example.com")
             .env("GIT_COMMITTER_NAME", "On-call")
@@ -175,7 +196,29 @@ async fn failover_and_failback_as_the_shipped_service_accounts() {
             "drgitops failover: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        converge(to_cluster, from_cluster, &logs).await;
+    }
+
+    /// Waits until `primary` alone runs the application (see [`converge`]).
+    pub async fn converge(&self, primary: &Cluster, standby: &Cluster) {
+        let logs: Vec<&Drgitops> = self.reconcilers.iter().collect();
+        converge(primary, standby, &logs).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_and_failback_as_the_shipped_service_accounts() {
+    let pair = Pair::start().await;
+    let (east, west) = (&pair.east, &pair.west);
+    pair.converge(east, west).await;
+    // What each role holds: the primary migrates on a schedule; both hold the pair.
+    for cluster in [east, west] {
+        cluster.kubectl(&["-n", NS, "get", "clusterpair", "remotecluster"]);
+    }
+    east.kubectl(&["-n", NS, "get", "migrationschedule", "mysql"]);
+
+    for (to, from_cluster, to_cluster) in [(WEST, east, west), (EAST, west, east)] {
+        pair.commit_failover(to);
+        pair.converge(to_cluster, from_cluster).await;
         let schedule = from_cluster.kubectl(&[
             "-n",
             NS,

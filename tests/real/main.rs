@@ -4,6 +4,7 @@
 
 mod kit;
 
-mod failover;
-mod webhook;
 mod crd;
+mod failover;
+mod faults;
+mod webhook;
