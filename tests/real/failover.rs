@@ -108,10 +108,21 @@ pub struct Pair {
     pub west: Cluster,
     pub repo: tempfile::TempDir,
     pub reconcilers: Vec<Drgitops>,
+    /// With [`Pair::start_with_west_proxy`]: the fault proxy between west's reconciler and its kube-apiserver.
+    pub west_proxy: Option<testenv::faults::FaultProxy>,
 }
 
 impl Pair {
     pub async fn start() -> Pair {
+        Self::start_with(false).await
+    }
+
+    /// A pair whose west reconciler reaches its own kube-apiserver through a [`testenv::faults::FaultProxy`].
+    pub async fn start_with_west_proxy() -> Pair {
+        Self::start_with(true).await
+    }
+
+    async fn start_with(west_proxy: bool) -> Pair {
         let (east, west) = tokio::join!(Cluster::start(EAST), Cluster::start(WEST));
         for cluster in [&east, &west] {
             cluster.install_reconciler();
@@ -138,7 +149,19 @@ impl Pair {
             west,
             repo,
             reconcilers: Vec::new(),
+            west_proxy: None,
         };
+        if west_proxy {
+            let target = pair
+                .west
+                .env
+                .url()
+                .trim_start_matches("https://")
+                .parse()
+                .expect("kube-apiserver address");
+            pair.west_proxy =
+                Some(testenv::faults::FaultProxy::start(target).expect("fault proxy"));
+        }
         for i in 0..2 {
             let reconciler = pair.spawn_reconciler(i).await;
             pair.reconcilers.push(reconciler);
@@ -156,6 +179,11 @@ impl Pair {
         let kubeconfig = cluster
             .service_account_kubeconfig("drgitops-reconciler")
             .await;
+        if let (1, Some(proxy)) = (i, &self.west_proxy) {
+            let yaml = std::fs::read_to_string(&kubeconfig).expect("kubeconfig");
+            let via = yaml.replace(cluster.env.url(), &format!("https://{}", proxy.addr()));
+            std::fs::write(&kubeconfig, via).expect("kubeconfig through the proxy");
+        }
         let cache = cluster.dir.path().join("cache");
         Drgitops::spawn(
             &kubeconfig,

@@ -29,12 +29,33 @@ async fn web(cluster: &Cluster) -> (i64, i32, Option<String>) {
     )
 }
 
+/// The Deployments' generations before a failover from east to west.
+async fn generations(pair: &Pair) -> (i64, i64) {
+    (web(&pair.east).await.0, web(&pair.west).await.0)
+}
+
+/// After the failover: the application runs on west alone, and each side's spec changed exactly once.
+async fn exactly_once(pair: &Pair, before: (i64, i64), what: &str) {
+    let (east, west) = (&pair.east, &pair.west);
+    pair.converge(west, east).await;
+    assert_eq!(
+        web(east).await,
+        (before.0 + 1, 0, Some("3".into())),
+        "{what}: east scaled down once, the count to restore kept"
+    );
+    let (generation, replicas, _) = web(west).await;
+    assert_eq!(
+        (generation, replicas),
+        (before.1 + 1, 3),
+        "{what}: west scaled up once"
+    );
+}
+
 async fn failover_through(fault: Fault) {
     let pair = Pair::start().await;
     let (east, west) = (&pair.east, &pair.west);
     pair.converge(east, west).await;
-    let (east_generation, _, _) = web(east).await;
-    let (west_generation, _, _) = web(west).await;
+    let before = generations(&pair).await;
 
     match fault {
         Fault::KubeApiserver => west.env.stop_apiserver(),
@@ -56,18 +77,7 @@ async fn failover_through(fault: Fault) {
     }
     .unwrap_or_else(|e| panic!("{fault:?}: restarting: {e:#}"));
 
-    pair.converge(west, east).await;
-    assert_eq!(
-        web(east).await,
-        (east_generation + 1, 0, Some("3".into())),
-        "{fault:?}: east scaled down once, the count to restore kept"
-    );
-    let (generation, replicas, _) = web(west).await;
-    assert_eq!(
-        (generation, replicas),
-        (west_generation + 1, 3),
-        "{fault:?}: west scaled up once"
-    );
+    exactly_once(&pair, before, &format!("{fault:?}")).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -78,4 +88,31 @@ async fn the_new_primarys_kube_apiserver_restarts_during_a_failover() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_new_primarys_etcd_restarts_during_a_failover() {
     failover_through(Fault::Etcd).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn latency_and_connection_resets_between_the_new_primary_and_its_apiserver() {
+    let pair = Pair::start_with_west_proxy().await;
+    pair.converge(&pair.east, &pair.west).await;
+    let before = generations(&pair).await;
+    let proxy = pair.west_proxy.as_ref().expect("proxy");
+    proxy.set_latency(std::time::Duration::from_millis(100));
+    pair.commit_failover(WEST);
+    // Reset every connection of west's reconciler five times while the failover runs, each time once the
+    // reconciler has connected again.
+    for round in 0..5 {
+        let seen = proxy.connections();
+        proxy.reset_all();
+        let reconnected = eventually(std::time::Duration::from_secs(60), || async {
+            (proxy.connections() > seen).then_some(())
+        })
+        .await;
+        assert!(
+            reconnected.is_some(),
+            "round {round}: west's reconciler never reconnected ({} connections so far):\n{}",
+            proxy.connections(),
+            pair.reconcilers[1].log()
+        );
+    }
+    exactly_once(&pair, before, "latency and resets").await;
 }

@@ -17,6 +17,7 @@
 //! process holding it dies first, by a watchdog shell that notices the closed pipe.
 
 pub mod assets;
+pub mod faults;
 pub mod network;
 pub mod pki;
 pub mod process;
