@@ -80,8 +80,10 @@ impl GitTokenArgs {
 pub fn init_logging(log: &LogArgs) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colours only on a terminal: `kubectl logs` and log collectors would show the escape codes.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     // try_init fails only when a subscriber is already installed (tests); keeping that one is right.
     let _ = match log.log_format {

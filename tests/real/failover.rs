@@ -243,6 +243,8 @@ async fn failover_and_failback_as_the_shipped_service_accounts() {
         cluster.kubectl(&["-n", NS, "get", "clusterpair", "remotecluster"]);
     }
     east.kubectl(&["-n", NS, "get", "migrationschedule", "mysql"]);
+    // Logs to a file (as in a pod) carry no terminal colour codes.
+    assert!(!pair.reconcilers[0].log().contains('\u{1b}'));
 
     for (to, from_cluster, to_cluster) in [(WEST, east, west), (EAST, west, east)] {
         pair.commit_failover(to);

@@ -5,6 +5,7 @@
 #
 #   build.sh [build]   build what is missing, print the bin directory on stdout (progress on stderr)
 #   build.sh path      print the bin directory without building
+#   build.sh cert-manager-crds   build what is missing, print the path of cert-manager's CRDs
 #   build.sh stages    copy kwok's stage definitions again (part of build)
 #   build.sh update    regenerate the wrapper go.mod/go.sum files from the modules the proxy serves
 #
@@ -29,13 +30,32 @@ binaries=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwo
 # kwok's own "fast" stages (nodes Ready at once, pods Ready once scheduled, gone once deleted), copied from
 # its module: kwok runs no stage it is not given.
 stages="$bin/kwok-stages.yaml"
+cert_manager_crds="$root/cert-manager-$CERT_MANAGER/crds.yaml"
 
 log() { printf 'testenv assets: %s\n' "$*" >&2; }
 
-complete() {
+binaries_complete() {
   local b
   for b in "${binaries[@]}"; do [ -x "$bin/$b" ] || return 1; done
   [ -s "$stages" ]
+}
+
+complete() {
+  binaries_complete && [ -s "$cert_manager_crds" ]
+}
+
+copy_cert_manager_crds() {
+  local dir f
+  dir="$(cd "$root" && go mod download -json "github.com/cert-manager/cert-manager@$CERT_MANAGER" |
+    sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')"
+  [ -n "$dir" ] || { log "FAILED: the module proxy served no github.com/cert-manager/cert-manager@$CERT_MANAGER"; exit 1; }
+  mkdir -p "$(dirname "$cert_manager_crds")"
+  : >"$cert_manager_crds.partial"
+  for f in "$dir"/deploy/crds/*.yaml; do
+    { echo "---"; cat "$f"; } >>"$cert_manager_crds.partial"
+  done
+  mv "$cert_manager_crds.partial" "$cert_manager_crds"
+  log "copied cert-manager $CERT_MANAGER's CRDs"
 }
 
 copy_kwok_stages() {
@@ -106,15 +126,23 @@ build() {
   require_go
   mkdir -p "$root"
   exec 9>"$root/.lock"
-  log "waiting for the build lock $root/.lock" && flock 9
+  flock -n 9 || { log "another build holds $root/.lock; waiting for it"; flock 9; }
   if complete; then
     echo "$bin"
     return
   fi
   go_caches
+  local started=$SECONDS
+  binaries_complete || build_binaries
+  [ -s "$cert_manager_crds" ] || copy_cert_manager_crds
+  log "all assets built in $((SECONDS - started)) s into $bin"
+  drop_go_caches
+  echo "$bin"
+}
+
+build_binaries() {
   rm -rf "$bin.partial"
   mkdir -p "$bin.partial"
-  local started=$SECONDS
   local k8s_minor="${KUBERNETES#v1.}"
   k8s_minor="${k8s_minor%%.*}"
   local v=k8s.io/component-base/version cv=k8s.io/client-go/pkg/version
@@ -133,9 +161,6 @@ build() {
     k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
   rm -rf "$bin"
   mv "$bin.partial" "$bin"
-  log "all assets built in $((SECONDS - started)) s into $bin"
-  drop_go_caches
-  echo "$bin"
 }
 
 # The .mod file the proxy serves for a module version, downloaded through the go command.
@@ -208,6 +233,7 @@ case "${1:-build}" in
   build) build ;;
   stages) require_go; go_caches; copy_kwok_stages "$stages" ;;
   path) echo "$bin" ;;
+  cert-manager-crds) build >/dev/null && echo "$cert_manager_crds" ;;
   update) update ;;
-  *) echo "usage: build.sh [build|path|update|stages]" >&2; exit 2 ;;
+  *) echo "usage: build.sh [build|path|cert-manager-crds|update|stages]" >&2; exit 2 ;;
 esac

@@ -22,11 +22,30 @@ pub fn bin_dir() -> Result<PathBuf> {
         .map_err(anyhow::Error::msg)
 }
 
+/// cert-manager's CRDs (from its module's `deploy/crds`), as one YAML stream.
+pub fn cert_manager_crds() -> Result<PathBuf> {
+    bin_dir()?;
+    run_script("cert-manager-crds")
+}
+
 fn build() -> Result<PathBuf> {
+    let dir = run_script("build")?;
+    if !dir.join("kube-apiserver").is_file() {
+        bail!(
+            "{} printed {}, which holds no kube-apiserver",
+            build_script().display(),
+            dir.display()
+        );
+    }
+    Ok(dir)
+}
+
+/// Runs the build script with `command`; its last stdout line is a path.
+fn run_script(command: &str) -> Result<PathBuf> {
     let script = build_script();
     let out = Command::new("bash")
         .arg(&script)
-        .arg("build")
+        .arg(command)
         .stdin(Stdio::null())
         .stderr(Stdio::inherit())
         .output()
@@ -37,15 +56,7 @@ fn build() -> Result<PathBuf> {
             out.status
         );
     }
-    let dir = PathBuf::from(String::from_utf8(out.stdout)?.trim());
-    if !dir.join("kube-apiserver").is_file() {
-        bail!(
-            "{} printed {}, which holds no kube-apiserver",
-            script.display(),
-            dir.display()
-        );
-    }
-    Ok(dir)
+    Ok(PathBuf::from(String::from_utf8(out.stdout)?.trim()))
 }
 
 /// The path of one asset.

@@ -464,6 +464,22 @@ impl TestEnv {
                 })),
             )
             .await?;
+        // A Service that had a selector keeps the EndpointSlices the controller made for its pods (the
+        // controller leaves a selector-less Service's slices alone): remove them.
+        let listed = slices
+            .list(
+                &kube::api::ListParams::default()
+                    .labels(&format!("kubernetes.io/service-name={name}")),
+            )
+            .await?;
+        for slice in listed.items {
+            let Some(slice_name) = slice.metadata.name else {
+                continue;
+            };
+            if slice_name != format!("{name}-testenv") {
+                slices.delete(&slice_name, &DeleteParams::default()).await?;
+            }
+        }
         Ok(())
     }
 
