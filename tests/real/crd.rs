@@ -1,7 +1,7 @@
 //! The DRPlan CRD from `manifests/crd/` on a real kube-apiserver: accepted and Established, and its schema
 //! enforced by the server itself, with kubectl's usual message.
 
-use crate::kit::{Cluster, EAST, repo_file};
+use testkit::{Cluster, EAST, repo_file};
 
 fn plan(mode: &str, interval: &str) -> String {
     format!(

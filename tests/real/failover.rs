@@ -7,7 +7,7 @@ use std::time::Duration;
 use drgitops::plan::{DRPlan, Role};
 use kube::Api;
 
-use crate::kit::{Cluster, Drgitops, EAST, WEST, eventually, git, repo_file};
+use testkit::{Cluster, Drgitops, EAST, WEST, eventually, git, repo_file};
 
 pub const NS: &str = "mysql";
 
@@ -186,6 +186,7 @@ impl Pair {
         }
         let cache = cluster.dir.path().join("cache");
         Drgitops::spawn(
+            crate::DRGITOPS,
             &kubeconfig,
             &[
                 "reconcile",
@@ -210,7 +211,7 @@ impl Pair {
 
     /// `drgitops failover --plan mysql --to DOMAIN`, as the on-call engineer runs it.
     pub fn commit_failover(&self, to: &str) {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_drgitops"))
+        let out = std::process::Command::new(crate::DRGITOPS)
             .args(["failover", "--plan", "mysql", "--to", to, "--repo"])
             .arg(self.repo.path())
             .env("GIT_AUTHOR_NAME", "On-call")

@@ -7,7 +7,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use kube::Api;
 
 use crate::failover::{NS, Pair};
-use crate::kit::{Cluster, WEST, eventually};
+use testkit::{Cluster, WEST, eventually};
 
 #[derive(Clone, Copy, Debug)]
 enum Fault {

@@ -1,8 +1,9 @@
 //! drgitops on real control planes (`tests/testenv`: etcd, kube-apiserver with RBAC, controller-manager,
 //! scheduler, kwok nodes), installed from the shipped manifests with kubectl and run as the shipped
-//! ServiceAccounts. One test binary, so the assets are located once and the tests share its start-up.
+//! ServiceAccounts, with the shared helpers of `tests/testkit`.
 
-mod kit;
+/// The binary under test.
+pub const DRGITOPS: &str = env!("CARGO_BIN_EXE_drgitops");
 
 mod crd;
 mod failover;

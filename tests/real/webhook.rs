@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use base64::Engine;
 
-use crate::kit::{Cluster, Drgitops, EAST, eventually, repo_file};
+use testkit::{Cluster, Drgitops, EAST, eventually, repo_file};
 
 const SERVICE_NAMES: [&str; 2] = [
     "drgitops-webhook.drgitops-system.svc",
@@ -176,6 +176,7 @@ fn spawn(cluster: &Cluster, kubeconfig: &Path, port: u16, admin: &str, tls: &Pat
     let (cert, key) = (tls.join("tls.crt"), tls.join("tls.key"));
     let policies = repo_file("policies");
     Drgitops::spawn(
+        crate::DRGITOPS,
         kubeconfig,
         &[
             "webhook",

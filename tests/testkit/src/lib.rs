@@ -1,6 +1,6 @@
-//! What the real-control-plane tests share: a cluster (a `testenv` control plane) with drgitops' shipped
-//! manifests applied by kubectl as the README says, kubeconfigs for the shipped ServiceAccounts, the
-//! `drgitops` binary run as those ServiceAccounts, git repositories, and condition waits.
+//! What drgitops' tests share: a cluster (a `testenv` control plane) with drgitops' shipped manifests applied
+//! by kubectl as the README says, kubeconfigs for the shipped ServiceAccounts, the `drgitops` binary run as
+//! those ServiceAccounts, git repositories, and condition waits.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -15,7 +15,9 @@ pub const WEST: &str = "us-east-1b";
 
 /// A path in this repository.
 pub fn repo_file(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(path)
 }
 
 /// One real cluster, with an admin kubeconfig file for kubectl.
@@ -157,10 +159,11 @@ pub struct Drgitops {
 }
 
 impl Drgitops {
-    /// Starts `drgitops args...` with `KUBECONFIG=kubeconfig`.
-    pub fn spawn(kubeconfig: &Path, args: &[&str], log: PathBuf) -> Drgitops {
+    /// Starts the `drgitops` binary at `program` (an integration test's `env!("CARGO_BIN_EXE_drgitops")`)
+    /// with `args` and `KUBECONFIG=kubeconfig`.
+    pub fn spawn(program: &str, kubeconfig: &Path, args: &[&str], log: PathBuf) -> Drgitops {
         let file = std::fs::File::create(&log).expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_drgitops"))
+        let child = Command::new(program)
             .args(args)
             .env("KUBECONFIG", kubeconfig)
             .env("RUST_LOG", "info")
