@@ -1,38 +1,19 @@
 //! A transition waiting at the fence is re-checked on the planner's schedule, not through the error backoff: the
-//! running reconciler (leader election, watch, pass loop) notices `spec.failover.peerStopTimeoutSeconds` soon after
-//! it runs out, and starts the applications soon after the old primary stands by, however long it waited before.
-
-mod reconcile_support;
+//! running reconciler (leader election, watch, pass loop; in-process, as the shipped ServiceAccount) notices
+//! `spec.failover.peerStopTimeoutSeconds` soon after it runs out, and starts the applications soon after the old
+//! primary stands by, however long it waited before.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use drgitops::gitops::metrics::{Outcome, ReconcileLabels};
 use drgitops::gitops::runner::Reconciler;
-use drgitops::plan::{DRPlan, DRPlanStatus, Role};
-use k8s_openapi::api::apps::v1::Deployment;
+use drgitops::plan::{DRPlan, Role};
 use kube::Api;
-use reconcile_support::{
-    Cluster, EAST, WEST, commit, git, options, plan_repo, read_data, two_clusters, web_deployment,
-};
+use testkit::{WEST, eventually, git};
 use tokio::sync::watch;
 
-async fn web_replicas(client: &kube::Client) -> i32 {
-    let d = Api::<Deployment>::namespaced(client.clone(), "mysql")
-        .get("web")
-        .await
-        .expect("web");
-    d.spec.and_then(|s| s.replicas).unwrap_or(1)
-}
-
-async fn status(cluster: &Cluster) -> DRPlanStatus {
-    Api::<DRPlan>::namespaced(cluster.client(), "mysql")
-        .get("mysql")
-        .await
-        .expect("plan")
-        .status
-        .unwrap_or_default()
-}
+use crate::support::{Pair, await_ready_pods, plan_status, web_replicas};
 
 fn failed_passes(reconciler: &Reconciler) -> u64 {
     reconciler
@@ -44,73 +25,69 @@ fn failed_passes(reconciler: &Reconciler) -> u64 {
         .get()
 }
 
-/// Polls `check` every 50 ms until it holds; panics with `what` after `bound`.
+/// Polls `check` until it holds; panics with `what` after `bound`.
 async fn await_condition<F, Fut>(bound: Duration, what: &str, mut check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    let deadline = Instant::now() + bound;
-    while !check().await {
-        assert!(Instant::now() < deadline, "not within {bound:?}: {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let held = eventually(bound, || {
+        let check = check();
+        async move { check.await.then_some(()) }
+    })
+    .await;
+    assert!(held.is_some(), "not within {bound:?}: {what}");
 }
 
 struct Setup {
-    east: Cluster,
-    west: Cluster,
+    pair: Pair,
     east_rec: Arc<Reconciler>,
     west_rec: Arc<Reconciler>,
-    _dirs: (tempfile::TempDir, tempfile::TempDir, tempfile::TempDir),
 }
 
 /// East runs `web` (2 replicas) as the primary, west stands by; then a failover to west is committed. `timeout`
 /// sets `spec.failover.peerStopTimeoutSeconds` in the plan.
 async fn failover_committed(timeout: Option<u64>) -> Setup {
-    let (east, west) = two_clusters().await;
-    web_deployment(&east.client(), 2, None).await;
-    web_deployment(&west.client(), 0, Some("2")).await;
-    let repo = plan_repo();
-    git(repo.path(), &["config", "user.name", "On-call"]);
-    git(repo.path(), &["config", "user.email", "oncall@example.com"]);
+    let pair = Pair::start().await;
     if let Some(seconds) = timeout {
-        let plan = format!(
-            "{}  failover:\n    peerStopTimeoutSeconds: {seconds}\n",
-            read_data("plans/mysql.yaml")
-        );
-        commit(
-            repo.path(),
-            &[("plans/mysql.yaml", &plan)],
-            "give the old primary a short time to stop",
+        let path = pair.repo.path().join("plans/mysql.yaml");
+        let plan = std::fs::read_to_string(&path).expect("plan");
+        let plan = format!("{plan}  failover:\n    peerStopTimeoutSeconds: {seconds}\n");
+        std::fs::write(&path, plan).expect("plan");
+        git(
+            pair.repo.path(),
+            &[
+                "commit",
+                "-q",
+                "-am",
+                "give the old primary a short time to stop",
+            ],
         );
     }
-    let (east_cache, west_cache) = (
-        tempfile::tempdir().expect("tmp"),
-        tempfile::tempdir().expect("tmp"),
-    );
-    let east_rec = Reconciler::new(east.client(), options(EAST, repo.path(), east_cache.path()));
-    let west_rec = Reconciler::new(west.client(), options(WEST, repo.path(), west_cache.path()));
+    let east_rec = pair.reconciler(&pair.east).await;
+    let west_rec = pair.reconciler(&pair.west).await;
     assert!(east_rec.pass(true).await.ok);
     assert!(west_rec.pass(true).await.ok);
     assert_eq!(
-        (status(&east).await.role, status(&west).await.role),
+        (
+            plan_status(&pair.east).await.role,
+            plan_status(&pair.west).await.role
+        ),
         (Some(Role::Primary), Some(Role::Standby))
     );
-    drgitops::cli::failover::failover(repo.path(), "mysql", WEST, None, None)
+    drgitops::cli::failover::failover(pair.repo.path(), "mysql", WEST, None, None)
         .expect("failover commit");
     Setup {
-        east,
-        west,
+        pair,
         east_rec,
         west_rec,
-        _dirs: (repo, east_cache, west_cache),
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plan_waiting_at_the_fence_goes_stalled_soon_after_the_peer_stop_timeout() {
     let s = failover_committed(Some(2)).await;
+    let (east, west) = (&s.pair.east, &s.pair.west);
     let (stop, shutdown) = watch::channel(false);
     let running = tokio::spawn(s.west_rec.clone().run(shutdown));
 
@@ -119,10 +96,10 @@ async fn a_plan_waiting_at_the_fence_goes_stalled_soon_after_the_peer_stop_timeo
     await_condition(
         Duration::from_secs(20),
         "west's plan turns Stalled after peerStopTimeoutSeconds",
-        || async { status(&s.west).await.phase.as_deref() == Some("Stalled") },
+        || async { plan_status(west).await.phase.as_deref() == Some("Stalled") },
     )
     .await;
-    let status = status(&s.west).await;
+    let status = plan_status(west).await;
     let stalled = status
         .conditions
         .iter()
@@ -137,8 +114,10 @@ async fn a_plan_waiting_at_the_fence_goes_stalled_soon_after_the_peer_stop_timeo
         message.contains("after 2s (spec.failover.peerStopTimeoutSeconds)"),
         "{message}"
     );
-    assert_eq!(web_replicas(&s.west.client()).await, 0, "nothing started");
-    assert_eq!(web_replicas(&s.east.client()).await, 2);
+    assert_eq!(web_replicas(west).await.0, 0, "nothing started");
+    assert_eq!(web_replicas(east).await.0, 2);
+    await_ready_pods(west, "mysql", &[("web", 0)]).await;
+    await_ready_pods(east, "mysql", &[("web", 2)]).await;
 
     stop.send(true).expect("stop");
     running.await.expect("run loop ends");
@@ -147,6 +126,7 @@ async fn a_plan_waiting_at_the_fence_goes_stalled_soon_after_the_peer_stop_timeo
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plan_waiting_at_the_fence_proceeds_soon_after_the_peer_stands_by() {
     let s = failover_committed(None).await;
+    let (east, west) = (&s.pair.east, &s.pair.west);
 
     // Waiting at the fence is no error: the pass asks for a prompt re-check instead of a retry with backoff.
     let waiting = s.west_rec.pass(false).await;
@@ -163,7 +143,7 @@ async fn a_plan_waiting_at_the_fence_proceeds_soon_after_the_peer_stands_by() {
         .requeue_after
         .expect("the wait asks for a re-check");
     assert!(after <= Duration::from_secs(1), "{after:?}");
-    assert_eq!(web_replicas(&s.west.client()).await, 0);
+    assert_eq!(web_replicas(west).await.0, 0);
 
     // Let west's running reconciler wait through many passes: with an error backoff, the next pass would now be
     // tens of seconds away.
@@ -177,33 +157,36 @@ async fn a_plan_waiting_at_the_fence_proceeds_soon_after_the_peer_stands_by() {
     )
     .await;
     assert_eq!(
-        status(&s.west).await.phase.as_deref(),
+        plan_status(west).await.phase.as_deref(),
         Some("WaitingForPeer")
     );
-    assert_eq!(web_replicas(&s.west.client()).await, 0);
+    assert_eq!(web_replicas(west).await.0, 0);
+    assert_eq!(west.ready_pods("mysql", "web").await, 0);
 
     // East sees the commit and stands by.
     for _ in 0..10 {
         s.east_rec.pass(false).await;
-        if status(&s.east).await.role == Some(Role::Standby) {
+        if plan_status(east).await.role == Some(Role::Standby) {
             break;
         }
     }
-    assert_eq!(status(&s.east).await.role, Some(Role::Standby));
-    assert_eq!(web_replicas(&s.east.client()).await, 0);
+    assert_eq!(plan_status(east).await.role, Some(Role::Standby));
+    assert_eq!(web_replicas(east).await.0, 0);
 
     // Nothing wakes west but its own re-check of the fence.
     await_condition(
         Duration::from_secs(10),
         "west starts the application once east stands by",
-        || async { web_replicas(&s.west.client()).await == 2 },
+        || async { web_replicas(west).await.0 == 2 },
     )
     .await;
+    await_ready_pods(west, "mysql", &[("web", 2)]).await;
+    await_ready_pods(east, "mysql", &[("web", 0)]).await;
     await_condition(
         Duration::from_secs(10),
         "west's plan reads Protected and Ready",
         || async {
-            let status = status(&s.west).await;
+            let status = plan_status(west).await;
             status.phase.as_deref() == Some("Protected")
                 && status
                     .conditions
@@ -217,10 +200,10 @@ async fn a_plan_waiting_at_the_fence_proceeds_soon_after_the_peer_stands_by() {
 
     // After the transition both plans read their steady phase, with the finished record kept.
     for (cluster, role, phase) in [
-        (&s.west, Role::Primary, "Protected"),
-        (&s.east, Role::Standby, "Standby"),
+        (west, Role::Primary, "Protected"),
+        (east, Role::Standby, "Standby"),
     ] {
-        let status = status(cluster).await;
+        let status = plan_status(cluster).await;
         assert_eq!(
             (status.role, status.phase.as_deref()),
             (Some(role), Some(phase))
@@ -241,7 +224,7 @@ async fn a_plan_waiting_at_the_fence_proceeds_soon_after_the_peer_stands_by() {
 
     // A settled plan's status is not rewritten by further passes: nothing flips it, so nothing wakes the loop.
     let version = || async {
-        Api::<DRPlan>::namespaced(s.west.client(), "mysql")
+        Api::<DRPlan>::namespaced(west.client().await, "mysql")
             .get("mysql")
             .await
             .expect("plan")
@@ -251,5 +234,5 @@ async fn a_plan_waiting_at_the_fence_proceeds_soon_after_the_peer_stands_by() {
     let before = version().await;
     assert!(s.west_rec.pass(false).await.ok);
     assert!(s.west_rec.pass(true).await.ok);
-    assert_eq!(version().await, before, "{:?}", status(&s.west).await);
+    assert_eq!(version().await, before, "{:?}", plan_status(west).await);
 }
