@@ -1,0 +1,152 @@
+//! What the reconciler's tests on real clusters share: clusters with the reconciler's manifests and the plan
+//! namespaces, a peer cluster that lives for the whole test process, the peer Secrets (a kubeconfig for the
+//! shipped `drgitops-peer` ServiceAccount), and git repositories of the fixture plans.
+//!
+//! A cluster shared between tests is started on a runtime of its own thread, which outlives every test's
+//! runtime: the control plane's egress proxy runs as tasks of the runtime that started it. Its processes are
+//! stopped by the control plane's watchdog when the test binary exits. Tests make their own kube clients
+//! ([`Cluster::client`]) on their own runtime.
+
+use std::future::Future;
+use std::path::Path;
+use std::sync::OnceLock;
+
+use crate::{Cluster, git, repo_file};
+
+/// The namespaces of the fixture plans (`tests/data/gitops/plans`).
+pub const PLAN_NAMESPACES: [&str; 2] = ["mysql", "postgres"];
+
+/// A fixture of `tests/data/gitops`.
+pub fn gitops_data(name: &str) -> String {
+    let path = repo_file("tests/data/gitops").join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Runs `future` to completion on the process-wide runtime of its own thread, from any runtime.
+pub async fn on_process_runtime<F, T>(future: F) -> T
+where
+    F: Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    static RUNTIME: OnceLock<tokio::runtime::Handle> = OnceLock::new();
+    let handle = RUNTIME.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("testkit-shared-clusters".into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(1)
+                    .enable_all()
+                    .build()
+                    .expect("shared runtime");
+                tx.send(runtime.handle().clone()).expect("runtime handle");
+                runtime.block_on(std::future::pending::<()>());
+            })
+            .expect("shared runtime thread");
+        rx.recv().expect("runtime handle")
+    });
+    handle
+        .spawn(future)
+        .await
+        .expect("task on the shared runtime")
+}
+
+/// A cluster in `domain` with the reconciler installed ([`Cluster::install_reconciler`]) and the plan
+/// namespaces created, for one test.
+pub async fn reconciler_cluster(domain: &str) -> Cluster {
+    let cluster = Cluster::start(domain).await;
+    cluster.install_reconciler();
+    create_namespaces(&cluster, &PLAN_NAMESPACES);
+    cluster
+}
+
+/// The cluster in `domain` kept in `cell`, started once per test process on the process runtime (see the
+/// module docs) as [`reconciler_cluster`] does.
+pub async fn shared_reconciler_cluster(
+    cell: &'static tokio::sync::OnceCell<Cluster>,
+    domain: &'static str,
+) -> &'static Cluster {
+    cell.get_or_init(|| on_process_runtime(reconciler_cluster(domain)))
+        .await
+}
+
+pub fn create_namespaces(cluster: &Cluster, names: &[&str]) {
+    for name in names {
+        cluster.kubectl(&["create", "namespace", name]);
+    }
+}
+
+/// Puts the peer Secrets into `namespaces` of `cluster`: `drgitops-peer` with a kubeconfig for `peer`'s
+/// `drgitops-peer` ServiceAccount (its server replaced by `server` when given, e.g. a fault proxy), and
+/// `drgitops-peer-storage` with the storage endpoint.
+pub async fn add_peer_secrets(
+    cluster: &Cluster,
+    peer: &Cluster,
+    namespaces: &[&str],
+    server: Option<&str>,
+) {
+    let mut kubeconfig = peer
+        .env
+        .service_account_kubeconfig("drgitops-system", "drgitops-peer")
+        .await
+        .unwrap_or_else(|e| panic!("token for drgitops-peer on {}: {e:#}", peer.domain));
+    if let Some(server) = server {
+        kubeconfig = kubeconfig.replace(peer.env.url(), server);
+    }
+    for ns in namespaces {
+        cluster.kubectl(&[
+            "-n",
+            ns,
+            "create",
+            "secret",
+            "generic",
+            "drgitops-peer",
+            &format!("--from-literal=kubeconfig={kubeconfig}"),
+        ]);
+        cluster.kubectl(&[
+            "-n",
+            ns,
+            "create",
+            "secret",
+            "generic",
+            "drgitops-peer-storage",
+            "--from-literal=ip=10.0.0.9",
+            "--from-literal=port=9001",
+            "--from-literal=token=px-token",
+        ]);
+    }
+}
+
+/// A repository whose `plans/` holds the fixture plans mysql and postgres, on branch main.
+pub fn plan_repo() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    git(dir.path(), &["init", "-q", "-b", "main"]);
+    commit(
+        dir.path(),
+        &[
+            ("plans/mysql.yaml", &gitops_data("plans/mysql.yaml")),
+            ("plans/postgres.yaml", &gitops_data("plans/postgres.yaml")),
+        ],
+        "add plans",
+    );
+    dir
+}
+
+/// Writes files and commits them; returns the commit id.
+pub fn commit(dir: &Path, files: &[(&str, &str)], message: &str) -> String {
+    for (path, contents) in files {
+        let full = dir.join(path);
+        std::fs::create_dir_all(full.parent().expect("parent")).expect("mkdir");
+        std::fs::write(full, contents).expect("write");
+    }
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "-q", "--allow-empty", "-m", message]);
+    git(dir, &["rev-parse", "HEAD"])
+}
+
+/// Removes `path` in a commit; returns the commit id.
+pub fn remove(dir: &Path, path: &str, message: &str) -> String {
+    git(dir, &["rm", "-r", "-q", path]);
+    git(dir, &["commit", "-q", "-m", message]);
+    git(dir, &["rev-parse", "HEAD"])
+}
