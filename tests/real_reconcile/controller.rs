@@ -1,12 +1,12 @@
 //! The plan controller without the git source (DRPlans applied by Argo CD or Flux), and a primary whose peer's
-//! API server stops answering.
-
-mod reconcile_support;
+//! API server stops answering. Argo CD applies as admin; the reconciler runs as its shipped ServiceAccount.
 
 use drgitops::gitops::runner::Reconciler;
 use kube::api::{Api, Patch, PatchParams};
-use reconcile_support::*;
 use serde_json::Value;
+use testkit::{EAST, WEST};
+
+use crate::support::*;
 
 async fn apply_plan_as_argocd(client: &kube::Client, file: &str) {
     let object: Value = serde_yaml::from_str(&read_data(file)).expect("plan yaml");
@@ -35,51 +35,71 @@ async fn apply_as_argocd(client: &kube::Client, object: &Value) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plans_from_argocd_are_reconciled_without_a_git_url() {
-    let (east, west) = two_clusters().await;
-    for cluster in [&east, &west] {
-        apply_plan_as_argocd(&cluster.client(), "plans/mysql.yaml").await;
+    let (east, west) = pair().await;
+    let (admin, west_admin) = (east.client().await, west.client().await);
+    for client in [&admin, &west_admin] {
+        apply_plan_as_argocd(client, "plans/mysql.yaml").await;
     }
     for cluster in [&east, &west] {
-        let mut opts = drgitops::gitops::runner::ReconcilerOptions::new("test");
-        opts.cluster_domain = Some(cluster.domain.clone());
-        let outcome = Reconciler::new(cluster.client(), opts).pass(true).await;
+        let opts = controller_options(Some(&cluster.domain));
+        let outcome = Reconciler::new(reconciler_client(cluster).await, opts)
+            .pass(true)
+            .await;
         assert!(outcome.ok, "{}: {:?}", cluster.domain, outcome.errors);
     }
-    let primary = stork(&east.client(), "MigrationSchedule", "mysql", "mysql")
+    let primary = stork(&admin, "MigrationSchedule", "mysql", "mysql")
         .await
         .expect("schedule");
     assert_eq!(primary["spec"]["suspend"], false);
-    let standby = stork(&west.client(), "MigrationSchedule", "mysql", "mysql")
+    let standby = stork(&west_admin, "MigrationSchedule", "mysql", "mysql")
         .await
         .expect("schedule");
     assert_eq!(standby["spec"]["suspend"], true);
-    let plan = plan(&west.client(), "mysql", "mysql").await.expect("plan");
+    let plan = plan(&west_admin, "mysql", "mysql").await.expect("plan");
     assert_eq!(plan["status"]["role"], "Standby");
     assert_eq!(condition(&plan, "Ready").expect("Ready")["status"], "True");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_primary_suspends_its_schedule_while_the_peer_is_unreachable() {
-    let (east, west) = two_clusters().await;
-    apply_plan_as_argocd(&east.client(), "plans/mysql.yaml").await;
-    let mut opts = drgitops::gitops::runner::ReconcilerOptions::new("test");
-    opts.cluster_domain = Some(EAST.into());
+    // The peer is reached through a proxy that stops letting anything through, as when its API server stops
+    // answering.
+    let (east, peer) = tokio::join!(testkit::reconcile::reconciler_cluster(EAST), peer());
+    let proxy = testenv::faults::FaultProxy::start(
+        peer.env
+            .url()
+            .trim_start_matches("https://")
+            .parse()
+            .expect("kube-apiserver address"),
+    )
+    .expect("fault proxy");
+    testkit::reconcile::add_peer_secrets(
+        &east,
+        peer,
+        &testkit::reconcile::PLAN_NAMESPACES,
+        Some(&format!("https://{}", proxy.addr())),
+    )
+    .await;
+    let admin = east.client().await;
+    apply_plan_as_argocd(&admin, "plans/mysql.yaml").await;
+    let mut opts = controller_options(Some(EAST));
     opts.peer_timeout = std::time::Duration::from_secs(1);
-    let reconciler = Reconciler::new(east.client(), opts);
+    let reconciler = Reconciler::new(reconciler_client(&east).await, opts);
     assert!(reconciler.pass(true).await.ok);
-    let running = stork(&east.client(), "MigrationSchedule", "mysql", "mysql")
+    let running = stork(&admin, "MigrationSchedule", "mysql", "mysql")
         .await
         .expect("schedule");
     assert_eq!(running["spec"]["suspend"], false);
 
-    drop(west);
+    proxy.set_refuse(true);
+    proxy.reset_all();
     let outcome = reconciler.pass(true).await;
     assert!(!outcome.ok, "an unreachable peer is reported");
-    let suspended = stork(&east.client(), "MigrationSchedule", "mysql", "mysql")
+    let suspended = stork(&admin, "MigrationSchedule", "mysql", "mysql")
         .await
         .expect("schedule");
     assert_eq!(suspended["spec"]["suspend"], true);
-    let plan = plan(&east.client(), "mysql", "mysql").await.expect("plan");
+    let plan = plan(&admin, "mysql", "mysql").await.expect("plan");
     assert_eq!(plan["status"]["role"], "Primary");
     assert_eq!(plan["status"]["phase"], "Degraded");
     let ready = condition(&plan, "Ready").expect("Ready");
@@ -89,9 +109,10 @@ async fn a_primary_suspends_its_schedule_while_the_peer_is_unreachable() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_suspended_plan_is_left_alone_until_resumed() {
-    let (east, _west) = two_clusters().await;
-    apply_plan_as_argocd(&east.client(), "plans/mysql.yaml").await;
-    let plans: Api<drgitops::plan::DRPlan> = Api::namespaced(east.client(), "mysql");
+    let east = east().await;
+    let admin = east.client().await;
+    apply_plan_as_argocd(&admin, "plans/mysql.yaml").await;
+    let plans: Api<drgitops::plan::DRPlan> = Api::namespaced(admin.clone(), "mysql");
     let suspend = |value: Option<&str>| serde_json::json!({"metadata": {"annotations": {"drgitops.dev/suspend": value}}});
     plans
         .patch(
@@ -101,18 +122,17 @@ async fn a_suspended_plan_is_left_alone_until_resumed() {
         )
         .await
         .expect("suspended");
-    let mut opts = drgitops::gitops::runner::ReconcilerOptions::new("test");
-    opts.cluster_domain = Some(EAST.into());
-    let reconciler = Reconciler::new(east.client(), opts);
+    let opts = controller_options(Some(EAST));
+    let reconciler = Reconciler::new(reconciler_client(&east).await, opts);
 
     assert!(reconciler.pass(true).await.ok);
     assert!(
-        stork(&east.client(), "MigrationSchedule", "mysql", "mysql")
+        stork(&admin, "MigrationSchedule", "mysql", "mysql")
             .await
             .is_none(),
         "nothing applied"
     );
-    let suspended = plan(&east.client(), "mysql", "mysql").await.expect("plan");
+    let suspended = plan(&admin, "mysql", "mysql").await.expect("plan");
     assert_eq!(suspended["status"]["phase"], "Suspended");
     assert_eq!(
         condition(&suspended, "Ready").expect("Ready")["reason"],
@@ -129,7 +149,7 @@ async fn a_suspended_plan_is_left_alone_until_resumed() {
         .expect("resumed");
     assert!(reconciler.pass(true).await.ok);
     assert!(
-        stork(&east.client(), "MigrationSchedule", "mysql", "mysql")
+        stork(&admin, "MigrationSchedule", "mysql", "mysql")
             .await
             .is_some(),
         "applied once resumed"
@@ -138,18 +158,20 @@ async fn a_suspended_plan_is_left_alone_until_resumed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cluster_outside_the_plan_renders_nothing() {
-    let (east, _west) = two_clusters().await;
-    apply_plan_as_argocd(&east.client(), "plans/mysql.yaml").await;
-    let mut opts = drgitops::gitops::runner::ReconcilerOptions::new("test");
-    opts.cluster_domain = Some("eu-west-1a".into());
-    let outcome = Reconciler::new(east.client(), opts).pass(true).await;
+    let east = east().await;
+    let admin = east.client().await;
+    apply_plan_as_argocd(&admin, "plans/mysql.yaml").await;
+    let opts = controller_options(Some("eu-west-1a"));
+    let outcome = Reconciler::new(reconciler_client(&east).await, opts)
+        .pass(true)
+        .await;
     assert!(!outcome.ok);
     assert!(
-        stork(&east.client(), "ClusterPair", "mysql", "remotecluster")
+        stork(&admin, "ClusterPair", "mysql", "remotecluster")
             .await
             .is_none()
     );
-    let plan = plan(&east.client(), "mysql", "mysql").await.expect("plan");
+    let plan = plan(&admin, "mysql", "mysql").await.expect("plan");
     let stalled = condition(&plan, "Stalled").expect("Stalled");
     assert_eq!(stalled["reason"], "DomainNotInPlan");
     assert!(
@@ -163,14 +185,15 @@ async fn a_cluster_outside_the_plan_renders_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_local_domain_comes_from_stork_when_not_given() {
-    let (east, _west) = two_clusters().await;
-    apply_plan_as_argocd(&east.client(), "plans/mysql.yaml").await;
+    let east = east().await;
+    let admin = east.client().await;
+    apply_plan_as_argocd(&admin, "plans/mysql.yaml").await;
     let (resource, _) = drgitops::gitops::apply::api_resource(
         drgitops::gitops::apply::STORK_API_VERSION,
         "ClusterDomainsStatus",
     )
     .expect("known kind");
-    let statuses: Api<kube::api::DynamicObject> = Api::all_with(east.client(), &resource);
+    let statuses: Api<kube::api::DynamicObject> = Api::all_with(admin.clone(), &resource);
     let status: kube::api::DynamicObject = serde_json::from_value(serde_json::json!({
         "apiVersion": "stork.libopenstorage.org/v1alpha1", "kind": "ClusterDomainsStatus",
         "metadata": {"name": "px-cluster-1"},
@@ -184,22 +207,24 @@ async fn the_local_domain_comes_from_stork_when_not_given() {
         .await
         .expect("created");
 
-    let opts = drgitops::gitops::runner::ReconcilerOptions::new("test");
+    let opts = controller_options(None);
     assert!(opts.cluster_domain.is_none());
-    let outcome = Reconciler::new(east.client(), opts).pass(true).await;
+    let outcome = Reconciler::new(reconciler_client(&east).await, opts)
+        .pass(true)
+        .await;
     assert!(outcome.ok, "{:?}", outcome.errors);
-    let plan = plan(&east.client(), "mysql", "mysql").await.expect("plan");
+    let plan = plan(&admin, "mysql", "mysql").await.expect("plan");
     assert_eq!(plan["status"]["localDomain"], EAST);
     assert_eq!(plan["status"]["role"], "Primary");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fields_stork_owns_are_left_alone() {
-    let (east, _west) = two_clusters().await;
-    apply_plan_as_argocd(&east.client(), "plans/mysql.yaml").await;
-    let mut opts = drgitops::gitops::runner::ReconcilerOptions::new("test");
-    opts.cluster_domain = Some(EAST.into());
-    let reconciler = Reconciler::new(east.client(), opts);
+    let east = east().await;
+    let admin = east.client().await;
+    apply_plan_as_argocd(&admin, "plans/mysql.yaml").await;
+    let opts = controller_options(Some(EAST));
+    let reconciler = Reconciler::new(reconciler_client(&east).await, opts);
     assert!(reconciler.pass(true).await.ok);
 
     // Stork writes as Stork does: a full-object update with its finalizer, a persisted default, status, and a
@@ -210,7 +235,7 @@ async fn fields_stork_owns_are_left_alone() {
     )
     .expect("known kind");
     let schedules: Api<kube::api::DynamicObject> =
-        Api::namespaced_with(east.client(), "mysql", &resource);
+        Api::namespaced_with(admin.clone(), "mysql", &resource);
     let mut live = schedules.get("mysql").await.expect("schedule");
     live.metadata.finalizers = Some(vec!["stork.libopenstorage.org/finalizer-cleanup".into()]);
     live.data["spec"]["suspend"] = serde_json::json!(true);
@@ -229,7 +254,7 @@ async fn fields_stork_owns_are_left_alone() {
         .expect("stork's update");
 
     assert!(reconciler.pass(true).await.ok);
-    let after = stork(&east.client(), "MigrationSchedule", "mysql", "mysql")
+    let after = stork(&admin, "MigrationSchedule", "mysql", "mysql")
         .await
         .expect("schedule");
     assert_eq!(
@@ -283,13 +308,13 @@ async fn rendered(client: &kube::Client, namespace: &str, plan: &str) -> Vec<Str
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_invalid_plan_in_the_cluster_stalls_alone_and_recovers_when_fixed() {
-    let (east, _west) = two_clusters().await;
-    apply_plan_as_argocd(&east.client(), "plans/mysql.yaml").await;
+    let east = east().await;
+    let admin = east.client().await;
+    apply_plan_as_argocd(&admin, "plans/mysql.yaml").await;
     // Stored straight through the API, as with the webhook off or a plan older than the rule.
-    apply_as_argocd(&east.client(), &plan_without_storage_secret()).await;
-    let mut opts = drgitops::gitops::runner::ReconcilerOptions::new("test");
-    opts.cluster_domain = Some(EAST.into());
-    let reconciler = Reconciler::new(east.client(), opts);
+    apply_as_argocd(&admin, &plan_without_storage_secret()).await;
+    let opts = controller_options(Some(EAST));
+    let reconciler = Reconciler::new(reconciler_client(&east).await, opts);
 
     let outcome = reconciler.pass(true).await;
     assert!(!outcome.ok, "the invalid plan is reported");
@@ -301,9 +326,7 @@ async fn an_invalid_plan_in_the_cluster_stalls_alone_and_recovers_when_fixed() {
         "{:?}",
         outcome.errors
     );
-    let invalid = plan(&east.client(), "postgres", "postgres")
-        .await
-        .expect("plan");
+    let invalid = plan(&admin, "postgres", "postgres").await.expect("plan");
     assert_eq!(invalid["status"]["phase"], "Stalled");
     let stalled = condition(&invalid, "Stalled").expect("Stalled");
     assert_eq!(stalled["status"], "True");
@@ -319,13 +342,13 @@ async fn an_invalid_plan_in_the_cluster_stalls_alone_and_recovers_when_fixed() {
         (&"False".into(), &"InvalidPlan".into())
     );
     assert_eq!(
-        rendered(&east.client(), "postgres", "postgres").await,
+        rendered(&admin, "postgres", "postgres").await,
         Vec::<String>::new(),
         "nothing rendered for the invalid plan"
     );
     assert!(
         warning_names(
-            &east.client(),
+            &admin,
             "postgres",
             "InvalidPlan",
             "spec.clusterPair.storageSecret"
@@ -334,11 +357,11 @@ async fn an_invalid_plan_in_the_cluster_stalls_alone_and_recovers_when_fixed() {
         "a Warning Event names the field"
     );
 
-    protected_plan(&east.client(), "mysql", "mysql").await;
-    assert_eq!(rendered(&east.client(), "mysql", "mysql").await.len(), 3);
+    protected_plan(&admin, "mysql", "mysql").await;
+    assert_eq!(rendered(&admin, "mysql", "mysql").await.len(), 3);
 
     // The fix is a new generation of the plan: the Secret named, as the validator asked.
-    let plans: Api<drgitops::plan::DRPlan> = Api::namespaced(east.client(), "postgres");
+    let plans: Api<drgitops::plan::DRPlan> = Api::namespaced(admin.clone(), "postgres");
     plans
         .patch(
             "postgres",
@@ -350,16 +373,13 @@ async fn an_invalid_plan_in_the_cluster_stalls_alone_and_recovers_when_fixed() {
         .expect("fixed");
     let outcome = reconciler.pass(true).await;
     assert!(outcome.ok, "{:?}", outcome.errors);
-    let fixed = protected_plan(&east.client(), "postgres", "postgres").await;
+    let fixed = protected_plan(&admin, "postgres", "postgres").await;
     assert_eq!(
         condition(&fixed, "Stalled").expect("Stalled")["status"],
         "False"
     );
-    assert_eq!(
-        rendered(&east.client(), "postgres", "postgres").await.len(),
-        3
-    );
-    let schedule = stork(&east.client(), "MigrationSchedule", "postgres", "postgres")
+    assert_eq!(rendered(&admin, "postgres", "postgres").await.len(), 3);
+    let schedule = stork(&admin, "MigrationSchedule", "postgres", "postgres")
         .await
         .expect("schedule");
     assert_eq!(schedule["spec"]["suspend"], false);
@@ -367,12 +387,12 @@ async fn an_invalid_plan_in_the_cluster_stalls_alone_and_recovers_when_fixed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_invalid_plan_starts_no_transition() {
-    let (east, _west) = two_clusters().await;
-    web_deployment(&east.client(), 2, None).await;
-    apply_plan_as_argocd(&east.client(), "plans/mysql.yaml").await;
-    let mut opts = drgitops::gitops::runner::ReconcilerOptions::new("test");
-    opts.cluster_domain = Some(EAST.into());
-    let reconciler = Reconciler::new(east.client(), opts);
+    let east = east().await;
+    let admin = east.client().await;
+    web_deployment(&admin, 2, None).await;
+    apply_plan_as_argocd(&admin, "plans/mysql.yaml").await;
+    let opts = controller_options(Some(EAST));
+    let reconciler = Reconciler::new(reconciler_client(&east).await, opts);
     assert!(reconciler.pass(true).await.ok);
 
     // A failover to west in the same change as an invalid field: east must not stand down for it.
@@ -380,9 +400,9 @@ async fn an_invalid_plan_starts_no_transition() {
         serde_yaml::from_str(&read_data("plans/mysql.yaml")).expect("plan yaml");
     failover["spec"]["primary"] = WEST.into();
     failover["spec"]["schedule"]["interval"]["intervalMinutes"] = 0.into();
-    apply_as_argocd(&east.client(), &failover).await;
+    apply_as_argocd(&admin, &failover).await;
     assert!(!reconciler.pass(true).await.ok);
-    let stalled = plan(&east.client(), "mysql", "mysql").await.expect("plan");
+    let stalled = plan(&admin, "mysql", "mysql").await.expect("plan");
     assert_eq!(stalled["status"]["phase"], "Stalled");
     assert_eq!(stalled["status"]["role"], "Primary", "the role held stays");
     let message = condition(&stalled, "Stalled").expect("Stalled")["message"]
@@ -394,45 +414,43 @@ async fn an_invalid_plan_starts_no_transition() {
         "{message}"
     );
     let deployments: Api<k8s_openapi::api::apps::v1::Deployment> =
-        Api::namespaced(east.client(), "mysql");
+        Api::namespaced(admin.clone(), "mysql");
     let web = deployments.get("web").await.expect("web");
     assert_eq!(web.spec.and_then(|s| s.replicas), Some(2), "still running");
-    let schedule = stork(&east.client(), "MigrationSchedule", "mysql", "mysql")
+    let schedule = stork(&admin, "MigrationSchedule", "mysql", "mysql")
         .await
         .expect("schedule");
     assert_eq!(schedule["spec"]["suspend"], false, "still protecting");
 
     // Fixed, the failover proceeds: east stands down.
     failover["spec"]["schedule"]["interval"]["intervalMinutes"] = 15.into();
-    apply_as_argocd(&east.client(), &failover).await;
+    apply_as_argocd(&admin, &failover).await;
     reconciler.pass(true).await;
     let web = deployments.get("web").await.expect("web");
     assert_eq!(web.spec.and_then(|s| s.replicas), Some(0), "stood down");
-    let stood_down = plan(&east.client(), "mysql", "mysql").await.expect("plan");
+    let stood_down = plan(&admin, "mysql", "mysql").await.expect("plan");
     assert_eq!(stood_down["status"]["role"], "Standby");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plan_that_does_not_read_stalls_alone_and_keeps_what_it_rendered() {
-    let (east, _west) = two_clusters().await;
-    apply_plan_as_argocd(&east.client(), "plans/mysql.yaml").await;
+    let east = east().await;
+    let admin = east.client().await;
+    apply_plan_as_argocd(&admin, "plans/mysql.yaml").await;
     let mut postgres = plan_without_storage_secret();
     postgres["spec"]["clusterPair"]["storageSecret"] =
         serde_json::json!({"name": "drgitops-peer-storage"});
-    apply_as_argocd(&east.client(), &postgres).await;
-    let mut opts = drgitops::gitops::runner::ReconcilerOptions::new("test");
-    opts.cluster_domain = Some(EAST.into());
-    let reconciler = Reconciler::new(east.client(), opts);
+    apply_as_argocd(&admin, &postgres).await;
+    let opts = controller_options(Some(EAST));
+    let reconciler = Reconciler::new(reconciler_client(&east).await, opts);
     let outcome = reconciler.pass(true).await;
     assert!(outcome.ok, "{:?}", outcome.errors);
-    assert_eq!(
-        rendered(&east.client(), "postgres", "postgres").await.len(),
-        3
-    );
+    assert_eq!(rendered(&admin, "postgres", "postgres").await.len(), 3);
 
-    // A string where a number belongs: the object no longer reads as a DRPlan.
-    patch_raw(
-        &east.client(),
+    // A string where a number belongs, stored while an older CRD schema let it through: the object no longer
+    // reads as a DRPlan.
+    store_under_older_schema(
+        &east,
         "postgres",
         "postgres",
         serde_json::json!({"spec": {"schedule": {"interval": {"intervalMinutes": "often"}}}}),
@@ -440,9 +458,7 @@ async fn a_plan_that_does_not_read_stalls_alone_and_keeps_what_it_rendered() {
     .await;
     let outcome = reconciler.pass(true).await;
     assert!(!outcome.ok, "the unreadable plan is reported");
-    let broken = plan(&east.client(), "postgres", "postgres")
-        .await
-        .expect("plan");
+    let broken = plan(&admin, "postgres", "postgres").await.expect("plan");
     assert_eq!(broken["status"]["phase"], "Stalled");
     let stalled = condition(&broken, "Stalled").expect("Stalled");
     assert_eq!(
@@ -457,7 +473,7 @@ async fn a_plan_that_does_not_read_stalls_alone_and_keeps_what_it_rendered() {
     assert_eq!(broken["status"]["role"], "Primary", "the role held stays");
     assert!(
         warning_names(
-            &east.client(),
+            &admin,
             "postgres",
             "InvalidPlan",
             "spec.schedule.interval.intervalMinutes"
@@ -466,14 +482,14 @@ async fn a_plan_that_does_not_read_stalls_alone_and_keeps_what_it_rendered() {
         "a Warning Event on the unreadable plan names the field"
     );
     assert_eq!(
-        rendered(&east.client(), "postgres", "postgres").await.len(),
+        rendered(&admin, "postgres", "postgres").await.len(),
         3,
         "what the plan rendered is not pruned while it is being fixed"
     );
-    protected_plan(&east.client(), "mysql", "mysql").await;
+    protected_plan(&admin, "mysql", "mysql").await;
 
-    patch_raw(
-        &east.client(),
+    patch_plan(
+        &admin,
         "postgres",
         "postgres",
         serde_json::json!({"spec": {"schedule": {"interval": {"intervalMinutes": 15}}}}),
@@ -481,7 +497,7 @@ async fn a_plan_that_does_not_read_stalls_alone_and_keeps_what_it_rendered() {
     .await;
     let outcome = reconciler.pass(true).await;
     assert!(outcome.ok, "{:?}", outcome.errors);
-    protected_plan(&east.client(), "postgres", "postgres").await;
+    protected_plan(&admin, "postgres", "postgres").await;
 }
 
 /// The plan `namespace/name`, after checking that it is Protected and Ready.

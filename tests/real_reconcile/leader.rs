@@ -1,6 +1,5 @@
-//! Two reconcilers on one cluster: only the Lease holder writes; when it shuts down the other takes over.
-
-mod reconcile_support;
+//! Two reconcilers on one cluster, each as the shipped ServiceAccount, electing a leader with the real Lease API
+//! in the system namespace: only the Lease holder writes; when it shuts down the other takes over.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -8,11 +7,15 @@ use std::time::Duration;
 use drgitops::gitops::runner::Reconciler;
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::Api;
-use reconcile_support::*;
+use testkit::reconcile::{commit, plan_repo};
+use testkit::{EAST, eventually};
+
+use crate::support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_the_leader_writes() {
-    let (east, _west) = two_clusters().await;
+    let east = east().await;
+    let client = east.client().await;
     let repo = plan_repo();
     let (cache_a, cache_b) = (
         tempfile::tempdir().expect("tmp"),
@@ -23,13 +26,13 @@ async fn only_the_leader_writes() {
     let mut opts_b = options(EAST, repo.path(), cache_b.path());
     opts_b.identity = "replica-b".into();
     opts_b.webhook_secret = Some(b"s".to_vec());
-    let a = Reconciler::new(east.client(), opts_a);
-    let b = Reconciler::new(east.client(), opts_b);
+    let a = Reconciler::new(reconciler_client(&east).await, opts_a);
+    let b = Reconciler::new(reconciler_client(&east).await, opts_b);
     let (stop_a, shutdown_a) = tokio::sync::watch::channel(false);
     let (stop_b, shutdown_b) = tokio::sync::watch::channel(false);
     let run_a = tokio::spawn(a.clone().run(shutdown_a));
     // B starts once A holds the lease, so the test knows who leads.
-    let leases: Api<Lease> = Api::namespaced(east.client(), "kube-system");
+    let leases: Api<Lease> = Api::namespaced(client.clone(), SYSTEM_NAMESPACE);
     let holder = |want: &'static str| {
         let leases = leases.clone();
         async move {
@@ -45,7 +48,6 @@ async fn only_the_leader_writes() {
     );
     let run_b = tokio::spawn(b.clone().run(shutdown_b));
 
-    let client = east.client();
     let applied = eventually(Duration::from_secs(20), || async {
         plan(&client, "mysql", "mysql")
             .await?
@@ -145,16 +147,16 @@ fn fetches(reconciler: &Reconciler) -> u64 {
 /// it, it keeps fetching every 200 ms, and a later commit is picked up by polling alone, with no push.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_leader_polls_on_its_interval() {
-    let (east, _west) = two_clusters().await;
+    let east = east().await;
+    let client = east.client().await;
     let repo = plan_repo();
     let cache = tempfile::tempdir().expect("tmp");
     let mut opts = options(EAST, repo.path(), cache.path());
     opts.interval = Duration::from_millis(200);
     opts.lease_duration = Duration::from_secs(60);
-    let reconciler = Reconciler::new(east.client(), opts);
+    let reconciler = Reconciler::new(reconciler_client(&east).await, opts);
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     let run = tokio::spawn(reconciler.clone().run(shutdown));
-    let client = east.client();
     let first = eventually(Duration::from_secs(10), || async {
         stork(&client, "NamespacedSchedulePolicy", "mysql", "mysql").await
     })

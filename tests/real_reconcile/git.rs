@@ -1,24 +1,32 @@
-//! The reconciler end to end against two in-memory clusters and a real git repository: commits become DRPlans
-//! and each role's Stork objects; edits update them; deleted plans are pruned (and only what we applied); a broken
-//! commit changes nothing and says where it is broken; a later good commit recovers.
-
-mod reconcile_support;
+//! The reconciler end to end against real clusters and a real git repository, as the shipped ServiceAccount:
+//! commits become DRPlans and each role's Stork objects; edits update them; deleted plans are pruned (and only
+//! what we applied); a broken commit changes nothing and says where it is broken; a later good commit recovers.
 
 use drgitops::gitops::runner::Reconciler;
-use reconcile_support::*;
 use serde_json::json;
+use testkit::reconcile::{commit, plan_repo, reconciler_cluster, remove};
+use testkit::{EAST, WEST, git};
+
+use crate::support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commits_drive_both_roles_prune_and_fail_closed() {
-    let (east, west) = two_clusters().await;
+    let (east, west) = pair().await;
+    let (admin, west_admin) = (east.client().await, west.client().await);
     let repo = plan_repo();
     let first = git(repo.path(), &["rev-parse", "HEAD"]);
     let (east_cache, west_cache) = (
         tempfile::tempdir().expect("tmp"),
         tempfile::tempdir().expect("tmp"),
     );
-    let east_rec = Reconciler::new(east.client(), options(EAST, repo.path(), east_cache.path()));
-    let west_rec = Reconciler::new(west.client(), options(WEST, repo.path(), west_cache.path()));
+    let east_rec = Reconciler::new(
+        reconciler_client(&east).await,
+        options(EAST, repo.path(), east_cache.path()),
+    );
+    let west_rec = Reconciler::new(
+        reconciler_client(&west).await,
+        options(WEST, repo.path(), west_cache.path()),
+    );
 
     // 1. A commit with plans yields the role's objects on the primary and on the standby.
     let outcome = east_rec.pass(true).await;
@@ -26,7 +34,7 @@ async fn commits_drive_both_roles_prune_and_fail_closed() {
     let outcome = west_rec.pass(true).await;
     assert!(outcome.ok, "west pass: {:?}", outcome.errors);
 
-    let pair = stork(&east.client(), "ClusterPair", "mysql", "remotecluster")
+    let pair = stork(&admin, "ClusterPair", "mysql", "remotecluster")
         .await
         .expect("pair on east");
     assert_eq!(
@@ -36,7 +44,7 @@ async fn commits_drive_both_roles_prune_and_fail_closed() {
     assert_eq!(pair["spec"]["config"]["current-context"], WEST);
     assert_eq!(
         pair["spec"]["config"]["clusters"][WEST]["server"],
-        west.srv.url()
+        west.env.url()
     );
     assert_eq!(
         pair["metadata"]["labels"]["app.kubernetes.io/managed-by"],
@@ -47,7 +55,7 @@ async fn commits_drive_both_roles_prune_and_fail_closed() {
         pair.get("status").is_none_or(|s| s.is_null()),
         "no status is ever sent: {pair}"
     );
-    let metro_pair = stork(&east.client(), "ClusterPair", "postgres", "metro-peer")
+    let metro_pair = stork(&admin, "ClusterPair", "postgres", "metro-peer")
         .await
         .expect("metro pair");
     assert!(
@@ -55,12 +63,12 @@ async fn commits_drive_both_roles_prune_and_fail_closed() {
         "metro pairs carry no storage options"
     );
 
-    let policy = stork(&east.client(), "NamespacedSchedulePolicy", "mysql", "mysql")
+    let policy = stork(&admin, "NamespacedSchedulePolicy", "mysql", "mysql")
         .await
         .expect("policy");
     assert_eq!(policy["policy"]["interval"]["intervalMinutes"], 15);
 
-    let primary = stork(&east.client(), "MigrationSchedule", "mysql", "mysql")
+    let primary = stork(&admin, "MigrationSchedule", "mysql", "mysql")
         .await
         .expect("schedule on east");
     assert_eq!(primary["spec"]["suspend"], false);
@@ -78,7 +86,7 @@ async fn commits_drive_both_roles_prune_and_fail_closed() {
         "remotecluster"
     );
 
-    let standby = stork(&west.client(), "MigrationSchedule", "mysql", "mysql")
+    let standby = stork(&west_admin, "MigrationSchedule", "mysql", "mysql")
         .await
         .expect("schedule on west");
     assert_eq!(standby["spec"]["suspend"], true);
@@ -86,14 +94,12 @@ async fn commits_drive_both_roles_prune_and_fail_closed() {
         standby["metadata"]["annotations"]["stork.libopenstorage.org/static-copy"],
         "true"
     );
-    let west_pair = stork(&west.client(), "ClusterPair", "mysql", "remotecluster")
+    let west_pair = stork(&west_admin, "ClusterPair", "mysql", "remotecluster")
         .await
         .expect("pair kept on standby");
     assert_eq!(west_pair["spec"]["config"]["current-context"], EAST);
 
-    let east_plan = plan(&east.client(), "mysql", "mysql")
-        .await
-        .expect("plan applied");
+    let east_plan = plan(&admin, "mysql", "mysql").await.expect("plan applied");
     assert_eq!(east_plan["status"]["role"], "Primary");
     assert_eq!(east_plan["status"]["localDomain"], EAST);
     assert_eq!(east_plan["status"]["lastAppliedRevision"], first.as_str());
@@ -110,7 +116,7 @@ async fn commits_drive_both_roles_prune_and_fail_closed() {
         condition(&east_plan, "Stalled").expect("Stalled")["status"],
         "False"
     );
-    let west_plan = plan(&west.client(), "mysql", "mysql")
+    let west_plan = plan(&west_admin, "mysql", "mysql")
         .await
         .expect("plan applied");
     assert_eq!(west_plan["status"]["role"], "Standby");
@@ -126,23 +132,16 @@ async fn commits_drive_both_roles_prune_and_fail_closed() {
     );
     assert!(east_rec.pass(false).await.ok);
     assert!(west_rec.pass(false).await.ok);
-    for cluster in [&east, &west] {
-        let policy = stork(
-            &cluster.client(),
-            "NamespacedSchedulePolicy",
-            "mysql",
-            "mysql",
-        )
-        .await
-        .expect("policy");
+    for (cluster, client) in [(&east, &admin), (&west, &west_admin)] {
+        let policy = stork(client, "NamespacedSchedulePolicy", "mysql", "mysql")
+            .await
+            .expect("policy");
         assert_eq!(
             policy["policy"]["interval"]["intervalMinutes"], 30,
             "on {}",
             cluster.domain
         );
-        let plan = plan(&cluster.client(), "mysql", "mysql")
-            .await
-            .expect("plan");
+        let plan = plan(client, "mysql", "mysql").await.expect("plan");
         assert_eq!(plan["status"]["lastAppliedRevision"], second.as_str());
     }
 
@@ -160,14 +159,14 @@ async fn commits_drive_both_roles_prune_and_fail_closed() {
         report.contains("spec.schedule.interval.intervalMinutes"),
         "names the field: {report}"
     );
-    let policy = stork(&east.client(), "NamespacedSchedulePolicy", "mysql", "mysql")
+    let policy = stork(&admin, "NamespacedSchedulePolicy", "mysql", "mysql")
         .await
         .expect("policy");
     assert_eq!(
         policy["policy"]["interval"]["intervalMinutes"], 30,
         "the last good state stays"
     );
-    let stalled_plan = plan(&east.client(), "mysql", "mysql").await.expect("plan");
+    let stalled_plan = plan(&admin, "mysql", "mysql").await.expect("plan");
     let stalled = condition(&stalled_plan, "Stalled").expect("Stalled");
     assert_eq!(stalled["status"], "True");
     assert_eq!(stalled["reason"], "InvalidCommit");
@@ -186,7 +185,7 @@ async fn commits_drive_both_roles_prune_and_fail_closed() {
         stalled_plan["status"]["lastAppliedRevision"],
         second.as_str()
     );
-    let other = plan(&east.client(), "postgres", "postgres")
+    let other = plan(&admin, "postgres", "postgres")
         .await
         .expect("other plan");
     assert_eq!(
@@ -200,11 +199,11 @@ async fn commits_drive_both_roles_prune_and_fail_closed() {
     let good = commit(repo.path(), &[("plans/mysql.yaml", &fixed)], "fix");
     let outcome = east_rec.pass(false).await;
     assert!(outcome.ok, "{:?}", outcome.errors);
-    let policy = stork(&east.client(), "NamespacedSchedulePolicy", "mysql", "mysql")
+    let policy = stork(&admin, "NamespacedSchedulePolicy", "mysql", "mysql")
         .await
         .expect("policy");
     assert_eq!(policy["policy"]["interval"]["intervalMinutes"], 45);
-    let recovered = plan(&east.client(), "mysql", "mysql").await.expect("plan");
+    let recovered = plan(&admin, "mysql", "mysql").await.expect("plan");
     assert_eq!(
         condition(&recovered, "Stalled").expect("Stalled")["status"],
         "False"
@@ -213,7 +212,7 @@ async fn commits_drive_both_roles_prune_and_fail_closed() {
 
     // 5. Deleting a plan file prunes the plan and what was rendered from it; a hand-made schedule survives.
     create_stork(
-        &east.client(),
+        &admin,
         "MigrationSchedule",
         "mysql",
         json!({"apiVersion": "stork.libopenstorage.org/v1alpha1", "kind": "MigrationSchedule",
@@ -226,7 +225,7 @@ async fn commits_drive_both_roles_prune_and_fail_closed() {
     let outcome = east_rec.pass(false).await;
     assert!(outcome.ok, "{:?}", outcome.errors);
     assert!(
-        plan(&east.client(), "mysql", "mysql").await.is_none(),
+        plan(&admin, "mysql", "mysql").await.is_none(),
         "the plan is pruned"
     );
     for (kind, name) in [
@@ -235,32 +234,37 @@ async fn commits_drive_both_roles_prune_and_fail_closed() {
         ("MigrationSchedule", "mysql"),
     ] {
         assert!(
-            stork(&east.client(), kind, "mysql", name).await.is_none(),
+            stork(&admin, kind, "mysql", name).await.is_none(),
             "{kind} {name} is pruned"
         );
     }
     assert!(
-        stork(&east.client(), "MigrationSchedule", "mysql", "by-hand")
+        stork(&admin, "MigrationSchedule", "mysql", "by-hand")
             .await
             .is_some(),
         "hand-made object survives"
     );
     assert!(
-        plan(&east.client(), "postgres", "postgres").await.is_some(),
+        plan(&admin, "postgres", "postgres").await.is_some(),
         "the other plan stays"
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_secret_is_a_condition_and_an_empty_commit_prunes_nothing() {
-    let east = cluster(EAST).await;
+    // No peer Secrets in the plan namespaces.
+    let east = reconciler_cluster(EAST).await;
+    let admin = east.client().await;
     let repo = plan_repo();
     let cache = tempfile::tempdir().expect("tmp");
-    let reconciler = Reconciler::new(east.client(), options(EAST, repo.path(), cache.path()));
+    let reconciler = Reconciler::new(
+        reconciler_client(&east).await,
+        options(EAST, repo.path(), cache.path()),
+    );
 
     let outcome = reconciler.pass(true).await;
     assert!(!outcome.ok, "plans without their Secrets are not Ready");
-    let stuck = plan(&east.client(), "mysql", "mysql")
+    let stuck = plan(&admin, "mysql", "mysql")
         .await
         .expect("plan applied anyway");
     let stalled = condition(&stuck, "Stalled").expect("Stalled");
@@ -279,28 +283,32 @@ async fn a_missing_secret_is_a_condition_and_an_empty_commit_prunes_nothing() {
     remove(repo.path(), "plans", "remove everything");
     let _ = reconciler.pass(false).await;
     assert!(
-        plan(&east.client(), "mysql", "mysql").await.is_some(),
+        plan(&admin, "mysql", "mysql").await.is_some(),
         "an empty render never prunes"
     );
     assert!(
-        plan(&east.client(), "postgres", "postgres").await.is_some(),
+        plan(&admin, "postgres", "postgres").await.is_some(),
         "an empty render never prunes"
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_commit_warns_its_plans_while_another_stored_plan_does_not_read() {
-    let (east, _west) = two_clusters().await;
+    let east = east().await;
+    let admin = east.client().await;
     let repo = plan_repo();
     let cache = tempfile::tempdir().expect("tmp");
-    let reconciler = Reconciler::new(east.client(), options(EAST, repo.path(), cache.path()));
+    let reconciler = Reconciler::new(
+        reconciler_client(&east).await,
+        options(EAST, repo.path(), cache.path()),
+    );
     let outcome = reconciler.pass(true).await;
     assert!(outcome.ok, "{:?}", outcome.errors);
 
-    // The postgres plan is stored with a field of the wrong type (as with the webhook off), then a commit breaks
-    // the mysql plan: the commit is refused, and the mysql plan still gets its Warning Event.
-    patch_raw(
-        &east.client(),
+    // The postgres plan holds a field of the wrong type (stored while an older CRD schema let it through), then a
+    // commit breaks the mysql plan: the commit is refused, and the mysql plan still gets its Warning Event.
+    store_under_older_schema(
+        &east,
         "postgres",
         "postgres",
         json!({"spec": {"schedule": {"interval": {"intervalMinutes": "often"}}}}),
@@ -311,13 +319,7 @@ async fn a_refused_commit_warns_its_plans_while_another_stored_plan_does_not_rea
     let outcome = reconciler.pass(false).await;
     assert!(!outcome.ok, "a broken commit fails the pass");
     assert!(
-        warning_names(
-            &east.client(),
-            "mysql",
-            "InvalidCommit",
-            "plans/mysql.yaml:21"
-        )
-        .await,
+        warning_names(&admin, "mysql", "InvalidCommit", "plans/mysql.yaml:21").await,
         "the refused commit's plan is warned, naming file and line"
     );
 }

@@ -1,0 +1,14 @@
+//! The reconciler on real control planes (`tests/testenv`): in-process [`drgitops::gitops::runner::Reconciler`]s
+//! and the `drgitops reconcile` and `drgitops status` binaries, talking to their cluster as the shipped
+//! `drgitops-reconciler` ServiceAccount and to the peer as the shipped `drgitops-peer` one.
+//!
+//! The reconciler lists DRPlans cluster-wide and keeps one inventory and one Lease per cluster, so every test
+//! that runs it has a cluster of its own; the peer that tests only read is shared (see [`support::peer`]).
+
+/// The binary under test.
+pub const DRGITOPS: &str = env!("CARGO_BIN_EXE_drgitops");
+
+mod controller;
+mod git;
+mod leader;
+mod support;
