@@ -8,7 +8,10 @@
 /// The binary under test.
 pub const DRGITOPS: &str = env!("CARGO_BIN_EXE_drgitops");
 
+mod cli;
 mod controller;
 mod git;
+mod hooks;
 mod leader;
+mod status;
 mod support;

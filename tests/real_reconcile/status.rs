@@ -1,30 +1,28 @@
-//! `drgitops status` against an in-memory API server, run as the real binary with a kubeconfig.
+//! `drgitops status` as a person runs it: the real binary with an admin kubeconfig, against a real cluster.
 
 use std::process::Output;
 
 use drgitops::plan::DRPlan;
-use fake_apiserver::FakeApiServer;
-use k8s_openapi::api::core::v1::Namespace;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
 use serde_json::{Value, json};
+use testkit::{Cluster, EAST, repo_file};
+
+use crate::support::store_under_older_schema;
 
 fn data(name: &str) -> String {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data/failover")
-        .join(name);
+    let path = repo_file("tests/data/failover").join(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// Runs `drgitops status ARGS` with a kubeconfig for `server` (off the async runtime: the server serves meanwhile).
+/// Runs `drgitops status ARGS` with `kubeconfig` (off the async runtime).
 async fn status(kubeconfig: String, args: &[&str]) -> Output {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("kubeconfig");
     std::fs::write(&path, kubeconfig).unwrap();
     let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
     tokio::task::spawn_blocking(move || {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_drgitops"))
+        let out = std::process::Command::new(crate::DRGITOPS)
             .arg("status")
             .args(&args)
             .env("KUBECONFIG", &path)
@@ -38,14 +36,21 @@ async fn status(kubeconfig: String, args: &[&str]) -> Output {
     .unwrap()
 }
 
-/// A cluster holding the two plans of `status-plans.yaml`, with their status.
-async fn cluster_with_plans() -> FakeApiServer {
-    let server = FakeApiServer::start().await.unwrap();
-    let client = server.client();
-    Api::<CustomResourceDefinition>::all(client.clone())
-        .create(&PostParams::default(), &drgitops::plan::crd::crd())
-        .await
-        .unwrap();
+/// A cluster with the shipped DRPlan CRD, holding the two plans of `status-plans.yaml` with their status.
+async fn cluster_with_plans() -> Cluster {
+    let cluster = Cluster::start(EAST).await;
+    cluster.kubectl(&[
+        "apply",
+        "-f",
+        &repo_file("manifests/crd/drplan.yaml").display().to_string(),
+    ]);
+    cluster.kubectl(&[
+        "wait",
+        "--for=condition=Established",
+        "crd/drplans.drgitops.dev",
+        "--timeout=60s",
+    ]);
+    let client = cluster.client().await;
     for doc in serde_yaml::Deserializer::from_str(&data("status-plans.yaml")) {
         let mut plan: Value = serde::Deserialize::deserialize(doc).unwrap();
         let status = plan.as_object_mut().unwrap().remove("status").unwrap();
@@ -55,12 +60,7 @@ async fn cluster_with_plans() -> FakeApiServer {
             .remove("creationTimestamp");
         let ns = plan["metadata"]["namespace"].as_str().unwrap().to_string();
         let name = plan["metadata"]["name"].as_str().unwrap().to_string();
-        let namespace: Namespace =
-            serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap();
-        Api::<Namespace>::all(client.clone())
-            .create(&PostParams::default(), &namespace)
-            .await
-            .unwrap();
+        testkit::reconcile::create_namespaces(&cluster, &[&ns]);
         let api: Api<DRPlan> = Api::namespaced(client.clone(), &ns);
         let typed: DRPlan = serde_json::from_value(plan).unwrap();
         api.create(&PostParams::default(), &typed).await.unwrap();
@@ -77,7 +77,7 @@ async fn cluster_with_plans() -> FakeApiServer {
             typed.name_any()
         );
     }
-    server
+    cluster
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -86,8 +86,8 @@ fn text(bytes: &[u8]) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_prints_the_plans_and_the_transition_in_progress() {
-    let server = cluster_with_plans().await;
-    let out = status(server.kubeconfig(), &[]).await;
+    let cluster = cluster_with_plans().await;
+    let out = status(cluster.env.kubeconfig(), &[]).await;
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
     let mut lines = stdout.lines();
@@ -132,13 +132,13 @@ async fn status_prints_the_plans_and_the_transition_in_progress() {
         "a finished transition is shown only with --plan"
     );
 
-    let out = status(server.kubeconfig(), &["--plan", "shop", "-n", "shop"]).await;
+    let out = status(cluster.env.kubeconfig(), &["--plan", "shop", "-n", "shop"]).await;
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
     assert!(!stdout.contains("mysql"));
     assert!(stdout.contains("scale-down         Succeeded"), "{stdout}");
 
-    let out = status(server.kubeconfig(), &["-o", "json"]).await;
+    let out = status(cluster.env.kubeconfig(), &["-o", "json"]).await;
     assert!(out.status.success(), "{}", text(&out.stderr));
     let json: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json[0]["name"], "mysql");
@@ -146,7 +146,7 @@ async fn status_prints_the_plans_and_the_transition_in_progress() {
     assert_eq!(json[0]["transition"]["steps"][0]["state"], "Waiting");
     assert_eq!(json[1]["role"], "Standby");
 
-    let out = status(server.kubeconfig(), &["--plan", "nope"]).await;
+    let out = status(cluster.env.kubeconfig(), &["--plan", "nope"]).await;
     assert_eq!(out.status.code(), Some(2));
     assert!(
         text(&out.stderr).contains("no DRPlan named nope"),
@@ -157,8 +157,9 @@ async fn status_prints_the_plans_and_the_transition_in_progress() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_says_when_the_crd_is_missing_or_the_cluster_is_unreachable() {
-    let server = FakeApiServer::start().await.unwrap();
-    let out = status(server.kubeconfig(), &[]).await;
+    // A cluster without drgitops installed.
+    let cluster = Cluster::start(EAST).await;
+    let out = status(cluster.env.kubeconfig(), &[]).await;
     assert_eq!(out.status.code(), Some(2));
     let stderr = text(&out.stderr);
     assert!(
@@ -170,32 +171,26 @@ async fn status_says_when_the_crd_is_missing_or_the_cluster_is_unreachable() {
         "{stderr}"
     );
 
-    let kubeconfig = server.kubeconfig();
-    drop(server);
-    let out = status(kubeconfig, &[]).await;
+    cluster.env.stop_apiserver();
+    let out = status(cluster.env.kubeconfig(), &[]).await;
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        text(&out.stderr).contains("cannot reach the cluster at http://127.0.0.1:"),
+        text(&out.stderr).contains(&format!(
+            "cannot reach the cluster at {}",
+            cluster.env.url()
+        )),
         "{}",
         text(&out.stderr)
     );
+    assert!(cluster.env.url().starts_with("https://127.0.0.1:"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plan_that_does_not_read_is_named_and_the_others_listed() {
-    let server = cluster_with_plans().await;
-    // A number where a mode belongs, stored where no schema checks it.
-    let resource = kube::api::ApiResource::erase::<DRPlan>(&());
-    let api: Api<kube::api::DynamicObject> =
-        Api::namespaced_with(server.client(), "shop", &resource);
-    api.patch(
-        "shop",
-        &PatchParams::default(),
-        &Patch::Merge(json!({"spec": {"mode": 5}})),
-    )
-    .await
-    .unwrap();
-    let out = status(server.kubeconfig(), &[]).await;
+    let cluster = cluster_with_plans().await;
+    // A number where a mode belongs, stored while an older CRD schema let it through.
+    store_under_older_schema(&cluster, "shop", "shop", json!({"spec": {"mode": 5}})).await;
+    let out = status(cluster.env.kubeconfig(), &[]).await;
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
     assert!(

@@ -2,8 +2,6 @@
 //! triggers nothing; GitLab tokens and generic HMACs; oversized bodies are refused. End to end: a signed push
 //! makes a new commit land without waiting for the poll interval.
 
-mod reconcile_support;
-
 use std::time::Duration;
 
 use axum::body::Body;
@@ -11,8 +9,11 @@ use drgitops::gitops::hooks::sign;
 use drgitops::gitops::runner::{Reconciler, serve_admin};
 use futures::FutureExt as _;
 use http::{Request, StatusCode};
-use reconcile_support::*;
+use testkit::reconcile::{commit, plan_repo};
+use testkit::{EAST, eventually};
 use tower::ServiceExt as _;
+
+use crate::support::*;
 
 const SECRET: &[u8] = b"push-secret";
 
@@ -28,14 +29,15 @@ fn triggered(reconciler: &Reconciler) -> bool {
     reconciler.trigger.notified().now_or_never().is_some()
 }
 
+/// The receiver alone, which never reaches the cluster: the shared peer cluster serves as any.
 #[tokio::test]
 async fn signatures_decide_whether_a_fetch_is_triggered() {
-    let east = cluster(EAST).await;
+    let cluster = peer().await;
     let repo = plan_repo();
     let cache = tempfile::tempdir().expect("tmp");
     let mut opts = options(EAST, repo.path(), cache.path());
     opts.webhook_secret = Some(SECRET.to_vec());
-    let reconciler = Reconciler::new(east.client(), opts);
+    let reconciler = Reconciler::new(reconciler_client(cluster).await, opts);
     let router = reconciler.admin_router();
     let payload =
         br#"{"ref":"refs/heads/main","after":"0000000000000000000000000000000000000000"}"#;
@@ -137,20 +139,20 @@ async fn signatures_decide_whether_a_fetch_is_triggered() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_signed_push_applies_a_new_commit_without_waiting_for_the_poll() {
-    let (east, _west) = two_clusters().await;
+    let east = east().await;
     let repo = plan_repo();
     let cache = tempfile::tempdir().expect("tmp");
     let mut opts = options(EAST, repo.path(), cache.path());
     opts.webhook_secret = Some(SECRET.to_vec());
     opts.interval = Duration::from_secs(3600);
-    let reconciler = Reconciler::new(east.client(), opts);
+    let reconciler = Reconciler::new(reconciler_client(&east).await, opts);
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     let (addr, admin) = serve_admin(&reconciler, "127.0.0.1:0", shutdown.clone())
         .await
         .expect("admin binds");
     let runner = tokio::spawn(reconciler.clone().run(shutdown));
 
-    let client = east.client();
+    let client = east.client().await;
     let applied = eventually(Duration::from_secs(20), || async {
         stork(&client, "NamespacedSchedulePolicy", "mysql", "mysql").await
     })

@@ -1,10 +1,12 @@
-//! `drgitops reconcile --once` and `--dry-run` as a person runs them, against an in-memory cluster.
-
-mod reconcile_support;
+//! `drgitops reconcile --once` and `--dry-run` as a person runs them, with the kubeconfig of the shipped
+//! `drgitops-reconciler` ServiceAccount, against a real cluster.
 
 use std::path::Path;
 
-use reconcile_support::*;
+use testkit::EAST;
+use testkit::reconcile::{commit, plan_repo};
+
+use crate::support::*;
 
 async fn reconcile(
     kubeconfig: &Path,
@@ -12,10 +14,16 @@ async fn reconcile(
     cache: &Path,
     extra: &[&str],
 ) -> std::process::Output {
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_drgitops"));
+    let mut command = tokio::process::Command::new(crate::DRGITOPS);
     command
         .arg("reconcile")
-        .args(["--cluster-domain", EAST, "--git-path", "plans", "--git-url"])
+        .args([
+            "--cluster-domain",
+            EAST,
+            "--system-namespace",
+            SYSTEM_NAMESPACE,
+        ])
+        .args(["--git-path", "plans", "--git-url"])
         .arg(repo)
         .arg("--cache-dir")
         .arg(cache)
@@ -27,10 +35,10 @@ async fn reconcile(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dry_run_prints_the_diff_and_changes_nothing_then_once_applies() {
-    let (east, _west) = two_clusters().await;
+    let east = east().await;
+    let admin = east.client().await;
     let dir = tempfile::tempdir().expect("tmp");
-    let kubeconfig = dir.path().join("kubeconfig");
-    east.srv.write_kubeconfig(&kubeconfig).expect("kubeconfig");
+    let kubeconfig = east.service_account_kubeconfig("drgitops-reconciler").await;
     let repo = plan_repo();
     let cache = dir.path().join("cache");
 
@@ -45,7 +53,7 @@ async fn dry_run_prints_the_diff_and_changes_nothing_then_once_applies() {
         "credentials never reach the diff"
     );
     assert!(
-        plan(&east.client(), "mysql", "mysql").await.is_none(),
+        plan(&admin, "mysql", "mysql").await.is_none(),
         "dry-run changes nothing"
     );
 
@@ -55,7 +63,7 @@ async fn dry_run_prints_the_diff_and_changes_nothing_then_once_applies() {
         "{}",
         String::from_utf8_lossy(&once.stderr)
     );
-    let schedule = stork(&east.client(), "MigrationSchedule", "mysql", "mysql")
+    let schedule = stork(&admin, "MigrationSchedule", "mysql", "mysql")
         .await
         .expect("applied");
     assert_eq!(schedule["spec"]["suspend"], false);
@@ -77,7 +85,7 @@ async fn dry_run_prints_the_diff_and_changes_nothing_then_once_applies() {
         stdout.contains("-    intervalMinutes: 15\n+    intervalMinutes: 25"),
         "the rendered policy's diff: {stdout}"
     );
-    let policy = stork(&east.client(), "NamespacedSchedulePolicy", "mysql", "mysql")
+    let policy = stork(&admin, "NamespacedSchedulePolicy", "mysql", "mysql")
         .await
         .expect("policy");
     assert_eq!(
@@ -97,7 +105,7 @@ async fn dry_run_prints_the_diff_and_changes_nothing_then_once_applies() {
         stderr.contains("plans/mysql.yaml:8: spec.primary"),
         "{stderr}"
     );
-    let policy = stork(&east.client(), "NamespacedSchedulePolicy", "mysql", "mysql")
+    let policy = stork(&admin, "NamespacedSchedulePolicy", "mysql", "mysql")
         .await
         .expect("policy");
     assert_eq!(
