@@ -289,8 +289,14 @@ async fn reflect<I: Index>(api: Api<DynamicObject>, target: Arc<Reflected<I>>, w
                         target.replace(building.take().unwrap_or_default());
                         tracing::debug!(kind = what, "cache synced");
                     }
-                    watcher::Event::Apply(obj) => target.write(|i| i.apply(&obj)),
-                    watcher::Event::Delete(obj) => target.write(|i| i.delete(&obj)),
+                    watcher::Event::Apply(obj) => {
+                        tracing::trace!(kind = what, name = ?obj.metadata.name, "applied");
+                        target.write(|i| i.apply(&obj))
+                    }
+                    watcher::Event::Delete(obj) => {
+                        tracing::trace!(kind = what, name = ?obj.metadata.name, "deleted");
+                        target.write(|i| i.delete(&obj))
+                    }
                 }
             }
             Err(err) => {

@@ -70,6 +70,16 @@ pub fn replicas(object: &Value) -> Option<i64> {
     }
 }
 
+/// `spec.replicas` of an `autoscaling/v1` Scale (a workload's `/scale`), where a missing field means 0:
+/// kube-apiserver omits `replicas` when it is 0 (`omitempty` on a plain integer), unlike a workload's
+/// `spec.replicas`, which defaults to 1 when it is left out.
+pub fn scale_replicas(object: &Value) -> Option<i64> {
+    match get(object, &["spec", "replicas"]) {
+        None => Some(0),
+        Some(v) => v.as_i64(),
+    }
+}
+
 /// A short rendering of a JSON value for messages.
 pub fn show(v: &Value) -> String {
     let s = v.to_string();

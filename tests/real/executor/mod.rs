@@ -6,4 +6,4 @@
 mod exec;
 mod reconcile;
 mod requeue;
-mod support;
+pub(crate) mod support;

@@ -5,13 +5,10 @@
 //! The reconciler lists DRPlans cluster-wide and keeps one inventory and one Lease per cluster, so every test
 //! that runs it has a cluster of its own; the peer that tests only read is shared (see [`support::peer`]).
 
-/// The binary under test.
-pub const DRGITOPS: &str = env!("CARGO_BIN_EXE_drgitops");
-
 mod cli;
 mod controller;
 mod git;
 mod hooks;
 mod leader;
 mod status;
-mod support;
+pub(crate) mod support;
