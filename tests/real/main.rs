@@ -6,6 +6,8 @@
 pub const DRGITOPS: &str = env!("CARGO_BIN_EXE_drgitops");
 
 mod crd;
+mod executor;
 mod failover;
 mod faults;
+mod reconciler;
 mod webhook;

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use base64::Engine;
 
-use testkit::{Cluster, Drgitops, EAST, eventually, repo_file};
+use testkit::{Cluster, Drgitops, EAST, WEST, eventually, repo_file};
 
 const SERVICE_NAMES: [&str; 2] = [
     "drgitops-webhook.drgitops-system.svc",
@@ -31,6 +31,9 @@ enum Install {
     /// controller and cainjector cannot be built here (the module proxy does not serve their modules), so
     /// the test then does what they would: the Secret from the Certificate, the CA into both configurations.
     CertManager,
+    /// As [`Install::WithoutCertManager`], but neither Stork's CRDs nor the DRPlan CRD exist when the
+    /// webhook starts: they are installed once it is ready.
+    CrdsLater,
 }
 
 /// Copies `manifests/` to `dir`, minus what the README's path without cert-manager removes.
@@ -68,8 +71,12 @@ fn copy_dir(from: &Path, to: &Path) {
 /// Installs every shipped manifest the way `install` says, starts `drgitops webhook` as its ServiceAccount
 /// with a certificate for `names`, and routes the Service to it.
 async fn install_webhook(cluster: &Cluster, names: &[&str], install: Install) -> Webhook {
-    let stork = repo_file("tests/data/webhook/stork-crds.yaml");
-    cluster.kubectl(&["apply", "-f", &stork.display().to_string()]);
+    let stork = repo_file("tests/data/webhook/stork-crds.yaml")
+        .display()
+        .to_string();
+    if !matches!(install, Install::CrdsLater) {
+        cluster.kubectl(&["apply", "-f", &stork]);
+    }
     let ca = testenv::pki::Pki::new("drgitops-webhook CA").expect("CA");
     let serving = ca.serving(names).expect("serving certificate");
     let tls = cluster.dir.path().join("tls");
@@ -78,9 +85,14 @@ async fn install_webhook(cluster: &Cluster, names: &[&str], install: Install) ->
     std::fs::write(&cert, &serving.cert_pem).expect("cert");
     std::fs::write(&key, &serving.key_pem).expect("key");
     match install {
-        Install::WithoutCertManager => {
+        Install::WithoutCertManager | Install::CrdsLater => {
             let manifests = cluster.dir.path().join("manifests");
             manifests_without_cert_manager(&manifests);
+            if matches!(install, Install::CrdsLater) {
+                let top = manifests.join("kustomization.yaml");
+                let text = std::fs::read_to_string(&top).expect("kustomization");
+                std::fs::write(&top, text.replace("  - crd/drplan.yaml\n", "")).expect("write");
+            }
             cluster.kubectl(&["apply", "-k", &manifests.display().to_string()]);
         }
         Install::CertManager => {
@@ -112,13 +124,15 @@ async fn install_webhook(cluster: &Cluster, names: &[&str], install: Install) ->
             assert_eq!(secret, "drgitops-webhook-tls");
         }
     }
-    cluster.kubectl(&[
-        "wait",
-        "--for=condition=Established",
-        "crd",
-        "--all",
-        "--timeout=60s",
-    ]);
+    if !matches!(install, Install::CrdsLater) {
+        cluster.kubectl(&[
+            "wait",
+            "--for=condition=Established",
+            "crd",
+            "--all",
+            "--timeout=60s",
+        ]);
+    }
     // The README's commands (without cert-manager), or what cert-manager and its cainjector would do.
     cluster.kubectl(&[
         "-n",
@@ -155,6 +169,17 @@ async fn install_webhook(cluster: &Cluster, names: &[&str], install: Install) ->
         "the webhook never became ready:\n{}",
         process.log()
     );
+    if matches!(install, Install::CrdsLater) {
+        let drplan = repo_file("manifests/crd/drplan.yaml").display().to_string();
+        cluster.kubectl(&["apply", "-f", &stork, "-f", &drplan]);
+        cluster.kubectl(&[
+            "wait",
+            "--for=condition=Established",
+            "crd",
+            "--all",
+            "--timeout=60s",
+        ]);
+    }
     // The shipped Service selects the Deployment's pods, which kwok runs without running drgitops: point
     // the Service at this process instead.
     cluster
@@ -168,7 +193,18 @@ async fn install_webhook(cluster: &Cluster, names: &[&str], install: Install) ->
         )
         .await
         .expect("route the webhook Service");
-    Webhook { process, admin }
+    let webhook = Webhook { process, admin };
+    // kube-apiserver's view of the Service's endpoints lags behind the EndpointSlices: until it catches up,
+    // calls go to the (kwok-run) pods and fail. Wait until the webhook answers through the Service.
+    if names == SERVICE_NAMES {
+        until_reached(
+            cluster,
+            &["apply", "-f", &data("migrationschedule-start-apps.yaml")],
+            "denied the request",
+            &webhook,
+        );
+    }
+    webhook
 }
 
 fn spawn(cluster: &Cluster, kubeconfig: &Path, port: u16, admin: &str, tls: &Path) -> Drgitops {
@@ -199,6 +235,11 @@ fn spawn(cluster: &Cluster, kubeconfig: &Path, port: u16, admin: &str, tls: &Pat
 
 /// The status of a plain-HTTP GET on the webhook's admin port.
 async fn http_status(addr: &str, path: &str) -> Option<u16> {
+    http_get(addr, path).await.map(|(status, _)| status)
+}
+
+/// A plain-HTTP GET on the webhook's admin port: status and body.
+async fn http_get(addr: &str, path: &str) -> Option<(u16, String)> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut conn = tokio::net::TcpStream::connect(addr).await.ok()?;
     conn.write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes())
@@ -206,7 +247,9 @@ async fn http_status(addr: &str, path: &str) -> Option<u16> {
         .ok()?;
     let mut answer = String::new();
     conn.read_to_string(&mut answer).await.ok()?;
-    answer.split_whitespace().nth(1)?.parse().ok()
+    let status = answer.split_whitespace().nth(1)?.parse().ok()?;
+    let body = answer.split_once("\r\n\r\n").map(|(_, b)| b.to_string())?;
+    Some((status, body))
 }
 
 fn data(name: &str) -> String {
@@ -237,29 +280,54 @@ fn until_reached(cluster: &Cluster, args: &[&str], expect: &str, webhook: &Webho
     }
 }
 
-/// kubectl, through kube-apiserver, denied by the webhook registered by Service; the mutating webhook
-/// repairs through the same Service.
-async fn denies_and_repairs(install: Install) {
-    let cluster = Cluster::start(EAST).await;
-    let webhook = install_webhook(&cluster, &SERVICE_NAMES, install).await;
+/// One cluster (domain us-east-1b) with every manifest installed the README's way without cert-manager and
+/// the webhook registered by Service, shared by the tests that only touch objects of their own. Its
+/// processes are stopped by the control plane's watchdog when the test binary exits.
+async fn shared() -> &'static (Cluster, Webhook) {
+    static SHARED: tokio::sync::OnceCell<(Cluster, Webhook)> = tokio::sync::OnceCell::const_new();
+    SHARED
+        .get_or_init(|| async {
+            let cluster = Cluster::start(WEST).await;
+            let webhook =
+                install_webhook(&cluster, &SERVICE_NAMES, Install::WithoutCertManager).await;
+            cluster
+                .env
+                .adopt(webhook.process.pid())
+                .expect("adopt the webhook");
+            (cluster, webhook)
+        })
+        .await
+}
+
+/// kubectl through kube-apiserver; the stderr of a command that must fail.
+fn fails(cluster: &Cluster, args: &[&str]) -> String {
+    let out = cluster.kubectl_output(args, None);
+    assert!(
+        !out.status.success(),
+        "kubectl {args:?} should fail, printed: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Denied through the Service, and never stored; the mutating webhook repairs through the same Service.
+fn migration_schedules_are_denied_and_repaired(cluster: &Cluster, webhook: &Webhook) {
     let schedule = data("migrationschedule-start-apps.yaml");
     until_reached(
-        &cluster,
+        cluster,
         &["apply", "-f", &schedule],
         "denied the request",
-        &webhook,
+        webhook,
     );
-
-    let out = cluster.kubectl_output(&["apply", "-f", &schedule], None);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "stored: {stderr}");
+    let stderr = fails(cluster, &["apply", "-f", &schedule]);
     assert!(
         stderr.starts_with("Error from server (Forbidden)")
             && stderr.contains("admission webhook \"dr-objects.drgitops.dev\" denied the request")
             && stderr.contains("startApplications"),
         "{stderr}"
     );
-    let gone = cluster.kubectl_output(
+    fails(
+        cluster,
         &[
             "-n",
             "mysql",
@@ -267,16 +335,21 @@ async fn denies_and_repairs(install: Install) {
             "migrationschedule",
             "mysql-starts-apps",
         ],
-        None,
     );
-    assert!(!gone.status.success(), "nothing is stored");
 
-    // The mutating webhook, through the same Service: the field is made explicit before it is stored.
-    cluster.kubectl(&[
-        "apply",
-        "-f",
-        &data("migrationschedule-no-start-field.yaml"),
-    ]);
+    // Server-side dry run: judged the same, nothing stored either way.
+    let dry = fails(cluster, &["apply", "--dry-run=server", "-f", &schedule]);
+    assert!(dry.contains("denied the request"), "{dry}");
+    let no_start = data("migrationschedule-no-start-field.yaml");
+    let dry_ok = cluster.kubectl(&["apply", "--dry-run=server", "-f", &no_start]);
+    assert!(dry_ok.contains("(server dry run)"), "{dry_ok}");
+    fails(
+        cluster,
+        &["-n", "mysql", "get", "migrationschedule", "mysql-schedule"],
+    );
+
+    // Without the field: stored, with the field made explicit by the mutating webhook.
+    cluster.kubectl(&["apply", "-f", &no_start]);
     let stored = cluster.kubectl(&[
         "-n",
         "mysql",
@@ -287,17 +360,162 @@ async fn denies_and_repairs(install: Install) {
         "jsonpath={.spec.template.spec.startApplications}",
     ]);
     assert_eq!(stored, "false");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migration_schedules_never_start_applications() {
+    let (cluster, webhook) = shared().await;
+    migration_schedules_are_denied_and_repaired(cluster, webhook);
+    // A one-shot Migration may start applications on purpose: admitted, with a warning kubectl prints.
+    let out = cluster.kubectl_output(&["apply", "-f", &data("migration-start-apps.yaml")], None);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("Warning: migration-start-applications: "),
+        "{stderr}"
+    );
     assert_eq!(http_status(&webhook.admin, "/livez").await, Some(200));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kubectl_is_denied_by_the_webhook_registered_by_service() {
-    denies_and_repairs(Install::WithoutCertManager).await;
+async fn the_manifests_install_as_shipped_with_cert_managers_crds() {
+    let cluster = Cluster::start(EAST).await;
+    let webhook = install_webhook(&cluster, &SERVICE_NAMES, Install::CertManager).await;
+    migration_schedules_are_denied_and_repaired(&cluster, &webhook);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_manifests_install_as_shipped_with_cert_managers_crds() {
-    denies_and_repairs(Install::CertManager).await;
+async fn a_second_default_storage_class_is_rejected_naming_the_first() {
+    let (cluster, webhook) = shared().await;
+    cluster.kubectl(&["apply", "-f", &data("storageclass-default-a.yaml")]);
+    let b = data("storageclass-default-b.yaml");
+    until_reached(cluster, &["apply", "-f", &b], "denied the request", webhook);
+    let stderr = fails(cluster, &["apply", "-f", &b]);
+    assert!(stderr.contains("denied the request"), "{stderr}");
+    assert!(
+        stderr.contains("\"px-db\""),
+        "the denial names the current default: {stderr}"
+    );
+    fails(cluster, &["get", "storageclass", "px-fast"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_schedule_policy_is_rejected_naming_the_field() {
+    let (cluster, webhook) = shared().await;
+    let policy = data("schedulepolicy-daily-invalid.yaml");
+    let stderr = until_reached(
+        cluster,
+        &["apply", "-f", &policy],
+        "denied the request",
+        webhook,
+    );
+    assert!(
+        stderr.contains("policy.daily.time"),
+        "the denial names the field: {stderr}"
+    );
+    let stderr = fails(cluster, &["apply", "-f", &policy]);
+    assert!(stderr.contains("denied the request"), "{stderr}");
+    assert!(
+        stderr.contains("12:04"),
+        "the denial shows the value: {stderr}"
+    );
+}
+
+/// The standby guard's fixtures moved to namespace `ns` (the plan protects its own namespace); the
+/// Deployment and its pods' `app` label are named `ns` too.
+fn standby_fixtures(cluster: &Cluster, ns: &str) {
+    cluster.kubectl(&["create", "namespace", ns]);
+    for file in ["drplan-mysql.yaml", "deployment-mysql.yaml"] {
+        let text = std::fs::read_to_string(data(file)).expect("fixture");
+        cluster.apply_yaml(&text.replace("mysql", ns));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scaling_up_on_a_standby_cluster_is_left_to_the_reconciler() {
+    // This cluster is us-east-1b; the plan makes us-east-1a primary, so the namespace is standby here.
+    let (cluster, webhook) = shared().await;
+    let ns = "guard";
+    standby_fixtures(cluster, ns);
+    let scale = ["scale", "deployment", ns, "-n", ns, "--replicas=2"];
+    until_reached(cluster, &scale, "denied the request", webhook);
+    let stderr = fails(cluster, &scale);
+    assert!(
+        stderr.contains("admission webhook \"workloads.drgitops.dev\" denied the request"),
+        "{stderr}"
+    );
+    let replicas = [
+        "get",
+        "deployment",
+        ns,
+        "-n",
+        ns,
+        "-o",
+        "jsonpath={.spec.replicas}",
+    ];
+    assert_eq!(cluster.kubectl(&replicas), "0");
+    assert_eq!(cluster.ready_pods(ns, ns).await, 0, "nothing runs");
+
+    // The reconciler, as its ServiceAccount, scales with a merge patch of spec.replicas, as it does in a
+    // failover (its RBAC has list and patch on Deployments, no get and no deployments/scale).
+    let kubeconfig = cluster
+        .service_account_kubeconfig("drgitops-reconciler")
+        .await;
+    let reconciler =
+        testenv::client_from_kubeconfig(&std::fs::read_to_string(kubeconfig).expect("kubeconfig"))
+            .await
+            .expect("reconciler client");
+    kube::Api::<k8s_openapi::api::apps::v1::Deployment>::namespaced(reconciler, ns)
+        .patch(
+            ns,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(serde_json::json!({"spec": {"replicas": 2}})),
+        )
+        .await
+        .expect("the reconciler scales the standby up");
+    assert_eq!(cluster.kubectl(&replicas), "2");
+    let running = eventually(Duration::from_secs(60), || async {
+        (cluster.ready_pods(ns, ns).await == 2).then_some(())
+    })
+    .await;
+    assert!(running.is_some(), "the reconciler's scale-up runs two pods");
+
+    let (status, metrics) = http_get(&webhook.admin, "/metrics").await.expect("metrics");
+    assert_eq!(status, 200);
+    let denials = metrics
+        .lines()
+        .find(|l| {
+            l.starts_with(
+                "drgitops_rule_results_total{rule=\"standby-scale-guard\",action=\"deny\"}",
+            )
+        })
+        .and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("no standby-scale-guard denials counted:\n{metrics}"));
+    assert!(
+        denials >= 2,
+        "the dry runs and the real scale were counted: {denials}"
+    );
+    assert!(metrics.contains(
+        "drgitops_admission_requests_total{endpoint=\"validate\",operation=\"UPDATE\",kind=\"Scale\",decision=\"Denied\"}"
+    ) || metrics.contains(
+        "drgitops_admission_requests_total{endpoint=\"validate\",operation=\"UPDATE\",kind=\"Deployment\",decision=\"Denied\"}"
+    ), "{metrics}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kinds_installed_after_start_are_picked_up() {
+    // Ready without Stork or the DRPlan CRD: kinds that are not served count as synced and empty. The
+    // DRPlan watch starts working once its CRD exists, and the standby guard then sees the plan.
+    let cluster = Cluster::start(WEST).await;
+    let webhook = install_webhook(&cluster, &SERVICE_NAMES, Install::CrdsLater).await;
+    let ns = "later";
+    standby_fixtures(&cluster, ns);
+    until_reached(
+        &cluster,
+        &["scale", "deployment", ns, "-n", ns, "--replicas=1"],
+        "denied the request",
+        &webhook,
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

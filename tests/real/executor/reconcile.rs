@@ -5,7 +5,7 @@
 use drgitops::plan::Role;
 use testkit::{EAST, WEST, git};
 
-use crate::support::{Pair, await_ready_pods, plan_status, stork_object, web_replicas};
+use super::support::{Pair, await_ready_pods, plan_status, stork_object, web_replicas};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failover_commit_moves_the_application_and_a_failback_brings_it_home() {

@@ -13,7 +13,7 @@ use kube::Api;
 use testkit::{WEST, eventually, git};
 use tokio::sync::watch;
 
-use crate::support::{Pair, await_ready_pods, plan_status, web_replicas};
+use super::support::{Pair, await_ready_pods, plan_status, web_replicas};
 
 fn failed_passes(reconciler: &Reconciler) -> u64 {
     reconciler

@@ -6,7 +6,7 @@ use std::path::Path;
 use testkit::EAST;
 use testkit::reconcile::{commit, plan_repo};
 
-use crate::support::*;
+use super::support::*;
 
 async fn reconcile(
     kubeconfig: &Path,

@@ -6,7 +6,7 @@ use kube::api::{Api, Patch, PatchParams};
 use serde_json::Value;
 use testkit::{EAST, WEST};
 
-use crate::support::*;
+use super::support::*;
 
 async fn apply_plan_as_argocd(client: &kube::Client, file: &str) {
     let object: Value = serde_yaml::from_str(&read_data(file)).expect("plan yaml");

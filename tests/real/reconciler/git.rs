@@ -7,7 +7,7 @@ use serde_json::json;
 use testkit::reconcile::{commit, plan_repo, reconciler_cluster, remove};
 use testkit::{EAST, WEST, git};
 
-use crate::support::*;
+use super::support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commits_drive_both_roles_prune_and_fail_closed() {

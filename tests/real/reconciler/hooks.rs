@@ -13,7 +13,7 @@ use testkit::reconcile::{commit, plan_repo};
 use testkit::{EAST, eventually};
 use tower::ServiceExt as _;
 
-use crate::support::*;
+use super::support::*;
 
 const SECRET: &[u8] = b"push-secret";
 

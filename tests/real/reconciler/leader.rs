@@ -10,7 +10,7 @@ use kube::Api;
 use testkit::reconcile::{commit, plan_repo};
 use testkit::{EAST, eventually};
 
-use crate::support::*;
+use super::support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_the_leader_writes() {

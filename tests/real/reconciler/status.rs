@@ -8,7 +8,7 @@ use kube::{Api, ResourceExt};
 use serde_json::{Value, json};
 use testkit::{Cluster, EAST, repo_file};
 
-use crate::support::store_under_older_schema;
+use super::support::store_under_older_schema;
 
 fn data(name: &str) -> String {
     let path = repo_file("tests/data/failover").join(name);

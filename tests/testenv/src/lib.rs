@@ -483,6 +483,19 @@ impl TestEnv {
         Ok(())
     }
 
+    /// Makes the watchdog stop process `pid` too if the process holding this control plane dies without
+    /// dropping it (a test binary's shared control plane in a `static` is never dropped): for a process a
+    /// test started next to the control plane, such as the webhook it registers.
+    pub fn adopt(&self, pid: u32) -> Result<()> {
+        use std::io::Write;
+        let mut pids = std::fs::File::options()
+            .create(true)
+            .append(true)
+            .open(&self.pids)?;
+        writeln!(pids, "{pid}")?;
+        Ok(())
+    }
+
     /// A `kubectl` command (the assets' kubectl) with `--kubeconfig` set to `kubeconfig`.
     pub fn kubectl(kubeconfig: &Path) -> Result<std::process::Command> {
         let mut cmd = std::process::Command::new(assets::binary("kubectl")?);

@@ -39,7 +39,9 @@ impl Cluster {
         })
         .await
         .unwrap_or_else(|e| panic!("control plane {domain}: {e:#}"));
-        let dir = tempfile::tempdir().expect("tempdir");
+        // Inside the control plane's own directory, so its watchdog removes it too when a shared cluster in
+        // a `static` is never dropped.
+        let dir = tempfile::tempdir_in(env.data_dir()).expect("tempdir");
         let admin = dir.path().join("admin.kubeconfig");
         env.write_kubeconfig(&admin).expect("admin kubeconfig");
         Cluster {
@@ -169,13 +171,22 @@ impl Drgitops {
         let child = Command::new(program)
             .args(args)
             .env("KUBECONFIG", kubeconfig)
-            .env("RUST_LOG", "info")
+            // DRGITOPS_TEST_LOG (a RUST_LOG filter) turns up the logging of every process a test starts.
+            .env(
+                "RUST_LOG",
+                std::env::var("DRGITOPS_TEST_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stdin(Stdio::null())
             .stdout(file.try_clone().expect("log"))
             .stderr(file)
             .spawn()
             .expect("drgitops runs");
         Drgitops { child, log }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn log(&self) -> String {
