@@ -3,9 +3,8 @@
 use std::path::Path;
 
 use drgitops::gitops::source::{self, GitAuth, GitSourceConfig};
-
-mod reconcile_support;
-use reconcile_support::{commit, git};
+use testkit::git;
+use testkit::reconcile::commit;
 
 fn repo_with(files: &[(&str, &str)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");

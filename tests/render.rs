@@ -1,12 +1,11 @@
 //! `drgitops render` as Argo CD's config-management plugin runs it: a YAML stream on stdout from a git revision or
 //! a plain directory; on any error nothing on stdout, the reason on stderr, a non-zero exit.
 
-mod reconcile_support;
-
 use std::process::{Command, Output};
 
-use reconcile_support::*;
 use serde_json::Value;
+use testkit::reconcile::{commit, gitops_data as read_data, plan_repo};
+use testkit::{EAST, WEST, git, repo_file};
 
 fn render(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_drgitops"))
@@ -207,7 +206,7 @@ fn renders_a_single_file() {
 fn renders_a_plain_directory() {
     let out = render(&[
         "--repo",
-        &data_dir().display().to_string(),
+        &repo_file("tests/data/gitops").display().to_string(),
         "--path",
         "plans",
         "--cluster-domain",
