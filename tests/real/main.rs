@@ -9,5 +9,6 @@ mod crd;
 mod executor;
 mod failover;
 mod faults;
+mod reconcile_https;
 mod reconciler;
 mod webhook;

@@ -1,18 +1,22 @@
 //! `https://` remotes end to end: `drgitops render` and `drgitops reconcile --once` against git's own smart-HTTP
-//! backend behind TLS and a token. The CA bundle is given to each child process in `SSL_CERT_FILE` (tests run as
-//! threads of one process, so its environment is never changed).
+//! backend behind TLS and a token. `reconcile --once` applies to a real cluster (the reconciler's manifests
+//! installed, its peer the reconciler tests' shared one) as the shipped `drgitops-reconciler` ServiceAccount.
+//! The CA bundle is given to each child process in `SSL_CERT_FILE` (tests run as threads of one process, so its
+//! environment is never changed).
 
+#[path = "../git_server/mod.rs"]
 mod git_server;
-mod reconcile_support;
-mod webhook_common;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
 use git_server::GitHttpsServer;
-use reconcile_support::*;
-use webhook_common::Pki;
+use testenv::pki::Pki;
+use testkit::reconcile::{commit, plan_repo};
+use testkit::{Cluster, EAST, WEST, git};
+
+use crate::reconciler::support::{SYSTEM_NAMESPACE, east, plan, read_data, stork};
 
 const TOKEN: &str = "glpat-correct-horse";
 
@@ -26,8 +30,10 @@ struct Remote {
 
 impl Remote {
     fn start() -> Self {
-        let pki = Pki::new("drgitops test git CA");
-        let leaf = pki.leaf("git.test");
+        let pki = Pki::new("drgitops test git CA").expect("CA");
+        let leaf = pki
+            .serving(&["git.test", "localhost", "127.0.0.1"])
+            .expect("serving certificate");
         let repo = plan_repo();
         let server = GitHttpsServer::start(repo.path(), TOKEN, &leaf.cert_pem, &leaf.key_pem);
         let files = tempfile::tempdir().expect("tempdir");
@@ -57,20 +63,21 @@ impl Remote {
             .count()
     }
 
-    /// `drgitops reconcile --once` of `cluster` (as the east domain) from this remote with `token`.
-    fn reconcile_once(&self, cluster: &Cluster, token: &str) -> ReconcileOnce {
+    /// `drgitops reconcile --once` of `cluster` (as the east domain) from this remote with `token`, as the
+    /// shipped `drgitops-reconciler` ServiceAccount with the system namespace of the shipped Deployment.
+    async fn reconcile_once(&self, cluster: &Cluster, token: &str) -> ReconcileOnce {
         let dir = tempfile::tempdir().expect("tempdir");
-        let kubeconfig = dir.path().join("kubeconfig");
-        cluster
-            .srv
-            .write_kubeconfig(&kubeconfig)
-            .expect("kubeconfig");
+        let kubeconfig = cluster
+            .service_account_kubeconfig("drgitops-reconciler")
+            .await;
         let token_file = self.token_file(token);
         let args = [
             "reconcile",
             "--once",
             "--cluster-domain",
             EAST,
+            "--system-namespace",
+            SYSTEM_NAMESPACE,
             "--git-url",
             &self.server.url(),
             "--git-path",
@@ -111,7 +118,7 @@ impl ReconcileOnce {
 /// Runs the binary with `SSL_CERT_FILE` set to `ca_file` and no ambient `DRGITOPS_*` settings; fails the test if it
 /// does not finish within a minute (a credentials loop would hang here).
 async fn drgitops(args: &[&str], ca_file: &Path, kubeconfig: Option<&Path>) -> Output {
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_drgitops"));
+    let mut command = tokio::process::Command::new(crate::DRGITOPS);
     command
         .args(args)
         .env("SSL_CERT_FILE", ca_file)
@@ -179,18 +186,19 @@ async fn render_reads_plans_from_an_https_remote_with_a_token() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reconcile_applies_plans_from_an_https_remote_and_refetches_nothing_unchanged() {
-    let (east, _west) = two_clusters().await;
+    let east = east().await;
+    let admin = east.client().await;
     let remote = Remote::start();
-    let reconcile = remote.reconcile_once(&east, TOKEN);
+    let reconcile = remote.reconcile_once(&east, TOKEN).await;
     let cache = reconcile.cache();
 
     let first = reconcile.run(&remote).await;
     assert!(first.status.success(), "{}", text(&first.stderr));
-    let schedule = stork(&east.client(), "MigrationSchedule", "mysql", "mysql")
+    let schedule = stork(&admin, "MigrationSchedule", "mysql", "mysql")
         .await
         .expect("the plan's schedule is applied");
     assert_eq!(schedule["spec"]["suspend"], false, "{EAST} is the primary");
-    let applied = plan(&east.client(), "mysql", "mysql").await.expect("plan");
+    let applied = plan(&admin, "mysql", "mysql").await.expect("plan");
     assert_eq!(
         applied["status"]["lastAppliedRevision"].as_str(),
         Some(git(remote.repo.path(), &["rev-parse", "HEAD"]).as_str()),
@@ -219,7 +227,7 @@ async fn reconcile_applies_plans_from_an_https_remote_and_refetches_nothing_unch
     let third = reconcile.run(&remote).await;
     assert!(third.status.success(), "{}", text(&third.stderr));
     assert_eq!(remote.downloads(), 2);
-    let policy = stork(&east.client(), "NamespacedSchedulePolicy", "mysql", "mysql")
+    let policy = stork(&admin, "NamespacedSchedulePolicy", "mysql", "mysql")
         .await
         .expect("policy");
     assert_eq!(policy["policy"]["interval"]["intervalMinutes"], 25);
@@ -227,10 +235,11 @@ async fn reconcile_applies_plans_from_an_https_remote_and_refetches_nothing_unch
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_token_is_named_and_asked_for_a_bounded_number_of_times() {
-    let (east, _west) = two_clusters().await;
+    let east = east().await;
     let remote = Remote::start();
     let out = remote
         .reconcile_once(&east, "expired-token")
+        .await
         .run(&remote)
         .await;
     assert_eq!(out.status.code(), Some(1), "--once fails the pass");
@@ -260,14 +269,17 @@ async fn a_wrong_token_is_named_and_asked_for_a_bounded_number_of_times() {
         "one anonymous request, then at most three attempts with the token: {:#?}",
         remote.server.served()
     );
-    assert!(plan(&east.client(), "mysql", "mysql").await.is_none());
+    assert!(plan(&east.client().await, "mysql", "mysql").await.is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_certificate_outside_the_ca_bundle_is_refused() {
     let remote = Remote::start();
     let other_ca = remote.files.path().join("other-ca.pem");
-    std::fs::write(&other_ca, Pki::new("some other CA").ca_pem()).expect("write bundle");
+    std::fs::write(
+        &other_ca,
+        Pki::new("some other CA").expect("CA").ca_pem(),
+    ).expect("write bundle");
     let token_file = remote.token_file(TOKEN);
     let url = remote.server.url();
     let out = drgitops(
