@@ -276,10 +276,8 @@ async fn a_wrong_token_is_named_and_asked_for_a_bounded_number_of_times() {
 async fn a_server_certificate_outside_the_ca_bundle_is_refused() {
     let remote = Remote::start();
     let other_ca = remote.files.path().join("other-ca.pem");
-    std::fs::write(
-        &other_ca,
-        Pki::new("some other CA").expect("CA").ca_pem(),
-    ).expect("write bundle");
+    std::fs::write(&other_ca, Pki::new("some other CA").expect("CA").ca_pem())
+        .expect("write bundle");
     let token_file = remote.token_file(TOKEN);
     let url = remote.server.url();
     let out = drgitops(
