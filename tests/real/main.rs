@@ -12,3 +12,4 @@ mod faults;
 mod reconcile_https;
 mod reconciler;
 mod webhook;
+mod webhook_process;

@@ -1,46 +1,50 @@
-//! The real `drgitops webhook` process: readiness before caches sync, and SIGTERM draining in-flight reviews.
-
-mod webhook_common;
+//! The real `drgitops webhook` process: not ready until its caches sync (kube-apiserver out of reach behind a
+//! fault proxy that refuses connections, then let through), and SIGTERM draining an in-flight review.
 
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use webhook_common::{
-    Pki, admin_get, eventually, fixture, free_port, read_response, secret_volume,
-};
 
-/// A kubeconfig pointing at a port nothing listens on: the caches can never sync.
-fn unreachable_kubeconfig(dir: &std::path::Path) -> std::path::PathBuf {
-    let path = dir.join("kubeconfig");
-    let port = free_port();
-    std::fs::write(
-        &path,
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:{port}\n    \
-             insecure-skip-tls-verify: true\nusers:\n- name: u\n  user:\n    token: t\ncontexts:\n- name: x\n  context:\n    \
-             cluster: c\n    user: u\ncurrent-context: x\n"
-        ),
-    )
-    .expect("kubeconfig");
-    path
-}
+use super::{
+    SCALE_UID, admin_get, cluster, connector, fixture, read_response, secret_volume, serving,
+    webhook_kubeconfig,
+};
+use testkit::eventually;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_lets_an_in_flight_review_finish() {
-    webhook_common::install_crypto();
-    let pki = Pki::new("webhook-ca");
+    let cluster = cluster().await;
+    let pki = testenv::pki::Pki::new("webhook-ca").expect("CA");
     let dir = tempfile::tempdir().expect("tempdir");
-    secret_volume(dir.path(), "v1", &pki.leaf("drgitops-webhook"));
-    let listen = format!("127.0.0.1:{}", free_port());
-    let admin = format!("127.0.0.1:{}", free_port());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_drgitops"))
+    secret_volume(dir.path(), "v1", &serving(&pki));
+    // kube-apiserver out of reach at first: every connection to it is reset.
+    let target = cluster
+        .env
+        .url()
+        .trim_start_matches("https://")
+        .parse()
+        .expect("kube-apiserver address");
+    let proxy = testenv::faults::FaultProxy::start(target).expect("fault proxy");
+    proxy.set_refuse(true);
+    let kubeconfig = webhook_kubeconfig(
+        cluster,
+        dir.path(),
+        Some(&format!("https://{}", proxy.addr())),
+    )
+    .await;
+    let listen = format!("127.0.0.1:{}", testenv::free_port().expect("port"));
+    let admin = format!("127.0.0.1:{}", testenv::free_port().expect("port"));
+    let mut child = Command::new(crate::DRGITOPS)
         .args([
             "webhook",
             "--listen",
             &listen,
             "--admin-listen",
             &admin,
+            "--cluster-domain",
+            &cluster.domain,
             "--log-format",
             "json",
         ])
@@ -48,15 +52,18 @@ async fn sigterm_lets_an_in_flight_review_finish() {
         .arg(dir.path().join("tls.crt"))
         .arg("--tls-key")
         .arg(dir.path().join("tls.key"))
-        .env("KUBECONFIG", unreachable_kubeconfig(dir.path()))
+        .env("KUBECONFIG", kubeconfig)
         .env_remove("KUBERNETES_SERVICE_HOST")
         .env("RUST_LOG", "info,drgitops=debug")
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(dir.path().join("stderr.log")).expect("log file"))
         .spawn()
         .expect("start drgitops webhook");
+    cluster.env.adopt(child.id()).expect("adopt the webhook");
+    let log = dir.path().join("stderr.log");
+    let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
 
-    let live = eventually(30, || admin_get(&admin, "/livez")).await;
+    let live = eventually(Duration::from_secs(30), || admin_get(&admin, "/livez")).await;
     assert_eq!(
         live.map(|(s, _)| s),
         Some(200),
@@ -68,22 +75,28 @@ async fn sigterm_lets_an_in_flight_review_finish() {
         (503, "not ready: cluster caches not synced\n")
     );
 
+    // kube-apiserver in reach: the caches sync as the drgitops-webhook ServiceAccount, and readyz turns true.
+    proxy.set_refuse(false);
+    let ready = eventually(Duration::from_secs(60), || async {
+        admin_get(&admin, "/readyz")
+            .await
+            .filter(|(status, _)| *status == 200)
+    })
+    .await;
+    assert!(
+        ready.is_some(),
+        "ready once kube-apiserver answers:\n{}",
+        log_text()
+    );
+
     // Start a review: headers and half of the body, as a slow apiserver connection would.
     let review = fixture("scale-deployment.json");
     let tcp = TcpStream::connect(&listen).await.expect("connect");
-    let connector = {
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in rustls_pemfile::certs(&mut pki.ca_pem().as_bytes()) {
-            roots.add(cert.expect("pem")).expect("root");
-        }
-        tokio_rustls::TlsConnector::from(std::sync::Arc::new(
-            rustls::ClientConfig::builder()
-                .with_root_certificates(roots)
-                .with_no_client_auth(),
-        ))
-    };
     let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
-    let mut tls = connector.connect(name, tcp).await.expect("handshake");
+    let mut tls = connector(&pki.ca_pem(), None)
+        .connect(name, tcp)
+        .await
+        .expect("handshake");
     let head = format!(
         "POST /validate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
         review.len()
@@ -95,10 +108,9 @@ async fn sigterm_lets_an_in_flight_review_finish() {
     tls.flush().await.expect("flush");
     // Signal only once the server is reading this review: a request whose head it has not read yet arrives on
     // what is still an idle connection, which a draining server closes (as Go's http.Server does).
-    let log = dir.path().join("stderr.log");
     assert!(
-        eventually(10, || {
-            let log = std::fs::read_to_string(&log).unwrap_or_default();
+        eventually(Duration::from_secs(10), || {
+            let log = log_text();
             async move { log.contains("receiving admission review").then_some(()) }
         })
         .await
@@ -111,7 +123,7 @@ async fn sigterm_lets_an_in_flight_review_finish() {
         .status()
         .expect("kill");
     assert!(killed.success());
-    let draining = eventually(10, || async {
+    let draining = eventually(Duration::from_secs(10), || async {
         match admin_get(&admin, "/readyz").await {
             Some((503, body)) if body.contains("shutting down") => Some(()),
             _ => None,
@@ -123,7 +135,7 @@ async fn sigterm_lets_an_in_flight_review_finish() {
         "readyz must turn false as soon as shutdown begins"
     );
     assert!(
-        eventually(10, || async {
+        eventually(Duration::from_secs(10), || async {
             TcpStream::connect(&listen).await.is_err().then_some(())
         })
         .await
@@ -139,13 +151,10 @@ async fn sigterm_lets_an_in_flight_review_finish() {
         .await
         .expect("the in-flight review is answered");
     assert_eq!(status, 200);
-    assert_eq!(
-        answer["response"]["uid"],
-        "0df28fbd-5f5f-4ea9-a7ec-2f1a4b3d3a11"
-    );
+    assert_eq!(answer["response"]["uid"], SCALE_UID);
     assert_eq!(answer["response"]["allowed"], true);
 
-    let exited = eventually(20, || {
+    let exited = eventually(Duration::from_secs(20), || {
         let status = child.try_wait().ok().flatten();
         async move { status }
     })
@@ -157,16 +166,14 @@ async fn sigterm_lets_an_in_flight_review_finish() {
     );
 
     // One JSON line per review, naming the review and the decision.
-    let log = std::fs::read_to_string(dir.path().join("stderr.log")).expect("log");
+    let log = log_text();
     let line = log
         .lines()
         .find(|l| l.contains("review answered"))
         .unwrap_or_else(|| panic!("no review log line in:\n{log}"));
-    eprintln!("{line}");
-    let review_line: serde_json::Value = serde_json::from_str(line).expect("a JSON log line");
-    let line = &review_line;
+    let line: serde_json::Value = serde_json::from_str(line).expect("a JSON log line");
     assert_eq!(line["name"], "mysql");
-    assert_eq!(line["uid"], "0df28fbd-5f5f-4ea9-a7ec-2f1a4b3d3a11");
+    assert_eq!(line["uid"], SCALE_UID);
     assert_eq!(line["kind"], "Deployment");
     assert_eq!(line["namespace"], "mysql");
     assert_eq!(line["operation"], "UPDATE");
