@@ -2,7 +2,7 @@
 //! servers (two clusters), the transition executor on each, and a client that answers 503 to every write after
 //! the N-th, for every N.
 //!
-//! This test stays on the in-memory API server (the other failover tests moved to `tests/real_failover`): it
+//! This test stays on the in-memory API server (the other failover tests moved to `tests/real/executor`): it
 //! needs an HTTP-level fault a real kube-apiserver cannot produce, a refusal of every write after exactly N
 //! writes while reads still pass, and it records each write's body to check what was written.
 

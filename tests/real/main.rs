@@ -9,6 +9,7 @@ mod crd;
 mod executor;
 mod failover;
 mod faults;
+mod guard;
 mod reconcile_https;
 mod reconciler;
 mod webhook;

@@ -16,8 +16,8 @@ const SERVICE_NAMES: [&str; 2] = [
     "drgitops-webhook.drgitops-system.svc.cluster.local",
 ];
 
-struct Webhook {
-    process: Drgitops,
+pub(crate) struct Webhook {
+    pub(crate) process: Drgitops,
     admin: String,
 }
 
@@ -283,7 +283,7 @@ fn until_reached(cluster: &Cluster, args: &[&str], expect: &str, webhook: &Webho
 /// One cluster (domain us-east-1b) with every manifest installed the README's way without cert-manager and
 /// the webhook registered by Service, shared by the tests that only touch objects of their own. Its
 /// processes are stopped by the control plane's watchdog when the test binary exits.
-async fn shared() -> &'static (Cluster, Webhook) {
+pub(crate) async fn shared() -> &'static (Cluster, Webhook) {
     static SHARED: tokio::sync::OnceCell<(Cluster, Webhook)> = tokio::sync::OnceCell::const_new();
     SHARED
         .get_or_init(|| async {
