@@ -1,0 +1,12 @@
+//! Tests that need no cluster: `check` and `render` on files and git repositories, the CRD and Stork types,
+//! `failover`'s commit, the git source, the admission handler in-process, and the shipped manifests read as
+//! files. One test binary, so the suite links once for all of them.
+
+mod check;
+mod crd;
+mod failover_cli;
+mod git_source;
+mod render;
+mod roundtrip;
+mod webhook_handler;
+mod webhook_manifests;
