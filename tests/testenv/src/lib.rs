@@ -397,10 +397,12 @@ impl TestEnv {
         &self.network
     }
 
-    /// Makes Service `namespace/name` (port `port`, named `port_name`) a selector-less Service whose one
-    /// endpoint reaches `target` on loopback, as a pod behind the Service would be reached: kube-apiserver
-    /// resolves the endpoint from the EndpointSlice and dials it through the egress proxy. The Service keeps
-    /// any other fields it already had, except its selector.
+    /// Makes Service `namespace/name` a selector-less Service whose one endpoint reaches `target` on
+    /// loopback, as a pod behind the Service would be reached: kube-apiserver resolves the endpoint from the
+    /// EndpointSlice and dials it through the egress proxy. An existing Service is replaced by a selector-less
+    /// one with the same ports (foreground deletion, so the EndpointSlices the controller made for its pods
+    /// are gone first: removing only the selector races the controller, which may recreate a slice for the
+    /// pods from a view that still has the selector). A new Service gets port `port`, named `port_name`.
     pub async fn route_service(
         &self,
         namespace: &str,
@@ -409,46 +411,43 @@ impl TestEnv {
         port: u16,
         target: SocketAddr,
     ) -> Result<()> {
+        use k8s_openapi::api::core::v1::Service;
+        use k8s_openapi::api::discovery::v1::EndpointSlice;
         let client = self.client().await?;
-        let ip = self.network.route_to(target);
-        let services: Api<k8s_openapi::api::core::v1::Service> =
-            Api::namespaced(client.clone(), namespace);
-        let apply = PatchParams::apply("testenv").force();
-        // A JSON merge patch first: server-side apply cannot remove a selector another manager owns.
-        if services.get_opt(name).await?.is_some() {
-            services
-                .patch(
-                    name,
-                    &PatchParams::default(),
-                    &Patch::Merge(json!({"spec": {"selector": null}})),
-                )
-                .await?;
-        } else {
-            services
-                .patch(
-                    name,
-                    &apply,
-                    &Patch::Apply(json!({
-                        "apiVersion": "v1", "kind": "Service",
-                        "metadata": {"name": name, "namespace": namespace},
-                        "spec": {"ports": [{"name": port_name, "port": port, "targetPort": target.port()}]},
-                    })),
-                )
-                .await?;
-        }
-        let svc = services.get(name).await?;
-        let service_port = svc
+        let services: Api<Service> = Api::namespaced(client.clone(), namespace);
+        let slices: Api<EndpointSlice> = Api::namespaced(client, namespace);
+        let default_ports = json!([{"name": port_name, "port": port, "targetPort": target.port()}]);
+        let ports = match services.get_opt(name).await? {
+            Some(old) => {
+                services.delete(name, &DeleteParams::foreground()).await?;
+                let deadline = Instant::now() + Duration::from_secs(60);
+                while services.get_opt(name).await?.is_some() {
+                    if Instant::now() > deadline {
+                        bail!("Service {namespace}/{name} was not deleted within 60 s");
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                serde_json::to_value(old.spec.and_then(|s| s.ports))?
+            }
+            None => default_ports,
+        };
+        let service: Service = serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {"ports": ports},
+        }))?;
+        let service = services.create(&PostParams::default(), &service).await?;
+        let service_port = service
             .spec
             .as_ref()
             .and_then(|s| s.ports.as_ref())
             .and_then(|ports| ports.iter().find(|p| p.name.as_deref() == Some(port_name)))
             .ok_or_else(|| anyhow!("Service {namespace}/{name} has no port named {port_name}"))?;
-        let slices: Api<k8s_openapi::api::discovery::v1::EndpointSlice> =
-            Api::namespaced(client, namespace);
+        let ip = self.network.route_to(target);
         slices
             .patch(
                 &format!("{name}-testenv"),
-                &apply,
+                &PatchParams::apply("testenv").force(),
                 &Patch::Apply(json!({
                     "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
                     "metadata": {
@@ -464,21 +463,19 @@ impl TestEnv {
                 })),
             )
             .await?;
-        // A Service that had a selector keeps the EndpointSlices the controller made for its pods (the
-        // controller leaves a selector-less Service's slices alone): remove them.
-        let listed = slices
+        let others: Vec<String> = slices
             .list(
                 &kube::api::ListParams::default()
                     .labels(&format!("kubernetes.io/service-name={name}")),
             )
-            .await?;
-        for slice in listed.items {
-            let Some(slice_name) = slice.metadata.name else {
-                continue;
-            };
-            if slice_name != format!("{name}-testenv") {
-                slices.delete(&slice_name, &DeleteParams::default()).await?;
-            }
+            .await?
+            .items
+            .into_iter()
+            .filter_map(|s| s.metadata.name)
+            .filter(|n| *n != format!("{name}-testenv"))
+            .collect();
+        if !others.is_empty() {
+            bail!("Service {namespace}/{name} still has the EndpointSlices {others:?}");
         }
         Ok(())
     }
