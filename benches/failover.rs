@@ -1,14 +1,23 @@
-//! Commit-to-running for a large plan: 100 namespaces × 10 Deployments, failed over from one in-memory cluster to
-//! another by both clusters' transition executors running at once. Prints a Markdown table row per run.
+//! Commit-to-running for a large plan: 100 namespaces × 10 Deployments, failed over from one cluster to another
+//! by both clusters' transition executors running at once. Prints a Markdown table row per run.
 //!
-//! Beside each run, on fresh clusters seeded the same way, the floor of the same API work without the planner and
-//! the executor: the old primary's workloads scaled to 0 and the new primary's to their counts (the same merge
-//! patches, 32 at a time per cluster) and the MigrationSchedule applied; once with both clusters written at once,
-//! once with the old primary stopped before the new one starts. The ratios say what the safe ordering (record,
-//! stop, wait for the peer's Standby, start) costs over the bare writes.
+//! On the in-memory API servers (the default), beside each run, on fresh clusters seeded the same way, the floor
+//! of the same API work without the planner and the executor: the old primary's workloads scaled to 0 and the new
+//! primary's to their counts (the same merge patches, 32 at a time per cluster) and the MigrationSchedule applied;
+//! once with both clusters written at once, once with the old primary stopped before the new one starts. The
+//! ratios say what the safe ordering (record, stop, wait for the peer's Standby, start) costs over the bare writes.
+//!
+//! With `DRGITOPS_BENCH_SUBSTRATE=real`, on two real control planes (`tests/testenv`: kube-apiserver with RBAC,
+//! controller-manager, scheduler, kwok nodes) with the reconciler's shipped RBAC applied by kubectl, the executors
+//! acting as the shipped reconciler ServiceAccount and asking the peer as the shipped peer ServiceAccount: the
+//! clock stops when every pod of the new primary's workloads is Ready. The floor is the same bare writes (both
+//! clusters at once) followed by the wait for the same pods; see `real_main`.
 //!
 //! `cargo bench --bench failover [-- NAMESPACES WORKLOADS RUNS]`
 
+mod substrate;
+
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use drgitops::gitops::transition_exec::{DEFAULT_PARALLELISM, FIELD_MANAGER, TransitionExecutor};
@@ -17,30 +26,42 @@ use drgitops::plan::transition::REPLICAS_ANNOTATION;
 use fake_apiserver::FakeApiServer;
 use futures::{StreamExt, stream};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use kube::api::{
     ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams,
 };
-use kube::{Api, Client};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client, ResourceExt};
 use serde_json::json;
+use tokio::sync::watch;
 
 const A: &str = "us-east-1a";
 const B: &str = "us-east-1b";
 const PLAN_NS: &str = "kube-system";
+/// On every workload's pods, so a watch can count them.
+const POD_LABEL: (&str, &str) = ("drgitops.dev/bench", "failover");
 
 struct Cluster {
     domain: &'static str,
-    server: FakeApiServer,
-    client: Client,
+    /// Seeds the cluster and puts the DRPlan (standing in for the git source's apply).
+    admin: Client,
+    /// What the executor and the bare writes act as: on the in-memory server the same client as `admin`; on a real
+    /// control plane the shipped reconciler ServiceAccount.
+    actor: Client,
+    /// How the other cluster's executor reaches this one: on a real control plane, as the shipped peer
+    /// ServiceAccount.
+    peer_kubeconfig: String,
+    /// Replicas of every workload while it runs.
+    replicas: i32,
+    /// Keeps the API server running as long as the cluster is used.
+    _server: Box<dyn std::any::Any>,
 }
 
-async fn cluster(
-    domain: &'static str,
-    namespaces: &[String],
-    workloads: usize,
-    running: bool,
-) -> Cluster {
+/// An in-memory API server holding the DRPlan CRD and the stand-ins for Stork's.
+async fn in_memory(domain: &'static str) -> Cluster {
     let server = FakeApiServer::start()
         .await
         .expect("fake API server starts");
@@ -59,7 +80,57 @@ async fn cluster(
             .await
             .expect("Stork CRD");
     }
-    let ns_api: Api<Namespace> = Api::all(client.clone());
+    Cluster {
+        domain,
+        admin: client.clone(),
+        actor: client,
+        peer_kubeconfig: server.kubeconfig(),
+        replicas: REPLICAS,
+        _server: Box::new(server),
+    }
+}
+
+/// A real control plane with `nodes` kwok Nodes, and the DRPlan CRD, the stand-ins for Stork's CRDs, and the
+/// reconciler's and the peer's shipped ServiceAccounts and RBAC, applied by kubectl as the README says.
+async fn on_real(domain: &'static str, nodes: usize) -> Cluster {
+    // `testkit::Cluster::start` registers one Node; a kwok Node takes 250 pods.
+    let env = testenv::TestEnv::start_with(testenv::Options {
+        name: domain.into(),
+        nodes,
+    })
+    .await
+    .unwrap_or_else(|e| panic!("control plane {domain}: {e:#}"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let admin = dir.path().join("admin.kubeconfig");
+    env.write_kubeconfig(&admin).expect("admin kubeconfig");
+    let cluster = testkit::Cluster {
+        env,
+        domain: domain.into(),
+        dir,
+        admin,
+    };
+    cluster.install_reconciler();
+    let reconciler = service_account_kubeconfig(&cluster, "drgitops-reconciler").await;
+    Cluster {
+        domain,
+        admin: cluster.client().await,
+        actor: testenv::client_from_kubeconfig(&reconciler)
+            .await
+            .expect("reconciler client"),
+        peer_kubeconfig: service_account_kubeconfig(&cluster, "drgitops-peer").await,
+        replicas: REAL_REPLICAS,
+        _server: Box::new(cluster),
+    }
+}
+
+async fn service_account_kubeconfig(cluster: &testkit::Cluster, name: &str) -> String {
+    std::fs::read_to_string(cluster.service_account_kubeconfig(name).await).expect("kubeconfig")
+}
+
+/// Creates the namespaces and `workloads` Deployments in each: running at their replica count, or at 0 with the count
+/// recorded as Stork leaves a migrated standby.
+async fn seed(c: &Cluster, namespaces: &[String], workloads: usize, running: bool) {
+    let ns_api: Api<Namespace> = Api::all(c.admin.clone());
     // kube-system, where the plan lives, exists from the start as on a real cluster.
     for ns in namespaces {
         let object = serde_json::from_value(json!({"metadata": {"name": ns}})).expect("namespace");
@@ -73,12 +144,15 @@ async fn cluster(
         .flat_map(|ns| {
             (0..workloads).map(move |i| {
                 let name = format!("app-{i}");
-                let (replicas, annotations) =
-                    if running { (2, json!({})) } else { (0, json!({"stork.libopenstorage.org/migrationReplicas": "2"})) };
+                let (replicas, annotations) = if running {
+                    (c.replicas, json!({}))
+                } else {
+                    (0, json!({REPLICAS_ANNOTATION: c.replicas.to_string()}))
+                };
                 let d = json!({
                     "metadata": {"name": name, "namespace": ns, "annotations": annotations},
                     "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
-                             "template": {"metadata": {"labels": {"app": name}},
+                             "template": {"metadata": {"labels": {"app": name, POD_LABEL.0: POD_LABEL.1}},
                                           "spec": {"containers": [{"name": "app", "image": "registry.example/app:1"}]}}}
                 });
                 (ns.clone(), serde_json::from_value(d).expect("deployment"))
@@ -87,7 +161,7 @@ async fn cluster(
         .collect();
     stream::iter(objects)
         .for_each_concurrent(32, |(ns, d)| {
-            let client = client.clone();
+            let client = c.admin.clone();
             async move {
                 Api::<Deployment>::namespaced(client, &ns)
                     .create(&PostParams::default(), &d)
@@ -96,13 +170,10 @@ async fn cluster(
             }
         })
         .await;
-    Cluster {
-        domain,
-        server,
-        client,
-    }
 }
 
+/// Puts the plan as the git source would apply it at `revision`; with `role`, also writes the status this
+/// cluster's reconciler leaves when it is done at that revision (and nothing else), as on a fresh plan.
 async fn put_plan(
     c: &Cluster,
     namespaces: &[String],
@@ -110,7 +181,7 @@ async fn put_plan(
     revision: &str,
     role: Option<&str>,
 ) {
-    let api: Api<DRPlan> = Api::namespaced(c.client.clone(), PLAN_NS);
+    let api: Api<DRPlan> = Api::namespaced(c.admin.clone(), PLAN_NS);
     let plan = json!({
         "apiVersion": "drgitops.dev/v1alpha1",
         "kind": "DRPlan",
@@ -130,8 +201,10 @@ async fn put_plan(
     .await
     .expect("plan applied");
     if let Some(role) = role {
-        let status =
-            json!({"status": {"role": role, "phase": "Ready", "lastAppliedRevision": "rev1"}});
+        // The nulls clear what an earlier transition left, so a reset plan reads as a fresh one.
+        let status = json!({"status": {"role": role, "phase": "Ready", "lastAppliedRevision": revision,
+            "lastAttemptedRevision": null, "transition": null, "conditions": null, "workloads": null,
+            "localDomain": null, "observedGeneration": null}});
         api.patch_status("fleet", &PatchParams::default(), &Patch::Merge(status))
             .await
             .expect("status");
@@ -140,15 +213,15 @@ async fn put_plan(
 
 /// Reconciles until the executor reports the revision complete.
 async fn reconcile_until_done(c: &Cluster, peer: &str, revision: &str) {
-    let executor = TransitionExecutor::new(c.client.clone(), Duration::from_secs(2));
+    let executor = TransitionExecutor::new(c.actor.clone(), Duration::from_secs(2));
     loop {
-        let plan = Api::<DRPlan>::namespaced(c.client.clone(), PLAN_NS)
+        let plan = Api::<DRPlan>::namespaced(c.actor.clone(), PLAN_NS)
             .get("fleet")
             .await
             .expect("plan");
         let outcome = executor
             .run(&plan, c.domain, revision, Some(peer), || {
-                apply_schedule(c.client.clone())
+                apply_schedule(c.actor.clone())
             })
             .await
             .expect("transition pass");
@@ -186,7 +259,7 @@ async fn apply_schedule(client: Client) -> Result<(), String> {
 }
 
 async fn running(c: &Cluster) -> usize {
-    Api::<Deployment>::all(c.client.clone())
+    Api::<Deployment>::all(c.admin.clone())
         .list(&ListParams::default())
         .await
         .expect("list")
@@ -196,8 +269,11 @@ async fn running(c: &Cluster) -> usize {
         .count()
 }
 
-/// Replicas every workload runs at on the old primary, and records on the standby.
+/// Replicas every workload runs at on the old primary, and records on the standby, on the in-memory API server.
 const REPLICAS: i32 = 2;
+/// On a real control plane, where every replica is a pod the controllers, the scheduler and kwok create and
+/// delete at about 10 a second on 2 cores: 1,000 pods a failover rather than 2,000 keeps a run to minutes.
+const REAL_REPLICAS: i32 = 1;
 
 /// Scales every workload of `c` with the merge patch the executor sends (scale-down with the recorded count, as
 /// its `ScaleDown` action; scale-up to the count, as `ScaleUp`), `DEFAULT_PARALLELISM` at a time.
@@ -207,16 +283,16 @@ async fn scale_all(c: &Cluster, namespaces: &[String], workloads: usize, up: boo
         ..Default::default()
     };
     let patch = if up {
-        json!({"spec": {"replicas": REPLICAS}})
+        json!({"spec": {"replicas": c.replicas}})
     } else {
-        json!({"spec": {"replicas": 0}, "metadata": {"annotations": {REPLICAS_ANNOTATION: REPLICAS.to_string()}}})
+        json!({"spec": {"replicas": 0}, "metadata": {"annotations": {REPLICAS_ANNOTATION: c.replicas.to_string()}}})
     };
     let targets = namespaces
         .iter()
         .flat_map(|ns| (0..workloads).map(move |i| (ns, format!("app-{i}"))));
     stream::iter(targets)
         .for_each_concurrent(DEFAULT_PARALLELISM, |(ns, name)| {
-            let (client, params, patch) = (c.client.clone(), &params, &patch);
+            let (client, params, patch) = (c.actor.clone(), &params, &patch);
             async move {
                 Api::<Deployment>::namespaced(client, ns)
                     .patch(&name, params, &Patch::Merge(patch))
@@ -225,6 +301,14 @@ async fn scale_all(c: &Cluster, namespaces: &[String], workloads: usize, up: boo
             }
         })
         .await;
+}
+
+/// The new primary's bare writes: every workload scaled to its count, then the MigrationSchedule applied.
+async fn start_workloads(c: &Cluster, namespaces: &[String], workloads: usize) {
+    scale_all(c, namespaces, workloads, true).await;
+    apply_schedule(c.actor.clone())
+        .await
+        .expect("schedule applied");
 }
 
 /// The three ways one run measures.
@@ -241,17 +325,12 @@ enum Way {
 /// Seeds two fresh clusters, measures one way, and returns its time and how many workloads run on the new primary
 /// and on the old one afterwards.
 async fn measure(way: Way, namespaces: &[String], workloads: usize) -> (Duration, usize, usize) {
-    let a = cluster(A, namespaces, workloads, true).await;
-    let b = cluster(B, namespaces, workloads, false).await;
+    let a = in_memory(A).await;
+    seed(&a, namespaces, workloads, true).await;
+    let b = in_memory(B).await;
+    seed(&b, namespaces, workloads, false).await;
     put_plan(&a, namespaces, A, "rev1", Some("Primary")).await;
     put_plan(&b, namespaces, A, "rev1", Some("Standby")).await;
-    let (ka, kb) = (a.server.kubeconfig(), b.server.kubeconfig());
-    let start_new_primary = || async {
-        scale_all(&b, namespaces, workloads, true).await;
-        apply_schedule(b.client.clone())
-            .await
-            .expect("schedule applied");
-    };
 
     let start = Instant::now();
     match way {
@@ -260,23 +339,303 @@ async fn measure(way: Way, namespaces: &[String], workloads: usize) -> (Duration
             put_plan(&a, namespaces, B, "rev2", None).await;
             put_plan(&b, namespaces, B, "rev2", None).await;
             tokio::join!(
-                reconcile_until_done(&a, &kb, "rev2"),
-                reconcile_until_done(&b, &ka, "rev2")
+                reconcile_until_done(&a, &b.peer_kubeconfig, "rev2"),
+                reconcile_until_done(&b, &a.peer_kubeconfig, "rev2")
             );
         }
         Way::BareAtOnce => {
             tokio::join!(
                 scale_all(&a, namespaces, workloads, false),
-                start_new_primary()
+                start_workloads(&b, namespaces, workloads)
             );
         }
         Way::BareStopThenStart => {
             scale_all(&a, namespaces, workloads, false).await;
-            start_new_primary().await;
+            start_workloads(&b, namespaces, workloads).await;
         }
     }
     let elapsed = start.elapsed();
     (elapsed, running(&b).await, running(&a).await)
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Real control planes (`DRGITOPS_BENCH_SUBSTRATE=real`)
+
+/// The bench's pods on one real cluster, counted from a watch: how many are Ready (and not being deleted), how
+/// many exist at all, and when the event that set the counts arrived, so a wait ends at the event, not at a poll.
+#[derive(Clone, Copy)]
+struct Pods {
+    ready: usize,
+    present: usize,
+    at: Instant,
+}
+
+fn watch_pods(client: Client) -> watch::Receiver<Pods> {
+    let (tx, rx) = watch::channel(Pods {
+        ready: 0,
+        present: 0,
+        at: Instant::now(),
+    });
+    let api: Api<Pod> = Api::all(client);
+    let config = watcher::Config::default().labels(&format!("{}={}", POD_LABEL.0, POD_LABEL.1));
+    tokio::spawn(async move {
+        let (mut present, mut ready) = (HashSet::new(), HashSet::new());
+        let mut events = std::pin::pin!(watcher(api, config).default_backoff());
+        while let Some(event) = events.next().await {
+            let key = |pod: &Pod| (pod.namespace().unwrap_or_default(), pod.name_any());
+            match event {
+                // A re-list: the objects follow as `InitApply`.
+                Ok(watcher::Event::Init) => {
+                    present.clear();
+                    ready.clear();
+                }
+                Ok(watcher::Event::Apply(pod) | watcher::Event::InitApply(pod)) => {
+                    present.insert(key(&pod));
+                    if pod.metadata.deletion_timestamp.is_none() && testenv::pod_ready(&pod) {
+                        ready.insert(key(&pod));
+                    } else {
+                        ready.remove(&key(&pod));
+                    }
+                }
+                Ok(watcher::Event::Delete(pod)) => {
+                    present.remove(&key(&pod));
+                    ready.remove(&key(&pod));
+                }
+                Ok(watcher::Event::InitDone) | Err(_) => continue,
+            }
+            tx.send_replace(Pods {
+                ready: ready.len(),
+                present: present.len(),
+                at: Instant::now(),
+            });
+        }
+    });
+    rx
+}
+
+/// Renews a Lease for every Node of the cluster every 10 s, as each Node's kubelet would. testenv's kwok sets a
+/// Node's status once and never renews it, so the node lifecycle controller finds each Node Unknown within a
+/// minute and marks every pod on it NotReady, for good (kwok makes only Pending pods Ready): without a heartbeat,
+/// "pods Ready" would stop meaning anything after the first minute.
+async fn heartbeat_nodes(client: Client) {
+    let names: Vec<String> = Api::<Node>::all(client.clone())
+        .list(&ListParams::default())
+        .await
+        .expect("list nodes")
+        .items
+        .iter()
+        .map(|node| node.name_any())
+        .collect();
+    let leases: Api<Lease> = Api::namespaced(client, "kube-node-lease");
+    tokio::spawn(async move {
+        loop {
+            for name in &names {
+                let lease = json!({
+                    "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                    "metadata": {"name": name, "namespace": "kube-node-lease"},
+                    "spec": {"holderIdentity": name, "leaseDurationSeconds": 40,
+                             "renewTime": MicroTime(k8s_openapi::jiff::Timestamp::now())}
+                });
+                // A missed renewal is caught up 10 s later, well within the controller's 50 s grace period.
+                let _ = leases
+                    .patch(
+                        name,
+                        &PatchParams::apply("drgitops-bench").force(),
+                        &Patch::Apply(&lease),
+                    )
+                    .await;
+            }
+            tokio::time::sleep(Duration::from_secs(10)).await;
+        }
+    });
+}
+
+/// Waits until `pods` satisfies `done`; returns the counts then.
+async fn pods_until(pods: &mut watch::Receiver<Pods>, done: impl Fn(&Pods) -> bool) -> Pods {
+    *pods
+        .wait_for(|p| done(p))
+        .await
+        .expect("the pod watch runs")
+}
+
+/// One cluster of the real pair and its pod counts.
+struct Side {
+    cluster: Cluster,
+    pods: watch::Receiver<Pods>,
+}
+
+/// One failover on the real pair, timed from its first write.
+struct Failover {
+    /// Until every pod of the new primary's workloads is Ready.
+    pods_ready: Duration,
+    /// Until the writes are done: both executors report the revision complete, or the bare writes have returned.
+    writes: Duration,
+    /// The old primary's pods still Ready (not yet being deleted) when the new primary's were all Ready.
+    old_ready: usize,
+}
+
+/// Runs `writes` and times it and the new primary's pods becoming Ready; then waits until the old primary's pods
+/// are gone and the controllers have settled, so the next failover starts from a quiet pair.
+async fn failover(
+    old: &Side,
+    new: &Side,
+    pods: usize,
+    writes: impl Future<Output = ()>,
+) -> Failover {
+    let (mut old_pods, mut new_pods) = (old.pods.clone(), new.pods.clone());
+    let start = Instant::now();
+    let writes = async {
+        writes.await;
+        start.elapsed()
+    };
+    let ready = async {
+        let done = pods_until(&mut new_pods, |p| p.ready == pods).await;
+        (done.at - start, old_pods.borrow().ready)
+    };
+    let (writes, (pods_ready, old_ready)) = tokio::join!(writes, ready);
+    pods_until(&mut old_pods, |p| p.present == 0).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    Failover {
+        pods_ready,
+        writes,
+        old_ready,
+    }
+}
+
+/// The commit reaches both clusters; both executors run at once until the revision is complete.
+async fn by_executors(old: &Cluster, new: &Cluster, namespaces: &[String], revision: &str) {
+    put_plan(old, namespaces, new.domain, revision, None).await;
+    put_plan(new, namespaces, new.domain, revision, None).await;
+    tokio::join!(
+        reconcile_until_done(old, &new.peer_kubeconfig, revision),
+        reconcile_until_done(new, &old.peer_kubeconfig, revision)
+    );
+}
+
+/// The floor: the same scale writes, both clusters at once, as the plain reconciler ServiceAccount.
+async fn by_bare_writes(old: &Cluster, new: &Cluster, namespaces: &[String], workloads: usize) {
+    tokio::join!(
+        scale_all(old, namespaces, workloads, false),
+        start_workloads(new, namespaces, workloads)
+    );
+}
+
+/// Both plans say `primary` at `revision`, each cluster's status done at it, as after a finished failover.
+async fn reset_plans(primary: &Cluster, standby: &Cluster, namespaces: &[String], revision: &str) {
+    put_plan(
+        primary,
+        namespaces,
+        primary.domain,
+        revision,
+        Some("Primary"),
+    )
+    .await;
+    put_plan(
+        standby,
+        namespaces,
+        primary.domain,
+        revision,
+        Some("Standby"),
+    )
+    .await;
+}
+
+/// Two real control planes for the whole invocation. Each run fails over once by the executors and once by the
+/// bare writes, in opposite directions, so it ends where it began (running on A, both plans saying so); odd runs
+/// take the bare writes first. The two clusters are set up alike, so either direction costs the same.
+async fn real_main(namespaces: &[String], workloads: usize, runs: usize) {
+    let pods = namespaces.len() * workloads * REAL_REPLICAS as usize;
+    // A kwok Node takes 250 pods (its capacity); leave room.
+    let nodes = pods / 200 + 1;
+    let setup = Instant::now();
+    let (a, b) = tokio::join!(on_real(A, nodes), on_real(B, nodes));
+    heartbeat_nodes(a.admin.clone()).await;
+    heartbeat_nodes(b.admin.clone()).await;
+    tokio::join!(
+        seed(&a, namespaces, workloads, true),
+        seed(&b, namespaces, workloads, false)
+    );
+    let a = Side {
+        pods: watch_pods(a.admin.clone()),
+        cluster: a,
+    };
+    let b = Side {
+        pods: watch_pods(b.admin.clone()),
+        cluster: b,
+    };
+    pods_until(&mut a.pods.clone(), |p| p.ready == pods).await;
+    reset_plans(&a.cluster, &b.cluster, namespaces, "rev1").await;
+    println!(
+        "two real control planes, {nodes} kwok nodes each; {} Deployments each, {pods} pods Ready on {A} \
+         {:.0} s after the start",
+        namespaces.len() * workloads,
+        setup.elapsed().as_secs_f64()
+    );
+    println!(
+        "| run | namespaces | workloads | pods | executors | commit → pods Ready (s) | executors done (s) \
+         | old primary's pods Ready then | bare writes | bare writes → pods Ready (s) | bare writes done (s) \
+         | commit → Ready / bare → Ready |"
+    );
+    println!("|---:|---:|---:|---:|---|---:|---:|---:|---|---:|---:|---:|");
+    let mut revision = 1;
+    let mut next = || {
+        revision += 1;
+        format!("rev{revision}")
+    };
+    let direction =
+        |old: &Side, new: &Side| format!("{} → {}", old.cluster.domain, new.cluster.domain);
+    for run in 0..runs {
+        let ((executors, forward), (bare, back)) = if run % 2 == 0 {
+            let rev = next();
+            let executors = failover(
+                &a,
+                &b,
+                pods,
+                by_executors(&a.cluster, &b.cluster, namespaces, &rev),
+            )
+            .await;
+            let bare = failover(
+                &b,
+                &a,
+                pods,
+                by_bare_writes(&b.cluster, &a.cluster, namespaces, workloads),
+            )
+            .await;
+            reset_plans(&a.cluster, &b.cluster, namespaces, &next()).await;
+            ((executors, direction(&a, &b)), (bare, direction(&b, &a)))
+        } else {
+            let bare = failover(
+                &a,
+                &b,
+                pods,
+                by_bare_writes(&a.cluster, &b.cluster, namespaces, workloads),
+            )
+            .await;
+            reset_plans(&b.cluster, &a.cluster, namespaces, &next()).await;
+            let rev = next();
+            let executors = failover(
+                &b,
+                &a,
+                pods,
+                by_executors(&b.cluster, &a.cluster, namespaces, &rev),
+            )
+            .await;
+            ((executors, direction(&b, &a)), (bare, direction(&a, &b)))
+        };
+        let secs = |d: Duration| d.as_secs_f64();
+        println!(
+            "| {} | {} | {} | {pods} | {forward} | {:.1} | {:.1} | {} | {back} | {:.1} | {:.1} | {:.2}x |",
+            run + 1,
+            namespaces.len(),
+            namespaces.len() * workloads,
+            secs(executors.pods_ready),
+            secs(executors.writes),
+            executors.old_ready,
+            secs(bare.pods_ready),
+            secs(bare.writes),
+            secs(executors.pods_ready) / secs(bare.pods_ready)
+        );
+    }
 }
 
 #[tokio::main(flavor = "multi_thread")]
@@ -287,8 +646,14 @@ async fn main() {
         .collect();
     let namespaces_n = args.first().copied().unwrap_or(100);
     let workloads = args.get(1).copied().unwrap_or(10);
-    let runs = args.get(2).copied().unwrap_or(3);
     let namespaces: Vec<String> = (0..namespaces_n).map(|i| format!("app-{i:03}")).collect();
+    if substrate::real() {
+        // One run on real control planes is two failovers of every pod, minutes on 2 cores.
+        let runs = args.get(2).copied().unwrap_or(1);
+        real_main(&namespaces, workloads, runs).await;
+        return;
+    }
+    let runs = args.get(2).copied().unwrap_or(3);
     let total = namespaces_n * workloads;
     println!(
         "| namespaces | workloads | commit-to-running (s) | new primary running | old primary running \

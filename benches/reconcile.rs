@@ -5,7 +5,15 @@
 //! the plan's three objects server-side applied straight through a client, with no reconciler in between; for
 //! rendering, reading and YAML-parsing the same 1,000 files with nothing validated or rendered.
 //!
+//! With `DRGITOPS_BENCH_SUBSTRATE=real`, commit → applied through the push receiver on a real control plane
+//! (`tests/testenv`, with the reconciler's shipped RBAC applied by kubectl; the reconciler acting as the shipped
+//! reconciler ServiceAccount, its peer a second real control plane reached as the shipped peer ServiceAccount),
+//! beside the same floor on that second control plane; rendering and polling, which do not depend on the API
+//! server, are left to the default run.
+//!
 //! `cargo bench --bench reconcile` prints a Markdown table for BENCHMARKS.md.
+
+mod substrate;
 
 use std::path::Path;
 use std::process::Command;
@@ -22,7 +30,9 @@ use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DynamicObject, PostParams};
+use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::{Value, json};
+use tokio::sync::watch;
 
 const SECRET: &[u8] = b"bench-secret";
 
@@ -72,7 +82,23 @@ fn commit_interval(repo: &Path, minutes: u32) {
     );
 }
 
-async fn cluster() -> (FakeApiServer, FakeApiServer) {
+/// A cluster the reconciler, or the floor, writes to.
+struct Target {
+    /// What the reconciler and the floor's applies act as: the in-memory server's client, or the shipped reconciler
+    /// ServiceAccount on a real control plane.
+    client: kube::Client,
+    /// Where a commit is seen applied.
+    observer: Observer,
+    /// The kubeconfig in the plan's peer Secret (the floor renders its ClusterPair from it).
+    peer_kubeconfig: String,
+    /// The reconciler's `--system-namespace` (its Lease and inventory).
+    system_namespace: &'static str,
+    /// Keeps the API server (and on the in-memory substrate its peer) running as long as the target is used.
+    _servers: Box<dyn std::any::Any>,
+}
+
+/// An in-memory API server with the CRDs, namespace `mysql` and the plan's Secrets; its peer another one.
+async fn in_memory() -> Target {
     let east = FakeApiServer::start().await.expect("fake");
     let west = FakeApiServer::start().await.expect("fake");
     let client = east.client();
@@ -92,6 +118,57 @@ async fn cluster() -> (FakeApiServer, FakeApiServer) {
         .await
         .expect("crd");
     }
+    let peer_kubeconfig = west.kubeconfig_named("us-east-1b");
+    plan_namespace(&client, &peer_kubeconfig).await;
+    Target {
+        // Its own client, as before the substrates: the reads do not queue behind the reconciler's requests.
+        observer: Observer::Poll(east.client()),
+        client,
+        peer_kubeconfig,
+        system_namespace: "kube-system",
+        _servers: Box::new((east, west)),
+    }
+}
+
+/// Two real control planes, each with the CRDs and the reconciler's and the peer's shipped ServiceAccounts and
+/// RBAC applied by kubectl as the README says, namespace `mysql` and the plan's Secrets; each is the other's peer,
+/// reached as the shipped peer ServiceAccount. One for the reconciler, one for the floor.
+async fn real_pair() -> (Target, Target) {
+    let (east, floor) = tokio::join!(
+        testkit::Cluster::start("us-east-1a"),
+        testkit::Cluster::start("floor")
+    );
+    east.install_reconciler();
+    floor.install_reconciler();
+    let east_peer = service_account_kubeconfig(&east, "drgitops-peer").await;
+    let floor_peer = service_account_kubeconfig(&floor, "drgitops-peer").await;
+    (
+        on_real(east, floor_peer).await,
+        on_real(floor, east_peer).await,
+    )
+}
+
+async fn service_account_kubeconfig(cluster: &testkit::Cluster, name: &str) -> String {
+    std::fs::read_to_string(cluster.service_account_kubeconfig(name).await).expect("kubeconfig")
+}
+
+async fn on_real(cluster: testkit::Cluster, peer_kubeconfig: String) -> Target {
+    let admin = cluster.client().await;
+    plan_namespace(&admin, &peer_kubeconfig).await;
+    let reconciler = service_account_kubeconfig(&cluster, "drgitops-reconciler").await;
+    Target {
+        client: testenv::client_from_kubeconfig(&reconciler)
+            .await
+            .expect("reconciler client"),
+        observer: Observer::watch(admin),
+        peer_kubeconfig,
+        system_namespace: "drgitops-system",
+        _servers: Box::new(cluster),
+    }
+}
+
+/// Namespace `mysql` with the plan's peer kubeconfig and storage Secrets.
+async fn plan_namespace(client: &kube::Client, peer_kubeconfig: &str) {
     let namespaces: Api<Namespace> = Api::all(client.clone());
     namespaces
         .create(
@@ -100,11 +177,11 @@ async fn cluster() -> (FakeApiServer, FakeApiServer) {
         )
         .await
         .expect("ns");
-    let secrets: Api<Secret> = Api::namespaced(client, "mysql");
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), "mysql");
     for (name, pairs) in [
         (
             "drgitops-peer",
-            vec![("kubeconfig", west.kubeconfig_named("us-east-1b"))],
+            vec![("kubeconfig", peer_kubeconfig.to_string())],
         ),
         (
             "drgitops-peer-storage",
@@ -133,32 +210,76 @@ async fn cluster() -> (FakeApiServer, FakeApiServer) {
             .await
             .expect("secret");
     }
-    (east, west)
 }
 
-async fn interval_of(client: &kube::Client) -> Option<u64> {
-    let (resource, _) = drgitops::gitops::apply::api_resource(
-        drgitops::gitops::apply::STORK_API_VERSION,
-        "NamespacedSchedulePolicy",
-    )?;
-    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), "mysql", &resource);
-    let object = api.get_opt("mysql").await.ok()??;
+fn policy_interval(object: DynamicObject) -> Option<u64> {
     serde_json::to_value(object)
         .ok()?
         .pointer("/policy/interval/intervalMinutes")?
         .as_u64()
 }
 
-async fn wait_for(client: &kube::Client, minutes: u64, started: Instant) -> Duration {
-    loop {
-        if interval_of(client).await == Some(minutes) {
-            return started.elapsed();
+fn policy_resource() -> kube::api::ApiResource {
+    drgitops::gitops::apply::api_resource(
+        drgitops::gitops::apply::STORK_API_VERSION,
+        "NamespacedSchedulePolicy",
+    )
+    .expect("a known kind")
+    .0
+}
+
+async fn interval_of(client: &kube::Client) -> Option<u64> {
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), "mysql", &policy_resource());
+    policy_interval(api.get_opt("mysql").await.ok()??)
+}
+
+/// Where a commit is seen applied: the NamespacedSchedulePolicy's interval.
+enum Observer {
+    /// Read every 2 ms (the in-memory server answers a GET in microseconds).
+    Poll(kube::Client),
+    /// From a watch, each value stamped when its event arrived: on a real control plane 500 GETs a second would
+    /// load the kube-apiserver the reconciler is measured against.
+    Watch(watch::Receiver<(Option<u64>, Instant)>),
+}
+
+impl Observer {
+    fn watch(client: kube::Client) -> Observer {
+        let (tx, rx) = watch::channel((None, Instant::now()));
+        let api: Api<DynamicObject> = Api::namespaced_with(client, "mysql", &policy_resource());
+        let config = watcher::Config::default().fields("metadata.name=mysql");
+        tokio::spawn(async move {
+            let mut events =
+                std::pin::pin!(watcher(api, config).default_backoff().applied_objects());
+            while let Some(event) = futures::StreamExt::next(&mut events).await {
+                if let Ok(object) = event {
+                    tx.send_replace((policy_interval(object), Instant::now()));
+                }
+            }
+        });
+        Observer::Watch(rx)
+    }
+
+    /// The time from `started` until the policy reads `minutes`.
+    async fn wait_for(&self, minutes: u64, started: Instant) -> Duration {
+        let timeout = Duration::from_secs(60);
+        match self {
+            Observer::Poll(client) => loop {
+                if interval_of(client).await == Some(minutes) {
+                    return started.elapsed();
+                }
+                assert!(started.elapsed() < timeout, "commit never applied");
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            },
+            Observer::Watch(rx) => {
+                let mut rx = rx.clone();
+                let seen = tokio::time::timeout(timeout, rx.wait_for(|(m, _)| *m == Some(minutes)))
+                    .await
+                    .expect("commit never applied")
+                    .expect("the watch runs")
+                    .1;
+                seen - started
+            }
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "commit never applied"
-        );
-        tokio::time::sleep(Duration::from_millis(2)).await;
     }
 }
 
@@ -210,10 +331,7 @@ fn source_config(repo: &Path, cache: &Path) -> GitSourceConfig {
 /// server-side applied through the same client code, one after the other. No reconciler, no DRPlan, no validation,
 /// no Secrets read, no peer probe, no prune, no status.
 struct Floor {
-    _east: FakeApiServer,
-    _west: FakeApiServer,
-    /// Reads the NamespacedSchedulePolicy, as the reconciler rounds' own client does.
-    reader: kube::Client,
+    target: Target,
     repo: tempfile::TempDir,
     _cache: tempfile::TempDir,
     config: GitSourceConfig,
@@ -222,13 +340,12 @@ struct Floor {
 }
 
 impl Floor {
-    async fn new() -> Floor {
-        let (east, west) = cluster().await;
+    async fn new(target: Target) -> Floor {
         let repo = plan_repo();
         let cache = tempfile::tempdir().expect("tmp");
         let config = source_config(repo.path(), cache.path());
         let inputs = RenderInputs {
-            peer_kubeconfig: Some(west.kubeconfig_named("us-east-1b")),
+            peer_kubeconfig: Some(target.peer_kubeconfig.clone()),
             storage: Some(StorageOptions {
                 ip: "10.0.0.9".into(),
                 port: "9001".into(),
@@ -238,10 +355,8 @@ impl Floor {
             peer_reachable: true,
         };
         let floor = Floor {
-            applier: Applier::new(east.client()),
-            reader: east.client(),
-            _east: east,
-            _west: west,
+            applier: Applier::new(target.client.clone()),
+            target,
             repo,
             _cache: cache,
             config,
@@ -278,14 +393,21 @@ impl Floor {
         let started = Instant::now();
         commit_interval(self.repo.path(), minutes);
         self.fetch_and_apply(&objects).await;
-        wait_for(&self.reader, u64::from(minutes), started).await
+        self.target
+            .observer
+            .wait_for(u64::from(minutes), started)
+            .await
     }
 }
 
 /// Reconciler samples, and when `floor` is given, a floor sample taken beside each (alternately before and after,
 /// so neither always meets the machine first).
-async fn latency(push: bool, rounds: u32, floor: Option<&Floor>) -> (Vec<Duration>, Vec<Duration>) {
-    let (east, _west) = cluster().await;
+async fn latency(
+    target: &Target,
+    push: bool,
+    rounds: u32,
+    floor: Option<&Floor>,
+) -> (Vec<Duration>, Vec<Duration>) {
     let repo = plan_repo();
     let cache = tempfile::tempdir().expect("tmp");
 
@@ -298,14 +420,14 @@ async fn latency(push: bool, rounds: u32, floor: Option<&Floor>) -> (Vec<Duratio
     } else {
         Duration::from_secs(1)
     };
-    let reconciler = Reconciler::new(east.client(), options);
+    options.system_namespace = target.system_namespace.into();
+    let reconciler = Reconciler::new(target.client.clone(), options);
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     let (addr, admin) = serve_admin(&reconciler, "127.0.0.1:0", shutdown.clone())
         .await
         .expect("admin");
     let runner = tokio::spawn(reconciler.clone().run(shutdown));
-    let client = east.client();
-    wait_for(&client, 15, Instant::now()).await;
+    target.observer.wait_for(15, Instant::now()).await;
 
     let mut samples = Vec::new();
     let mut floor_samples = Vec::new();
@@ -324,7 +446,7 @@ async fn latency(push: bool, rounds: u32, floor: Option<&Floor>) -> (Vec<Duratio
         if push {
             post_hook(addr, br#"{"ref":"refs/heads/main"}"#).await;
         }
-        samples.push(wait_for(&client, u64::from(minutes), started).await);
+        samples.push(target.observer.wait_for(u64::from(minutes), started).await);
         if let Some(floor) = floor.filter(|_| !floor_first) {
             tokio::time::sleep(Duration::from_millis(50)).await;
             floor_samples.push(floor.round(minutes).await);
@@ -422,11 +544,28 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    let render = render_thousand();
-    let floor = runtime.block_on(Floor::new());
-    let (mut push, mut floor_samples) = runtime.block_on(latency(true, 30, Some(&floor)));
-    drop(floor);
-    let (mut poll, _) = runtime.block_on(latency(false, 10, None));
+    // Rendering and polling do not depend on the API server: only the default run takes them.
+    let (mut push, mut floor_samples, rest) = if substrate::real() {
+        let (push, floor) = runtime.block_on(async {
+            let (target, floor) = real_pair().await;
+            let floor = Floor::new(floor).await;
+            latency(&target, true, 30, Some(&floor)).await
+        });
+        println!(
+            "real control planes: the reconciler as the shipped reconciler ServiceAccount, the floor's applies \
+             as the same ServiceAccount on a second control plane (each the other's peer)"
+        );
+        (push, floor, None)
+    } else {
+        let render = render_thousand();
+        let (push, floor) = runtime.block_on(async {
+            let floor = Floor::new(in_memory().await).await;
+            latency(&in_memory().await, true, 30, Some(&floor)).await
+        });
+        let (poll, _) =
+            runtime.block_on(async { latency(&in_memory().await, false, 10, None).await });
+        (push, floor, Some((poll, render)))
+    };
     let ms = |d: Duration| format!("{:.1} ms", d.as_secs_f64() * 1000.0);
     let ratio = |a: Duration, b: Duration| format!("{:.2}x", a.as_secs_f64() / b.as_secs_f64());
     println!("| measurement | p50 | p90 | max | samples |");
@@ -447,7 +586,12 @@ fn main() {
         p50
     };
     let push_p50 = row("commit → applied, push receiver (interval 1h)", &mut push);
-    let poll_p50 = row("commit → applied, polling (interval 1s ±10%)", &mut poll);
+    let poll = rest.map(|(mut poll, render)| {
+        (
+            row("commit → applied, polling (interval 1s ±10%)", &mut poll),
+            render,
+        )
+    });
     let floor_p50 = row(
         "floor: commit → same fetch + read, 3 server-side applies straight through a client",
         &mut floor_samples,
@@ -456,6 +600,9 @@ fn main() {
         "| push receiver / floor, at p50 | {} | | | |",
         ratio(push_p50, floor_p50)
     );
+    let Some((poll_p50, render)) = poll else {
+        return;
+    };
     println!(
         "| polling / floor, at p50 | {} | | | |",
         ratio(poll_p50, floor_p50)

@@ -13,6 +13,14 @@
 //! whatever the answers do), and reads the rules server's resident memory. `DRGITOPS_BENCH_SECONDS`
 //! sets the length of each run (default 5), `DRGITOPS_BENCH_ROUNDS` how many times the four runs repeat
 //! (default 3): on a shared machine, the spread between rounds shows how much of a tail is the machine's.
+//!
+//! With `DRGITOPS_BENCH_SUBSTRATE=real`, instead, the latency the webhook adds to API writes through a real
+//! kube-apiserver (`tests/testenv`): the shipped webhook configurations registered by Service, the real
+//! `drgitops webhook` as its shipped ServiceAccount, and Deployment creates and `/scale` updates sent evenly at
+//! 200 writes/s; the same writes with the configurations deleted, in alternating runs of the same invocation.
+//! See [`api_writes`].
+
+mod substrate;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -20,10 +28,16 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
+use k8s_openapi::api::admissionregistration::v1::{
+    MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
+};
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
 const ROLE_ENV: &str = "DRGITOPS_BENCH_ROLE";
@@ -45,6 +59,7 @@ fn main() {
         Ok("rules") => serve(false),
         Ok("baseline") => serve(true),
         Ok("handler") => handler_cost(),
+        _ if substrate::real() => api_writes(),
         _ => drive(),
     }
 }
@@ -953,4 +968,486 @@ fn drive() {
     let _ = baseline.kill();
     let _ = rules.wait();
     let _ = baseline.wait();
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// API writes through a real kube-apiserver (`DRGITOPS_BENCH_SUBSTRATE=real`)
+
+/// The names kube-apiserver checks the webhook's certificate against (the Service's).
+const SERVICE_NAMES: [&str; 2] = [
+    "drgitops-webhook.drgitops-system.svc",
+    "drgitops-webhook.drgitops-system.svc.cluster.local",
+];
+/// Where the writes go: a plain namespace (no DRPlan), so the webhooks are called and allow every write.
+const WRITES_NS: &str = "bench";
+/// Writes per second, evenly paced; creates and `/scale` updates alternate.
+const WRITE_RATE: u64 = 200;
+/// The Deployments the `/scale` updates go round.
+const SCALE_POOL: usize = 100;
+
+/// The latency the webhook adds to API writes, as a user of the cluster sees it: one real control plane, the
+/// shipped webhook configurations (mutating and validating, each with the fail-closed and the fail-open webhook)
+/// registered by Service with only `caBundle` filled in, and `drgitops webhook` running as its shipped
+/// ServiceAccount, reached by kube-apiserver at the Service's endpoint. The load is an open loop of admin writes
+/// in a plain namespace, evenly paced at 200/s from a thread: Deployment creates (matched by both
+/// configurations) alternating with `/scale` updates of 100 existing Deployments (matched by the validating one),
+/// each changing the count between 0 and 1, so the controllers answer them as they would a person's scale.
+/// Each round takes a run with the configurations registered and one with them deleted (the order alternating),
+/// so both meet the same machine; the switch is confirmed by a server-side dry run before the clock starts.
+fn api_writes() {
+    let env_number = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(default)
+    };
+    let seconds = env_number("DRGITOPS_BENCH_SECONDS", 5);
+    let rounds = env_number("DRGITOPS_BENCH_ROUNDS", 3);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let setup = Instant::now();
+        let cluster = testkit::Cluster::start("webhook").await;
+        let (mut webhook, admin) = install_webhook(&cluster).await;
+        let client = cluster.client().await;
+        let mut load = Writes::prepare(client.clone()).await;
+        let registration = Registration::new(client).await;
+        registration.set(true).await;
+        println!(
+            "drgitops webhook on a real control plane: registered by Service, ready and reached {:.0} s after \
+             the start; {WRITE_RATE} writes/s (creates and /scale updates alternating), {seconds} s per run",
+            setup.elapsed().as_secs_f64()
+        );
+        // Warm-up: connections, caches, the webhook's and kube-apiserver's.
+        load.run(2).await;
+        println!(
+            "| round | webhook configurations | writes/s | creates p50 ms | creates p99 ms | /scale p50 ms \
+             | /scale p99 ms | failed |"
+        );
+        println!("|---|---|---|---|---|---|---|---|");
+        let (mut with, mut without) = (Vec::new(), Vec::new());
+        let mut reviews = 0;
+        for round in 1..=rounds {
+            let order = if round % 2 == 1 {
+                [true, false]
+            } else {
+                [false, true]
+            };
+            for registered in order {
+                registration.set(registered).await;
+                let before = admission_requests(&admin);
+                let run = load.run(seconds).await;
+                if registered {
+                    reviews += admission_requests(&admin) - before;
+                }
+                run.print_row(&round.to_string(), registered);
+                if registered { &mut with } else { &mut without }.push(run);
+            }
+        }
+        let (with, without) = (Latencies::merge(with), Latencies::merge(without));
+        with.print_row("all", true);
+        without.print_row("all", false);
+        let ms = |run: &Latencies, creates: bool, p: f64| {
+            let samples = if creates { &run.creates_us } else { &run.scales_us };
+            pct_ms(samples, p)
+        };
+        let cells = |f: &dyn Fn(f64, f64) -> String| {
+            [(true, 0.5), (true, 0.99), (false, 0.5), (false, 0.99)]
+                .map(|(creates, p)| f(ms(&with, creates, p), ms(&without, creates, p)))
+                .join(" | ")
+        };
+        println!(
+            "| all | added by the webhook (registered − deleted), ms | | {} | |",
+            cells(&|a, b| format!("{:+.3}", a - b))
+        );
+        println!(
+            "| all | registered / deleted | | {} | |",
+            cells(&|a, b| format!("{:.2}x", a / b.max(0.001)))
+        );
+        println!(
+            "reviews answered by drgitops webhook during the registered runs: {reviews} ({:.1} per write)",
+            reviews as f64 / with.count() as f64
+        );
+        let _ = webhook.kill();
+        let _ = webhook.wait();
+    });
+}
+
+/// Installs the webhook's shipped objects (without cert-manager: the CA put into `caBundle` by a patch, as the
+/// README's path without it), starts `drgitops webhook` as its ServiceAccount with a certificate for the
+/// Service's names, and routes the Service to it. Returns the process and its admin address. (A small copy of
+/// `tests/real/webhook.rs`.)
+async fn install_webhook(cluster: &testkit::Cluster) -> (Child, String) {
+    let mut apply = vec!["apply".to_string()];
+    for file in [
+        "manifests/namespace.yaml",
+        "manifests/crd/drplan.yaml",
+        "tests/data/webhook/stork-crds.yaml",
+        "manifests/webhook/serviceaccount.yaml",
+        "manifests/webhook/rbac.yaml",
+        "manifests/webhook/policies.yaml",
+        "manifests/webhook/service.yaml",
+        "manifests/webhook/mutatingwebhookconfiguration.yaml",
+        "manifests/webhook/validatingwebhookconfiguration.yaml",
+    ] {
+        apply.extend(["-f".into(), testkit::repo_file(file).display().to_string()]);
+    }
+    cluster.kubectl(&apply.iter().map(String::as_str).collect::<Vec<_>>());
+    cluster.kubectl(&[
+        "wait",
+        "--for=condition=Established",
+        "crd",
+        "--all",
+        "--timeout=60s",
+    ]);
+    let ca = testenv::pki::Pki::new("drgitops-webhook CA").expect("CA");
+    let serving = ca.serving(&SERVICE_NAMES).expect("serving certificate");
+    let tls = cluster.dir.path();
+    std::fs::write(tls.join("tls.crt"), &serving.cert_pem).expect("cert");
+    std::fs::write(tls.join("tls.key"), &serving.key_pem).expect("key");
+    let bundle = base64::engine::general_purpose::STANDARD.encode(ca.ca_pem());
+    let patch = format!(
+        r#"[{{"op":"add","path":"/webhooks/0/clientConfig/caBundle","value":"{bundle}"}},{{"op":"add","path":"/webhooks/1/clientConfig/caBundle","value":"{bundle}"}}]"#
+    );
+    for kind in [
+        "mutatingwebhookconfiguration",
+        "validatingwebhookconfiguration",
+    ] {
+        cluster.kubectl(&["patch", kind, "drgitops", "--type=json", "-p", &patch]);
+    }
+
+    let kubeconfig = cluster.service_account_kubeconfig("drgitops-webhook").await;
+    let (listen, admin) = (free_addr(), free_addr());
+    let child = Command::new(env!("CARGO_BIN_EXE_drgitops"))
+        .args(["webhook", "--listen", &listen, "--admin-listen", &admin])
+        .args(["--cluster-domain", "us-east-1a", "--log-format", "json"])
+        .arg("--tls-cert")
+        .arg(tls.join("tls.crt"))
+        .arg("--tls-key")
+        .arg(tls.join("tls.key"))
+        .arg("--policies")
+        .arg(testkit::repo_file("policies"))
+        .env("KUBECONFIG", &kubeconfig)
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .env_remove("RUST_LOG")
+        // As the shipped Deployment sets it.
+        .env("MALLOC_ARENA_MAX", "2")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start drgitops webhook");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !ready(&admin) {
+        assert!(
+            Instant::now() < deadline,
+            "drgitops webhook did not become ready"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    cluster
+        .env
+        .route_service(
+            "drgitops-system",
+            "drgitops-webhook",
+            "https",
+            443,
+            listen.parse().expect("address"),
+        )
+        .await
+        .expect("route the webhook Service");
+    (child, admin)
+}
+
+/// The webhook's `drgitops_admission_requests_total`, summed over its labels, from its admin port.
+fn admission_requests(admin: &str) -> u64 {
+    use std::io::{Read, Write};
+    let mut tcp = std::net::TcpStream::connect(admin).expect("admin port");
+    tcp.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .expect("write");
+    let mut out = String::new();
+    tcp.read_to_string(&mut out).expect("read");
+    out.lines()
+        .filter(|l| l.starts_with("drgitops_admission_requests_total"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+/// The two webhook configurations as installed (with `caBundle`), deleted and re-created between runs.
+struct Registration {
+    mutating: Api<MutatingWebhookConfiguration>,
+    validating: Api<ValidatingWebhookConfiguration>,
+    installed: (MutatingWebhookConfiguration, ValidatingWebhookConfiguration),
+    probe: Api<DynamicObject>,
+}
+
+impl Registration {
+    async fn new(client: kube::Client) -> Registration {
+        let mutating: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
+        let validating: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
+        let mut installed = (
+            mutating.get("drgitops").await.expect("mutating"),
+            validating.get("drgitops").await.expect("validating"),
+        );
+        // Re-created as new objects.
+        installed.0.metadata = kube::api::ObjectMeta {
+            name: installed.0.metadata.name.take(),
+            labels: installed.0.metadata.labels.take(),
+            ..Default::default()
+        };
+        installed.1.metadata = kube::api::ObjectMeta {
+            name: installed.1.metadata.name.take(),
+            labels: installed.1.metadata.labels.take(),
+            ..Default::default()
+        };
+        let resource = kube::api::ApiResource::from_gvk_with_plural(
+            &kube::api::GroupVersionKind::gvk(
+                "stork.libopenstorage.org",
+                "v1alpha1",
+                "MigrationSchedule",
+            ),
+            "migrationschedules",
+        );
+        Registration {
+            mutating,
+            validating,
+            installed,
+            probe: Api::namespaced_with(client, WRITES_NS, &resource),
+        }
+    }
+
+    /// Registers or deletes both configurations, then waits until kube-apiserver acts on it: a server-side dry
+    /// run of a MigrationSchedule the webhook denies (`startApplications: true`) is denied, or stored.
+    async fn set(&self, registered: bool) {
+        let exists = self
+            .validating
+            .get_opt("drgitops")
+            .await
+            .expect("get")
+            .is_some();
+        if registered && !exists {
+            let post = PostParams::default();
+            self.mutating
+                .create(&post, &self.installed.0)
+                .await
+                .expect("create");
+            self.validating
+                .create(&post, &self.installed.1)
+                .await
+                .expect("create");
+        } else if !registered && exists {
+            let delete = DeleteParams::default();
+            self.mutating
+                .delete("drgitops", &delete)
+                .await
+                .expect("delete");
+            self.validating
+                .delete("drgitops", &delete)
+                .await
+                .expect("delete");
+        }
+        let schedule: DynamicObject = serde_json::from_value(json!({
+            "apiVersion": "stork.libopenstorage.org/v1alpha1", "kind": "MigrationSchedule",
+            "metadata": {"name": "probe", "namespace": WRITES_NS},
+            "spec": {"schedulePolicyName": "default-interval-policy", "template": {"spec": {
+                "clusterPair": "remotecluster", "namespaces": [WRITES_NS], "includeResources": true,
+                "includeVolumes": false, "startApplications": true}}}
+        }))
+        .expect("MigrationSchedule");
+        let dry_run = PostParams {
+            dry_run: true,
+            ..Default::default()
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let denied = match self.probe.create(&dry_run, &schedule).await {
+                Ok(_) => false,
+                Err(e) if e.to_string().contains("denied the request") => true,
+                Err(e) => panic!("the probe's dry run failed: {e}"),
+            };
+            if denied == registered {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "kube-apiserver did not act on the webhook configurations being {}",
+                if registered { "registered" } else { "deleted" }
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // The mutating configuration is watched apart from the validating one: let it catch up too.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// The writes of the load, kept across runs: names of the created Deployments and the counts of the scaled ones
+/// go on from run to run, so every write changes something.
+struct Writes {
+    client: kube::Client,
+    creates: usize,
+    scales: usize,
+}
+
+/// One run's latencies, each in µs from the request's start to its answer.
+struct Latencies {
+    creates_us: Vec<u64>,
+    scales_us: Vec<u64>,
+    failed: usize,
+    seconds: f64,
+}
+
+fn deployment(name: &str, replicas: i32) -> Deployment {
+    serde_json::from_value(json!({
+        "metadata": {"name": name, "namespace": WRITES_NS},
+        "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
+                 "template": {"metadata": {"labels": {"app": name}},
+                              "spec": {"containers": [{"name": "app", "image": "registry.example/app:1"}]}}}
+    }))
+    .expect("deployment")
+}
+
+impl Writes {
+    /// Creates the namespace and the Deployments the `/scale` updates go round (at 0 replicas).
+    async fn prepare(client: kube::Client) -> Writes {
+        let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+        namespaces
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(json!({"metadata": {"name": WRITES_NS}})).expect("ns"),
+            )
+            .await
+            .expect("namespace");
+        let api: Api<Deployment> = Api::namespaced(client.clone(), WRITES_NS);
+        for i in 0..SCALE_POOL {
+            api.create(
+                &PostParams::default(),
+                &deployment(&format!("scale-{i}"), 0),
+            )
+            .await
+            .expect("deployment");
+        }
+        Writes {
+            client,
+            creates: 0,
+            scales: 0,
+        }
+    }
+
+    /// `seconds` of writes at [`WRITE_RATE`], released by a pacing thread (as the review load's open loop, and
+    /// for the same reason); each write on its own task, so a slow answer never delays the next write.
+    async fn run(&mut self, seconds: u64) -> Latencies {
+        let gap = Duration::from_nanos(1_000_000_000 / WRITE_RATE);
+        let slots = seconds * WRITE_RATE;
+        let (release, mut released) = tokio::sync::mpsc::unbounded_channel::<u64>();
+        let start = Instant::now() + Duration::from_millis(10);
+        let pacer = std::thread::spawn(move || {
+            for slot in 0..slots {
+                if let Some(wait) =
+                    (start + gap * slot as u32).checked_duration_since(Instant::now())
+                {
+                    std::thread::sleep(wait);
+                }
+                let _ = release.send(slot);
+            }
+        });
+        let mut tasks = Vec::new();
+        while let Some(slot) = released.recv().await {
+            let api: Api<Deployment> = Api::namespaced(self.client.clone(), WRITES_NS);
+            let create = slot % 2 == 0;
+            let task = if create {
+                let object = deployment(&format!("w-{}", self.creates), 0);
+                self.creates += 1;
+                tokio::spawn(async move {
+                    let sent = Instant::now();
+                    let ok = api.create(&PostParams::default(), &object).await.is_ok();
+                    (true, sent.elapsed(), ok)
+                })
+            } else {
+                let name = format!("scale-{}", self.scales % SCALE_POOL);
+                let replicas = i32::from((self.scales / SCALE_POOL).is_multiple_of(2));
+                self.scales += 1;
+                tokio::spawn(async move {
+                    let sent = Instant::now();
+                    let patch = Patch::Merge(json!({"spec": {"replicas": replicas}}));
+                    let ok = api
+                        .patch_scale(&name, &PatchParams::default(), &patch)
+                        .await
+                        .is_ok();
+                    (false, sent.elapsed(), ok)
+                })
+            };
+            tasks.push(task);
+        }
+        pacer.join().expect("pacer");
+        let mut run = Latencies {
+            creates_us: Vec::new(),
+            scales_us: Vec::new(),
+            failed: 0,
+            seconds: seconds as f64,
+        };
+        for task in tasks {
+            let (create, took, ok) = task.await.expect("write task");
+            if !ok {
+                run.failed += 1;
+                continue;
+            }
+            let us = took.as_micros() as u64;
+            if create {
+                &mut run.creates_us
+            } else {
+                &mut run.scales_us
+            }
+            .push(us);
+        }
+        run.creates_us.sort_unstable();
+        run.scales_us.sort_unstable();
+        run
+    }
+}
+
+fn pct_ms(sorted_us: &[u64], p: f64) -> f64 {
+    if sorted_us.is_empty() {
+        return 0.0;
+    }
+    let index = ((sorted_us.len() as f64 - 1.0) * p).round() as usize;
+    sorted_us[index] as f64 / 1000.0
+}
+
+impl Latencies {
+    fn count(&self) -> usize {
+        self.creates_us.len() + self.scales_us.len() + self.failed
+    }
+
+    fn merge(runs: Vec<Latencies>) -> Latencies {
+        let mut all = Latencies {
+            creates_us: runs
+                .iter()
+                .flat_map(|r| r.creates_us.iter().copied())
+                .collect(),
+            scales_us: runs
+                .iter()
+                .flat_map(|r| r.scales_us.iter().copied())
+                .collect(),
+            failed: runs.iter().map(|r| r.failed).sum(),
+            seconds: runs.iter().map(|r| r.seconds).sum(),
+        };
+        all.creates_us.sort_unstable();
+        all.scales_us.sort_unstable();
+        all
+    }
+
+    fn print_row(&self, round: &str, registered: bool) {
+        println!(
+            "| {round} | {} | {:.0} | {:.3} | {:.3} | {:.3} | {:.3} | {} |",
+            if registered { "registered" } else { "deleted" },
+            self.count() as f64 / self.seconds,
+            pct_ms(&self.creates_us, 0.5),
+            pct_ms(&self.creates_us, 0.99),
+            pct_ms(&self.scales_us, 0.5),
+            pct_ms(&self.scales_us, 0.99),
+            self.failed
+        );
+    }
 }
