@@ -26,10 +26,8 @@ use drgitops::plan::transition::REPLICAS_ANNOTATION;
 use fake_apiserver::FakeApiServer;
 use futures::{StreamExt, stream};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
+use k8s_openapi::api::core::v1::{Namespace, Pod};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use kube::api::{
     ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams,
 };
@@ -413,43 +411,6 @@ fn watch_pods(client: Client) -> watch::Receiver<Pods> {
     rx
 }
 
-/// Renews a Lease for every Node of the cluster every 10 s, as each Node's kubelet would. testenv's kwok sets a
-/// Node's status once and never renews it, so the node lifecycle controller finds each Node Unknown within a
-/// minute and marks every pod on it NotReady, for good (kwok makes only Pending pods Ready): without a heartbeat,
-/// "pods Ready" would stop meaning anything after the first minute.
-async fn heartbeat_nodes(client: Client) {
-    let names: Vec<String> = Api::<Node>::all(client.clone())
-        .list(&ListParams::default())
-        .await
-        .expect("list nodes")
-        .items
-        .iter()
-        .map(|node| node.name_any())
-        .collect();
-    let leases: Api<Lease> = Api::namespaced(client, "kube-node-lease");
-    tokio::spawn(async move {
-        loop {
-            for name in &names {
-                let lease = json!({
-                    "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-                    "metadata": {"name": name, "namespace": "kube-node-lease"},
-                    "spec": {"holderIdentity": name, "leaseDurationSeconds": 40,
-                             "renewTime": MicroTime(k8s_openapi::jiff::Timestamp::now())}
-                });
-                // A missed renewal is caught up 10 s later, well within the controller's 50 s grace period.
-                let _ = leases
-                    .patch(
-                        name,
-                        &PatchParams::apply("drgitops-bench").force(),
-                        &Patch::Apply(&lease),
-                    )
-                    .await;
-            }
-            tokio::time::sleep(Duration::from_secs(10)).await;
-        }
-    });
-}
-
 /// Waits until `pods` satisfies `done`; returns the counts then.
 async fn pods_until(pods: &mut watch::Receiver<Pods>, done: impl Fn(&Pods) -> bool) -> Pods {
     *pods
@@ -549,8 +510,6 @@ async fn real_main(namespaces: &[String], workloads: usize, runs: usize) {
     let nodes = pods / 200 + 1;
     let setup = Instant::now();
     let (a, b) = tokio::join!(on_real(A, nodes), on_real(B, nodes));
-    heartbeat_nodes(a.admin.clone()).await;
-    heartbeat_nodes(b.admin.clone()).await;
     tokio::join!(
         seed(&a, namespaces, workloads, true),
         seed(&b, namespaces, workloads, false)

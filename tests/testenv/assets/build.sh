@@ -27,9 +27,10 @@ export CGO_ENABLED=0
 root="${DRGITOPS_TESTENV_ASSETS:-${XDG_CACHE_HOME:-$HOME/.cache}/drgitops/testenv}"
 bin="$root/kubernetes-$KUBERNETES-etcd-$ETCD-kwok-$KWOK/bin"
 binaries=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok)
-# kwok's own "fast" stages (nodes Ready at once, pods Ready once scheduled, gone once deleted), copied from
-# its module: kwok runs no stage it is not given.
-stages="$bin/kwok-stages.yaml"
+# kwok's own "fast" set of stages, as its kustomize/stage/fast lists them (nodes Ready at once and kept alive
+# by a heartbeat, pods Ready once scheduled, gone once deleted), copied from its module: kwok runs no stage it
+# is not given.
+stages="$bin/kwok-stages-fast.yaml"
 cert_manager_crds="$root/cert-manager-$CERT_MANAGER/crds.yaml"
 
 log() { printf 'testenv assets: %s\n' "$*" >&2; }
@@ -37,35 +38,55 @@ log() { printf 'testenv assets: %s\n' "$*" >&2; }
 binaries_complete() {
   local b
   for b in "${binaries[@]}"; do [ -x "$bin/$b" ] || return 1; done
-  [ -s "$stages" ]
 }
 
 complete() {
-  binaries_complete && [ -s "$cert_manager_crds" ]
+  binaries_complete && [ -s "$stages" ] && [ -s "$cert_manager_crds" ]
+}
+
+# Writes the YAML documents of the files after the first argument into the first, as one stream.
+concat_yaml() {
+  local out="$1" f
+  shift
+  : >"$out.partial"
+  for f in "$@"; do
+    { echo "---"; cat "$f"; } >>"$out.partial"
+  done
+  mv "$out.partial" "$out"
+}
+
+# The files a kustomization directory lists under resources, directories expanded the same way.
+kustomization_files() {
+  local dir="$1" entry
+  for entry in $(sed -n 's/^- //p' "$dir/kustomization.yaml"); do
+    if [ -d "$dir/$entry" ]; then kustomization_files "$dir/$entry"; else echo "$dir/$entry"; fi
+  done
+}
+
+# The directory of a module version the proxy serves (downloaded into the module cache), run from `dir`.
+module_dir() {
+  local dir="$1" module="$2" out
+  out="$(cd "$dir" && go mod download -json "$module" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')"
+  [ -n "$out" ] || { log "FAILED: the module proxy served no $module"; exit 1; }
+  echo "$out"
 }
 
 copy_cert_manager_crds() {
-  local dir f
-  dir="$(cd "$root" && go mod download -json "github.com/cert-manager/cert-manager@$CERT_MANAGER" |
-    sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')"
-  [ -n "$dir" ] || { log "FAILED: the module proxy served no github.com/cert-manager/cert-manager@$CERT_MANAGER"; exit 1; }
+  local dir
+  dir="$(module_dir "$root" "github.com/cert-manager/cert-manager@$CERT_MANAGER")"
   mkdir -p "$(dirname "$cert_manager_crds")"
-  : >"$cert_manager_crds.partial"
-  for f in "$dir"/deploy/crds/*.yaml; do
-    { echo "---"; cat "$f"; } >>"$cert_manager_crds.partial"
-  done
-  mv "$cert_manager_crds.partial" "$cert_manager_crds"
+  concat_yaml "$cert_manager_crds" "$dir"/deploy/crds/*.yaml
   log "copied cert-manager $CERT_MANAGER's CRDs"
 }
 
 copy_kwok_stages() {
-  local dir f
-  dir="$(cd "$here/kwok" && go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)"
-  : >"$1"
-  for f in "$dir"/kustomize/stage/node/fast/node-*.yaml "$dir"/kustomize/stage/pod/fast/pod-*.yaml; do
-    { echo "---"; cat "$f"; } >>"$1"
-  done
-  log "copied kwok's fast node and pod stages"
+  local dir
+  dir="$(module_dir "$root" "sigs.k8s.io/kwok@$KWOK")"
+  mkdir -p "$bin"
+  # shellcheck disable=SC2046 # one path per line, none with spaces
+  concat_yaml "$stages" $(kustomization_files "$dir/kustomize/stage/fast")
+  grep -q '^kind: Stage' "$stages" || { log "FAILED: no kwok stage found under $dir/kustomize/stage/fast"; rm -f "$stages"; exit 1; }
+  log "copied kwok's fast stages: $(sed -n 's/^  name: //p' "$stages" | tr '\n' ' ')"
 }
 
 require_go() {
@@ -134,6 +155,7 @@ build() {
   go_caches
   local started=$SECONDS
   binaries_complete || build_binaries
+  [ -s "$stages" ] || copy_kwok_stages
   [ -s "$cert_manager_crds" ] || copy_cert_manager_crds
   log "all assets built in $((SECONDS - started)) s into $bin"
   drop_go_caches
@@ -154,7 +176,6 @@ build_binaries() {
   done
   build_one etcd "etcd $ETCD" -ldflags "-s -w" -o "$bin.partial/etcd" .
   build_one kwok "kwok $KWOK" -ldflags "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=$KWOK" sigs.k8s.io/kwok/cmd/kwok
-  copy_kwok_stages "$bin.partial/kwok-stages.yaml"
   build_one kubernetes "kube-apiserver, kube-controller-manager, kube-scheduler and kubectl $KUBERNETES" \
     -ldflags "$k8s_ldflags" \
     k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
@@ -231,7 +252,7 @@ update() {
 
 case "${1:-build}" in
   build) build ;;
-  stages) require_go; go_caches; copy_kwok_stages "$stages" ;;
+  stages) require_go; go_caches; copy_kwok_stages ;;
   path) echo "$bin" ;;
   cert-manager-crds) build >/dev/null && echo "$cert_manager_crds" ;;
   update) update ;;

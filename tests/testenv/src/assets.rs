@@ -13,7 +13,7 @@ pub fn build_script() -> PathBuf {
 }
 
 /// The directory holding `etcd`, `kube-apiserver`, `kube-controller-manager`, `kube-scheduler`, `kubectl`,
-/// `kwok` and `kwok-stages.yaml`, built first if any is missing (progress on stderr). The cache root is
+/// `kwok` and `kwok-stages-fast.yaml`, built first if any is missing (progress on stderr). The cache root is
 /// `$DRGITOPS_TESTENV_ASSETS`, else the user's cache directory.
 pub fn bin_dir() -> Result<PathBuf> {
     static DIR: OnceLock<std::result::Result<PathBuf, String>> = OnceLock::new();

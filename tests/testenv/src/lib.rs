@@ -175,7 +175,7 @@ impl TestEnv {
             "scheduler.kubeconfig",
             &kubeconfig_for("system:kube-scheduler", &scheduler),
         )?;
-        std::fs::copy(bin.join("kwok-stages.yaml"), d.join("kwok.yaml"))?;
+        std::fs::copy(bin.join("kwok-stages-fast.yaml"), d.join("kwok.yaml"))?;
 
         let p = |name: &str| d.join(name).display().to_string();
         let etcd_data = d.join("etcd");
@@ -308,6 +308,9 @@ impl TestEnv {
                     "--manage-nodes-with-annotation-selector={}={}",
                     KWOK_NODE_ANNOTATION.0, KWOK_NODE_ANNOTATION.1
                 ),
+                // Node Leases renewed as a kubelet would (with the heartbeat stage), so the node lifecycle
+                // controller never finds a Node Unknown and marks its pods NotReady.
+                "--node-lease-duration-seconds=40".into(),
                 "--cidr=10.244.0.0/16".into(),
                 "--node-ip=10.244.0.1".into(),
             ],
