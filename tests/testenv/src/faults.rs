@@ -123,6 +123,9 @@ async fn serve(
                 reset(client);
                 return;
             };
+            // No Nagle on either side: the latency is what `set_latency` adds, not delayed ACKs.
+            let _ = client.set_nodelay(true);
+            let _ = upstream.set_nodelay(true);
             splice(client, upstream, settings, now.resets).await;
         });
     }

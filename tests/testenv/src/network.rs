@@ -130,6 +130,9 @@ async fn tunnel(conn: UnixStream, routes: Arc<Mutex<HashMap<String, SocketAddr>>
             .await?;
         return Ok(());
     };
+    // No Nagle: an answer split over two segments would wait here for a delayed ACK (40 ms), which no pod
+    // network adds.
+    upstream.set_nodelay(true)?;
     conn.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
         .await?;
     tokio::io::copy_bidirectional(&mut conn, &mut upstream).await?;
