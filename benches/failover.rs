@@ -91,38 +91,25 @@ async fn in_memory(domain: &'static str) -> Cluster {
 /// A real control plane with `nodes` kwok Nodes, and the DRPlan CRD, the stand-ins for Stork's CRDs, and the
 /// reconciler's and the peer's shipped ServiceAccounts and RBAC, applied by kubectl as the README says.
 async fn on_real(domain: &'static str, nodes: usize) -> Cluster {
-    // `testkit::Cluster::start` registers one Node; a kwok Node takes 250 pods.
-    let env = testenv::TestEnv::start_with(testenv::Options {
+    // A kwok Node takes 250 pods.
+    let cluster = testkit::Cluster::start_with(testenv::Options {
         name: domain.into(),
         nodes,
     })
-    .await
-    .unwrap_or_else(|e| panic!("control plane {domain}: {e:#}"));
-    let dir = tempfile::tempdir().expect("tempdir");
-    let admin = dir.path().join("admin.kubeconfig");
-    env.write_kubeconfig(&admin).expect("admin kubeconfig");
-    let cluster = testkit::Cluster {
-        env,
-        domain: domain.into(),
-        dir,
-        admin,
-    };
+    .await;
     cluster.install_reconciler();
-    let reconciler = service_account_kubeconfig(&cluster, "drgitops-reconciler").await;
     Cluster {
         domain,
         admin: cluster.client().await,
-        actor: testenv::client_from_kubeconfig(&reconciler)
+        actor: cluster.service_account_client("drgitops-reconciler").await,
+        peer_kubeconfig: cluster
+            .env
+            .service_account_kubeconfig("drgitops-system", "drgitops-peer")
             .await
-            .expect("reconciler client"),
-        peer_kubeconfig: service_account_kubeconfig(&cluster, "drgitops-peer").await,
+            .expect("peer token"),
         replicas: REAL_REPLICAS,
         _server: Box::new(cluster),
     }
-}
-
-async fn service_account_kubeconfig(cluster: &testkit::Cluster, name: &str) -> String {
-    std::fs::read_to_string(cluster.service_account_kubeconfig(name).await).expect("kubeconfig")
 }
 
 /// Creates the namespaces and `workloads` Deployments in each: running at their replica count, or at 0 with the count

@@ -16,7 +16,6 @@
 mod substrate;
 
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use drgitops::gitops::apply::Applier;
@@ -32,6 +31,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::api::{Api, DynamicObject, PostParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::{Value, json};
+use testkit::git;
 use tokio::sync::watch;
 
 const SECRET: &[u8] = b"bench-secret";
@@ -43,28 +43,6 @@ fn data(name: &str) -> String {
             .join(name),
     )
     .expect("fixture")
-}
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args([
-            "-c",
-            "user.name=Bench",
-            "-c",
-            "user.email=bench@example.com",
-            "-c",
-            "commit.gpgsign=false",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 fn plan_every(minutes: u32) -> String {
@@ -148,18 +126,20 @@ async fn real_pair() -> (Target, Target) {
     )
 }
 
+/// The kubeconfig (YAML) of ServiceAccount `drgitops-system/name` of `cluster`.
 async fn service_account_kubeconfig(cluster: &testkit::Cluster, name: &str) -> String {
-    std::fs::read_to_string(cluster.service_account_kubeconfig(name).await).expect("kubeconfig")
+    cluster
+        .env
+        .service_account_kubeconfig("drgitops-system", name)
+        .await
+        .expect("token")
 }
 
 async fn on_real(cluster: testkit::Cluster, peer_kubeconfig: String) -> Target {
     let admin = cluster.client().await;
     plan_namespace(&admin, &peer_kubeconfig).await;
-    let reconciler = service_account_kubeconfig(&cluster, "drgitops-reconciler").await;
     Target {
-        client: testenv::client_from_kubeconfig(&reconciler)
-            .await
-            .expect("reconciler client"),
+        client: cluster.service_account_client("drgitops-reconciler").await,
         observer: Observer::watch(admin),
         peer_kubeconfig,
         system_namespace: "drgitops-system",

@@ -28,7 +28,6 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
@@ -973,11 +972,6 @@ fn drive() {
 // ---------------------------------------------------------------------------------------------------------------
 // API writes through a real kube-apiserver (`DRGITOPS_BENCH_SUBSTRATE=real`)
 
-/// The names kube-apiserver checks the webhook's certificate against (the Service's).
-const SERVICE_NAMES: [&str; 2] = [
-    "drgitops-webhook.drgitops-system.svc",
-    "drgitops-webhook.drgitops-system.svc.cluster.local",
-];
 /// Where the writes go: a plain namespace (no DRPlan), so the webhooks are called and allow every write.
 const WRITES_NS: &str = "bench";
 /// Writes per second, evenly paced; creates and `/scale` updates alternate.
@@ -1011,7 +1005,14 @@ fn api_writes() {
     runtime.block_on(async {
         let setup = Instant::now();
         let cluster = testkit::Cluster::start("webhook").await;
-        let (mut webhook, admin) = install_webhook(&cluster).await;
+        let webhook = testkit::webhook::install(
+            env!("CARGO_BIN_EXE_drgitops"),
+            &cluster,
+            &testkit::webhook::SERVICE_NAMES,
+            testkit::webhook::Install::WithoutCertManager,
+        )
+        .await;
+        let admin = webhook.admin.clone();
         let client = cluster.client().await;
         let mut load = Writes::prepare(client.clone()).await;
         let registration = Registration::new(client).await;
@@ -1071,94 +1072,8 @@ fn api_writes() {
             "reviews answered by drgitops webhook during the registered runs: {reviews} ({:.1} per write)",
             reviews as f64 / with.count() as f64
         );
-        let _ = webhook.kill();
-        let _ = webhook.wait();
+        drop(webhook);
     });
-}
-
-/// Installs the webhook's shipped objects (without cert-manager: the CA put into `caBundle` by a patch, as the
-/// README's path without it), starts `drgitops webhook` as its ServiceAccount with a certificate for the
-/// Service's names, and routes the Service to it. Returns the process and its admin address. (A small copy of
-/// `tests/real/webhook.rs`.)
-async fn install_webhook(cluster: &testkit::Cluster) -> (Child, String) {
-    let mut apply = vec!["apply".to_string()];
-    for file in [
-        "manifests/namespace.yaml",
-        "manifests/crd/drplan.yaml",
-        "tests/data/webhook/stork-crds.yaml",
-        "manifests/webhook/serviceaccount.yaml",
-        "manifests/webhook/rbac.yaml",
-        "manifests/webhook/policies.yaml",
-        "manifests/webhook/service.yaml",
-        "manifests/webhook/mutatingwebhookconfiguration.yaml",
-        "manifests/webhook/validatingwebhookconfiguration.yaml",
-    ] {
-        apply.extend(["-f".into(), testkit::repo_file(file).display().to_string()]);
-    }
-    cluster.kubectl(&apply.iter().map(String::as_str).collect::<Vec<_>>());
-    cluster.kubectl(&[
-        "wait",
-        "--for=condition=Established",
-        "crd",
-        "--all",
-        "--timeout=60s",
-    ]);
-    let ca = testenv::pki::Pki::new("drgitops-webhook CA").expect("CA");
-    let serving = ca.serving(&SERVICE_NAMES).expect("serving certificate");
-    let tls = cluster.dir.path();
-    std::fs::write(tls.join("tls.crt"), &serving.cert_pem).expect("cert");
-    std::fs::write(tls.join("tls.key"), &serving.key_pem).expect("key");
-    let bundle = base64::engine::general_purpose::STANDARD.encode(ca.ca_pem());
-    let patch = format!(
-        r#"[{{"op":"add","path":"/webhooks/0/clientConfig/caBundle","value":"{bundle}"}},{{"op":"add","path":"/webhooks/1/clientConfig/caBundle","value":"{bundle}"}}]"#
-    );
-    for kind in [
-        "mutatingwebhookconfiguration",
-        "validatingwebhookconfiguration",
-    ] {
-        cluster.kubectl(&["patch", kind, "drgitops", "--type=json", "-p", &patch]);
-    }
-
-    let kubeconfig = cluster.service_account_kubeconfig("drgitops-webhook").await;
-    let (listen, admin) = (free_addr(), free_addr());
-    let child = Command::new(env!("CARGO_BIN_EXE_drgitops"))
-        .args(["webhook", "--listen", &listen, "--admin-listen", &admin])
-        .args(["--cluster-domain", "us-east-1a", "--log-format", "json"])
-        .arg("--tls-cert")
-        .arg(tls.join("tls.crt"))
-        .arg("--tls-key")
-        .arg(tls.join("tls.key"))
-        .arg("--policies")
-        .arg(testkit::repo_file("policies"))
-        .env("KUBECONFIG", &kubeconfig)
-        .env_remove("KUBERNETES_SERVICE_HOST")
-        .env_remove("RUST_LOG")
-        // As the shipped Deployment sets it.
-        .env("MALLOC_ARENA_MAX", "2")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start drgitops webhook");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !ready(&admin) {
-        assert!(
-            Instant::now() < deadline,
-            "drgitops webhook did not become ready"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    cluster
-        .env
-        .route_service(
-            "drgitops-system",
-            "drgitops-webhook",
-            "https",
-            443,
-            listen.parse().expect("address"),
-        )
-        .await
-        .expect("route the webhook Service");
-    (child, admin)
 }
 
 /// The webhook's `drgitops_admission_requests_total`, summed over its labels, from its admin port.

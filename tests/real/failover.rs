@@ -7,48 +7,10 @@ use std::time::Duration;
 use drgitops::plan::{DRPlan, Role};
 use kube::Api;
 
-use testkit::{Cluster, Drgitops, EAST, WEST, eventually, git, repo_file};
+use testkit::reconcile::add_peer_secrets;
+use testkit::{Cluster, Drgitops, EAST, WEST, eventually, git, repo_file, web_deployment};
 
 pub const NS: &str = "mysql";
-
-/// The application as Stork leaves it: running with 3 replicas on the primary; migrated to the standby with
-/// 0 replicas and the count in the annotation Stork reads on activation.
-fn web(replicas: u32, recorded: Option<u32>) -> String {
-    let annotation = recorded
-        .map(|n| {
-            format!("\n  annotations:\n    stork.libopenstorage.org/migrationReplicas: \"{n}\"")
-        })
-        .unwrap_or_default();
-    format!(
-        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: {NS}{annotation}\nspec:\n  replicas: {replicas}\n  selector:\n    matchLabels: {{app: web}}\n  template:\n    metadata:\n      labels: {{app: web}}\n    spec:\n      containers:\n      - name: web\n        image: registry.example/web:1\n"
-    )
-}
-
-/// The peer Secrets of `cluster`'s plan namespace: a kubeconfig for `peer`'s `drgitops-peer` ServiceAccount
-/// (the shipped peer role), and the storage endpoint.
-async fn add_peer_secrets(cluster: &Cluster, peer: &Cluster) {
-    let kubeconfig = peer.service_account_kubeconfig("drgitops-peer").await;
-    cluster.kubectl(&[
-        "-n",
-        NS,
-        "create",
-        "secret",
-        "generic",
-        "drgitops-peer",
-        &format!("--from-file=kubeconfig={}", kubeconfig.display()),
-    ]);
-    cluster.kubectl(&[
-        "-n",
-        NS,
-        "create",
-        "secret",
-        "generic",
-        "drgitops-peer-storage",
-        "--from-literal=ip=10.0.0.9",
-        "--from-literal=port=9001",
-        "--from-literal=token=px-token",
-    ]);
-}
 
 async fn role(cluster: &Cluster) -> Option<(Role, String)> {
     let plan = Api::<DRPlan>::namespaced(cluster.client().await, NS)
@@ -128,10 +90,10 @@ impl Pair {
             cluster.install_reconciler();
             cluster.kubectl(&["create", "namespace", NS]);
         }
-        add_peer_secrets(&east, &west).await;
-        add_peer_secrets(&west, &east).await;
-        east.apply_yaml(&web(3, None));
-        west.apply_yaml(&web(0, Some(3)));
+        add_peer_secrets(&east, &west, &[NS], None).await;
+        add_peer_secrets(&west, &east, &[NS], None).await;
+        east.apply_yaml(&web_deployment(NS, 3, None));
+        west.apply_yaml(&web_deployment(NS, 0, Some(3)));
 
         let repo = tempfile::tempdir().expect("repo");
         git(repo.path(), &["init", "-q", "-b", "main"]);

@@ -14,7 +14,8 @@ use kube::{Api, Client};
 use serde_json::json;
 use testkit::{Cluster, EAST, WEST, eventually};
 
-use crate::webhook::{Webhook, shared};
+use crate::webhook::shared;
+use testkit::webhook::Webhook;
 
 /// This cluster's domain (the shared webhook cluster's) and the peer's.
 const LOCAL: &str = WEST;
@@ -97,13 +98,7 @@ impl Guarded<'_> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_failover_kubectl_cannot_scale_up_the_standby_but_the_reconciler_can_fail_back() {
     let (cluster, webhook) = shared().await;
-    let kubeconfig = cluster
-        .service_account_kubeconfig("drgitops-reconciler")
-        .await;
-    let reconciler =
-        testenv::client_from_kubeconfig(&std::fs::read_to_string(kubeconfig).expect("kubeconfig"))
-            .await
-            .expect("reconciler client");
+    let reconciler = cluster.service_account_client("drgitops-reconciler").await;
     let c = Guarded {
         cluster,
         webhook,

@@ -22,7 +22,7 @@ use testkit::stork::{self, resource};
 use testkit::{Cluster, eventually};
 use tokio::sync::OnceCell;
 
-use super::support::{await_ready_pods, service_account_client, service_account_kubeconfig};
+use super::support::{await_ready_pods, service_account_kubeconfig};
 
 const A: &str = "us-east-1a";
 const B: &str = "us-east-1b";
@@ -84,7 +84,7 @@ impl<'a> Side<'a> {
             domain,
             ns: ns.into(),
             admin: cluster.client().await,
-            reconciler: service_account_client(cluster, "drgitops-reconciler").await,
+            reconciler: cluster.service_account_client("drgitops-reconciler").await,
             peer_kubeconfig: None,
         }
     }

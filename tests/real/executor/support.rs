@@ -12,15 +12,8 @@ use k8s_openapi::api::apps::v1::Deployment;
 use kube::Api;
 use kube::api::DynamicObject;
 use serde_json::Value;
-use testkit::{Cluster, EAST, WEST, eventually, git, repo_file};
-
-/// A client acting as ServiceAccount `drgitops-system/name` of `cluster`, never as admin.
-pub async fn service_account_client(cluster: &Cluster, name: &str) -> kube::Client {
-    let kubeconfig = service_account_kubeconfig(cluster, name).await;
-    testenv::client_from_kubeconfig(&kubeconfig)
-        .await
-        .unwrap_or_else(|e| panic!("client for {name} on {}: {e:#}", cluster.domain))
-}
+use testkit::reconcile::add_peer_secrets;
+use testkit::{Cluster, EAST, WEST, eventually, git, repo_file, web_deployment};
 
 /// The kubeconfig (YAML) of ServiceAccount `drgitops-system/name` of `cluster`.
 pub async fn service_account_kubeconfig(cluster: &Cluster, name: &str) -> String {
@@ -71,19 +64,6 @@ pub fn options(domain: &str, repo: &Path, cache: &Path) -> ReconcilerOptions {
     options
 }
 
-/// Deployment `mysql/web` as Stork leaves it: `replicas` running, or migrated at 0 with the count in the
-/// annotation Stork reads on activation.
-pub fn web(namespace: &str, replicas: u32, recorded: Option<u32>) -> String {
-    let annotation = recorded
-        .map(|n| {
-            format!("\n  annotations:\n    stork.libopenstorage.org/migrationReplicas: \"{n}\"")
-        })
-        .unwrap_or_default();
-    format!(
-        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: {namespace}{annotation}\nspec:\n  replicas: {replicas}\n  selector:\n    matchLabels: {{app: web}}\n  template:\n    metadata:\n      labels: {{app: web}}\n    spec:\n      containers:\n      - name: web\n        image: registry.example/web:1\n"
-    )
-}
-
 /// Two clusters with the shipped reconciler and peer manifests, namespace `mysql` on both with the peer
 /// Secrets (a kubeconfig for the other cluster's `drgitops-peer`), `web` running 2 replicas on east and
 /// migrated to west, and a repository whose plan `mysql` makes east the primary.
@@ -100,10 +80,10 @@ impl Pair {
             cluster.install_reconciler();
             cluster.kubectl(&["create", "namespace", "mysql"]);
         }
-        add_peer_secrets(&east, &west).await;
-        add_peer_secrets(&west, &east).await;
-        east.apply_yaml(&web("mysql", 2, None));
-        west.apply_yaml(&web("mysql", 0, Some(2)));
+        add_peer_secrets(&east, &west, &["mysql"], None).await;
+        add_peer_secrets(&west, &east, &["mysql"], None).await;
+        east.apply_yaml(&web_deployment("mysql", 2, None));
+        west.apply_yaml(&web_deployment("mysql", 0, Some(2)));
         await_ready_pods(&east, "mysql", &[("web", 2)]).await;
 
         let repo = tempfile::tempdir().expect("repo");
@@ -123,34 +103,10 @@ impl Pair {
 
     /// An in-process reconciler for `cluster`, as its `drgitops-reconciler` ServiceAccount.
     pub async fn reconciler(&self, cluster: &Cluster) -> Arc<Reconciler> {
-        let client = service_account_client(cluster, "drgitops-reconciler").await;
+        let client = cluster.service_account_client("drgitops-reconciler").await;
         let cache = cluster.dir.path().join("cache");
         Reconciler::new(client, options(&cluster.domain, self.repo.path(), &cache))
     }
-}
-
-async fn add_peer_secrets(cluster: &Cluster, peer: &Cluster) {
-    let kubeconfig = peer.service_account_kubeconfig("drgitops-peer").await;
-    cluster.kubectl(&[
-        "-n",
-        "mysql",
-        "create",
-        "secret",
-        "generic",
-        "drgitops-peer",
-        &format!("--from-file=kubeconfig={}", kubeconfig.display()),
-    ]);
-    cluster.kubectl(&[
-        "-n",
-        "mysql",
-        "create",
-        "secret",
-        "generic",
-        "drgitops-peer-storage",
-        "--from-literal=ip=10.0.0.9",
-        "--from-literal=port=9001",
-        "--from-literal=token=px-token",
-    ]);
 }
 
 /// `web`'s `spec.replicas` and recorded `migrationReplicas` in `mysql` on `cluster`.

@@ -43,14 +43,7 @@ pub async fn pair() -> (Cluster, Cluster) {
 
 /// A client that is the shipped `drgitops-reconciler` ServiceAccount of `cluster`, as the reconciler's pods are.
 pub async fn reconciler_client(cluster: &Cluster) -> kube::Client {
-    let kubeconfig = cluster
-        .env
-        .service_account_kubeconfig(SYSTEM_NAMESPACE, "drgitops-reconciler")
-        .await
-        .expect("reconciler token");
-    testenv::client_from_kubeconfig(&kubeconfig)
-        .await
-        .expect("reconciler client")
+    cluster.service_account_client("drgitops-reconciler").await
 }
 
 /// Options of a reconciler without a git source (plans applied by Argo CD or Flux), in `domain` if given.

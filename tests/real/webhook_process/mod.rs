@@ -27,25 +27,23 @@ use tokio_rustls::TlsConnector;
 /// The uid of `tests/data/webhook/scale-deployment.json`, which every answer to it echoes.
 const SCALE_UID: &str = "0df28fbd-5f5f-4ea9-a7ec-2f1a4b3d3a11";
 
-/// The cluster shared by this module's tests, started once per test process on the process runtime.
+/// The cluster shared by this module's tests, started once per test process.
 async fn cluster() -> &'static Cluster {
     static CLUSTER: tokio::sync::OnceCell<Cluster> = tokio::sync::OnceCell::const_new();
     CLUSTER
-        .get_or_init(|| {
-            testkit::reconcile::on_process_runtime(async {
-                let cluster = Cluster::start(WEST).await;
-                let f = |p: &str| repo_file(p).display().to_string();
-                cluster.kubectl(&[
-                    "apply",
-                    "-f",
-                    &f("manifests/namespace.yaml"),
-                    "-f",
-                    &f("manifests/webhook/serviceaccount.yaml"),
-                    "-f",
-                    &f("manifests/webhook/rbac.yaml"),
-                ]);
-                cluster
-            })
+        .get_or_init(|| async {
+            let cluster = Cluster::start(WEST).await;
+            let f = |p: &str| repo_file(p).display().to_string();
+            cluster.kubectl(&[
+                "apply",
+                "-f",
+                &f("manifests/namespace.yaml"),
+                "-f",
+                &f("manifests/webhook/serviceaccount.yaml"),
+                "-f",
+                &f("manifests/webhook/rbac.yaml"),
+            ]);
+            cluster
         })
         .await
 }

@@ -12,6 +12,7 @@ use kube::api::ListParams;
 
 pub mod reconcile;
 pub mod stork;
+pub mod webhook;
 
 pub const EAST: &str = "us-east-1a";
 pub const WEST: &str = "us-east-1b";
@@ -32,13 +33,21 @@ pub struct Cluster {
 }
 
 impl Cluster {
+    /// A cluster in `domain` with one kwok Node.
     pub async fn start(domain: &str) -> Cluster {
-        let env = testenv::TestEnv::start_with(testenv::Options {
+        Self::start_with(testenv::Options {
             name: domain.into(),
             nodes: 1,
         })
         .await
-        .unwrap_or_else(|e| panic!("control plane {domain}: {e:#}"));
+    }
+
+    /// A cluster as `options` say; its domain is `options.name`.
+    pub async fn start_with(options: testenv::Options) -> Cluster {
+        let domain = options.name.clone();
+        let env = testenv::TestEnv::start_with(options)
+            .await
+            .unwrap_or_else(|e| panic!("control plane {domain}: {e:#}"));
         // Inside the control plane's own directory, so its watchdog removes it too when a shared cluster in
         // a `static` is never dropped.
         let dir = tempfile::tempdir_in(env.data_dir()).expect("tempdir");
@@ -46,7 +55,7 @@ impl Cluster {
         env.write_kubeconfig(&admin).expect("admin kubeconfig");
         Cluster {
             env,
-            domain: domain.into(),
+            domain,
             dir,
             admin,
         }
@@ -121,6 +130,19 @@ impl Cluster {
         path
     }
 
+    /// A client that is ServiceAccount `drgitops-system/name`, with a token from the TokenRequest API: code
+    /// under test talks to the cluster as the shipped identity, never as admin.
+    pub async fn service_account_client(&self, name: &str) -> kube::Client {
+        let yaml = self
+            .env
+            .service_account_kubeconfig("drgitops-system", name)
+            .await
+            .unwrap_or_else(|e| panic!("token for {name} on {}: {e:#}", self.domain));
+        testenv::client_from_kubeconfig(&yaml)
+            .await
+            .unwrap_or_else(|e| panic!("client for {name} on {}: {e:#}", self.domain))
+    }
+
     /// How many pods of `app` in `namespace` are Ready and not being deleted.
     pub async fn ready_pods(&self, namespace: &str, app: &str) -> usize {
         let pods: Api<Pod> = Api::namespaced(self.client().await, namespace);
@@ -132,6 +154,19 @@ impl Cluster {
             .filter(|p| p.metadata.deletion_timestamp.is_none() && testenv::pod_ready(p))
             .count()
     }
+}
+
+/// Deployment `web` (pods labelled `app: web`) in `namespace` as Stork leaves it: `replicas` running, or
+/// migrated with the count to restore in the annotation Stork reads on activation (`recorded`).
+pub fn web_deployment(namespace: &str, replicas: u32, recorded: Option<u32>) -> String {
+    let annotation = recorded
+        .map(|n| {
+            format!("\n  annotations:\n    stork.libopenstorage.org/migrationReplicas: \"{n}\"")
+        })
+        .unwrap_or_default();
+    format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: {namespace}{annotation}\nspec:\n  replicas: {replicas}\n  selector:\n    matchLabels: {{app: web}}\n  template:\n    metadata:\n      labels: {{app: web}}\n    spec:\n      containers:\n      - name: web\n        image: registry.example/web:1\n"
+    )
 }
 
 pub fn kubectl_with(kubeconfig: &Path, args: &[&str], stdin: Option<&str>) -> Output {
@@ -167,9 +202,21 @@ impl Drgitops {
     /// Starts the `drgitops` binary at `program` (an integration test's `env!("CARGO_BIN_EXE_drgitops")`)
     /// with `args` and `KUBECONFIG=kubeconfig`.
     pub fn spawn(program: &str, kubeconfig: &Path, args: &[&str], log: PathBuf) -> Drgitops {
+        Self::spawn_with_env(program, kubeconfig, args, &[], log)
+    }
+
+    /// As [`Drgitops::spawn`], with `env` set too (what a shipped Deployment sets, say).
+    pub fn spawn_with_env(
+        program: &str,
+        kubeconfig: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+        log: PathBuf,
+    ) -> Drgitops {
         let file = std::fs::File::create(&log).expect("log file");
         let child = Command::new(program)
             .args(args)
+            .envs(env.iter().copied())
             .env("KUBECONFIG", kubeconfig)
             // DRGITOPS_TEST_LOG (a RUST_LOG filter) turns up the logging of every process a test starts.
             .env(

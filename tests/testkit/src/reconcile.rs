@@ -2,14 +2,12 @@
 //! namespaces, a peer cluster that lives for the whole test process, the peer Secrets (a kubeconfig for the
 //! shipped `drgitops-peer` ServiceAccount), and git repositories of the fixture plans.
 //!
-//! A cluster shared between tests is started on a runtime of its own thread, which outlives every test's
-//! runtime: the control plane's egress proxy runs as tasks of the runtime that started it. Its processes are
-//! stopped by the control plane's watchdog when the test binary exits. Tests make their own kube clients
-//! ([`Cluster::client`]) on their own runtime.
+//! A cluster shared between tests may be started on any test's runtime: a control plane runs no task on the
+//! runtime that started it (its proxies have threads of their own), and tests make their own kube clients
+//! ([`Cluster::client`]) on their own runtime. Its processes are stopped by the control plane's watchdog when
+//! the test binary exits.
 
-use std::future::Future;
 use std::path::Path;
-use std::sync::OnceLock;
 
 use crate::{Cluster, git, repo_file};
 
@@ -22,35 +20,6 @@ pub fn gitops_data(name: &str) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// Runs `future` to completion on the process-wide runtime of its own thread, from any runtime.
-pub async fn on_process_runtime<F, T>(future: F) -> T
-where
-    F: Future<Output = T> + Send + 'static,
-    T: Send + 'static,
-{
-    static RUNTIME: OnceLock<tokio::runtime::Handle> = OnceLock::new();
-    let handle = RUNTIME.get_or_init(|| {
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::Builder::new()
-            .name("testkit-shared-clusters".into())
-            .spawn(move || {
-                let runtime = tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(1)
-                    .enable_all()
-                    .build()
-                    .expect("shared runtime");
-                tx.send(runtime.handle().clone()).expect("runtime handle");
-                runtime.block_on(std::future::pending::<()>());
-            })
-            .expect("shared runtime thread");
-        rx.recv().expect("runtime handle")
-    });
-    handle
-        .spawn(future)
-        .await
-        .expect("task on the shared runtime")
-}
-
 /// A cluster in `domain` with the reconciler installed ([`Cluster::install_reconciler`]) and the plan
 /// namespaces created, for one test.
 pub async fn reconciler_cluster(domain: &str) -> Cluster {
@@ -60,14 +29,13 @@ pub async fn reconciler_cluster(domain: &str) -> Cluster {
     cluster
 }
 
-/// The cluster in `domain` kept in `cell`, started once per test process on the process runtime (see the
-/// module docs) as [`reconciler_cluster`] does.
+/// The cluster in `domain` kept in `cell`, started once per test process as [`reconciler_cluster`] does
+/// (see the module docs).
 pub async fn shared_reconciler_cluster(
     cell: &'static tokio::sync::OnceCell<Cluster>,
     domain: &'static str,
 ) -> &'static Cluster {
-    cell.get_or_init(|| on_process_runtime(reconciler_cluster(domain)))
-        .await
+    cell.get_or_init(|| reconciler_cluster(domain)).await
 }
 
 pub fn create_namespaces(cluster: &Cluster, names: &[&str]) {
