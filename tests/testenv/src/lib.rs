@@ -395,11 +395,6 @@ impl TestEnv {
         client_from_kubeconfig(&self.kubeconfig()).await
     }
 
-    /// The egress proxy kube-apiserver reaches the cluster network through.
-    pub fn network(&self) -> &ClusterNetwork {
-        &self.network
-    }
-
     /// Makes Service `namespace/name` a selector-less Service whose one endpoint reaches `target` on
     /// loopback, as a pod behind the Service would be reached: kube-apiserver resolves the endpoint from the
     /// EndpointSlice and dials it through the egress proxy. An existing Service is replaced by a selector-less

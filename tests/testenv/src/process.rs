@@ -70,11 +70,6 @@ impl Proc {
         &self.name
     }
 
-    /// The path of the component's log file.
-    pub fn log_path(&self) -> &Path {
-        &self.log
-    }
-
     /// Fails with the log's tail if the process has exited.
     pub fn check_running(&mut self) -> Result<()> {
         if let Some(child) = self.child.as_mut()
@@ -114,23 +109,10 @@ impl Proc {
         let _ = child.wait();
     }
 
-    /// Kills the process at once (SIGKILL), as a crash would.
-    pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
     /// Starts the process again with the same arguments, after [`Proc::stop`] or [`Proc::kill`].
     pub fn restart(&mut self) -> Result<()> {
         self.stop();
         self.spawn()
-    }
-
-    /// Whether the process is running.
-    pub fn is_running(&mut self) -> bool {
-        matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
     }
 }
 

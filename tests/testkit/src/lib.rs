@@ -109,6 +109,11 @@ impl Cluster {
         ]);
         self.kubectl(&["apply", "-k", &f("manifests/reconciler")]);
         self.kubectl(&["apply", "-k", &f("manifests/peer")]);
+        self.wait_crds_established();
+    }
+
+    /// Waits until every CRD of the cluster is Established (served), for at most a minute.
+    pub fn wait_crds_established(&self) {
         self.kubectl(&[
             "wait",
             "--for=condition=Established",

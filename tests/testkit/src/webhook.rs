@@ -106,13 +106,7 @@ pub async fn install(
         Install::CertManager => {
             let crds = testenv::assets::cert_manager_crds().expect("cert-manager CRDs");
             cluster.kubectl(&["apply", "-f", &crds.display().to_string()]);
-            cluster.kubectl(&[
-                "wait",
-                "--for=condition=Established",
-                "crd",
-                "--all",
-                "--timeout=60s",
-            ]);
+            cluster.wait_crds_established();
             let out =
                 cluster.kubectl(&["apply", "-k", &repo_file("manifests").display().to_string()]);
             assert!(
@@ -133,13 +127,7 @@ pub async fn install(
         }
     }
     if !matches!(install, Install::CrdsLater) {
-        cluster.kubectl(&[
-            "wait",
-            "--for=condition=Established",
-            "crd",
-            "--all",
-            "--timeout=60s",
-        ]);
+        cluster.wait_crds_established();
     }
     // The README's commands (without cert-manager), or what cert-manager and its cainjector would do.
     cluster.kubectl(&[
@@ -180,13 +168,7 @@ pub async fn install(
     if matches!(install, Install::CrdsLater) {
         let drplan = repo_file("manifests/crd/drplan.yaml").display().to_string();
         cluster.kubectl(&["apply", "-f", &stork, "-f", &drplan]);
-        cluster.kubectl(&[
-            "wait",
-            "--for=condition=Established",
-            "crd",
-            "--all",
-            "--timeout=60s",
-        ]);
+        cluster.wait_crds_established();
     }
     // The shipped Service selects the Deployment's pods, which kwok runs without running drgitops: point
     // the Service at this process instead.
