@@ -61,21 +61,13 @@ pub fn annotation<'a>(object: &'a Value, key: &str) -> Option<&'a str> {
         .as_str()
 }
 
-/// `spec.replicas` of a workload or a Scale: absent means 1 (the API server's default); `None` when not an
-/// integer.
+/// `spec.replicas` of a workload or a Scale; `None` when not an integer. Absent, a workload's count is 1 (the
+/// API server's default) and a Scale's is 0: kube-apiserver omits an `autoscaling/v1` Scale's `replicas` when it
+/// is 0 (`omitempty` on a plain integer).
 pub fn replicas(object: &Value) -> Option<i64> {
     match get(object, &["spec", "replicas"]) {
+        None if get(object, &["kind"]).and_then(Value::as_str) == Some("Scale") => Some(0),
         None => Some(1),
-        Some(v) => v.as_i64(),
-    }
-}
-
-/// `spec.replicas` of an `autoscaling/v1` Scale (a workload's `/scale`), where a missing field means 0:
-/// kube-apiserver omits `replicas` when it is 0 (`omitempty` on a plain integer), unlike a workload's
-/// `spec.replicas`, which defaults to 1 when it is left out.
-pub fn scale_replicas(object: &Value) -> Option<i64> {
-    match get(object, &["spec", "replicas"]) {
-        None => Some(0),
         Some(v) => v.as_i64(),
     }
 }

@@ -4,7 +4,7 @@ use json_patch::{AddOperation, PatchOperation};
 use serde_json::{Map, Value, json};
 
 use super::{Ctx, Out, annotation_field};
-use crate::policy::value::{annotation, get, pointer, replicas, scale_replicas, show};
+use crate::policy::value::{annotation, get, pointer, replicas, show};
 use crate::policy::{Mutation, Operation};
 use crate::stork::keys::{MIGRATION_REPLICAS, MIGRATION_REPLICAS_KEYS};
 
@@ -136,19 +136,14 @@ pub fn standby_scale_guard(ctx: &Ctx<'_>, out: &mut Out) {
     {
         return;
     }
-    let count = if ctx.req.sub_resource == Some("scale") {
-        scale_replicas
-    } else {
-        replicas
-    };
-    let Some(after) = count(ctx.object) else {
+    let Some(after) = replicas(ctx.object) else {
         return;
     };
     if after <= 0 {
         return;
     }
     let before = match (ctx.req.operation, ctx.req.old_object) {
-        (Operation::Update, Some(old)) => count(old).unwrap_or(0),
+        (Operation::Update, Some(old)) => replicas(old).unwrap_or(0),
         _ => 0,
     };
     // Updates that do not scale up (a label change on a workload left running) are not this rule's business.
