@@ -7,8 +7,7 @@ use std::time::Duration;
 use drgitops::plan::{DRPlan, Role};
 use kube::Api;
 
-use testkit::reconcile::add_peer_secrets;
-use testkit::{Cluster, Drgitops, EAST, WEST, eventually, git, repo_file, web_deployment};
+use testkit::{Cluster, Drgitops, EAST, WEST, eventually};
 
 pub const NS: &str = "mysql";
 
@@ -85,27 +84,8 @@ impl Pair {
     }
 
     async fn start_with(west_proxy: bool) -> Pair {
-        let (east, west) = tokio::join!(Cluster::start(EAST), Cluster::start(WEST));
-        for cluster in [&east, &west] {
-            cluster.install_reconciler();
-            cluster.kubectl(&["create", "namespace", NS]);
-        }
-        add_peer_secrets(&east, &west, &[NS], None).await;
-        add_peer_secrets(&west, &east, &[NS], None).await;
-        east.apply_yaml(&web_deployment(NS, 3, None));
-        west.apply_yaml(&web_deployment(NS, 0, Some(3)));
-
-        let repo = tempfile::tempdir().expect("repo");
-        git(repo.path(), &["init", "-q", "-b", "main"]);
-        std::fs::create_dir_all(repo.path().join("plans")).expect("plans dir");
-        std::fs::copy(
-            repo_file("tests/data/gitops/plans/mysql.yaml"),
-            repo.path().join("plans/mysql.yaml"),
-        )
-        .expect("plan");
-        git(repo.path(), &["add", "-A"]);
-        git(repo.path(), &["commit", "-q", "-m", "protect mysql"]);
-
+        let testkit::reconcile::Pair { east, west, repo } =
+            testkit::reconcile::Pair::start(3).await;
         let mut pair = Pair {
             east,
             west,

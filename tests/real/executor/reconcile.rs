@@ -5,14 +5,14 @@
 use drgitops::plan::Role;
 use testkit::{EAST, WEST, git};
 
-use super::support::{Pair, await_ready_pods, plan_status, stork_object, web_replicas};
+use super::support::{Pair, await_ready_pods, plan_status, reconciler, stork_object, web_replicas};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failover_commit_moves_the_application_and_a_failback_brings_it_home() {
-    let pair = Pair::start().await;
+    let pair = Pair::start(2).await;
     let (east, west) = (&pair.east, &pair.west);
-    let east_rec = pair.reconciler(east).await;
-    let west_rec = pair.reconciler(west).await;
+    let east_rec = reconciler(&pair, east).await;
+    let west_rec = reconciler(&pair, west).await;
     assert!(east_rec.pass(true).await.ok);
     assert!(west_rec.pass(true).await.ok);
     assert_eq!(

@@ -13,7 +13,7 @@ use kube::Api;
 use testkit::{WEST, eventually, git};
 use tokio::sync::watch;
 
-use super::support::{Pair, await_ready_pods, plan_status, web_replicas};
+use super::support::{Pair, await_ready_pods, plan_status, reconciler, web_replicas};
 
 fn failed_passes(reconciler: &Reconciler) -> u64 {
     reconciler
@@ -48,7 +48,7 @@ struct Setup {
 /// East runs `web` (2 replicas) as the primary, west stands by; then a failover to west is committed. `timeout`
 /// sets `spec.failover.peerStopTimeoutSeconds` in the plan.
 async fn failover_committed(timeout: Option<u64>) -> Setup {
-    let pair = Pair::start().await;
+    let pair = Pair::start(2).await;
     if let Some(seconds) = timeout {
         let path = pair.repo.path().join("plans/mysql.yaml");
         let plan = std::fs::read_to_string(&path).expect("plan");
@@ -64,8 +64,8 @@ async fn failover_committed(timeout: Option<u64>) -> Setup {
             ],
         );
     }
-    let east_rec = pair.reconciler(&pair.east).await;
-    let west_rec = pair.reconciler(&pair.west).await;
+    let east_rec = reconciler(&pair, &pair.east).await;
+    let west_rec = reconciler(&pair, &pair.west).await;
     assert!(east_rec.pass(true).await.ok);
     assert!(west_rec.pass(true).await.ok);
     assert_eq!(

@@ -1,19 +1,16 @@
 //! What the tests of this binary share: a kube client for a cluster's shipped ServiceAccount, the reconciler's
 //! git repository and options, and waits on Ready pods.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use drgitops::gitops::runner::{Reconciler, ReconcilerOptions};
-use drgitops::gitops::source::{GitAuth, GitSourceConfig};
+use drgitops::gitops::runner::Reconciler;
 use drgitops::plan::{DRPlan, DRPlanStatus};
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::Api;
 use kube::api::DynamicObject;
 use serde_json::Value;
-use testkit::reconcile::add_peer_secrets;
-use testkit::{Cluster, EAST, WEST, eventually, git, repo_file, web_deployment};
+use testkit::{Cluster, eventually};
 
 /// The kubeconfig (YAML) of ServiceAccount `drgitops-system/name` of `cluster`.
 pub async fn service_account_kubeconfig(cluster: &Cluster, name: &str) -> String {
@@ -44,69 +41,16 @@ pub async fn await_ready_pods(cluster: &Cluster, namespace: &str, apps: &[(&str,
     }
 }
 
-/// Options for an in-process reconciler of `domain` following `repo`'s `plans/` on main, with the Lease and
-/// inventory in `drgitops-system` as the shipped Role allows.
-pub fn options(domain: &str, repo: &Path, cache: &Path) -> ReconcilerOptions {
-    let mut options = ReconcilerOptions::new(&format!("test-{domain}"));
-    options.cluster_domain = Some(domain.into());
-    options.git = Some(GitSourceConfig {
-        url: repo.display().to_string(),
-        branch: "main".into(),
-        path: "plans".into(),
-        cache_dir: cache.to_path_buf(),
-        auth: GitAuth::None,
-    });
-    options.admin_listen = "127.0.0.1:0".into();
-    options.system_namespace = "drgitops-system".into();
-    options.interval = Duration::from_secs(3600);
-    options.lease_duration = Duration::from_secs(3);
-    options.peer_timeout = Duration::from_secs(2);
-    options
-}
+pub use testkit::reconcile::Pair;
 
-/// Two clusters with the shipped reconciler and peer manifests, namespace `mysql` on both with the peer
-/// Secrets (a kubeconfig for the other cluster's `drgitops-peer`), `web` running 2 replicas on east and
-/// migrated to west, and a repository whose plan `mysql` makes east the primary.
-pub struct Pair {
-    pub east: Cluster,
-    pub west: Cluster,
-    pub repo: tempfile::TempDir,
-}
-
-impl Pair {
-    pub async fn start() -> Pair {
-        let (east, west) = tokio::join!(Cluster::start(EAST), Cluster::start(WEST));
-        for cluster in [&east, &west] {
-            cluster.install_reconciler();
-            cluster.kubectl(&["create", "namespace", "mysql"]);
-        }
-        add_peer_secrets(&east, &west, &["mysql"], None).await;
-        add_peer_secrets(&west, &east, &["mysql"], None).await;
-        east.apply_yaml(&web_deployment("mysql", 2, None));
-        west.apply_yaml(&web_deployment("mysql", 0, Some(2)));
-        await_ready_pods(&east, "mysql", &[("web", 2)]).await;
-
-        let repo = tempfile::tempdir().expect("repo");
-        git(repo.path(), &["init", "-q", "-b", "main"]);
-        git(repo.path(), &["config", "user.name", "On-call"]);
-        git(repo.path(), &["config", "user.email", "oncall@example.com"]);
-        std::fs::create_dir_all(repo.path().join("plans")).expect("plans dir");
-        std::fs::copy(
-            repo_file("tests/data/gitops/plans/mysql.yaml"),
-            repo.path().join("plans/mysql.yaml"),
-        )
-        .expect("plan");
-        git(repo.path(), &["add", "-A"]);
-        git(repo.path(), &["commit", "-q", "-m", "protect mysql"]);
-        Pair { east, west, repo }
-    }
-
-    /// An in-process reconciler for `cluster`, as its `drgitops-reconciler` ServiceAccount.
-    pub async fn reconciler(&self, cluster: &Cluster) -> Arc<Reconciler> {
-        let client = cluster.service_account_client("drgitops-reconciler").await;
-        let cache = cluster.dir.path().join("cache");
-        Reconciler::new(client, options(&cluster.domain, self.repo.path(), &cache))
-    }
+/// An in-process reconciler for `cluster` of `pair`, as its `drgitops-reconciler` ServiceAccount.
+pub async fn reconciler(pair: &Pair, cluster: &Cluster) -> Arc<Reconciler> {
+    let client = cluster.service_account_client("drgitops-reconciler").await;
+    let cache = cluster.dir.path().join("cache");
+    Reconciler::new(
+        client,
+        crate::reconciler::support::options(&cluster.domain, pair.repo.path(), &cache),
+    )
 }
 
 /// `web`'s `spec.replicas` and recorded `migrationReplicas` in `mysql` on `cluster`.

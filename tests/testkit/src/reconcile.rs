@@ -9,7 +9,9 @@
 
 use std::path::Path;
 
-use crate::{Cluster, git, repo_file};
+use std::time::Duration;
+
+use crate::{Cluster, EAST, WEST, eventually, git, repo_file, web_deployment};
 
 /// The namespaces of the fixture plans (`tests/data/gitops/plans`).
 pub const PLAN_NAMESPACES: [&str; 2] = ["mysql", "postgres"];
@@ -117,4 +119,44 @@ pub fn remove(dir: &Path, path: &str, message: &str) -> String {
     git(dir, &["rm", "-r", "-q", path]);
     git(dir, &["commit", "-q", "-m", message]);
     git(dir, &["rev-parse", "HEAD"])
+}
+
+/// Two clusters, east and west, with the reconciler's and the peer's shipped manifests, namespace `mysql`
+/// with the peer Secrets (a kubeconfig for the other cluster's `drgitops-peer`), Deployment `web` running
+/// `replicas` Ready pods on east and migrated to west (0, the count recorded), and a repository whose plan
+/// `mysql` (`tests/data/gitops/plans/mysql.yaml`) makes east the primary, with the on-call git identity.
+pub struct Pair {
+    pub east: Cluster,
+    pub west: Cluster,
+    pub repo: tempfile::TempDir,
+}
+
+impl Pair {
+    pub async fn start(replicas: u32) -> Pair {
+        let (east, west) = tokio::join!(Cluster::start(EAST), Cluster::start(WEST));
+        for cluster in [&east, &west] {
+            cluster.install_reconciler();
+            create_namespaces(cluster, &["mysql"]);
+        }
+        add_peer_secrets(&east, &west, &["mysql"], None).await;
+        add_peer_secrets(&west, &east, &["mysql"], None).await;
+        east.apply_yaml(&web_deployment("mysql", replicas, None));
+        west.apply_yaml(&web_deployment("mysql", 0, Some(replicas)));
+        let running = eventually(Duration::from_secs(60), || async {
+            (east.ready_pods("mysql", "web").await == replicas as usize).then_some(())
+        })
+        .await;
+        assert!(running.is_some(), "web never ran {replicas} pods on {EAST}");
+
+        let repo = tempfile::tempdir().expect("repo");
+        git(repo.path(), &["init", "-q", "-b", "main"]);
+        git(repo.path(), &["config", "user.name", "On-call"]);
+        git(repo.path(), &["config", "user.email", "oncall@example.com"]);
+        commit(
+            repo.path(),
+            &[("plans/mysql.yaml", &gitops_data("plans/mysql.yaml"))],
+            "protect mysql",
+        );
+        Pair { east, west, repo }
+    }
 }
