@@ -19,6 +19,7 @@ use std::time::Duration;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use serde_json::Value;
 use testenv::pki::CertPair;
+pub(super) use testkit::webhook::http_get;
 use testkit::{Cluster, Drgitops, WEST, eventually, repo_file};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -107,7 +108,7 @@ async fn start(
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let process = Drgitops::spawn(crate::DRGITOPS, &kubeconfig, &args, dir.join("webhook.log"));
     let ready = eventually(Duration::from_secs(60), || async {
-        admin_get(&admin, "/readyz")
+        http_get(&admin, "/readyz")
             .await
             .filter(|(status, _)| *status == 200)
     })
@@ -293,20 +294,4 @@ async fn read_response<S: tokio::io::AsyncRead + Unpin>(
         }
         buf.extend_from_slice(&chunk[..n]);
     }
-}
-
-/// A plain-HTTP GET on the admin port: status and body, or `None` when nothing answers.
-async fn admin_get(addr: &str, path: &str) -> Option<(u16, String)> {
-    let mut tcp = TcpStream::connect(addr).await.ok()?;
-    let req = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-    tcp.write_all(req.as_bytes()).await.ok()?;
-    let mut out = Vec::new();
-    tcp.read_to_end(&mut out).await.ok()?;
-    let text = String::from_utf8_lossy(&out).to_string();
-    let status = text.split(' ').nth(1)?.parse().ok()?;
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    Some((status, body))
 }

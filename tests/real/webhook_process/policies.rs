@@ -10,7 +10,7 @@ use testenv::pki::Pki;
 use testkit::eventually;
 
 use super::{
-    Webhook, admin_get, cluster, post, secret_volume, secret_volume_files as configmap_volume,
+    Webhook, cluster, http_get, post, secret_volume, secret_volume_files as configmap_volume,
     serving, start,
 };
 
@@ -53,9 +53,7 @@ async fn validate(webhook: &Webhook, ca_pem: &str) -> Value {
 
 /// The value of the counter line `line` (name and labels) on the admin port's `/metrics`, 0 when absent.
 async fn counter(webhook: &Webhook, line: &str) -> u64 {
-    let (_, metrics) = admin_get(&webhook.admin, "/metrics")
-        .await
-        .expect("metrics");
+    let (_, metrics) = http_get(&webhook.admin, "/metrics").await.expect("metrics");
     metrics
         .lines()
         .find_map(|l| l.strip_prefix(line)?.trim().parse().ok())

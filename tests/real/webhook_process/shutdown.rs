@@ -8,7 +8,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use super::{
-    SCALE_UID, admin_get, cluster, connector, fixture, read_response, secret_volume, serving,
+    SCALE_UID, cluster, connector, fixture, http_get, read_response, secret_volume, serving,
     webhook_kubeconfig,
 };
 use testkit::eventually;
@@ -63,13 +63,13 @@ async fn sigterm_lets_an_in_flight_review_finish() {
     let log = dir.path().join("stderr.log");
     let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
 
-    let live = eventually(Duration::from_secs(30), || admin_get(&admin, "/livez")).await;
+    let live = eventually(Duration::from_secs(30), || http_get(&admin, "/livez")).await;
     assert_eq!(
         live.map(|(s, _)| s),
         Some(200),
         "livez must answer once started"
     );
-    let (status, body) = admin_get(&admin, "/readyz").await.expect("readyz");
+    let (status, body) = http_get(&admin, "/readyz").await.expect("readyz");
     assert_eq!(
         (status, body.as_str()),
         (503, "not ready: cluster caches not synced\n")
@@ -78,7 +78,7 @@ async fn sigterm_lets_an_in_flight_review_finish() {
     // kube-apiserver in reach: the caches sync as the drgitops-webhook ServiceAccount, and readyz turns true.
     proxy.set_refuse(false);
     let ready = eventually(Duration::from_secs(60), || async {
-        admin_get(&admin, "/readyz")
+        http_get(&admin, "/readyz")
             .await
             .filter(|(status, _)| *status == 200)
     })
@@ -124,7 +124,7 @@ async fn sigterm_lets_an_in_flight_review_finish() {
         .expect("kill");
     assert!(killed.success());
     let draining = eventually(Duration::from_secs(10), || async {
-        match admin_get(&admin, "/readyz").await {
+        match http_get(&admin, "/readyz").await {
             Some((503, body)) if body.contains("shutting down") => Some(()),
             _ => None,
         }

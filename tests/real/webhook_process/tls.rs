@@ -59,7 +59,7 @@ async fn a_symlink_swap_is_served_to_new_connections_without_restart() {
 }
 
 async fn admin_alive(admin: &str) -> bool {
-    super::admin_get(admin, "/livez").await.map(|(s, _)| s) == Some(200)
+    super::http_get(admin, "/livez").await.map(|(s, _)| s) == Some(200)
 }
 
 /// A client certificate of `pki`, as kube-apiserver would present one.
