@@ -33,7 +33,7 @@ pub enum Command {
     Check(CheckArgs),
     /// Edit a DRPlan's primary in a Git work tree and commit it: the failover (or failback) button.
     Failover(FailoverArgs),
-    /// Show the DRPlans on this cluster: role, phase, revision and the current transition.
+    /// Show the DRPlans on this cluster: role, phase, revision, the pods running, and the current transition.
     Status(StatusArgs),
     /// Print the DRPlan CustomResourceDefinition.
     Crd,

@@ -1,15 +1,21 @@
-//! `drgitops status`: the DRPlans on this cluster, their role, phase, revision and current transition.
+//! `drgitops status`: the DRPlans on this cluster, their role, phase, revision, the pods that actually run in
+//! their namespaces, and the current transition.
 //!
-//! In: DRPlans listed from the cluster of the current kubeconfig (or in-cluster config). Out: a table in the style
-//! of storkctl and kubectl (upper-case headers, columns padded by three spaces), followed for each plan in
-//! transition by its steps; or with `-o json` an array of plan summaries. The formatting ([`render_table`],
-//! [`summaries`]) is pure; only [`run`] talks to the API server.
+//! In: DRPlans and the pods of their namespaces, listed from the cluster of the current kubeconfig (or in-cluster
+//! config). Out: a table in the style of storkctl and kubectl (upper-case headers, columns padded by three
+//! spaces), followed for each plan in transition by its steps; or with `-o json` an array of plan summaries. The
+//! formatting ([`render_table`], [`summaries`], [`PodCounts::of`]) is pure; only [`run`] talks to the API server.
+//!
+//! "Running" here means pods, not `spec.replicas`: a workload scaled to 0 whose pods are still terminating is still
+//! writing to its volumes, and a workload at 3 whose pods cannot be scheduled runs nothing.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use jiff::Timestamp;
+use k8s_openapi::api::core::v1::Pod;
 use kube::api::{ApiResource, DynamicObject, ListParams};
 use kube::{Api, Client, Config, ResourceExt};
 use serde::Serialize;
@@ -66,6 +72,67 @@ pub struct PlanSummary {
     pub transition: Option<Transition>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
+    /// The namespaces the plan protects.
+    pub namespaces: Vec<String>,
+    /// The pods of those namespaces on this cluster; absent when they could not be listed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pods: Option<PodCounts>,
+}
+
+/// The pods of a plan's namespaces on one cluster, as `status` counts them. Pods that have finished (`Succeeded`
+/// or `Failed`, e.g. of a completed Job) are not counted: they hold no volume open.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodCounts {
+    /// Ready and not being deleted: serving.
+    pub ready: usize,
+    /// Every pod not finished: pending, running, ready or not, terminating.
+    pub total: usize,
+    /// Being deleted but not finished: may still write to its volumes.
+    pub terminating: usize,
+}
+
+impl PodCounts {
+    /// Counts `pods`.
+    pub fn of<'a>(pods: impl IntoIterator<Item = &'a Pod>) -> Self {
+        let mut counts = PodCounts::default();
+        for pod in pods {
+            let status = pod.status.as_ref();
+            let phase = status.and_then(|s| s.phase.as_deref());
+            if matches!(phase, Some("Succeeded" | "Failed")) {
+                continue;
+            }
+            counts.total += 1;
+            if pod.metadata.deletion_timestamp.is_some() {
+                counts.terminating += 1;
+                continue;
+            }
+            let ready = status
+                .and_then(|s| s.conditions.as_ref())
+                .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+            if ready {
+                counts.ready += 1;
+            }
+        }
+        counts
+    }
+
+    /// The sum of two counts (a plan over several namespaces).
+    fn add(self, other: PodCounts) -> PodCounts {
+        PodCounts {
+            ready: self.ready + other.ready,
+            total: self.total + other.total,
+            terminating: self.terminating + other.terminating,
+        }
+    }
+
+    /// The table cell, like kubectl's READY: `ready/total`, and the terminating ones when there are any.
+    fn cell(&self) -> String {
+        match self.terminating {
+            0 => format!("{}/{}", self.ready, self.total),
+            n => format!("{}/{} ({n} terminating)", self.ready, self.total),
+        }
+    }
 }
 
 impl PlanSummary {
@@ -76,7 +143,8 @@ impl PlanSummary {
     }
 }
 
-/// Summaries of the plans, sorted by namespace and name, keeping only `plan` when given.
+/// Summaries of the plans, sorted by namespace and name, keeping only `plan` when given. Their `pods` are left
+/// for [`with_pods`] to fill in.
 pub fn summaries(plans: &[DRPlan], plan: Option<&str>) -> Vec<PlanSummary> {
     let mut out: Vec<PlanSummary> = plans
         .iter()
@@ -100,11 +168,26 @@ pub fn summaries(plans: &[DRPlan], plan: Option<&str>) -> Vec<PlanSummary> {
                     .map(|t| t.0.to_string()),
                 transition: status.transition,
                 conditions: status.conditions,
+                namespaces: p.namespaces(),
+                pods: None,
             }
         })
         .collect();
     out.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
     out
+}
+
+/// Fills in each summary's pods from the counts per namespace; a plan any of whose namespaces is missing from
+/// `by_namespace` (its pods could not be listed) keeps `None`.
+pub fn with_pods(summaries: &mut [PlanSummary], by_namespace: &BTreeMap<String, PodCounts>) {
+    for summary in summaries {
+        summary.pods = summary
+            .namespaces
+            .iter()
+            .try_fold(PodCounts::default(), |sum, ns| {
+                by_namespace.get(ns).map(|c| sum.add(*c))
+            });
+    }
 }
 
 /// Pads columns like kubectl's printer: each column as wide as its widest cell, three spaces between columns, no
@@ -174,6 +257,7 @@ pub fn render_table(plans: &[PlanSummary], now: Timestamp, show_last_transition:
             "ROLE",
             "PHASE",
             "REVISION",
+            "PODS",
             "AGE",
         ]
         .map(String::from)
@@ -189,6 +273,9 @@ pub fn render_table(plans: &[PlanSummary], now: Timestamp, show_last_transition:
             or_none(p.role.map(Role::as_str)),
             or_none(p.phase.as_deref()),
             or_none(p.last_applied_revision.as_deref()),
+            p.pods
+                .map(|c| c.cell())
+                .unwrap_or_else(|| "<unknown>".to_string()),
             age(p.creation_timestamp.as_deref(), now),
         ]);
     }
@@ -256,8 +343,18 @@ pub fn run(args: &StatusArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .map_err(StatusError::Runtime)?;
-    let plans = runtime.block_on(list_plans(args.namespace.as_deref()))?;
-    let summaries = summaries(&plans, args.plan.as_deref());
+    let summaries = runtime.block_on(async {
+        let (client, url) = connect().await?;
+        let plans = list_plans(&client, &url, args.namespace.as_deref()).await?;
+        let mut summaries = summaries(&plans, args.plan.as_deref());
+        let namespaces: Vec<&str> = summaries
+            .iter()
+            .flat_map(|s| s.namespaces.iter().map(String::as_str))
+            .collect();
+        let counts = count_pods(&client, &namespaces).await;
+        with_pods(&mut summaries, &counts);
+        Ok::<_, StatusError>(summaries)
+    })?;
     if let Some(plan) = &args.plan
         && summaries.is_empty()
     {
@@ -286,8 +383,9 @@ pub fn run(args: &StatusArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Lists DRPlans with the ambient kube config, with short timeouts so an unreachable cluster fails fast.
-pub async fn list_plans(namespace: Option<&str>) -> Result<Vec<DRPlan>, StatusError> {
+/// A client from the ambient kube config, with short timeouts so an unreachable cluster fails fast, and the
+/// cluster's URL for messages.
+async fn connect() -> Result<(Client, String), StatusError> {
     let mut config = Config::infer()
         .await
         .map_err(|e| StatusError::NoConfig(e.to_string()))?;
@@ -295,10 +393,20 @@ pub async fn list_plans(namespace: Option<&str>) -> Result<Vec<DRPlan>, StatusEr
     config.read_timeout = Some(Duration::from_secs(15));
     let url = config.cluster_url.to_string();
     let client = Client::try_from(config).map_err(|e| StatusError::NoConfig(e.to_string()))?;
+    Ok((client, url))
+}
+
+/// Lists the DRPlans of `namespace` (all namespaces when `None`).
+async fn list_plans(
+    client: &Client,
+    url: &str,
+    namespace: Option<&str>,
+) -> Result<Vec<DRPlan>, StatusError> {
+    let url = url.to_string();
     let resource = ApiResource::erase::<DRPlan>(&());
     let api: Api<DynamicObject> = match namespace {
-        Some(ns) => Api::namespaced_with(client, ns, &resource),
-        None => Api::all_with(client, &resource),
+        Some(ns) => Api::namespaced_with(client.clone(), ns, &resource),
+        None => Api::all_with(client.clone(), &resource),
     };
     match api.list(&ListParams::default()).await {
         Ok(list) => Ok(list
@@ -335,6 +443,32 @@ pub async fn list_plans(namespace: Option<&str>) -> Result<Vec<DRPlan>, StatusEr
     }
 }
 
+/// Counts the pods of each namespace. A namespace whose pods cannot be listed (typically RBAC: the plans are
+/// readable but the pods are not) is left out with a warning, and its plans show `<unknown>`: the plans table is
+/// still worth printing.
+async fn count_pods(client: &Client, namespaces: &[&str]) -> BTreeMap<String, PodCounts> {
+    let mut counts = BTreeMap::new();
+    for &ns in namespaces {
+        if counts.contains_key(ns) {
+            continue;
+        }
+        let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+        match pods.list(&ListParams::default()).await {
+            Ok(list) => {
+                counts.insert(ns.to_string(), PodCounts::of(&list.items));
+            }
+            Err(e) => eprintln!(
+                "warning: cannot list the pods of namespace {ns} ({}); PODS shows <unknown>",
+                match &e {
+                    kube::Error::Api(status) => status.message.clone(),
+                    other => error_chain(other),
+                }
+            ),
+        }
+    }
+    counts
+}
+
 fn error_chain(e: &dyn std::error::Error) -> String {
     let mut message = e.to_string();
     let mut source = e.source();
@@ -368,11 +502,24 @@ mod tests {
 
     #[test]
     fn table_lists_plans_and_the_steps_of_the_one_in_transition() {
-        let text = render_table(&summaries(&plans(), None), now(), false);
+        let mut all = summaries(&plans(), None);
+        let counts = BTreeMap::from([
+            (
+                "mysql".to_string(),
+                PodCounts {
+                    ready: 1,
+                    total: 3,
+                    terminating: 2,
+                },
+            ),
+            ("shop".to_string(), PodCounts::default()),
+        ]);
+        with_pods(&mut all, &counts);
+        let text = render_table(&all, now(), false);
         let expected = "\
-NAMESPACE   NAME    MODE    PRIMARY      LOCAL        ROLE      PHASE            REVISION                                   AGE
-mysql       mysql   async   us-east-1b   us-east-1b   Primary   WaitingForPeer   1111111111111111111111111111111111111111   2d
-shop        shop    metro   us-east-1a   us-east-1b   Standby   Ready            2222222222222222222222222222222222222222   5h
+NAMESPACE   NAME    MODE    PRIMARY      LOCAL        ROLE      PHASE            REVISION                                   PODS                  AGE
+mysql       mysql   async   us-east-1b   us-east-1b   Primary   WaitingForPeer   1111111111111111111111111111111111111111   1/3 (2 terminating)   2d
+shop        shop    metro   us-east-1a   us-east-1b   Standby   Ready            2222222222222222222222222222222222222222   0/0                   5h
 
 mysql/mysql: transition us-east-1a -> us-east-1b at revision 3333333333333333333333333333333333333333 (started 3m ago)
 STEP       STATE     TIME                   MESSAGE
@@ -428,8 +575,63 @@ protect    Pending   2026-11-22T15:57:00Z
         let text = render_table(&summaries(&all, Some("mysql")), now(), false);
         assert_eq!(
             text.lines().nth(1).unwrap(),
-            "mysql       mysql   async   us-east-1b   <none>   <none>   <none>   <none>     <unknown>"
+            "mysql       mysql   async   us-east-1b   <none>   <none>   <none>   <none>     <unknown>   <unknown>"
         );
+    }
+
+    fn pod(phase: &str, ready: bool, deleting: bool) -> Pod {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "p", "deletionTimestamp": deleting.then_some("2026-11-22T16:00:00Z")},
+            "status": {"phase": phase, "conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}]},
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn pods_count_what_runs_not_what_finished() {
+        let pods = [
+            pod("Running", true, false),
+            pod("Running", true, false),
+            pod("Running", false, false),
+            pod("Pending", false, false),
+            pod("Running", true, true),
+            pod("Succeeded", false, false),
+            pod("Failed", false, true),
+        ];
+        let counts = PodCounts::of(&pods);
+        assert_eq!(
+            counts,
+            PodCounts {
+                ready: 2,
+                total: 5,
+                terminating: 1
+            }
+        );
+        assert_eq!(counts.cell(), "2/5 (1 terminating)");
+    }
+
+    #[test]
+    fn a_plan_over_several_namespaces_sums_them_and_one_unlisted_makes_it_unknown() {
+        let mut all = summaries(&plans(), None);
+        all[0].namespaces = vec!["a".into(), "b".into()];
+        let one = PodCounts {
+            ready: 1,
+            total: 1,
+            terminating: 0,
+        };
+        with_pods(
+            &mut all,
+            &BTreeMap::from([("a".to_string(), one), ("b".to_string(), one)]),
+        );
+        assert_eq!(all[0].pods.map(|c| c.cell()).as_deref(), Some("2/2"));
+        assert_eq!(all[1].pods, None, "shop's pods were not listed");
+        let json = serde_json::to_value(&all).unwrap();
+        assert_eq!(
+            json[0]["pods"],
+            serde_json::json!({"ready": 2, "total": 2, "terminating": 0})
+        );
+        assert_eq!(json[0]["namespaces"], serde_json::json!(["a", "b"]));
+        assert!(json[1].get("pods").is_none());
     }
 
     #[test]

@@ -203,4 +203,26 @@ async fn failover_and_failback_as_the_shipped_service_accounts() {
         ]);
         assert_eq!(schedule, "true", "the new standby's schedule is suspended");
     }
+    // `drgitops status` on each cluster counts the pods that run there.
+    for (cluster, ready) in [(east, 3), (west, 0)] {
+        let kubeconfig = cluster.dir.path().join("admin.kubeconfig");
+        std::fs::write(&kubeconfig, cluster.env.kubeconfig()).unwrap();
+        let out = std::process::Command::new(crate::DRGITOPS)
+            .args(["status", "-o", "json", "-n", NS])
+            .env("KUBECONFIG", &kubeconfig)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(
+            json[0]["pods"],
+            serde_json::json!({"ready": ready, "total": ready, "terminating": 0}),
+            "on {}",
+            cluster.domain
+        );
+    }
 }

@@ -36,7 +36,8 @@ async fn status(kubeconfig: String, args: &[&str]) -> Output {
     .unwrap()
 }
 
-/// A cluster with the shipped DRPlan CRD, holding the two plans of `status-plans.yaml` with their status.
+/// A cluster with the shipped DRPlan CRD, holding the two plans of `status-plans.yaml` with their status, and
+/// two ready pods of a Deployment in `shop` (kwok runs them).
 async fn cluster_with_plans() -> Cluster {
     let cluster = Cluster::start(EAST).await;
     cluster.kubectl(&[
@@ -77,6 +78,12 @@ async fn cluster_with_plans() -> Cluster {
             typed.name_any()
         );
     }
+    cluster.apply_yaml(&testkit::web_deployment("shop", 2, None));
+    let ready = testkit::eventually(std::time::Duration::from_secs(60), || async {
+        (cluster.ready_pods("shop", "web").await == 2).then_some(())
+    })
+    .await;
+    assert!(ready.is_some(), "the shop's pods never became Ready");
     cluster
 }
 
@@ -93,11 +100,11 @@ async fn status_prints_the_plans_and_the_transition_in_progress() {
     let mut lines = stdout.lines();
     assert_eq!(
         lines.next().unwrap(),
-        "NAMESPACE   NAME    MODE    PRIMARY      LOCAL        ROLE      PHASE            REVISION                                   AGE"
+        "NAMESPACE   NAME    MODE    PRIMARY      LOCAL        ROLE      PHASE            REVISION                                   PODS   AGE"
     );
     let row: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
     assert_eq!(
-        row[..8],
+        row[..9],
         [
             "mysql",
             "mysql",
@@ -106,7 +113,8 @@ async fn status_prints_the_plans_and_the_transition_in_progress() {
             "us-east-1b",
             "Primary",
             "WaitingForPeer",
-            "1111111111111111111111111111111111111111"
+            "1111111111111111111111111111111111111111",
+            "0/0"
         ]
     );
     let row: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
@@ -122,6 +130,7 @@ async fn status_prints_the_plans_and_the_transition_in_progress() {
             "Ready"
         ]
     );
+    assert_eq!(row[8], "2/2", "the shop's two Ready pods: {row:?}");
     assert!(stdout.contains("mysql/mysql: transition us-east-1a -> us-east-1b at revision 3333333333333333333333333333333333333333"));
     assert!(
         stdout.contains("fence      Waiting   2026-11-22T15:57:00Z   waiting for the old primary"),
@@ -145,6 +154,11 @@ async fn status_prints_the_plans_and_the_transition_in_progress() {
     assert_eq!(json[0]["phase"], "WaitingForPeer");
     assert_eq!(json[0]["transition"]["steps"][0]["state"], "Waiting");
     assert_eq!(json[1]["role"], "Standby");
+    assert_eq!(
+        json[1]["pods"],
+        json!({"ready": 2, "total": 2, "terminating": 0})
+    );
+    assert_eq!(json[1]["namespaces"], json!(["shop"]));
 
     let out = status(cluster.env.kubeconfig(), &["--plan", "nope"]).await;
     assert_eq!(out.status.code(), Some(2));
@@ -201,6 +215,53 @@ async fn a_plan_that_does_not_read_is_named_and_the_others_listed() {
     let stderr = text(&out.stderr);
     assert!(
         stderr.contains("DRPlan shop/shop does not read as a DRPlan (spec.mode: invalid type"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_without_access_to_pods_still_lists_the_plans() {
+    let cluster = cluster_with_plans().await;
+    // Someone who may read DRPlans and nothing else.
+    for args in [
+        vec!["create", "namespace", "drgitops-system"],
+        vec![
+            "-n",
+            "drgitops-system",
+            "create",
+            "serviceaccount",
+            "plan-reader",
+        ],
+        vec![
+            "create",
+            "clusterrole",
+            "plan-reader",
+            "--verb=get,list",
+            "--resource=drplans.drgitops.dev",
+        ],
+        vec![
+            "create",
+            "clusterrolebinding",
+            "plan-reader",
+            "--clusterrole=plan-reader",
+            "--serviceaccount=drgitops-system:plan-reader",
+        ],
+    ] {
+        cluster.kubectl(&args);
+    }
+    let kubeconfig = cluster
+        .env
+        .service_account_kubeconfig("drgitops-system", "plan-reader")
+        .await
+        .unwrap();
+    let out = status(kubeconfig, &[]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let row: Vec<&str> = stdout.lines().nth(2).unwrap().split_whitespace().collect();
+    assert_eq!((row[0], row[8]), ("shop", "<unknown>"), "{stdout}");
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("warning: cannot list the pods of namespace shop (pods is forbidden: User \"system:serviceaccount:drgitops-system:plan-reader\" cannot list resource \"pods\""),
         "{stderr}"
     );
 }
