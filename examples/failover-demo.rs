@@ -10,6 +10,10 @@
 //! view `drgitops webhook` serves), registered with the shipped webhook configurations pointed at a loopback
 //! listener. The reconcilers write as their service account, which the standby guard exempts; after the
 //! failover, a person scaling a workload up on the new standby is denied, and the denial is printed.
+//!
+//! The in-memory servers run no pods: the workloads are shown by their `spec.replicas`, and the `status` tables
+//! show `PODS <unknown>`. On real control planes (`cargo run -p testenv -- --kubeconfig-out kc.yaml`, twice)
+//! `drgitops status` counts the pods that are Ready; the test suite's failover tests run that way.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -365,7 +369,7 @@ impl Cluster {
             .await?;
         let count = |r: Option<i32>| r.unwrap_or(1);
         Ok(format!(
-            "web={} db={}",
+            "spec.replicas: web={} db={}",
             count(d.spec.and_then(|s| s.replicas)),
             count(s.spec.and_then(|s| s.replicas))
         ))
