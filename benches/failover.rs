@@ -20,9 +20,9 @@ mod substrate;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use drgitops::gitops::transition_exec::{DEFAULT_PARALLELISM, FIELD_MANAGER, TransitionExecutor};
 use drgitops::plan::DRPlan;
 use drgitops::plan::transition::REPLICAS_ANNOTATION;
+use drgitops::reconcile::transition::{DEFAULT_PARALLELISM, FIELD_MANAGER, TransitionExecutor};
 use fake_apiserver::FakeApiServer;
 use futures::{StreamExt, stream};
 use k8s_openapi::api::apps::v1::Deployment;

@@ -18,12 +18,12 @@ mod substrate;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use drgitops::gitops::apply::Applier;
-use drgitops::gitops::hooks::sign;
-use drgitops::gitops::runner::{Reconciler, ReconcilerOptions, serve_admin};
-use drgitops::gitops::source::{self, GitAuth, GitSourceConfig};
+use drgitops::cluster::apply::Applier;
 use drgitops::plan::render::{RenderInputs, StorageOptions};
 use drgitops::plan::{DRPlan, Role};
+use drgitops::reconcile::runner::{Reconciler, ReconcilerOptions, serve_admin};
+use drgitops::source::git::{self, GitAuth, GitSourceConfig};
+use drgitops::source::hooks::sign;
 use fake_apiserver::FakeApiServer;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
@@ -200,8 +200,8 @@ fn policy_interval(object: DynamicObject) -> Option<u64> {
 }
 
 fn policy_resource() -> kube::api::ApiResource {
-    drgitops::gitops::apply::api_resource(
-        drgitops::gitops::apply::STORK_API_VERSION,
+    drgitops::cluster::apply::api_resource(
+        drgitops::cluster::apply::STORK_API_VERSION,
         "NamespacedSchedulePolicy",
     )
     .expect("a known kind")
@@ -357,8 +357,8 @@ impl Floor {
     async fn fetch_and_apply(&self, objects: &[Value]) {
         let config = self.config.clone();
         let files = tokio::task::spawn_blocking(move || {
-            let fetched = source::fetch(&config).expect("fetch");
-            source::read_revision(&config.cache_dir, &fetched.revision, &config.path).expect("read")
+            let fetched = git::fetch(&config).expect("fetch");
+            git::read_revision(&config.cache_dir, &fetched.revision, &config.path).expect("read")
         })
         .await
         .expect("fetch task");
@@ -450,7 +450,7 @@ struct RenderTimes {
     parse: Duration,
 }
 
-fn parse_yaml(files: &[source::ManifestFile]) -> usize {
+fn parse_yaml(files: &[git::ManifestFile]) -> usize {
     let mut documents = 0;
     for file in files {
         for doc in serde_yaml::Deserializer::from_str(&file.contents) {
@@ -482,7 +482,7 @@ fn render_thousand() -> RenderTimes {
     };
     for _ in 0..6 {
         let started = Instant::now();
-        let out = drgitops::gitops::cli::render_stream(
+        let out = drgitops::cli::reconcile::render_stream(
             &repo,
             None,
             "plans",
@@ -495,12 +495,12 @@ fn render_thousand() -> RenderTimes {
         assert_eq!(out.matches("kind: MigrationSchedule").count(), 1000);
 
         let started = Instant::now();
-        let files = source::read_directory(dir.path(), "plans").expect("read");
+        let files = git::read_directory(dir.path(), "plans").expect("read");
         assert_eq!(parse_yaml(&files), 1000);
         times.read_parse = times.read_parse.min(started.elapsed());
 
         let started = Instant::now();
-        let plans = drgitops::gitops::sync::plans_from_files(&files, "kube-system").expect("valid");
+        let plans = drgitops::source::sync::plans_from_files(&files, "kube-system").expect("valid");
         for doc in &plans {
             let plan: drgitops::plan::DRPlan =
                 serde_json::from_value(doc.object.clone()).expect("plan");

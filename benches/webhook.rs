@@ -108,7 +108,7 @@ fn populate(view: &drgitops::cluster::live::LiveView) {
 
 fn serve(baseline: bool) {
     // As deployed: JSON logs at `info`, so every denial is formatted and written (the parent discards stderr).
-    drgitops::webhook::init_logging(drgitops::cli::LogFormat::Json);
+    drgitops::runtime::logging::init(drgitops::runtime::logging::LogFormat::Json);
     let dir = PathBuf::from(std::env::var(DIR_ENV).expect("bench dir"));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -775,7 +775,7 @@ fn parse_cost(body: &[u8]) -> (f64, f64) {
 /// Prints one line: mean, p50 and p99 in µs.
 fn handler_cost() {
     use tower::ServiceExt as _;
-    drgitops::webhook::init_logging(drgitops::cli::LogFormat::Json);
+    drgitops::runtime::logging::init(drgitops::runtime::logging::LogFormat::Json);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

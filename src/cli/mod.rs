@@ -8,7 +8,11 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 pub mod failover;
+pub mod reconcile;
 pub mod status;
+pub mod webhook;
+
+pub use crate::runtime::logging::LogFormat;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -45,12 +49,6 @@ pub struct LogArgs {
     /// Log format.
     #[arg(long, env = "DRGITOPS_LOG_FORMAT", value_enum, default_value = "plain")]
     pub log_format: LogFormat,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum LogFormat {
-    Plain,
-    Json,
 }
 
 #[derive(Debug, Args)]
@@ -108,7 +106,7 @@ pub struct ReconcileArgs {
     #[arg(long, env = "DRGITOPS_ADMIN_LISTEN", default_value = "0.0.0.0:8080")]
     pub admin_listen: String,
     #[command(flatten)]
-    pub gitops: Box<crate::gitops::cli::GitopsArgs>,
+    pub gitops: Box<reconcile::GitopsArgs>,
     #[command(flatten)]
     pub log: LogArgs,
 }
@@ -129,7 +127,7 @@ pub struct RenderArgs {
     pub cluster_domain: String,
     // Credentials for an `https://` repository, as `reconcile` takes them.
     #[command(flatten)]
-    pub git_token: crate::gitops::cli::GitTokenArgs,
+    pub git_token: reconcile::GitTokenArgs,
 }
 
 #[derive(Debug, Args)]
@@ -209,11 +207,11 @@ pub fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Crd => print_crd(),
         Command::Check(args) => check::run(args),
-        Command::Render(args) => crate::gitops::cli::render(args),
+        Command::Render(args) => reconcile::render(args),
         Command::Failover(args) => failover::run(&args),
         Command::Status(args) => status::run(&args),
-        Command::Webhook(args) => crate::webhook::run(args),
-        Command::Reconcile(args) => crate::gitops::cli::reconcile(args),
+        Command::Webhook(args) => webhook::run(args),
+        Command::Reconcile(args) => reconcile::reconcile(args),
     };
     match result {
         Ok(code) => code,

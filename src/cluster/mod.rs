@@ -3,6 +3,8 @@
 //! Rules never talk to an API server: they ask a [`ClusterView`] narrow questions. The live implementation is
 //! backed by kube-rs reflectors (webhook); the offline one by files and the other input objects (`check`).
 
+pub mod apply;
+pub mod diff;
 pub mod live;
 
 /// Where a schedule policy name resolves, in Stork's lookup order.

@@ -24,8 +24,8 @@ use super::review::{self, Endpoint, Response, ResponseReview, Review};
 use crate::cluster::ClusterView;
 use crate::policy::{Decision, PolicyConfig, Request};
 
-/// Name of the span each review runs in.
-pub const REVIEW_SPAN: &str = "review";
+/// Name of the span each review runs in (the log subscriber leaves it out of log lines).
+pub use crate::runtime::logging::REVIEW_SPAN;
 
 /// The rule engine entry point; [`crate::policy::evaluate`] in production.
 pub type Evaluator = fn(&Request<'_>, &dyn ClusterView, &PolicyConfig) -> Decision;

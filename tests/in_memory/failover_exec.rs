@@ -9,9 +9,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use drgitops::gitops::transition_exec::TransitionExecutor;
 use drgitops::plan::transition::Outcome;
 use drgitops::plan::{DRPlan, Role};
+use drgitops::reconcile::transition::TransitionExecutor;
 use fake_apiserver::FakeApiServer;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::batch::v1::CronJob;

@@ -10,8 +10,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use drgitops::gitops::runner::{Reconciler, ReconcilerOptions};
-use drgitops::gitops::source::{GitAuth, GitSourceConfig};
+use drgitops::reconcile::runner::{Reconciler, ReconcilerOptions};
+use drgitops::source::git::{GitAuth, GitSourceConfig};
 use fake_apiserver::FakeApiServer;
 use fake_apiserver::faults::FaultMatch;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
@@ -94,7 +94,7 @@ fn options(domain: &str, repo: &Path, cache: &Path) -> ReconcilerOptions {
 /// A Stork object as JSON, or None.
 async fn stork(client: &kube::Client, kind: &str, namespace: &str, name: &str) -> Option<Value> {
     let (resource, _) =
-        drgitops::gitops::apply::api_resource(drgitops::gitops::apply::STORK_API_VERSION, kind)
+        drgitops::cluster::apply::api_resource(drgitops::cluster::apply::STORK_API_VERSION, kind)
             .expect("known kind");
     let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &resource);
     api.get_opt(name)

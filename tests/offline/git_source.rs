@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use drgitops::gitops::source::{self, GitAuth, GitSourceConfig};
+use drgitops::source::git::{self, GitAuth, GitSourceConfig};
 use testkit::git;
 use testkit::reconcile::commit;
 
@@ -29,7 +29,7 @@ fn second_fetch_of_an_unchanged_remote_transfers_nothing() {
     let cache = tempfile::tempdir().expect("tempdir");
     let cfg = config(format!("file://{}", remote.path().display()), cache.path());
 
-    let first = source::fetch(&cfg).expect("first fetch");
+    let first = git::fetch(&cfg).expect("first fetch");
     assert!(first.changed);
     assert!(
         first.received_objects > 0,
@@ -37,7 +37,7 @@ fn second_fetch_of_an_unchanged_remote_transfers_nothing() {
     );
     assert_eq!(first.revision, git(remote.path(), &["rev-parse", "HEAD"]));
 
-    let second = source::fetch(&cfg).expect("second fetch");
+    let second = git::fetch(&cfg).expect("second fetch");
     assert!(!second.changed);
     assert_eq!(
         (second.received_objects, second.received_bytes),
@@ -51,7 +51,7 @@ fn second_fetch_of_an_unchanged_remote_transfers_nothing() {
         &[("plans/b.yaml", "kind: DRPlan\n")],
         "add b",
     );
-    let third = source::fetch(&cfg).expect("third fetch");
+    let third = git::fetch(&cfg).expect("third fetch");
     assert!(third.changed);
     assert_eq!(third.revision, head);
     assert!(
@@ -71,18 +71,18 @@ fn local_paths_work_like_file_urls_and_revisions_are_read_from_the_cache() {
     commit(remote.path(), &[("plans/sub/b.yml", "b: 2\n")], "add b");
     let cache = tempfile::tempdir().expect("tempdir");
     let cfg = config(remote.path().display().to_string(), cache.path());
-    let fetched = source::fetch(&cfg).expect("fetch");
+    let fetched = git::fetch(&cfg).expect("fetch");
 
-    let files = source::read_revision(cache.path(), &fetched.revision, "plans").expect("read head");
+    let files = git::read_revision(cache.path(), &fetched.revision, "plans").expect("read head");
     let paths: Vec<_> = files.iter().map(|f| f.path.as_str()).collect();
     assert_eq!(paths, ["plans/a.yaml", "plans/sub/b.yml"]);
     assert_eq!(files[1].contents, "b: 2\n");
 
-    let old = source::read_revision(cache.path(), &first, "plans").expect("read first");
+    let old = git::read_revision(cache.path(), &first, "plans").expect("read first");
     assert_eq!(old.len(), 1);
 
     let missing =
-        source::read_revision(cache.path(), &fetched.revision, "nope").expect_err("no such path");
+        git::read_revision(cache.path(), &fetched.revision, "nope").expect_err("no such path");
     assert!(
         missing.to_string().contains("\"nope\" does not exist"),
         "{missing}"
@@ -95,7 +95,7 @@ fn a_missing_branch_is_named() {
     let cache = tempfile::tempdir().expect("tempdir");
     let mut cfg = config(remote.path().display().to_string(), cache.path());
     cfg.branch = "release".into();
-    let err = source::fetch(&cfg).expect_err("no branch");
+    let err = git::fetch(&cfg).expect_err("no branch");
     assert!(
         err.to_string()
             .contains("branch \"release\" does not exist"),
@@ -111,28 +111,28 @@ fn a_cache_with_too_many_packs_is_rebuilt_by_one_full_fetch() {
         remote.path().display().to_string(),
         &cache.path().join("cache"),
     );
-    let full = source::fetch_with_pack_limit(&cfg, 1).expect("first fetch");
+    let full = git::fetch_with_pack_limit(&cfg, 1).expect("first fetch");
     commit(remote.path(), &[("plans/b.yaml", "b: 2\n")], "b");
-    let incremental = source::fetch_with_pack_limit(&cfg, 1).expect("second fetch");
+    let incremental = git::fetch_with_pack_limit(&cfg, 1).expect("second fetch");
     assert!(
         incremental.received_objects < full.received_objects + 3,
         "{incremental:?}"
     );
     assert_eq!(
-        source::pack_count(&cfg.cache_dir),
+        git::pack_count(&cfg.cache_dir),
         2,
         "libgit2 adds a pack per fetch"
     );
 
     let head = commit(remote.path(), &[("plans/c.yaml", "c: 3\n")], "c");
-    let rebuilt = source::fetch_with_pack_limit(&cfg, 1).expect("third fetch");
+    let rebuilt = git::fetch_with_pack_limit(&cfg, 1).expect("third fetch");
     assert_eq!(rebuilt.revision, head);
     assert_eq!(
-        source::pack_count(&cfg.cache_dir),
+        git::pack_count(&cfg.cache_dir),
         1,
         "the cache was rebuilt into one pack"
     );
     let files =
-        source::read_revision(&cfg.cache_dir, &rebuilt.revision, "plans").expect("readable");
+        git::read_revision(&cfg.cache_dir, &rebuilt.revision, "plans").expect("readable");
     assert_eq!(files.len(), 3);
 }

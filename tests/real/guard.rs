@@ -6,8 +6,8 @@
 
 use std::time::Duration;
 
-use drgitops::gitops::transition_exec::TransitionExecutor;
 use drgitops::plan::DRPlan;
+use drgitops::reconcile::transition::TransitionExecutor;
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Patch, PatchParams};
 use kube::{Api, Client};

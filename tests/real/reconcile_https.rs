@@ -205,7 +205,7 @@ async fn reconcile_applies_plans_from_an_https_remote_and_refetches_nothing_unch
         "{applied}"
     );
     assert_eq!(remote.downloads(), 1, "{:#?}", remote.server.served());
-    let packs = drgitops::gitops::source::pack_count(&cache);
+    let packs = drgitops::source::git::pack_count(&cache);
 
     let second = reconcile.run(&remote).await;
     assert!(second.status.success(), "{}", text(&second.stderr));
@@ -215,7 +215,7 @@ async fn reconcile_applies_plans_from_an_https_remote_and_refetches_nothing_unch
         "an unchanged remote is only asked for its refs: {:#?}",
         remote.server.served()
     );
-    assert_eq!(drgitops::gitops::source::pack_count(&cache), packs);
+    assert_eq!(drgitops::source::git::pack_count(&cache), packs);
 
     let edited =
         read_data("plans/mysql.yaml").replace("intervalMinutes: 15", "intervalMinutes: 25");

@@ -10,9 +10,9 @@
 
 use std::time::Duration;
 
-use drgitops::gitops::transition_exec::TransitionExecutor;
 use drgitops::plan::transition::{Outcome, Phase};
 use drgitops::plan::{DRPlan, Role};
+use drgitops::reconcile::transition::TransitionExecutor;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::batch::v1::CronJob;
 use kube::api::{DynamicObject, Patch, PatchParams, PostParams};

@@ -6,9 +6,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use drgitops::gitops::metrics::{Outcome, ReconcileLabels};
-use drgitops::gitops::runner::Reconciler;
 use drgitops::plan::{DRPlan, Role};
+use drgitops::reconcile::runner::Reconciler;
+use drgitops::runtime::metrics::{Outcome, ReconcileLabels};
 use kube::Api;
 use testkit::{WEST, eventually, git};
 use tokio::sync::watch;

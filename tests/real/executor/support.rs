@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use drgitops::gitops::runner::Reconciler;
 use drgitops::plan::{DRPlan, DRPlanStatus};
+use drgitops::reconcile::runner::Reconciler;
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::Api;
 use kube::api::DynamicObject;

@@ -1,7 +1,7 @@
 //! The plan controller without the git source (DRPlans applied by Argo CD or Flux), and a primary whose peer's
 //! API server stops answering. Argo CD applies as admin; the reconciler runs as its shipped ServiceAccount.
 
-use drgitops::gitops::runner::Reconciler;
+use drgitops::reconcile::runner::Reconciler;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::Value;
 use testkit::{EAST, WEST};
@@ -188,8 +188,8 @@ async fn the_local_domain_comes_from_stork_when_not_given() {
     let east = east().await;
     let admin = east.client().await;
     apply_plan_as_argocd(&admin, "plans/mysql.yaml").await;
-    let (resource, _) = drgitops::gitops::apply::api_resource(
-        drgitops::gitops::apply::STORK_API_VERSION,
+    let (resource, _) = drgitops::cluster::apply::api_resource(
+        drgitops::cluster::apply::STORK_API_VERSION,
         "ClusterDomainsStatus",
     )
     .expect("known kind");
@@ -229,8 +229,8 @@ async fn fields_stork_owns_are_left_alone() {
 
     // Stork writes as Stork does: a full-object update with its finalizer, a persisted default, status, and a
     // suspension of its own (autoSuspend).
-    let (resource, _) = drgitops::gitops::apply::api_resource(
-        drgitops::gitops::apply::STORK_API_VERSION,
+    let (resource, _) = drgitops::cluster::apply::api_resource(
+        drgitops::cluster::apply::STORK_API_VERSION,
         "MigrationSchedule",
     )
     .expect("known kind");

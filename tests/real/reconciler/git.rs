@@ -2,7 +2,7 @@
 //! commits become DRPlans and each role's Stork objects; edits update them; deleted plans are pruned (and only
 //! what we applied); a broken commit changes nothing and says where it is broken; a later good commit recovers.
 
-use drgitops::gitops::runner::Reconciler;
+use drgitops::reconcile::runner::Reconciler;
 use serde_json::json;
 use testkit::reconcile::{commit, plan_repo, reconciler_cluster, remove};
 use testkit::{EAST, WEST, git};

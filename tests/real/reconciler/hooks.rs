@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use axum::body::Body;
-use drgitops::gitops::hooks::sign;
-use drgitops::gitops::runner::{Reconciler, serve_admin};
+use drgitops::reconcile::runner::{Reconciler, serve_admin};
+use drgitops::source::hooks::sign;
 use futures::FutureExt as _;
 use http::{Request, StatusCode};
 use testkit::reconcile::{commit, plan_repo};

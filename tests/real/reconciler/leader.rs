@@ -4,7 +4,7 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use drgitops::gitops::runner::Reconciler;
+use drgitops::reconcile::runner::Reconciler;
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::Api;
 use testkit::reconcile::{commit, plan_repo};
@@ -86,7 +86,7 @@ async fn only_the_leader_writes() {
     let request = http::Request::post("/hooks/git")
         .header(
             "x-hub-signature-256",
-            drgitops::gitops::hooks::sign(b"s", payload),
+            drgitops::source::hooks::sign(b"s", payload),
         )
         .body(axum::body::Body::from(payload.to_vec()))
         .expect("request");

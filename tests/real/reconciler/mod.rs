@@ -1,4 +1,4 @@
-//! The reconciler on real control planes (`tests/testenv`): in-process [`drgitops::gitops::runner::Reconciler`]s
+//! The reconciler on real control planes (`tests/testenv`): in-process [`drgitops::reconcile::runner::Reconciler`]s
 //! and the `drgitops reconcile` and `drgitops status` binaries, talking to their cluster as the shipped
 //! `drgitops-reconciler` ServiceAccount and to the peer as the shipped `drgitops-peer` one.
 //!

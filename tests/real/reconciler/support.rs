@@ -5,8 +5,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use drgitops::gitops::runner::ReconcilerOptions;
-use drgitops::gitops::source::{GitAuth, GitSourceConfig};
+use drgitops::reconcile::runner::ReconcilerOptions;
+use drgitops::source::git::{GitAuth, GitSourceConfig};
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 use testkit::reconcile::{
@@ -74,7 +74,7 @@ pub fn options(domain: &str, repo: &Path, cache: &Path) -> ReconcilerOptions {
 
 fn stork_resource(kind: &str) -> kube::discovery::ApiResource {
     let (resource, _) =
-        drgitops::gitops::apply::api_resource(drgitops::gitops::apply::STORK_API_VERSION, kind)
+        drgitops::cluster::apply::api_resource(drgitops::cluster::apply::STORK_API_VERSION, kind)
             .expect("known kind");
     resource
 }

@@ -7,7 +7,7 @@
 
 use serde_json::Value;
 
-use super::apply::ObjectKey;
+use crate::cluster::apply::ObjectKey;
 
 /// The diff of one object; empty when live and desired agree.
 pub fn object_diff(key: &ObjectKey, live: Option<&Value>, desired: Option<&Value>) -> String {

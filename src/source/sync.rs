@@ -11,15 +11,34 @@ use std::time::Instant;
 
 use serde_json::{Value, json};
 
-use super::apply::{
+use crate::cluster::apply::{
     Applier, ApplyError, DRPLAN_API_VERSION, MANAGED_BY_LABEL, MANAGED_BY_VALUE, ObjectKey,
     REVISION_ANNOTATION, SOURCE_ANNOTATION,
 };
-use super::controller::SourceState;
-use super::diff;
-use super::manifests::{self, FieldProblem, ManifestError, PlanDocument};
-use super::metrics::{FetchLabels, Metrics, Outcome};
-use super::source::{self, GitSourceConfig, ManifestFile, SourceError};
+use crate::cluster::diff;
+use crate::runtime::metrics::{FetchLabels, Metrics, Outcome};
+use crate::source::git::{self, GitSourceConfig, ManifestFile, SourceError};
+use crate::source::manifests::{self, FieldProblem, ManifestError, PlanDocument};
+
+/// What the git source last did, as the plan controller reports it in each plan's status.
+#[derive(Clone, Debug, Default)]
+pub struct SourceState {
+    /// Whether plans come from the built-in git source (else from Argo CD or Flux).
+    pub git: bool,
+    /// The last revision the source tried.
+    pub attempted_revision: Option<String>,
+    /// The last revision whose plans were all valid and applied.
+    pub applied_revision: Option<String>,
+    /// Why the attempted revision was refused, per affected plan (`namespace/name`); `"*"` affects all plans.
+    pub failures: BTreeMap<String, String>,
+}
+
+impl SourceState {
+    /// Why the attempted revision was refused for plan `id` (`namespace/name`), if it was.
+    pub fn failure_for(&self, id: &str) -> Option<&String> {
+        self.failures.get(id).or_else(|| self.failures.get("*"))
+    }
+}
 
 /// Name of the ConfigMap that records which DRPlans the reconciler applied.
 pub const INVENTORY_NAME: &str = "drgitops-inventory";
@@ -159,7 +178,7 @@ impl GitSync {
     ) -> Result<SyncReport, SyncError> {
         let started = Instant::now();
         let config = self.config.clone();
-        let fetched = tokio::task::spawn_blocking(move || source::fetch(&config))
+        let fetched = tokio::task::spawn_blocking(move || git::fetch(&config))
             .await
             .map_err(|e| SyncError::Join(e.to_string()))?;
         metrics
@@ -195,7 +214,7 @@ impl GitSync {
 
         let cache = self.config.cache_dir.clone();
         let (rev, dir) = (revision.clone(), self.config.path.clone());
-        let files = tokio::task::spawn_blocking(move || source::read_revision(&cache, &rev, &dir))
+        let files = tokio::task::spawn_blocking(move || git::read_revision(&cache, &rev, &dir))
             .await
             .map_err(|e| SyncError::Join(e.to_string()))?;
         let files = match files {

@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::apply::{DRPLAN_API_VERSION, ObjectKey};
-use super::source::ManifestFile;
+use crate::cluster::apply::{DRPLAN_API_VERSION, ObjectKey};
+use crate::source::git::ManifestFile;
 
 /// One DRPlan document and where it came from.
 #[derive(Clone, Debug, PartialEq)]

@@ -7,12 +7,13 @@ use anyhow::{Context, bail};
 use clap::Args;
 use tokio::sync::watch;
 
-use super::runner::{Reconciler, ReconcilerOptions, parse_duration, serve_admin};
-use super::source::{self, GitAuth, GitSourceConfig};
-use super::sync::plans_from_files;
-use crate::cli::{LogArgs, LogFormat, ReconcileArgs, RenderArgs};
+use super::{ReconcileArgs, RenderArgs};
 use crate::plan::DRPlan;
 use crate::plan::render::{render_without_credentials, role_of};
+use crate::reconcile::runner::{Reconciler, ReconcilerOptions, parse_duration, serve_admin};
+use crate::runtime::signals::Signals;
+use crate::source::git::{self, GitAuth, GitSourceConfig};
+use crate::source::sync::plans_from_files;
 
 /// Reconciler flags beyond DESIGN.md's surface: credentials, the push-receiver secret, leader election.
 #[derive(Debug, Args)]
@@ -74,22 +75,6 @@ impl GitTokenArgs {
             token,
         }))
     }
-}
-
-/// Installs the log subscriber (stderr; stdout is reserved for output such as the dry-run diff).
-pub fn init_logging(log: &LogArgs) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // Colours only on a terminal: `kubectl logs` and log collectors would show the escape codes.
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr);
-    // try_init fails only when a subscriber is already installed (tests); keeping that one is right.
-    let _ = match log.log_format {
-        LogFormat::Json => builder.json().try_init(),
-        LogFormat::Plain => builder.try_init(),
-    };
 }
 
 fn read_trimmed(path: &Path, what: &str) -> anyhow::Result<String> {
@@ -169,7 +154,7 @@ pub fn options_from_args(args: &ReconcileArgs) -> anyhow::Result<ReconcilerOptio
 
 /// `drgitops reconcile`.
 pub fn reconcile(args: ReconcileArgs) -> anyhow::Result<ExitCode> {
-    init_logging(&args.log);
+    crate::runtime::logging::init(args.log.log_format);
     let options = options_from_args(&args)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -209,38 +194,17 @@ pub async fn run_reconciler(
     let (stop, shutdown) = watch::channel(false);
     let (addr, admin) = serve_admin(&reconciler, &admin_listen, shutdown.clone()).await?;
     tracing::info!(%addr, "admin server listening (/livez, /readyz, /metrics, POST /hooks/git)");
+    let mut signals = Signals::new().context("cannot install signal handlers")?;
     tokio::spawn(async move {
-        wait_for_signal().await;
+        signals.next().await;
         tracing::info!("shutting down: finishing the current pass (a second signal aborts)");
         let _ = stop.send(true);
-        wait_for_signal().await;
+        signals.next().await;
         std::process::exit(130);
     });
     reconciler.run(shutdown).await;
     let _ = admin.await;
     Ok(ExitCode::SUCCESS)
-}
-
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }
 
 /// `drgitops render`: the DRPlans at a revision (or in a directory) and the Stork objects without credentials
@@ -312,17 +276,20 @@ fn read_render_input(
     rev: Option<&str>,
     path: &str,
     auth: &GitAuth,
-) -> anyhow::Result<(Vec<source::ManifestFile>, String)> {
+) -> anyhow::Result<(Vec<git::ManifestFile>, String)> {
     if is_remote(repo) && !repo.starts_with("file://") {
         let scratch = std::env::temp_dir().join(format!(
             "drgitops-render-{}-{}",
             std::process::id(),
             random_suffix()
         ));
-        let result = source::clone_and_read(repo, &scratch, rev, path, auth);
+        let result = git::clone_and_read(repo, &scratch, rev, path, auth);
         let _ = std::fs::remove_dir_all(&scratch);
         let (commit, files) = result?;
-        return Ok((files, format!("{repo}@{}", super::sync::short(&commit))));
+        return Ok((
+            files,
+            format!("{repo}@{}", crate::source::sync::short(&commit)),
+        ));
     }
     let local = PathBuf::from(repo.strip_prefix("file://").unwrap_or(repo));
     if !local.exists() {
@@ -333,11 +300,14 @@ fn read_render_input(
         .unwrap_or(false);
     if rev.is_some() || bare {
         let rev = rev.unwrap_or("HEAD");
-        let commit = source::resolve_revision(&local, rev)?;
-        let files = source::read_revision(&local, &commit, path)?;
-        return Ok((files, format!("{repo}@{}", super::sync::short(&commit))));
+        let commit = git::resolve_revision(&local, rev)?;
+        let files = git::read_revision(&local, &commit, path)?;
+        return Ok((
+            files,
+            format!("{repo}@{}", crate::source::sync::short(&commit)),
+        ));
     }
-    Ok((source::read_directory(&local, path)?, repo.to_string()))
+    Ok((git::read_directory(&local, path)?, repo.to_string()))
 }
 
 fn random_suffix() -> String {

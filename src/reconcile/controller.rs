@@ -22,16 +22,17 @@ use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
 use kube::{Resource, ResourceExt};
 use serde_json::{Value, json};
 
-use super::apply::{
+use crate::cluster::apply::{
     Applier, ApplyError, MANAGED_BY_LABEL, ObjectKey, PLAN_LABEL, REVISION_ANNOTATION,
     STORK_API_VERSION, SUSPEND_ANNOTATION, applied_by_us, owned_by_other_manager,
 };
-use super::diff;
-use super::transition_exec::{Gate, TransitionExecutor};
+use crate::cluster::diff;
 use crate::plan::render::{self, RenderInputs, StorageOptions};
 use crate::plan::transition::WAIT_RECHECK_SECONDS;
 use crate::plan::validate;
 use crate::plan::{Condition, DRPlan, DRPlanStatus, Mode, Role};
+use crate::reconcile::transition::{Gate, TransitionExecutor};
+use crate::source::sync::SourceState;
 use crate::stork::keys::STATIC_COPY;
 
 /// The kinds a plan renders, in apply order.
@@ -40,25 +41,6 @@ pub const RENDERED_KINDS: [&str; 3] = [
     "NamespacedSchedulePolicy",
     "MigrationSchedule",
 ];
-
-/// What the git source last did, as the plan controller reports it in each plan's status.
-#[derive(Clone, Debug, Default)]
-pub struct SourceState {
-    /// Whether plans come from the built-in git source (else from Argo CD or Flux).
-    pub git: bool,
-    /// The last revision the source tried.
-    pub attempted_revision: Option<String>,
-    /// The last revision whose plans were all valid and applied.
-    pub applied_revision: Option<String>,
-    /// Why the attempted revision was refused, per affected plan (`namespace/name`); `"*"` affects all plans.
-    pub failures: BTreeMap<String, String>,
-}
-
-impl SourceState {
-    fn failure_for(&self, id: &str) -> Option<&String> {
-        self.failures.get(id).or_else(|| self.failures.get("*"))
-    }
-}
 
 /// Settings of the plan controller.
 #[derive(Clone, Debug)]

@@ -20,13 +20,14 @@ use kube::core::PartialObjectMeta;
 use kube::runtime::{WatchStreamExt, watcher};
 use tokio::sync::{Mutex, Notify, watch};
 
-use super::controller::{ControllerConfig, PassReport, PlanController, SourceState};
-use super::hooks::{self, HookError, MAX_BODY_BYTES};
-use super::leader::LeaderElector;
-use super::metrics::{HookLabels, Metrics, Outcome, ReconcileLabels};
-use super::source::GitSourceConfig;
-use super::sync::{GitSync, SyncError};
 use crate::plan::DRPlan;
+use crate::reconcile::controller::{ControllerConfig, PassReport, PlanController};
+use crate::runtime::leader::LeaderElector;
+use crate::runtime::metrics::{HookLabels, Metrics, Outcome, ReconcileLabels};
+use crate::source::git::GitSourceConfig;
+use crate::source::hooks::{self, HookError, MAX_BODY_BYTES};
+use crate::source::sync::SourceState;
+use crate::source::sync::{GitSync, SyncError};
 
 /// The shortest wait before a pass a plan asked for: a plan that wants to be looked at "at once" must not spin.
 const MIN_REQUEUE: Duration = Duration::from_millis(100);
