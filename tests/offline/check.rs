@@ -379,3 +379,51 @@ fn json_lists_and_lists_kinds_are_read() {
     assert_eq!(report["findings"][0]["name"], "thursday-late");
     assert_eq!(report["findings"][0]["field"], "policy.weekly.time");
 }
+
+#[test]
+fn clusterpair_placeholders_from_storks_docs_are_denied_where_they_are() {
+    let (code, report) = json_report(&[], &[&repo("tests/data/check/clusterpair-docs.yaml")]);
+    assert_eq!(code, 1);
+    let mut got: Vec<String> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            assert_eq!(
+                (&f["rule"], &f["action"]),
+                (&"clusterpair-options".into(), &"deny".into())
+            );
+            format!(
+                "{} {}",
+                f["name"].as_str().unwrap(),
+                f["field"].as_str().unwrap()
+            )
+        })
+        .collect();
+    got.sort();
+    let want = [
+        "remotecluster spec.config.clusters.kubernetes.certificate-authority-data",
+        "remotecluster spec.config.users.kubernetes-admin.client-certificate-data",
+        "remotecluster spec.config.users.kubernetes-admin.client-key-data",
+        "remotecluster spec.options[\"<insert_storage_options_here>\"]",
+        "remotecluster-dr spec.config.users.kubernetes-admin.token",
+        "remotecluster-dr spec.options.ip",
+        "remotecluster-dr spec.options.port",
+        "remotecluster-dr spec.options.token",
+    ];
+    assert_eq!(got, want, "{report:#}");
+
+    // Each line names the field and what to put there, as kubectl would print the denial.
+    let out = drgitops(&[], &[&repo("tests/data/check/clusterpair-docs.yaml")]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    for expected in [
+        "denied: spec.options.ip: \"<ip_of_remote_px_node>\" is a placeholder left from Stork's docs: set the \
+         address of a Portworx node of the destination cluster",
+        "denied: spec.config.clusters.kubernetes.certificate-authority-data: \"<CA_DATA>\" is a placeholder left \
+         from Stork's docs: set the destination API server's CA certificate",
+        "denied: spec.options[\"<insert_storage_options_here>\"]: placeholder printed in Stork's docs: replace it \
+         with the destination's storage options",
+    ] {
+        assert!(text.contains(expected), "{expected}\n{text}");
+    }
+}
