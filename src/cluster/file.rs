@@ -13,7 +13,8 @@ use thiserror::Error;
 
 use super::{ClusterView, DomainInfo, PlanGuard, PolicySource};
 use crate::plan::DRPlan;
-use crate::stork::keys::{DEFAULT_STORAGE_CLASS_KEYS, STORK_GROUP, is_default_class_value};
+use crate::policy::value::{annotation, default_class_annotation};
+use crate::stork::keys::STORK_GROUP;
 use crate::stork::schedule::is_built_in;
 
 /// One object read from a file.
@@ -377,16 +378,7 @@ impl FileView {
         let name = m.name().to_string();
         match (m.group(), m.kind()) {
             ("storage.k8s.io", "StorageClass") => {
-                let annotations = m
-                    .object
-                    .get("metadata")
-                    .and_then(|md| md.get("annotations"));
-                let is_default = DEFAULT_STORAGE_CLASS_KEYS.iter().any(|k| {
-                    annotations
-                        .and_then(|a| a.get(*k))
-                        .and_then(Value::as_str)
-                        .is_some_and(is_default_class_value)
-                });
+                let is_default = default_class_annotation(|k| annotation(&m.object, k)).is_some();
                 if is_default && !self.default_classes.iter().any(|(_, n)| *n == name) {
                     self.default_classes.push((position, name));
                 }

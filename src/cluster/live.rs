@@ -18,7 +18,8 @@ use kube::runtime::watcher;
 use serde_json::Value;
 
 use super::{ClusterView, DomainInfo, PlanGuard, PolicySource};
-use crate::stork::keys::{DEFAULT_STORAGE_CLASS_KEYS, STORK_GROUP};
+use crate::policy::value::default_class_annotation;
+use crate::stork::keys::STORK_GROUP;
 use crate::stork::schedule::is_built_in;
 
 /// One watched kind's index: updated by watch events, replaced whole when the watch (re)lists.
@@ -45,11 +46,10 @@ struct StorageClasses {
 
 impl Index for StorageClasses {
     fn apply(&mut self, obj: &DynamicObject) {
-        let is_default = obj.metadata.annotations.as_ref().is_some_and(|a| {
-            DEFAULT_STORAGE_CLASS_KEYS
-                .iter()
-                .any(|k| a.get(*k).is_some_and(|v| v.eq_ignore_ascii_case("true")))
-        });
+        let is_default =
+            obj.metadata.annotations.as_ref().is_some_and(|a| {
+                default_class_annotation(|k| a.get(k).map(String::as_str)).is_some()
+            });
         if is_default {
             self.defaults.insert(name_of(obj));
         } else {
@@ -588,6 +588,55 @@ mod tests {
         assert_eq!(
             LiveView::new(Some("west".into())).local_domain().as_deref(),
             Some("west")
+        );
+    }
+
+    /// The webhook's view and `check`'s view count the same classes default: only `"true"`, as kube-apiserver's
+    /// DefaultStorageClass admission does, under either annotation.
+    #[test]
+    fn live_and_file_views_agree_on_default_classes() {
+        use crate::cluster::file::{FileView, Manifest};
+        use crate::stork::keys::DEFAULT_STORAGE_CLASS_KEYS;
+
+        let values = [
+            Some("true"),
+            Some("True"),
+            Some("TRUE"),
+            Some("false"),
+            None,
+        ];
+        let mut classes = Vec::new();
+        for key in DEFAULT_STORAGE_CLASS_KEYS {
+            for (i, value) in values.iter().enumerate() {
+                let name = format!("{}-{i}", if key.contains(".beta.") { "beta" } else { "ga" });
+                let annotations = match value {
+                    Some(v) => serde_json::json!({ key: v }),
+                    None => serde_json::json!({}),
+                };
+                classes.push(
+                    serde_json::json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+                    "metadata": {"name": name, "annotations": annotations}}),
+                );
+            }
+        }
+        let live = LiveView::new(None);
+        for class in &classes {
+            live.apply(&obj(class.clone()));
+        }
+        let state: Vec<Manifest> = classes
+            .iter()
+            .map(|object| Manifest {
+                file: "state.yaml".into(),
+                document: 1,
+                line: 1,
+                object: object.clone(),
+            })
+            .collect();
+        let file = FileView::new(&state, &[], None);
+        assert_eq!(live.default_storage_classes(), ["beta-0", "ga-0"]);
+        assert_eq!(
+            file.at(0).default_storage_classes(),
+            live.default_storage_classes()
         );
     }
 }

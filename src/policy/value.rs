@@ -3,6 +3,8 @@
 
 use serde_json::Value;
 
+use crate::stork::keys::{DEFAULT_STORAGE_CLASS_KEYS, is_default_class_value};
+
 /// A field as found in the object.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Field<'a, T> {
@@ -59,6 +61,19 @@ pub fn annotation<'a>(object: &'a Value, key: &str) -> Option<&'a str> {
         .get("annotations")?
         .get(key)?
         .as_str()
+}
+
+/// The annotation that makes a StorageClass default (GA spelling first), if any, given a lookup of its
+/// annotations. The one reading of the default-class annotations, shared by the `single-default-storageclass`
+/// rule, the webhook's live view and `check`'s file view, so they never disagree on how many defaults exist.
+/// Kubernetes accepts exactly `"true"` (`storageutil.IsDefaultAnnotation`, used by kube-apiserver's
+/// DefaultStorageClass admission): `"True"` makes no default class.
+pub fn default_class_annotation<'a>(
+    annotation: impl Fn(&str) -> Option<&'a str>,
+) -> Option<&'static str> {
+    DEFAULT_STORAGE_CLASS_KEYS
+        .into_iter()
+        .find(|k| annotation(k).is_some_and(is_default_class_value))
 }
 
 /// `spec.replicas` of a workload or a Scale; `None` when not an integer. Absent, a workload's count is 1 (the

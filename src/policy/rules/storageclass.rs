@@ -3,14 +3,11 @@
 
 use super::{Ctx, Out, annotation_field};
 use crate::policy::Operation;
-use crate::policy::value::annotation;
-use crate::stork::keys::{DEFAULT_STORAGE_CLASS_KEYS, is_default_class_value};
+use crate::policy::value::{annotation, default_class_annotation};
 
 /// The default-class annotation that makes `object` default, if any (GA first).
 fn default_key(object: &serde_json::Value) -> Option<&'static str> {
-    DEFAULT_STORAGE_CLASS_KEYS
-        .into_iter()
-        .find(|k| annotation(object, k).is_some_and(is_default_class_value))
+    default_class_annotation(|k| annotation(object, k))
 }
 
 pub fn single_default(ctx: &Ctx<'_>, out: &mut Out) {
