@@ -22,7 +22,8 @@ use std::time::{Duration, Instant};
 
 use drgitops::plan::DRPlan;
 use drgitops::plan::transition::REPLICAS_ANNOTATION;
-use drgitops::reconcile::transition::{DEFAULT_PARALLELISM, FIELD_MANAGER, TransitionExecutor};
+use drgitops::reconcile::transition::{DEFAULT_PARALLELISM, TransitionExecutor};
+use drgitops::stork::keys::FIELD_MANAGER;
 use fake_apiserver::FakeApiServer;
 use futures::{StreamExt, stream};
 use k8s_openapi::api::apps::v1::Deployment;

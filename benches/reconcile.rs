@@ -201,7 +201,7 @@ fn policy_interval(object: DynamicObject) -> Option<u64> {
 
 fn policy_resource() -> kube::api::ApiResource {
     drgitops::cluster::apply::api_resource(
-        drgitops::cluster::apply::STORK_API_VERSION,
+        drgitops::stork::keys::STORK_API_VERSION,
         "NamespacedSchedulePolicy",
     )
     .expect("a known kind")

@@ -495,7 +495,7 @@ async fn main() -> Result<(), Error> {
         ("us-east-1a", "maintenance done", "failback"),
     ] {
         println!("\n--- {title} ---");
-        let report = failover(&repo, "shop", to, None, Some(message))?;
+        let report = failover(&repo, "shop", to, None, Some(message), "kube-system")?;
         timeline.line(
             "git",
             &format!("{} ({})", report.summary, &report.commit[..12]),

@@ -18,9 +18,6 @@ use super::FailoverArgs;
 use crate::plan::DRPlan;
 use crate::plan::validate::{FieldError, validate};
 
-/// Stork's default admin namespace: the only namespace whose plans may protect other namespaces.
-const ADMIN_NAMESPACE: &str = "kube-system";
-
 /// Why a failover commit was not made.
 #[derive(Debug, Error)]
 pub enum FailoverError {
@@ -103,6 +100,7 @@ pub fn run(args: &FailoverArgs) -> anyhow::Result<ExitCode> {
         &args.to,
         args.deactivate.as_deref(),
         args.message.as_deref(),
+        &args.admin_namespace,
     )?;
     println!("{}", report.summary);
     println!(
@@ -124,13 +122,15 @@ pub fn run(args: &FailoverArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Edits the plan in the work tree at `repo` and commits it. See the module docs.
+/// Edits the plan in the work tree at `repo` and commits it. See the module docs. `admin_namespace` is Stork's
+/// admin namespace, as the reconciler validates plans with it.
 pub fn failover(
     repo_path: &Path,
     plan: &str,
     to: &str,
     deactivate: Option<&str>,
     message: Option<&str>,
+    admin_namespace: &str,
 ) -> Result<FailoverReport, FailoverError> {
     let repo = Repository::discover(repo_path).map_err(|source| FailoverError::OpenRepo {
         path: repo_path.into(),
@@ -189,7 +189,7 @@ pub fn failover(
             message,
         },
     })?;
-    let errors = validate_edited(&edit.document)?;
+    let errors = validate_edited(&edit.document, admin_namespace)?;
     if !errors.is_empty() {
         let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
         return Err(FailoverError::Invalid {
@@ -300,13 +300,16 @@ fn is_plan_named(value: &Value, plan: &str) -> bool {
             == Some(plan)
 }
 
-fn validate_edited(document: &Value) -> Result<Vec<FieldError>, FailoverError> {
+fn validate_edited(
+    document: &Value,
+    admin_namespace: &str,
+) -> Result<Vec<FieldError>, FailoverError> {
     let json = serde_json::to_value(document).map_err(|e| FailoverError::Refused {
         plan: String::new(),
         message: format!("the edited plan is not representable as JSON: {e}"),
     })?;
     Ok(match DRPlan::deserialize_value(&json) {
-        Ok(plan) => validate(&plan, ADMIN_NAMESPACE),
+        Ok(plan) => validate(&plan, admin_namespace),
         Err(e) => vec![e],
     })
 }

@@ -7,6 +7,8 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::stork::keys::DEFAULT_ADMIN_NAMESPACE;
+
 pub mod failover;
 pub mod reconcile;
 pub mod status;
@@ -125,6 +127,9 @@ pub struct RenderArgs {
     /// The cluster domain to render for.
     #[arg(long, env = "DRGITOPS_CLUSTER_DOMAIN")]
     pub cluster_domain: String,
+    /// Stork's admin namespace: only a plan there may protect other namespaces (as `reconcile` takes it).
+    #[arg(long, env = "DRGITOPS_ADMIN_NAMESPACE", default_value = DEFAULT_ADMIN_NAMESPACE)]
+    pub admin_namespace: String,
     // Credentials for an `https://` repository, as `reconcile` takes them.
     #[command(flatten)]
     pub git_token: reconcile::GitTokenArgs,
@@ -181,6 +186,9 @@ pub struct FailoverArgs {
     /// Commit message (default names plan, from and to).
     #[arg(long, short = 'm', env = "DRGITOPS_MESSAGE")]
     pub message: Option<String>,
+    /// Stork's admin namespace: only a plan there may protect other namespaces (as `reconcile` takes it).
+    #[arg(long, env = "DRGITOPS_ADMIN_NAMESPACE", default_value = DEFAULT_ADMIN_NAMESPACE)]
+    pub admin_namespace: String,
 }
 
 #[derive(Debug, Args)]

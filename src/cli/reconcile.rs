@@ -14,6 +14,7 @@ use crate::reconcile::runner::{Reconciler, ReconcilerOptions, parse_duration, se
 use crate::runtime::signals::Signals;
 use crate::source::git::{self, GitAuth, GitSourceConfig};
 use crate::source::sync::plans_from_files;
+use crate::stork::keys::DEFAULT_ADMIN_NAMESPACE;
 
 /// Reconciler flags beyond DESIGN.md's surface: credentials, the push-receiver secret, leader election.
 #[derive(Debug, Args)]
@@ -39,7 +40,7 @@ pub struct GitopsArgs {
     #[arg(long, env = "DRGITOPS_SYSTEM_NAMESPACE", default_value = "kube-system")]
     pub system_namespace: String,
     /// Stork's admin namespace: only a plan there may protect other namespaces.
-    #[arg(long, env = "DRGITOPS_ADMIN_NAMESPACE", default_value = "kube-system")]
+    #[arg(long, env = "DRGITOPS_ADMIN_NAMESPACE", default_value = DEFAULT_ADMIN_NAMESPACE)]
     pub admin_namespace: String,
     /// This replica's identity in the Lease (default: the host name, i.e. the pod name).
     #[arg(long, env = "DRGITOPS_IDENTITY")]
@@ -216,7 +217,7 @@ pub fn render(args: RenderArgs) -> anyhow::Result<ExitCode> {
         args.rev.as_deref(),
         &args.path,
         &args.cluster_domain,
-        "kube-system",
+        &args.admin_namespace,
         &auth,
     )?;
     print!("{text}");

@@ -11,23 +11,8 @@ use kube::api::{
 };
 use serde_json::{Value, json};
 
-/// The field manager of every write the reconciler makes.
-pub const FIELD_MANAGER: &str = "drgitops";
-/// Label on everything the reconciler applies.
-pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
-pub const MANAGED_BY_VALUE: &str = "drgitops";
-/// Label naming the DRPlan an object was rendered from.
-pub const PLAN_LABEL: &str = "drgitops.dev/plan";
-/// Annotation carrying the git revision a DRPlan was applied from.
-pub const REVISION_ANNOTATION: &str = "drgitops.dev/revision";
-/// Annotation carrying the file (and document) a DRPlan came from.
-pub const SOURCE_ANNOTATION: &str = "drgitops.dev/source";
-/// Annotation that suspends reconciliation of one DRPlan (`"true"`), like Flux's `spec.suspend`: its objects are
-/// left exactly as they are until it is removed.
-pub const SUSPEND_ANNOTATION: &str = "drgitops.dev/suspend";
-
-pub const STORK_API_VERSION: &str = "stork.libopenstorage.org/v1alpha1";
-pub const DRPLAN_API_VERSION: &str = "drgitops.dev/v1alpha1";
+use crate::plan::API_VERSION as DRPLAN_API_VERSION;
+use crate::stork::keys::{FIELD_MANAGER, MANAGED_BY, MANAGED_BY_VALUE, STORK_API_VERSION};
 
 /// The kinds the reconciler reads or writes, with their plural and scope. A fixed table instead of discovery: these
 /// are the only kinds it may touch, and the RBAC in `manifests/reconciler/` grants exactly these.
@@ -167,7 +152,7 @@ pub fn api_resource(api_version: &str, kind: &str) -> Option<(ApiResource, bool)
 pub fn applied_by_us(object: &Value) -> bool {
     let labelled = object
         .pointer("/metadata/labels")
-        .and_then(|l| l.get(MANAGED_BY_LABEL))
+        .and_then(|l| l.get(MANAGED_BY))
         .and_then(Value::as_str)
         == Some(MANAGED_BY_VALUE);
     let applied = object
@@ -299,7 +284,7 @@ impl Applier {
         kind: &str,
         extra: Option<&str>,
     ) -> Result<Vec<Value>, ApplyError> {
-        let mut selector = format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}");
+        let mut selector = format!("{MANAGED_BY}={MANAGED_BY_VALUE}");
         if let Some(extra) = extra {
             selector.push(',');
             selector.push_str(extra);
@@ -406,10 +391,10 @@ mod tests {
 
     #[test]
     fn ownership_needs_label_and_apply_entry() {
-        let ours = json!({"metadata": {"labels": {MANAGED_BY_LABEL: "drgitops"},
+        let ours = json!({"metadata": {"labels": {MANAGED_BY: "drgitops"},
             "managedFields": [{"manager": "drgitops", "operation": "Apply", "fieldsV1": {}}]}});
         assert!(applied_by_us(&ours));
-        let copied_label = json!({"metadata": {"labels": {MANAGED_BY_LABEL: "drgitops"},
+        let copied_label = json!({"metadata": {"labels": {MANAGED_BY: "drgitops"},
             "managedFields": [{"manager": "kubectl-client-side-apply", "operation": "Update"}]}});
         assert!(!applied_by_us(&copied_label));
         let unlabelled =

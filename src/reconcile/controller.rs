@@ -23,8 +23,7 @@ use kube::{Resource, ResourceExt};
 use serde_json::{Value, json};
 
 use crate::cluster::apply::{
-    Applier, ApplyError, MANAGED_BY_LABEL, ObjectKey, PLAN_LABEL, REVISION_ANNOTATION,
-    STORK_API_VERSION, SUSPEND_ANNOTATION, applied_by_us, owned_by_other_manager,
+    Applier, ApplyError, ObjectKey, applied_by_us, owned_by_other_manager,
 };
 use crate::cluster::diff;
 use crate::plan::render::{self, RenderInputs, StorageOptions};
@@ -33,7 +32,9 @@ use crate::plan::validate;
 use crate::plan::{Condition, DRPlan, DRPlanStatus, Mode, Role};
 use crate::reconcile::transition::{Gate, TransitionExecutor};
 use crate::source::sync::SourceState;
-use crate::stork::keys::STATIC_COPY;
+use crate::stork::keys::{
+    MANAGED_BY, PLAN_LABEL, REVISION_ANNOTATION, STATIC_COPY, STORK_API_VERSION, SUSPEND_ANNOTATION,
+};
 
 /// The kinds a plan renders, in apply order.
 pub const RENDERED_KINDS: [&str; 3] = [
@@ -807,7 +808,7 @@ impl PlanController {
             let Some(message) = source.failure_for(&plan_id(plan)) else {
                 continue;
             };
-            if source.failures.contains_key("*") && !plan.labels().contains_key(MANAGED_BY_LABEL) {
+            if source.failures.contains_key("*") && !plan.labels().contains_key(MANAGED_BY) {
                 continue;
             }
             self.event_on(

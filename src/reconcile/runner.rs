@@ -28,6 +28,7 @@ use crate::source::git::GitSourceConfig;
 use crate::source::hooks::{self, HookError, MAX_BODY_BYTES};
 use crate::source::sync::SourceState;
 use crate::source::sync::{GitSync, SyncError};
+use crate::stork::keys::DEFAULT_ADMIN_NAMESPACE;
 
 /// The shortest wait before a pass a plan asked for: a plan that wants to be looked at "at once" must not spin.
 const MIN_REQUEUE: Duration = Duration::from_millis(100);
@@ -65,7 +66,7 @@ impl ReconcilerOptions {
             dry_run: false,
             admin_listen: "0.0.0.0:8080".into(),
             system_namespace: "kube-system".into(),
-            admin_namespace: "kube-system".into(),
+            admin_namespace: DEFAULT_ADMIN_NAMESPACE.into(),
             webhook_secret: None,
             identity: identity.into(),
             lease_name: "drgitops-reconciler".into(),

@@ -41,10 +41,8 @@ use crate::plan::transition::{
     WorkloadKind, WorkloadRef,
 };
 use crate::plan::{DRPlan, DRPlanStatus};
-use crate::stork::keys::{MANAGED_BY, MANAGED_BY_VALUE, MIGRATED, STATIC_COPY};
+use crate::stork::keys::{FIELD_MANAGER, MANAGED_BY, MANAGED_BY_VALUE, MIGRATED, STATIC_COPY};
 
-/// Field manager of every write the executor makes.
-pub const FIELD_MANAGER: &str = "drgitops";
 /// At most this many object writes run at once (activation of hundreds of namespaces without flooding).
 pub const DEFAULT_PARALLELISM: usize = 32;
 /// Passes per [`TransitionExecutor::run`] call before handing back to the caller's loop.

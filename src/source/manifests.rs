@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::cluster::apply::{DRPLAN_API_VERSION, ObjectKey};
+use crate::cluster::apply::ObjectKey;
+use crate::plan::API_VERSION as DRPLAN_API_VERSION;
 use crate::source::git::ManifestFile;
 
 /// One DRPlan document and where it came from.

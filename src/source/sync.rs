@@ -11,14 +11,13 @@ use std::time::Instant;
 
 use serde_json::{Value, json};
 
-use crate::cluster::apply::{
-    Applier, ApplyError, DRPLAN_API_VERSION, MANAGED_BY_LABEL, MANAGED_BY_VALUE, ObjectKey,
-    REVISION_ANNOTATION, SOURCE_ANNOTATION,
-};
+use crate::cluster::apply::{Applier, ApplyError, ObjectKey};
 use crate::cluster::diff;
+use crate::plan::API_VERSION as DRPLAN_API_VERSION;
 use crate::runtime::metrics::{FetchLabels, Metrics, Outcome};
 use crate::source::git::{self, GitSourceConfig, ManifestFile, SourceError};
 use crate::source::manifests::{self, FieldProblem, ManifestError, PlanDocument};
+use crate::stork::keys::{MANAGED_BY, MANAGED_BY_VALUE, REVISION_ANNOTATION, SOURCE_ANNOTATION};
 
 /// What the git source last did, as the plan controller reports it in each plan's status.
 #[derive(Clone, Debug, Default)]
@@ -124,7 +123,7 @@ pub fn plan_to_apply(plan: &PlanDocument, revision: &str) -> Value {
     if let Some(meta) = meta {
         let labels = meta.entry("labels").or_insert_with(|| json!({}));
         if let Some(labels) = labels.as_object_mut() {
-            labels.insert(MANAGED_BY_LABEL.into(), json!(MANAGED_BY_VALUE));
+            labels.insert(MANAGED_BY.into(), json!(MANAGED_BY_VALUE));
         }
         let annotations = meta.entry("annotations").or_insert_with(|| json!({}));
         if let Some(annotations) = annotations.as_object_mut() {
@@ -402,7 +401,7 @@ impl GitSync {
             "metadata": {
                 "name": INVENTORY_NAME,
                 "namespace": self.inventory_namespace,
-                "labels": { MANAGED_BY_LABEL: MANAGED_BY_VALUE },
+                "labels": { MANAGED_BY: MANAGED_BY_VALUE },
             },
             "data": { "plans": list.join("\n"), "revision": revision, "url": self.config.url },
         });
@@ -431,7 +430,7 @@ mod tests {
         let object = plan_to_apply(&doc, "abc123");
         assert_eq!(
             object["metadata"]["labels"],
-            json!({"team": "db", MANAGED_BY_LABEL: "drgitops"})
+            json!({"team": "db", MANAGED_BY: "drgitops"})
         );
         assert_eq!(
             object["metadata"]["annotations"][REVISION_ANNOTATION],

@@ -5,6 +5,10 @@
 
 use std::collections::BTreeMap;
 
+/// Stork's admin namespace unless its deployment says otherwise (`--admin-namespace` of stork): objects there
+/// (ClusterPairs, MigrationSchedules, DRPlans) may act on other namespaces.
+pub const DEFAULT_ADMIN_NAMESPACE: &str = "kube-system";
+
 /// The API group of every Stork object.
 pub const STORK_GROUP: &str = "stork.libopenstorage.org";
 /// The `apiVersion` of every Stork object.
@@ -58,12 +62,21 @@ pub const DEFAULT_STORAGE_CLASS_BETA: &str = "storageclass.beta.kubernetes.io/is
 pub const DEFAULT_STORAGE_CLASS_KEYS: [&str; 2] =
     [DEFAULT_STORAGE_CLASS, DEFAULT_STORAGE_CLASS_BETA];
 
-/// `app.kubernetes.io/managed-by` on every object drgitops renders.
+/// `app.kubernetes.io/managed-by` on every object drgitops renders or applies.
 pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
-/// The value of [`MANAGED_BY`] on rendered objects, and the server-side-apply field manager.
+/// The value of [`MANAGED_BY`] on rendered objects.
 pub const MANAGED_BY_VALUE: &str = "drgitops";
+/// The field manager of every write drgitops makes (server-side apply, patches, status).
+pub const FIELD_MANAGER: &str = "drgitops";
 /// The DRPlan an object was rendered for.
 pub const PLAN_LABEL: &str = "drgitops.dev/plan";
+/// The git revision a DRPlan was applied from.
+pub const REVISION_ANNOTATION: &str = "drgitops.dev/revision";
+/// The file (and document) a DRPlan came from.
+pub const SOURCE_ANNOTATION: &str = "drgitops.dev/source";
+/// `"true"` suspends reconciliation of one DRPlan, like Flux's `spec.suspend`: its objects are left exactly as they
+/// are until it is removed.
+pub const SUSPEND_ANNOTATION: &str = "drgitops.dev/suspend";
 
 /// The replica annotation's value under either spelling, the real one winning.
 pub fn migration_replicas(annotations: &BTreeMap<String, String>) -> Option<&str> {

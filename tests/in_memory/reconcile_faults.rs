@@ -94,7 +94,7 @@ fn options(domain: &str, repo: &Path, cache: &Path) -> ReconcilerOptions {
 /// A Stork object as JSON, or None.
 async fn stork(client: &kube::Client, kind: &str, namespace: &str, name: &str) -> Option<Value> {
     let (resource, _) =
-        drgitops::cluster::apply::api_resource(drgitops::cluster::apply::STORK_API_VERSION, kind)
+        drgitops::cluster::apply::api_resource(drgitops::stork::keys::STORK_API_VERSION, kind)
             .expect("known kind");
     let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &resource);
     api.get_opt(name)

@@ -235,3 +235,32 @@ fn refuses_an_unknown_domain_and_an_unknown_or_ambiguous_plan() {
     );
     assert_eq!(git(root, &["rev-parse", "HEAD"]), head);
 }
+
+#[test]
+fn failover_validates_with_the_admin_namespace_it_is_given() {
+    let dir = repo(&[("admin-plan.yaml", "plans/shops.yaml")]);
+    let root = dir.path();
+    let out = failover(root, &["--plan", "shops", "--to", "us-east-1b"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stderr).contains(
+            "only a plan in the Stork admin namespace \"kube-system\" may protect other namespaces"
+        ),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = failover(
+        root,
+        &[
+            "--plan",
+            "shops",
+            "--to",
+            "us-east-1b",
+            "--admin-namespace",
+            "stork-admin",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let plan = std::fs::read_to_string(root.join("plans/shops.yaml")).unwrap();
+    assert!(plan.contains("primary: us-east-1b"), "{plan}");
+}

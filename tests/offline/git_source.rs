@@ -132,7 +132,6 @@ fn a_cache_with_too_many_packs_is_rebuilt_by_one_full_fetch() {
         1,
         "the cache was rebuilt into one pack"
     );
-    let files =
-        git::read_revision(&cfg.cache_dir, &rebuilt.revision, "plans").expect("readable");
+    let files = git::read_revision(&cfg.cache_dir, &rebuilt.revision, "plans").expect("readable");
     assert_eq!(files.len(), 3);
 }

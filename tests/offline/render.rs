@@ -219,3 +219,37 @@ fn renders_a_plain_directory() {
     );
     assert_eq!(documents(&out.stdout).len(), 6);
 }
+
+#[test]
+fn renders_with_the_admin_namespace_it_is_given() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        repo_file("tests/data/failover/admin-plan.yaml"),
+        dir.path().join("shops.yaml"),
+    )
+    .unwrap();
+    let repo = dir.path().display().to_string();
+    let out = render(&["--repo", &repo, "--cluster-domain", EAST]);
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Stork admin namespace \"kube-system\""),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = render(&[
+        "--repo",
+        &repo,
+        "--cluster-domain",
+        EAST,
+        "--admin-namespace",
+        "stork-admin",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let docs = documents(&out.stdout);
+    assert_eq!(find(&docs, "DRPlan", "shops")["spec"]["primary"], EAST);
+}

@@ -24,8 +24,15 @@ async fn a_failover_commit_moves_the_application_and_a_failback_brings_it_home()
         (WEST, east, west, &east_rec, &west_rec),
         (EAST, west, east, &west_rec, &east_rec),
     ] {
-        let report = drgitops::cli::failover::failover(pair.repo.path(), "mysql", to, None, None)
-            .expect("failover commit");
+        let report = drgitops::cli::failover::failover(
+            pair.repo.path(),
+            "mysql",
+            to,
+            None,
+            None,
+            "kube-system",
+        )
+        .expect("failover commit");
         assert_eq!(git(pair.repo.path(), &["rev-parse", "HEAD"]), report.commit);
 
         // The new primary's reconciler sees the commit first: it must wait for the old primary.

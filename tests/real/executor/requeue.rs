@@ -75,7 +75,7 @@ async fn failover_committed(timeout: Option<u64>) -> Setup {
         ),
         (Some(Role::Primary), Some(Role::Standby))
     );
-    drgitops::cli::failover::failover(pair.repo.path(), "mysql", WEST, None, None)
+    drgitops::cli::failover::failover(pair.repo.path(), "mysql", WEST, None, None, "kube-system")
         .expect("failover commit");
     Setup {
         pair,

@@ -189,7 +189,7 @@ async fn the_local_domain_comes_from_stork_when_not_given() {
     let admin = east.client().await;
     apply_plan_as_argocd(&admin, "plans/mysql.yaml").await;
     let (resource, _) = drgitops::cluster::apply::api_resource(
-        drgitops::cluster::apply::STORK_API_VERSION,
+        drgitops::stork::keys::STORK_API_VERSION,
         "ClusterDomainsStatus",
     )
     .expect("known kind");
@@ -230,7 +230,7 @@ async fn fields_stork_owns_are_left_alone() {
     // Stork writes as Stork does: a full-object update with its finalizer, a persisted default, status, and a
     // suspension of its own (autoSuspend).
     let (resource, _) = drgitops::cluster::apply::api_resource(
-        drgitops::cluster::apply::STORK_API_VERSION,
+        drgitops::stork::keys::STORK_API_VERSION,
         "MigrationSchedule",
     )
     .expect("known kind");

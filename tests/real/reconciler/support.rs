@@ -74,7 +74,7 @@ pub fn options(domain: &str, repo: &Path, cache: &Path) -> ReconcilerOptions {
 
 fn stork_resource(kind: &str) -> kube::discovery::ApiResource {
     let (resource, _) =
-        drgitops::cluster::apply::api_resource(drgitops::cluster::apply::STORK_API_VERSION, kind)
+        drgitops::cluster::apply::api_resource(drgitops::stork::keys::STORK_API_VERSION, kind)
             .expect("known kind");
     resource
 }
