@@ -104,6 +104,10 @@ pub struct ReconcileArgs {
     /// Print the server-side dry-run diff and change nothing.
     #[arg(long, env = "DRGITOPS_DRY_RUN")]
     pub dry_run: bool,
+    /// Let a commit without any DRPlan delete every plan applied before (without it, such a commit prunes
+    /// nothing: a deleted directory or a wrong --git-path must not stop every application's protection).
+    #[arg(long, env = "DRGITOPS_ALLOW_EMPTY")]
+    pub allow_empty: bool,
     /// Plain-HTTP address for `/livez`, `/readyz`, `/metrics` and `POST /hooks/git`.
     #[arg(long, env = "DRGITOPS_ADMIN_LISTEN", default_value = "0.0.0.0:8080")]
     pub admin_listen: String,

@@ -100,6 +100,7 @@ pub fn options_from_args(args: &ReconcileArgs) -> anyhow::Result<ReconcilerOptio
         .with_context(|| format!("--lease-duration {:?}: use e.g. 15s", g.lease_duration))?;
     options.once = args.once;
     options.dry_run = args.dry_run;
+    options.allow_empty = args.allow_empty;
     options.admin_listen = args.admin_listen.clone();
     options.system_namespace = g.system_namespace.clone();
     options.admin_namespace = g.admin_namespace.clone();

@@ -53,6 +53,8 @@ pub struct ReconcilerOptions {
     pub lease_name: String,
     pub lease_duration: Duration,
     pub peer_timeout: Duration,
+    /// A commit without any DRPlan prunes every plan applied before (else it prunes nothing).
+    pub allow_empty: bool,
 }
 
 impl ReconcilerOptions {
@@ -72,6 +74,7 @@ impl ReconcilerOptions {
             lease_name: "drgitops-reconciler".into(),
             lease_duration: Duration::from_secs(15),
             peer_timeout: Duration::from_secs(3),
+            allow_empty: false,
         }
     }
 }
@@ -131,6 +134,7 @@ impl Reconciler {
                 &options.system_namespace,
                 &options.admin_namespace,
                 options.dry_run,
+                options.allow_empty,
             )
         });
         let state = SourceState {

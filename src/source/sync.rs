@@ -4,7 +4,7 @@
 //! In: the git source settings and the inventory of plans applied before (a ConfigMap). Out: DRPlans in the
 //! cluster (labelled `app.kubernetes.io/managed-by: drgitops`, annotated with revision and file) and the updated
 //! [`SourceState`]. Fail closed: one invalid plan anywhere in a commit means nothing from it is applied, and an
-//! empty commit (no DRPlan at all) never prunes.
+//! empty commit (no DRPlan at all) never prunes unless `--allow-empty` says it may (as Argo CD's `allowEmpty`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
@@ -144,6 +144,8 @@ pub struct GitSync {
     inventory_namespace: String,
     admin_namespace: String,
     dry_run: bool,
+    /// `--allow-empty`: a commit without any DRPlan prunes every plan applied before.
+    allow_empty: bool,
     /// The revision whose plans were last applied, to skip re-applying an unchanged commit on hook triggers.
     last_applied: Option<String>,
 }
@@ -155,8 +157,10 @@ impl GitSync {
         inventory_namespace: &str,
         admin_namespace: &str,
         dry_run: bool,
+        allow_empty: bool,
     ) -> Self {
         GitSync {
+            allow_empty,
             config,
             applier,
             inventory_namespace: inventory_namespace.into(),
@@ -218,6 +222,14 @@ impl GitSync {
             .map_err(|e| SyncError::Join(e.to_string()))?;
         let files = match files {
             Ok(files) => files,
+            // Git holds no empty directories: deleting every plan file removes the path itself.
+            Err(SourceError::NoPath { path, .. }) if self.allow_empty => {
+                tracing::warn!(
+                    revision = %revision,
+                    "{path:?} does not exist at this revision: with --allow-empty, as a commit without any DRPlan"
+                );
+                Vec::new()
+            }
             Err(err) => {
                 // A missing --git-path at this revision is a broken commit like any other.
                 let error = ManifestError {
@@ -261,12 +273,12 @@ impl GitSync {
 
         let previous = self.read_inventory().await?;
         let mut kept_after_failure = BTreeSet::new();
-        if desired.is_empty() {
+        if desired.is_empty() && !self.allow_empty {
             if !previous.is_empty() {
                 tracing::warn!(
                     revision = %revision,
                     "the commit holds no DRPlan: nothing is pruned (an empty render never prunes); \
-                     delete plans one by one or keep at least one"
+                     delete plans one by one, keep at least one, or run with --allow-empty to delete them all"
                 );
             }
             kept_after_failure.extend(previous.iter().cloned());

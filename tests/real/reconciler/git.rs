@@ -290,6 +290,19 @@ async fn a_missing_secret_is_a_condition_and_an_empty_commit_prunes_nothing() {
         plan(&admin, "postgres", "postgres").await.is_some(),
         "an empty render never prunes"
     );
+
+    // Unless the reconciler runs with --allow-empty.
+    let cache = tempfile::tempdir().expect("tmp");
+    let mut allow_empty = options(EAST, repo.path(), cache.path());
+    allow_empty.allow_empty = true;
+    let reconciler = Reconciler::new(reconciler_client(&east).await, allow_empty);
+    let _ = reconciler.pass(false).await;
+    for (ns, name) in [("mysql", "mysql"), ("postgres", "postgres")] {
+        assert!(
+            plan(&admin, ns, name).await.is_none(),
+            "--allow-empty prunes {ns}/{name}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
