@@ -90,15 +90,6 @@ pub fn is_default_class_value(value: &str) -> bool {
     value == "true"
 }
 
-/// Whether a StorageClass with these annotations is a default class (either spelling).
-pub fn is_default_class(annotations: &BTreeMap<String, String>) -> bool {
-    DEFAULT_STORAGE_CLASS_KEYS.iter().any(|k| {
-        annotations
-            .get(*k)
-            .is_some_and(|v| is_default_class_value(v))
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,22 +120,10 @@ mod tests {
     }
 
     #[test]
-    fn default_class_reads_ga_and_beta_annotations() {
-        assert!(is_default_class(&annotations(&[(
-            DEFAULT_STORAGE_CLASS,
-            "true"
-        )])));
-        assert!(is_default_class(&annotations(&[(
-            DEFAULT_STORAGE_CLASS_BETA,
-            "true"
-        )])));
-        assert!(!is_default_class(&annotations(&[(
-            DEFAULT_STORAGE_CLASS,
-            "false"
-        )])));
-        assert!(!is_default_class(&annotations(&[(
-            DEFAULT_STORAGE_CLASS,
-            "True"
-        )])));
+    fn default_class_value_is_exactly_true() {
+        assert!(is_default_class_value("true"));
+        for value in ["True", "TRUE", "false", "", "yes"] {
+            assert!(!is_default_class_value(value), "{value}");
+        }
     }
 }
