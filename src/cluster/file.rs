@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 use thiserror::Error;
 
-use super::{ClusterView, DomainInfo, PlanGuard, PolicySource};
 use crate::plan::DRPlan;
 use crate::policy::value::{annotation, default_class_annotation};
+use crate::policy::view::{ClusterView, DomainInfo, PlanGuard, PolicySource};
 use crate::stork::keys::STORK_GROUP;
 use crate::stork::schedule::is_built_in;
 

@@ -17,8 +17,8 @@ use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
 use kube::runtime::watcher;
 use serde_json::Value;
 
-use super::{ClusterView, DomainInfo, PlanGuard, PolicySource};
 use crate::policy::value::default_class_annotation;
+use crate::policy::view::{ClusterView, DomainInfo, PlanGuard, PolicySource};
 use crate::stork::keys::STORK_GROUP;
 use crate::stork::schedule::is_built_in;
 

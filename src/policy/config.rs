@@ -10,32 +10,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use thiserror::Error;
 
+pub use super::action::Action;
 use super::rules::RULES;
-
-/// What a rule's finding does.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Action {
-    /// Reject the request.
-    Deny,
-    /// Admit it with a warning shown to the user (kubectl prints it).
-    Warn,
-    /// Admit it silently; logged and counted.
-    Audit,
-    /// Do not run the rule at all (no findings, no patches).
-    Off,
-}
-
-impl Action {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Deny => "deny",
-            Action::Warn => "warn",
-            Action::Audit => "audit",
-            Action::Off => "off",
-        }
-    }
-}
 
 /// Settings of one rule.
 #[derive(Clone, Debug, PartialEq, Eq)]

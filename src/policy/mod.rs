@@ -4,15 +4,17 @@
 //! Out: a [`Decision`]: findings (deny / warn / audit) and the JSON patch the mutating webhook would apply.
 //! The webhook, the reconciler and `drgitops check` all call [`evaluate`], so they can never disagree.
 
+pub mod action;
 pub mod config;
 pub mod rules;
 pub mod value;
+pub mod view;
 
 use serde_json::Value;
 
 pub use self::config::{Action, ConfigError, PolicyConfig, RuleConfig};
 pub use self::rules::RULES;
-use crate::cluster::ClusterView;
+use crate::policy::view::ClusterView;
 
 /// The admission operation, as `AdmissionRequest.operation` spells it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -121,7 +123,7 @@ pub fn evaluate(req: &Request<'_>, view: &dyn ClusterView, config: &PolicyConfig
     let ctx = rules::Ctx {
         req,
         view,
-        config,
+        admin_namespace: &config.admin_namespace,
         object,
         namespace,
     };

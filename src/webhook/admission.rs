@@ -21,7 +21,7 @@ use http_body_util::{BodyExt, Limited};
 use super::config::PolicyStore;
 use super::metrics::{Decided, Metrics};
 use super::review::{self, Endpoint, Response, ResponseReview, Review};
-use crate::cluster::ClusterView;
+use crate::policy::view::ClusterView;
 use crate::policy::{Decision, PolicyConfig, Request};
 
 /// Name of the span each review runs in (the log subscriber leaves it out of log lines).

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use axum::body::Body;
 use base64::Engine as _;
-use drgitops::cluster::ClusterView;
 use drgitops::cluster::live::LiveView;
+use drgitops::policy::view::ClusterView;
 use drgitops::policy::{Decision, Finding, Mutation, Outcome, PolicyConfig, Request};
 use drgitops::webhook::admission::{self, AdmissionState, Evaluator};
 use drgitops::webhook::config::PolicyStore;

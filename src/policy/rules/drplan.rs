@@ -19,7 +19,7 @@ pub fn valid(ctx: &Ctx<'_>, out: &mut Out) {
         }
         _ => Cow::Borrowed(ctx.object),
     };
-    if let Err(errors) = parse_and_validate(&object, &ctx.config.admin_namespace) {
+    if let Err(errors) = parse_and_validate(&object, ctx.admin_namespace) {
         for e in errors {
             out.violation(e.field, e.message);
         }

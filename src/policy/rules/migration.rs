@@ -81,7 +81,7 @@ pub fn namespace_scope(ctx: &Ctx<'_>, out: &mut Out) {
     }
     // The rule depends on the object's own namespace; offline input without one cannot be judged.
     let Some(own) = ctx.namespace else { return };
-    let admin = ctx.config.admin_namespace.as_str();
+    let admin = ctx.admin_namespace;
     if own == admin {
         return;
     }

@@ -15,15 +15,16 @@ mod workload;
 
 use serde_json::Value;
 
-use super::config::{Action, PolicyConfig};
+use super::action::Action;
 use super::{Mutation, Request};
-use crate::cluster::ClusterView;
+use crate::policy::view::ClusterView;
 
 /// What a rule reads.
 pub struct Ctx<'a> {
     pub req: &'a Request<'a>,
     pub view: &'a dyn ClusterView,
-    pub config: &'a PolicyConfig,
+    /// Stork's admin namespace, from the policy config.
+    pub admin_namespace: &'a str,
     /// The object being admitted (`request.object`).
     pub object: &'a Value,
     /// The object's namespace: the request's, else `metadata.namespace`; `None` for cluster-scoped objects and

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::cluster::{ClusterView, DomainInfo, PlanGuard, PolicySource};
+use crate::policy::view::{ClusterView, DomainInfo, PlanGuard, PolicySource};
 use crate::policy::{Decision, Operation, Outcome, PolicyConfig, Request, UserInfo, evaluate};
 
 #[derive(Default)]
