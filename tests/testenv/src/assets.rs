@@ -28,6 +28,13 @@ pub fn cert_manager_crds() -> Result<PathBuf> {
     run_script("cert-manager-crds")
 }
 
+/// cert-manager's controllers and cainjector as one binary (`assets/cert-manager/main.go`), built from its
+/// module: `cert-manager controller --kubeconfig PATH` and `cert-manager cainjector --kubeconfig PATH`.
+pub fn cert_manager() -> Result<PathBuf> {
+    bin_dir()?;
+    run_script("cert-manager")
+}
+
 fn build() -> Result<PathBuf> {
     let dir = run_script("build")?;
     if !dir.join("kube-apiserver").is_file() {
