@@ -114,7 +114,9 @@ async fn migration_schedules_never_start_applications() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_manifests_install_as_shipped_with_cert_managers_crds() {
+async fn the_manifests_install_as_shipped_with_cert_manager() {
+    // cert-manager's own controller and cainjector: the shipped Issuer signs the shipped Certificate, the
+    // webhook serves the Secret it lands in, and cainjector alone fills caBundle.
     let cluster = Cluster::start(EAST).await;
     let webhook = install(
         crate::DRGITOPS,
@@ -123,6 +125,39 @@ async fn the_manifests_install_as_shipped_with_cert_managers_crds() {
         Install::CertManager,
     )
     .await;
+    assert_eq!(webhook.cert_manager.len(), 2, "controller and cainjector");
+    let issuer = cluster.kubectl(&[
+        "-n",
+        "drgitops-system",
+        "get",
+        "secret",
+        "drgitops-webhook-tls",
+        "-o",
+        r"jsonpath={.metadata.annotations.cert-manager\.io/issuer-name}",
+    ]);
+    assert_eq!(
+        issuer, "drgitops-selfsigned",
+        "issued by the shipped Issuer"
+    );
+    for kind in [
+        "mutatingwebhookconfiguration",
+        "validatingwebhookconfiguration",
+    ] {
+        let managers = cluster.kubectl(&[
+            "get",
+            kind,
+            "drgitops",
+            "--show-managed-fields",
+            "-o",
+            "jsonpath={.metadata.managedFields[*].manager}",
+        ]);
+        assert!(
+            managers
+                .split_whitespace()
+                .any(|m| m == "cert-manager-cainjector"),
+            "{kind}: caBundle written by cainjector, managers {managers}"
+        );
+    }
     migration_schedules_are_denied_and_repaired(&cluster, &webhook);
 }
 

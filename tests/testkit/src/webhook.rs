@@ -1,8 +1,9 @@
 //! The admission webhook as production runs it: every shipped manifest installed with kubectl the way the
 //! README says (with or without cert-manager), the shipped webhook configurations naming Service
-//! `drgitops-system/drgitops-webhook` with only `caBundle` filled in, `drgitops webhook` serving a certificate
-//! for the Service's DNS name and watching the cluster as the shipped `drgitops-webhook` ServiceAccount, and
-//! the Service routed to it (`testenv::TestEnv::route_service`), so kube-apiserver calls it as it would a pod.
+//! `drgitops-system/drgitops-webhook` with only `caBundle` filled in (by hand, or by cert-manager's
+//! cainjector), `drgitops webhook` serving a certificate for the Service's DNS name and watching the cluster
+//! as the shipped `drgitops-webhook` ServiceAccount, and the Service routed to it
+//! (`testenv::TestEnv::route_service`), so kube-apiserver calls it as it would a pod.
 
 use std::path::Path;
 use std::time::Duration;
@@ -21,6 +22,9 @@ pub const SERVICE_NAMES: [&str; 2] = [
 pub struct Webhook {
     pub process: Drgitops,
     pub admin: String,
+    /// With [`Install::CertManager`], cert-manager's controller and cainjector, which keep running (and
+    /// are killed with the rest); empty otherwise.
+    pub cert_manager: Vec<Drgitops>,
 }
 
 /// How the manifests are installed, as the README says.
@@ -29,9 +33,11 @@ pub enum Install {
     /// "Certificates without cert-manager": `certificate.yaml` and the `inject-ca-from` annotations removed,
     /// the Secret and `caBundle` made by hand.
     WithoutCertManager,
-    /// `kubectl apply -k manifests/` as shipped, on a cluster with cert-manager's CRDs (from its module). Its
-    /// controller and cainjector cannot be built here (the module proxy does not serve their modules), so
-    /// the test then does what they would: the Secret from the Certificate, the CA into both configurations.
+    /// `kubectl apply -k manifests/` as shipped, on a cluster with cert-manager's CRDs and its controller
+    /// and cainjector running (built from its module, see [`testenv::assets::cert_manager`]): the shipped
+    /// Certificate becomes Ready, the webhook serves the Secret cert-manager issued, and cainjector writes
+    /// its CA into both configurations. Only for `names` = [`SERVICE_NAMES`], the names the Certificate
+    /// asks for.
     CertManager,
     /// As [`Install::WithoutCertManager`], but neither Stork's CRDs nor the DRPlan CRD exist when the
     /// webhook starts: they are installed once it is ready.
@@ -85,13 +91,24 @@ pub async fn install(
     if !matches!(install, Install::CrdsLater) {
         cluster.kubectl(&["apply", "-f", &stork]);
     }
-    let ca = testenv::pki::Pki::new("drgitops-webhook CA").expect("CA");
-    let serving = ca.serving(names).expect("serving certificate");
     let tls = cluster.dir.path().join("tls");
     std::fs::create_dir_all(&tls).expect("tls dir");
     let (cert, key) = (tls.join("tls.crt"), tls.join("tls.key"));
-    std::fs::write(&cert, &serving.cert_pem).expect("cert");
-    std::fs::write(&key, &serving.key_pem).expect("key");
+    // Without cert-manager, the README's own CA signs the serving certificate; with it, cert-manager's
+    // Secret fills the TLS directory below.
+    let ca = if matches!(install, Install::CertManager) {
+        assert_eq!(
+            names, SERVICE_NAMES,
+            "the shipped Certificate names the Service"
+        );
+        None
+    } else {
+        let ca = testenv::pki::Pki::new("drgitops-webhook CA").expect("CA");
+        let serving = ca.serving(names).expect("serving certificate");
+        std::fs::write(&cert, &serving.cert_pem).expect("cert");
+        std::fs::write(&key, &serving.key_pem).expect("key");
+        Some(ca)
+    };
     match install {
         Install::WithoutCertManager | Install::CrdsLater => {
             let manifests = cluster.dir.path().join("manifests");
@@ -129,27 +146,30 @@ pub async fn install(
     if !matches!(install, Install::CrdsLater) {
         cluster.wait_crds_established();
     }
-    // The README's commands (without cert-manager), or what cert-manager and its cainjector would do.
-    cluster.kubectl(&[
-        "-n",
-        "drgitops-system",
-        "create",
-        "secret",
-        "tls",
-        "drgitops-webhook-tls",
-        &format!("--cert={}", cert.display()),
-        &format!("--key={}", key.display()),
-    ]);
-    let bundle = base64::engine::general_purpose::STANDARD.encode(ca.ca_pem());
-    let patch = format!(
-        r#"[{{"op":"add","path":"/webhooks/0/clientConfig/caBundle","value":"{bundle}"}},{{"op":"add","path":"/webhooks/1/clientConfig/caBundle","value":"{bundle}"}}]"#
-    );
-    for kind in [
-        "mutatingwebhookconfiguration",
-        "validatingwebhookconfiguration",
-    ] {
-        cluster.kubectl(&["patch", kind, "drgitops", "--type=json", "-p", &patch]);
-    }
+    let cert_manager = match &ca {
+        // The README's commands without cert-manager.
+        Some(ca) => {
+            cluster.kubectl(&[
+                "-n",
+                "drgitops-system",
+                "create",
+                "secret",
+                "tls",
+                "drgitops-webhook-tls",
+                &format!("--cert={}", cert.display()),
+                &format!("--key={}", key.display()),
+            ]);
+            let bundle = base64::engine::general_purpose::STANDARD.encode(ca.ca_pem());
+            let patch = format!(
+                r#"[{{"op":"add","path":"/webhooks/0/clientConfig/caBundle","value":"{bundle}"}},{{"op":"add","path":"/webhooks/1/clientConfig/caBundle","value":"{bundle}"}}]"#
+            );
+            for kind in WEBHOOK_CONFIGURATIONS {
+                cluster.kubectl(&["patch", kind, "drgitops", "--type=json", "-p", &patch]);
+            }
+            Vec::new()
+        }
+        None => run_cert_manager(cluster, &tls).await,
+    };
     cluster.kubectl(&["create", "namespace", "mysql"]);
 
     let kubeconfig = cluster.service_account_kubeconfig("drgitops-webhook").await;
@@ -183,7 +203,11 @@ pub async fn install(
         )
         .await
         .expect("route the webhook Service");
-    let webhook = Webhook { process, admin };
+    let webhook = Webhook {
+        process,
+        admin,
+        cert_manager,
+    };
     // kube-apiserver's view of the Service's endpoints lags behind the EndpointSlices: until it catches up,
     // calls go to the (kwok-run) pods and fail. Wait until the webhook answers through the Service.
     if names == SERVICE_NAMES {
@@ -195,6 +219,123 @@ pub async fn install(
         );
     }
     webhook
+}
+
+const WEBHOOK_CONFIGURATIONS: [&str; 2] = [
+    "mutatingwebhookconfiguration",
+    "validatingwebhookconfiguration",
+];
+
+/// Starts cert-manager's controller and cainjector (`testenv::assets::cert_manager`) against `cluster` and
+/// waits for what they do with the shipped manifests: Certificate `drgitops-webhook` Ready, its Secret
+/// `drgitops-webhook-tls` issued, and that Secret's CA injected into every webhook of both configurations.
+/// Writes the Secret's `tls.crt` and `tls.key` into `tls`, where the webhook reads them, as the shipped
+/// Deployment mounts the Secret.
+///
+/// Both run with the cluster's admin kubeconfig: cert-manager's RBAC ships in its Helm chart, not in the
+/// module they are built from, so there is no ServiceAccount of theirs to run as.
+async fn run_cert_manager(cluster: &Cluster, tls: &Path) -> Vec<Drgitops> {
+    let program = testenv::assets::cert_manager().expect("cert-manager binary");
+    let program = program.display().to_string();
+    let admin = cluster.admin.display().to_string();
+    let processes: Vec<Drgitops> = ["controller", "cainjector"]
+        .into_iter()
+        .map(|mode| {
+            let process = Drgitops::spawn(
+                &program,
+                &cluster.admin,
+                &[mode, "--kubeconfig", &admin],
+                cluster.dir.path().join(format!("cert-manager-{mode}.log")),
+            );
+            cluster
+                .env
+                .adopt(process.pid())
+                .expect("adopt cert-manager");
+            process
+        })
+        .collect();
+    let logs = |processes: &[Drgitops]| {
+        let describe = cluster.kubectl_output(
+            &[
+                "-n",
+                "drgitops-system",
+                "describe",
+                "certificate,certificaterequest",
+            ],
+            None,
+        );
+        format!(
+            "{}\ncert-manager controller log:\n{}\ncainjector log:\n{}",
+            String::from_utf8_lossy(&describe.stdout),
+            processes[0].log(),
+            processes[1].log()
+        )
+    };
+    let ready = eventually(Duration::from_secs(60), || async {
+        let status = cluster.kubectl(&[
+            "-n",
+            "drgitops-system",
+            "get",
+            "certificate",
+            "drgitops-webhook",
+            "-o",
+            r#"jsonpath={.status.conditions[?(@.type=="Ready")].status}"#,
+        ]);
+        (status == "True").then_some(())
+    })
+    .await;
+    assert!(
+        ready.is_some(),
+        "Certificate drgitops-webhook never became Ready:\n{}",
+        logs(&processes)
+    );
+    let secret = |key: &str| {
+        let field = format!("jsonpath={{.data.{}}}", key.replace('.', "\\."));
+        let value = cluster.kubectl(&[
+            "-n",
+            "drgitops-system",
+            "get",
+            "secret",
+            "drgitops-webhook-tls",
+            "-o",
+            &field,
+        ]);
+        assert!(
+            !value.is_empty(),
+            "Secret drgitops-webhook-tls has no {key}"
+        );
+        value
+    };
+    let ca = secret("ca.crt");
+    for key in ["tls.crt", "tls.key"] {
+        let pem = base64::engine::general_purpose::STANDARD
+            .decode(secret(key))
+            .expect("base64");
+        std::fs::write(tls.join(key), pem).expect("write the Secret's key pair");
+    }
+    let injected = eventually(Duration::from_secs(60), || async {
+        WEBHOOK_CONFIGURATIONS
+            .iter()
+            .all(|kind| {
+                let bundles = cluster.kubectl(&[
+                    "get",
+                    kind,
+                    "drgitops",
+                    "-o",
+                    "jsonpath={.webhooks[*].clientConfig.caBundle}",
+                ]);
+                let bundles: Vec<&str> = bundles.split_whitespace().collect();
+                bundles.len() == 2 && bundles.iter().all(|b| *b == ca)
+            })
+            .then_some(())
+    })
+    .await;
+    assert!(
+        injected.is_some(),
+        "cainjector never wrote the Secret's CA into both webhook configurations:\n{}",
+        logs(&processes)
+    );
+    processes
 }
 
 fn spawn(
