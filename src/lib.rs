@@ -11,6 +11,7 @@
 
 pub mod cli;
 pub mod cluster;
+pub mod manifest;
 pub mod plan;
 pub mod policy;
 pub mod reconcile;

@@ -150,8 +150,8 @@ pub fn failover(
             path: file.clone(),
             source,
         })?;
-        for (index, doc) in split_documents(&text).into_iter().enumerate() {
-            if let Ok(value) = serde_yaml::from_str::<Value>(&text[doc.clone()])
+        for (index, doc) in crate::manifest::documents(&text).into_iter().enumerate() {
+            if let Ok(value) = serde_yaml::from_str::<Value>(doc.text)
                 && is_plan_named(&value, plan)
             {
                 found.push((file.clone(), text.clone(), index));
@@ -363,37 +363,6 @@ pub struct PlanEdit {
     pub from: String,
 }
 
-/// Byte ranges of the YAML documents in a stream, split at `---` lines (and ended by `...` lines).
-pub fn split_documents(text: &str) -> Vec<std::ops::Range<usize>> {
-    let mut docs = Vec::new();
-    let mut start = 0;
-    let mut offset = 0;
-    for line in text.split_inclusive('\n') {
-        let bare = line.trim_end_matches(['\n', '\r']);
-        let is_marker = |m: &str| {
-            bare == m
-                || bare
-                    .strip_prefix(m)
-                    .is_some_and(|r| r.starts_with([' ', '\t']))
-        };
-        if is_marker("---") {
-            if offset > start || !docs.is_empty() {
-                docs.push(start..offset);
-            }
-            // Content after `--- ` on the marker line belongs to the new document; keep it by starting there.
-            start = offset + 3;
-        } else if is_marker("...") {
-            docs.push(start..offset);
-            start = offset + line.len();
-        }
-        offset += line.len();
-    }
-    if start < text.len() || docs.is_empty() {
-        docs.push(start.min(text.len())..text.len());
-    }
-    docs
-}
-
 /// Edits document `index` of `text` (a DRPlan): `spec.primary` becomes `to`, and with `deactivate` that domain's
 /// `active` becomes `false` (added when absent). Only those scalars change. The result is re-parsed and must equal
 /// the original document with exactly those fields changed, or the edit is refused.
@@ -403,10 +372,10 @@ pub fn edit_plan(
     to: &str,
     deactivate: Option<&str>,
 ) -> Result<PlanEdit, EditError> {
-    let docs = split_documents(text);
+    let docs = crate::manifest::documents(text);
     let range = docs
         .get(index)
-        .cloned()
+        .map(|d| d.range.clone())
         .ok_or_else(|| EditError::Unsupported(format!("document {} not found", index + 1)))?;
     let doc = &text[range.clone()];
     let original: Value = serde_yaml::from_str(doc)
@@ -979,17 +948,6 @@ mod tests {
         assert!(err.to_string().contains("already the primary"), "{err}");
         let err = edit_plan(&text, 0, "us-east-1b", Some("us-east-1b")).unwrap_err();
         assert!(err.to_string().contains("is the new primary"), "{err}");
-    }
-
-    #[test]
-    fn splits_documents_at_markers() {
-        let text = "---\na: 1\n--- # two\nb: 2\n...\n";
-        let docs: Vec<&str> = split_documents(text)
-            .into_iter()
-            .map(|r| &text[r])
-            .collect();
-        assert_eq!(docs, ["\na: 1\n", " # two\nb: 2\n"]);
-        assert_eq!(split_documents("a: 1\n").len(), 1);
     }
 
     #[test]

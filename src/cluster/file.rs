@@ -206,10 +206,10 @@ pub fn parse_file(path: &Path, text: &str) -> Result<Vec<Manifest>, LoadError> {
         push_object(path, 1, 1, value, &mut out)?;
         return Ok(out);
     }
-    for (index, (line, chunk)) in split_documents(text).into_iter().enumerate() {
-        let document = index + 1;
-        let value: Value = serde_yaml::from_str(chunk).map_err(|e| {
-            let at = e.location().map_or(line, |l| line + l.line() - 1);
+    for doc in crate::manifest::documents(text) {
+        let (document, line) = (doc.number, doc.line);
+        let value: Value = serde_yaml::from_str(doc.text).map_err(|e| {
+            let at = e.location().map_or(line, |l| doc.stream_line(l.line()));
             // serde_yaml repeats the location at the end of its message; the file:line prefix already says it.
             let message = e.to_string();
             let message = message
@@ -229,50 +229,6 @@ pub fn parse_file(path: &Path, text: &str) -> Result<Vec<Manifest>, LoadError> {
         push_object(path, document, line, value, &mut out)?;
     }
     Ok(out)
-}
-
-/// Splits a YAML stream at `---` / `...` marker lines, keeping each document's first line number (1-based).
-fn split_documents(text: &str) -> Vec<(usize, &str)> {
-    let mut docs = Vec::new();
-    let mut start_byte = 0;
-    let mut start_line = 1;
-    let mut offset = 0;
-    for (i, line) in text.split_inclusive('\n').enumerate() {
-        let trimmed = line.trim_end_matches(['\n', '\r']);
-        let is_marker = |m: &str| {
-            trimmed == m
-                || trimmed
-                    .strip_prefix(m)
-                    .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('\t'))
-        };
-        if is_marker("---") || is_marker("...") {
-            docs.push((start_line, &text[start_byte..offset]));
-            // `--- {a: 1}` carries content on the marker line itself.
-            let content = &line[3..];
-            start_byte = if is_marker("---")
-                && !content.trim().is_empty()
-                && !content.trim().starts_with('#')
-            {
-                offset + 3
-            } else {
-                offset + line.len()
-            };
-            start_line = if start_byte == offset + 3 {
-                i + 1
-            } else {
-                i + 2
-            };
-        }
-        offset += line.len();
-    }
-    docs.push((start_line, &text[start_byte..]));
-    // Documents of only comments and blank lines are not documents.
-    docs.into_iter()
-        .filter(|(_, d)| {
-            d.lines()
-                .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
-        })
-        .collect()
 }
 
 fn push_object(

@@ -82,18 +82,13 @@ pub fn parse_plans(
     let mut plans = Vec::new();
     let mut errors = Vec::new();
     for file in files {
-        for (start, text) in split_documents(&file.contents) {
-            if text
-                .lines()
-                .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
-            {
-                continue;
-            }
+        for doc in crate::manifest::documents(&file.contents) {
+            let (start, text) = (doc.line, doc.text);
             let value: Value = match serde_yaml::from_str::<Value>(text) {
                 Ok(Value::Null) => continue,
                 Ok(v) => v,
                 Err(e) => {
-                    let line = e.location().map(|l| start + l.line() - 1).unwrap_or(start);
+                    let line = e.location().map_or(start, |l| doc.stream_line(l.line()));
                     errors.push(ManifestError {
                         file: file.path.clone(),
                         line,
@@ -200,25 +195,6 @@ fn yaml_message(e: &serde_yaml::Error) -> String {
         Some(i) => text[..i].to_string(),
         None => text,
     }
-}
-
-/// Splits a YAML stream at `---` lines; yields (1-based first line, text) per document.
-fn split_documents(contents: &str) -> Vec<(usize, &str)> {
-    let mut docs = Vec::new();
-    let mut start_line = 1;
-    let mut start_byte = 0;
-    let mut offset = 0;
-    for (index, line) in contents.split_inclusive('\n').enumerate() {
-        let trimmed = line.trim_end();
-        if trimmed == "---" || trimmed.starts_with("--- ") {
-            docs.push((start_line, &contents[start_byte..offset]));
-            start_line = index + 2;
-            start_byte = offset + line.len();
-        }
-        offset += line.len();
-    }
-    docs.push((start_line, &contents[start_byte..]));
-    docs
 }
 
 /// 0-based line offset (within `text`) of a dotted field path in block-style YAML, following indentation; `None`
