@@ -9,6 +9,10 @@
 //! Dependencies point one way: `cli` → `reconcile` → `source` → `cluster` → `plan`/`policy` → `stork`, with
 //! `webhook` beside `reconcile`, and `runtime` used by the shell.
 
+// A panic in the webhook or the reconciler is an outage: outside tests, say why a value must be there (`expect`)
+// or handle its absence.
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+
 pub mod cli;
 pub mod cluster;
 pub mod manifest;
