@@ -1,0 +1,513 @@
+//! The failover / failback state machine of DESIGN.md's "Transitions", as a pure, level-triggered planner.
+//!
+//! In: a [`PlanSpec`] (the parts of a DRPlan that decide a transition) and an [`Observed`] snapshot of live state
+//! on this cluster (workloads, CronJobs, the plan's MigrationSchedule, Stork's static copies, cluster domains and
+//! our ClusterDomainUpdates), of the peer cluster (unreachable, or its DRPlan status and running workloads), and
+//! the `status` this cluster's reconciler wrote last, plus the time `now`.
+//! Out: an [`Outcome`]: the next [`Action`]s to perform (one step's worth), the `status.role`, `status.phase`,
+//! `status.transition` and conditions to write, and the Events to emit.
+//!
+//! Every step is derived from live state, so running the planner again after a crash never repeats a step with a
+//! different outcome: a replica count is recorded and the workload scaled to 0 in one patch, a count of 0 is never
+//! recorded, and a workload is scaled up only when it sits at 0 with a positive recorded count. The executor writes
+//! the outcome's status *before* performing its actions (so a passed fence is durable before any scale-up), then
+//! performs the actions, re-observes and calls [`plan`] again until no action is left.
+//!
+//! Files: [`model`] (what the planner reads and returns), [`steps`] (the typed step names and how each step is
+//! judged against live state), and this file (which steps a role runs, in what order, and the status they add up
+//! to).
+
+mod model;
+mod steps;
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+
+pub use self::model::*;
+pub use self::steps::StepName;
+use self::steps::*;
+pub use super::types::{Mode, Role};
+use crate::stork::keys;
+
+/// The replica annotation Stork writes on scaled-down workloads (and the one we write).
+pub const REPLICAS_ANNOTATION: &str = keys::MIGRATION_REPLICAS;
+/// The spelling Stork's docs use; read, never written.
+pub const LEGACY_REPLICAS_ANNOTATION: &str = keys::MIGRATION_REPLICAS_DOC_SPELLING;
+/// Marks a CronJob this reconciler suspended, so activation un-suspends it even if Stork never migrated it.
+pub const SUSPENDED_BY_ANNOTATION: &str = "drgitops.dev/suspended-by";
+/// Value of [`SUSPENDED_BY_ANNOTATION`].
+pub const SUSPENDED_BY_VALUE: &str = "drgitops";
+
+/// How often to look again while waiting for the peer or for Stork: every second of waiting is a second of
+/// outage, and a recheck costs one request to the peer (plus a list when it claims to be standby).
+pub const WAIT_RECHECK_SECONDS: u64 = 1;
+/// How often to look again while stalled (the way out is a commit, but live state may also change).
+pub const STALLED_RECHECK_SECONDS: u64 = 30;
+
+/// Step names, as written to `status.transition.steps[].name`.
+pub mod step {
+    use super::StepName;
+
+    pub const METRO: StepName = StepName::Metro;
+    pub const FENCE: StepName = StepName::Fence;
+    pub const ACTIVATE: StepName = StepName::Activate;
+    pub const PROTECT: StepName = StepName::Protect;
+    pub const SUSPEND_SCHEDULE: StepName = StepName::SuspendSchedule;
+    pub const SCALE_DOWN: StepName = StepName::ScaleDown;
+    pub const SUSPEND_CRONJOBS: StepName = StepName::SuspendCronJobs;
+    pub const DEACTIVATE_STATIC_COPIES: StepName = StepName::DeactivateStaticCopies;
+}
+
+/// The deterministic name of the ClusterDomainUpdate that sets `domain` to `active` for the plan's transition at
+/// `revision`: stable across restarts (so it is created once), new for every commit (Stork's updates are one-shot).
+pub fn domain_update_name(plan: &str, domain: &str, active: bool, revision: &str) -> String {
+    let verb = if active { "activate" } else { "deactivate" };
+    let rev: String = revision
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .take(8)
+        .collect();
+    let raw = format!("drgitops-{plan}-{domain}-{verb}-{rev}");
+    let mut name: String = raw
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    name.truncate(253);
+    while name.ends_with(['-', '.']) {
+        name.pop();
+    }
+    name
+}
+
+/// Plans the next step of the plan's transition on this cluster. Pure: see the module docs.
+pub fn plan(spec: &PlanSpec, obs: &Observed) -> Outcome {
+    let local = obs.local_domain.as_str();
+    let role = if spec.primary == local {
+        Role::Primary
+    } else {
+        Role::Standby
+    };
+    if !spec.domains.iter().any(|d| d.name == local) {
+        let names: Vec<&str> = spec.domains.iter().map(|d| d.name.as_str()).collect();
+        let message = format!(
+            "cluster domain {local} is not among spec.domains [{}] of plan {}/{}; add it to spec.domains or run the \
+             reconciler with --cluster-domain set to one of them",
+            names.join(", "),
+            spec.namespace,
+            spec.name
+        );
+        return stalled_outside_transition(role, obs, "UnknownLocalDomain", message);
+    }
+    let peer_domain = spec
+        .domains
+        .iter()
+        .find(|d| d.name != local)
+        .map(|d| d.name.clone());
+    match role {
+        Role::Primary => plan_primary(spec, obs, peer_domain),
+        Role::Standby => plan_standby(spec, obs),
+    }
+}
+
+/// Result of evaluating one step against live state.
+enum Eval {
+    Done(String),
+    Act(Vec<Action>, String),
+    Wait(String),
+    Stall {
+        reason: &'static str,
+        message: String,
+    },
+}
+
+fn plan_primary(spec: &PlanSpec, obs: &Observed, peer_domain: Option<String>) -> Outcome {
+    let local = &obs.local_domain;
+    let ongoing = obs
+        .previous
+        .transition
+        .as_ref()
+        .filter(|t| t.finished_at.is_none());
+    // A transition towards this domain from elsewhere is a role change even after the first pass wrote the new role.
+    let role_change = obs.previous.role == Some(Role::Standby)
+        || ongoing.is_some_and(|t| t.to == *local && t.from != *local);
+    let metro_mismatch = spec.mode == Mode::Metro
+        && obs.cluster_domains.is_some()
+        && !metro_domains_match(spec, obs);
+    if !role_change && !metro_mismatch {
+        return steady(Role::Primary, obs, false);
+    }
+    let mut names = Vec::new();
+    if spec.mode == Mode::Metro {
+        names.push(step::METRO);
+    }
+    if role_change {
+        names.push(step::FENCE);
+        names.push(step::ACTIVATE);
+    }
+    names.push(step::PROTECT);
+    let from = if role_change {
+        peer_domain.clone().unwrap_or_else(|| local.clone())
+    } else {
+        local.clone()
+    };
+    let current = current_transition(obs, &from, local, &names);
+    let peer_domain = peer_domain.unwrap_or_default();
+    run_steps(
+        spec,
+        obs,
+        Role::Primary,
+        current,
+        &names,
+        |name, current| match name {
+            StepName::Metro => eval_metro(spec, obs, &current.revision),
+            StepName::Fence => eval_fence(spec, obs, current, &peer_domain),
+            StepName::Activate => eval_activate(obs),
+            StepName::Protect => eval_protect(obs, current),
+            old_primary => unreachable!("{old_primary} is not a step of the new primary"),
+        },
+    )
+}
+
+fn plan_standby(spec: &PlanSpec, obs: &Observed) -> Outcome {
+    let local = &obs.local_domain;
+    let ongoing = obs
+        .previous
+        .transition
+        .as_ref()
+        .filter(|t| t.finished_at.is_none());
+    let role_change = obs.previous.role == Some(Role::Primary)
+        || ongoing.is_some_and(|t| t.from == *local && t.to != *local);
+    let names = [
+        step::SUSPEND_SCHEDULE,
+        step::SCALE_DOWN,
+        step::SUSPEND_CRONJOBS,
+        step::DEACTIVATE_STATIC_COPIES,
+    ];
+    let evaluate = |name: StepName| match name {
+        StepName::SuspendSchedule => eval_suspend_schedule(obs),
+        StepName::ScaleDown => eval_scale_down(obs),
+        StepName::SuspendCronJobs => eval_suspend_cronjobs(obs),
+        StepName::DeactivateStaticCopies => eval_deactivate_static_copies(obs),
+        new_primary => unreachable!("{new_primary} is not a step of the old primary"),
+    };
+    // A standby stops applications whenever it finds them running, even without a recorded role change (the old
+    // primary coming back after a disaster may not have written its status before it went down).
+    let work = names.iter().any(|n| !matches!(evaluate(*n), Eval::Done(_)));
+    if !role_change && !work {
+        return steady(Role::Standby, obs, false);
+    }
+    let current = current_transition(obs, local, &spec.primary, &names);
+    run_steps(spec, obs, Role::Standby, current, &names, |name, _| {
+        evaluate(name)
+    })
+}
+
+/// The transition to continue (same from/to and unfinished) or a new one.
+fn current_transition(obs: &Observed, from: &str, to: &str, names: &[StepName]) -> Transition {
+    if let Some(t) = &obs.previous.transition
+        && t.finished_at.is_none()
+        && t.from == from
+        && t.to == to
+        && t.steps
+            .iter()
+            .map(|s| s.name.as_str())
+            .eq(names.iter().map(|n| n.as_str()))
+    {
+        return t.clone();
+    }
+    Transition {
+        from: from.to_string(),
+        to: to.to_string(),
+        revision: obs.revision.clone(),
+        started_at: obs.now,
+        finished_at: None,
+        steps: names
+            .iter()
+            .map(|n| Step {
+                name: n.to_string(),
+                state: StepState::Pending,
+                message: String::new(),
+                time: obs.now,
+            })
+            .collect(),
+    }
+}
+
+fn run_steps(
+    spec: &PlanSpec,
+    obs: &Observed,
+    role: Role,
+    previous: Transition,
+    names: &[StepName],
+    mut evaluate: impl FnMut(StepName, &Transition) -> Eval,
+) -> Outcome {
+    let is_new = obs.previous.transition.as_ref() != Some(&previous);
+    let mut events = Vec::new();
+    if is_new {
+        events.push(Event {
+            type_: "Normal",
+            reason: "TransitionStarted".into(),
+            message: format!(
+                "plan {}/{}: {} -> {} at revision {}; this cluster becomes {}",
+                spec.namespace,
+                spec.name,
+                previous.from,
+                previous.to,
+                previous.revision,
+                role.as_str()
+            ),
+        });
+    }
+    let mut next = previous.clone();
+    let mut actions = Vec::new();
+    let mut blocking: Option<(usize, StepState, Option<&'static str>)> = None;
+    for (i, &name) in names.iter().enumerate() {
+        if blocking.is_some() {
+            set_step(
+                &mut next.steps[i],
+                StepState::Pending,
+                String::new(),
+                obs.now,
+            );
+            continue;
+        }
+        let (state, message, stall_reason) = match evaluate(name, &previous) {
+            Eval::Done(m) => (StepState::Succeeded, m, None),
+            Eval::Act(a, m) => {
+                actions = a;
+                (StepState::InProgress, m, None)
+            }
+            Eval::Wait(m) => (StepState::Waiting, m, None),
+            Eval::Stall { reason, message } => (StepState::Stalled, message, Some(reason)),
+        };
+        set_step(&mut next.steps[i], state, message, obs.now);
+        if state != StepState::Succeeded {
+            blocking = Some((i, state, stall_reason));
+        }
+    }
+    for (before, after) in previous.steps.iter().zip(&next.steps) {
+        let changed = is_new && after.state != StepState::Pending || before.state != after.state;
+        if changed && after.state != StepState::Pending {
+            events.push(Event {
+                type_: if after.state == StepState::Stalled {
+                    "Warning"
+                } else {
+                    "Normal"
+                },
+                reason: format!("{}{}", camel(&after.name), after.state),
+                message: after.message.clone(),
+            });
+        }
+    }
+    let (phase, requeue, complete) = match blocking {
+        None => {
+            next.finished_at = Some(obs.now);
+            events.push(Event {
+                type_: "Normal",
+                reason: "TransitionFinished".into(),
+                message: format!(
+                    "plan {}/{}: {} -> {} finished; this cluster is {}",
+                    spec.namespace,
+                    spec.name,
+                    next.from,
+                    next.to,
+                    role.as_str()
+                ),
+            });
+            (Phase::Ready, None, true)
+        }
+        Some((i, state, _)) => {
+            let phase = match (state, names[i]) {
+                (StepState::Stalled, _) => Phase::Stalled,
+                (_, step::METRO) => Phase::WaitingForStorage,
+                (StepState::Waiting, _) if role == Role::Primary => Phase::WaitingForPeer,
+                _ if role == Role::Primary => Phase::Activating,
+                _ => Phase::Deactivating,
+            };
+            let requeue = match state {
+                StepState::InProgress => 0,
+                StepState::Stalled => STALLED_RECHECK_SECONDS,
+                _ => WAIT_RECHECK_SECONDS,
+            };
+            (phase, Some(requeue), false)
+        }
+    };
+    let conditions = match blocking {
+        None => conditions_for(
+            obs,
+            Phase::Ready,
+            None,
+            "Ready",
+            &format!("this cluster is {} and in its role", role.as_str()),
+        ),
+        Some((i, _, stall_reason)) => {
+            let step = &next.steps[i];
+            let reason = stall_reason
+                .map(str::to_string)
+                .unwrap_or_else(|| camel(&step.name));
+            conditions_for(
+                obs,
+                phase,
+                stall_reason,
+                &reason,
+                &format!("{}: {}", step.name, step.message),
+            )
+        }
+    };
+    // The new primary's objects wait for the protect step; the standby's (schedule suspended) are safe at once.
+    let hold_role_objects = role == Role::Primary
+        && blocking.is_some_and(|(i, _, _)| names[i] != step::PROTECT)
+        && names.contains(&step::FENCE);
+    Outcome {
+        role,
+        phase,
+        transition: Some(next),
+        conditions,
+        actions,
+        events,
+        hold_role_objects,
+        complete,
+        requeue_after_seconds: requeue,
+        workloads: workload_counts(obs),
+    }
+}
+
+fn set_step(step: &mut Step, state: StepState, message: String, now: Timestamp) {
+    if step.state != state {
+        step.state = state;
+        step.time = now;
+    }
+    step.message = message;
+}
+
+/// Steady state: in role, no transition running. The previous transition record is kept as history.
+fn steady(role: Role, obs: &Observed, hold_role_objects: bool) -> Outcome {
+    Outcome {
+        role,
+        phase: Phase::Ready,
+        transition: obs.previous.transition.clone(),
+        conditions: conditions_for(
+            obs,
+            Phase::Ready,
+            None,
+            "Ready",
+            &format!("this cluster is {} and in its role", role.as_str()),
+        ),
+        actions: Vec::new(),
+        events: Vec::new(),
+        hold_role_objects,
+        complete: true,
+        requeue_after_seconds: None,
+        workloads: workload_counts(obs),
+    }
+}
+
+fn stalled_outside_transition(
+    role: Role,
+    obs: &Observed,
+    reason: &'static str,
+    message: String,
+) -> Outcome {
+    Outcome {
+        role,
+        phase: Phase::Stalled,
+        transition: obs.previous.transition.clone(),
+        conditions: conditions_for(obs, Phase::Stalled, Some(reason), reason, &message),
+        actions: Vec::new(),
+        events: vec![Event {
+            type_: "Warning",
+            reason: reason.to_string(),
+            message,
+        }],
+        hold_role_objects: true,
+        complete: false,
+        requeue_after_seconds: Some(STALLED_RECHECK_SECONDS),
+        workloads: workload_counts(obs),
+    }
+}
+
+fn conditions_for(
+    obs: &Observed,
+    phase: Phase,
+    stall: Option<&str>,
+    reason: &str,
+    message: &str,
+) -> Vec<Condition> {
+    let ready = phase == Phase::Ready;
+    let stalled = stall.is_some();
+    let mk = |type_: &str, status: bool, reason: &str, message: &str| {
+        let status = if status { "True" } else { "False" }.to_string();
+        let last_transition_time = obs
+            .previous
+            .conditions
+            .iter()
+            .find(|c| c.type_ == type_ && c.status == status)
+            .map(|c| c.last_transition_time)
+            .unwrap_or(obs.now);
+        Condition {
+            type_: type_.to_string(),
+            status,
+            reason: reason.to_string(),
+            message: message.to_string(),
+            last_transition_time,
+        }
+    };
+    vec![
+        mk(
+            "Ready",
+            ready,
+            if ready { "Ready" } else { reason },
+            message,
+        ),
+        mk(
+            "Reconciling",
+            !ready && !stalled,
+            if ready || stalled { "Idle" } else { reason },
+            message,
+        ),
+        mk(
+            "Stalled",
+            stalled,
+            stall.unwrap_or("NotStalled"),
+            if stalled { message } else { "" },
+        ),
+    ]
+}
+
+fn camel(name: &str) -> String {
+    name.split('-')
+        .map(|part| {
+            let mut chars = part.chars();
+            match chars.next() {
+                Some(c) => c.to_ascii_uppercase().to_string() + chars.as_str(),
+                None => String::new(),
+            }
+        })
+        .collect()
+}
+
+fn observed_domains(obs: &Observed) -> BTreeMap<&str, bool> {
+    obs.cluster_domains
+        .iter()
+        .flatten()
+        .map(|d| (d.name.as_str(), d.active))
+        .collect()
+}
+
+fn metro_domains_match(spec: &PlanSpec, obs: &Observed) -> bool {
+    let observed = observed_domains(obs);
+    spec.domains
+        .iter()
+        .all(|d| observed.get(d.name.as_str()) == Some(&d.active))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,579 @@
+//! What the transition planner reads (a [`PlanSpec`] and an [`Observed`] snapshot) and returns (an [`Outcome`]:
+//! actions, status and Events), with the status types it writes.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use super::super::types::{self as plan_types, DRPlan, DRPlanStatus};
+use super::{LEGACY_REPLICAS_ANNOTATION, REPLICAS_ANNOTATION, StepName};
+use super::{Mode, Role};
+
+/// One cluster domain of `spec.domains`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DomainSpec {
+    pub name: String,
+    /// Desired storage activation (metro).
+    pub active: bool,
+}
+
+/// The parts of a DRPlan that decide a transition.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlanSpec {
+    pub name: String,
+    pub namespace: String,
+    pub mode: Mode,
+    pub primary: String,
+    pub domains: Vec<DomainSpec>,
+    /// `spec.failover.peerStopTimeoutSeconds`.
+    pub peer_stop_timeout_seconds: u64,
+}
+
+/// Kinds of workloads a transition scales.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum WorkloadKind {
+    Deployment,
+    StatefulSet,
+    /// Only ReplicaSets without an owner.
+    ReplicaSet,
+}
+
+impl fmt::Display for WorkloadKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            WorkloadKind::Deployment => "Deployment",
+            WorkloadKind::StatefulSet => "StatefulSet",
+            WorkloadKind::ReplicaSet => "ReplicaSet",
+        })
+    }
+}
+
+/// Names one workload.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct WorkloadRef {
+    pub kind: WorkloadKind,
+    pub namespace: String,
+    pub name: String,
+}
+
+impl fmt::Display for WorkloadRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}/{}", self.kind, self.namespace, self.name)
+    }
+}
+
+/// A workload in one of the plan's namespaces, as observed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Workload {
+    pub workload: WorkloadRef,
+    /// `spec.replicas`; `None` means unset (Kubernetes defaults it to 1).
+    pub replicas: Option<i32>,
+    /// Value of [`REPLICAS_ANNOTATION`], if present.
+    pub replicas_annotation: Option<String>,
+    /// Value of [`LEGACY_REPLICAS_ANNOTATION`], if present.
+    pub legacy_replicas_annotation: Option<String>,
+}
+
+impl Workload {
+    pub(super) fn effective_replicas(&self) -> i32 {
+        self.replicas.unwrap_or(1)
+    }
+
+    /// The recorded replica count: the real spelling first, then the documented one.
+    pub(super) fn recorded(&self) -> Recorded {
+        match (&self.replicas_annotation, &self.legacy_replicas_annotation) {
+            (Some(v), _) => Recorded::parse(v, REPLICAS_ANNOTATION),
+            (None, Some(v)) => Recorded::parse(v, LEGACY_REPLICAS_ANNOTATION),
+            (None, None) => Recorded::Absent,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum Recorded {
+    Absent,
+    Count(i32),
+    Invalid { key: &'static str, value: String },
+}
+
+impl Recorded {
+    pub(super) fn parse(value: &str, key: &'static str) -> Recorded {
+        match value.trim().parse::<i32>() {
+            Ok(n) if n >= 0 => Recorded::Count(n),
+            _ => Recorded::Invalid {
+                key,
+                value: value.to_string(),
+            },
+        }
+    }
+}
+
+/// A CronJob in one of the plan's namespaces.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CronJob {
+    pub namespace: String,
+    pub name: String,
+    pub suspend: bool,
+    /// Stork migrated it (`stork.libopenstorage.org/migrated` annotation or label).
+    pub migrated: bool,
+    /// Carries [`SUSPENDED_BY_ANNOTATION`] = [`SUSPENDED_BY_VALUE`].
+    pub suspended_by_us: bool,
+}
+
+/// The MigrationSchedule named after the plan in the plan's namespace.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Schedule {
+    pub namespace: String,
+    pub name: String,
+    pub suspend: bool,
+    /// Carries `stork.libopenstorage.org/static-copy: "true"`: the standby's form of the plan's schedule, or
+    /// Stork's copy of the peer's schedule holding the name. Never executed by Stork.
+    pub static_copy: bool,
+}
+
+/// A MigrationSchedule whose `status.applicationActivated` the transition manages: every schedule in the plan's
+/// namespaces marked static copy (Stork's, or the standby's form of the plan's own), and the plan's own schedule
+/// while it still says activated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StaticCopy {
+    pub namespace: String,
+    pub name: String,
+    pub application_activated: bool,
+}
+
+/// One domain as ClusterDomainsStatus reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DomainState {
+    pub name: String,
+    pub active: bool,
+}
+
+/// A ClusterDomainUpdate, as observed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DomainUpdate {
+    pub name: String,
+    pub domain: String,
+    pub active: bool,
+    /// `status.status`: `""` (not processed yet), `Successful` or `Failed`.
+    pub status: String,
+    pub reason: Option<String>,
+}
+
+/// The peer's DRPlan status, as read through the peer kubeconfig.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct PeerPlan {
+    pub role: Option<Role>,
+    pub last_applied_revision: Option<String>,
+    pub phase: Option<String>,
+}
+
+/// What we know of the peer cluster.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Peer {
+    /// Not reached within the short timeout (or no kubeconfig for it).
+    Unreachable { error: String },
+    Reachable {
+        /// The same-named DRPlan on the peer; `None` when it has none.
+        plan: Option<PeerPlan>,
+        /// Workloads in the plan's namespaces with replicas > 0 on the peer; `None` when they could not be listed.
+        running_workloads: Option<u32>,
+    },
+}
+
+/// A `status.conditions[]` entry (kstatus style).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Condition {
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// `True` or `False`.
+    pub status: String,
+    pub reason: String,
+    pub message: String,
+    pub last_transition_time: Timestamp,
+}
+
+/// State of one transition step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StepState {
+    Pending,
+    InProgress,
+    Waiting,
+    Succeeded,
+    Stalled,
+}
+
+impl fmt::Display for StepState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `status.transition.steps[]`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Step {
+    pub name: String,
+    pub state: StepState,
+    #[serde(default)]
+    pub message: String,
+    /// When the step entered its current state.
+    pub time: Timestamp,
+}
+
+/// `status.transition`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Transition {
+    pub from: String,
+    pub to: String,
+    pub revision: String,
+    pub started_at: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<Timestamp>,
+    #[serde(default)]
+    pub steps: Vec<Step>,
+}
+
+impl Transition {
+    pub(super) fn step(&self, name: StepName) -> Option<&Step> {
+        self.steps.iter().find(|s| s.name == name.as_str())
+    }
+}
+
+/// What this cluster's reconciler wrote last into the plan's status.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct PreviousStatus {
+    pub role: Option<Role>,
+    pub transition: Option<Transition>,
+    pub conditions: Vec<Condition>,
+}
+
+/// A snapshot of live state, filled by the executor from kube-rs lists.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Observed {
+    /// This cluster's cluster domain.
+    pub local_domain: String,
+    /// The revision (commit) of the plan being reconciled.
+    pub revision: String,
+    pub now: Timestamp,
+    /// Deployments, StatefulSets and owner-less ReplicaSets in the plan's namespaces.
+    pub workloads: Vec<Workload>,
+    /// CronJobs in the plan's namespaces.
+    pub cron_jobs: Vec<CronJob>,
+    /// The plan's MigrationSchedule, if it exists here.
+    pub schedule: Option<Schedule>,
+    /// Stork's static-copy MigrationSchedules in the plan's namespaces.
+    pub static_copies: Vec<StaticCopy>,
+    /// ClusterDomainsStatus `status.clusterDomainInfos`; `None` when there is none (not a metro cluster).
+    pub cluster_domains: Option<Vec<DomainState>>,
+    /// ClusterDomainUpdates (those named by [`domain_update_name`] are ours).
+    pub domain_updates: Vec<DomainUpdate>,
+    pub peer: Peer,
+    pub previous: PreviousStatus,
+}
+
+/// One thing for the executor to do. Actions within one outcome are independent of each other (the executor may
+/// run them with bounded parallelism); the next step's actions come from the next call to [`plan`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "action", rename_all = "camelCase")]
+pub enum Action {
+    /// Create a cluster-scoped ClusterDomainUpdate `{spec: {clusterdomain, active}}`.
+    CreateDomainUpdate {
+        name: String,
+        domain: String,
+        active: bool,
+    },
+    /// Set `spec.suspend` of the plan's MigrationSchedule.
+    SetScheduleSuspend {
+        namespace: String,
+        name: String,
+        suspend: bool,
+    },
+    /// One patch: annotation [`REPLICAS_ANNOTATION`] = `record` (when `Some`, always > 0) and `spec.replicas: 0`.
+    ScaleDown {
+        workload: WorkloadRef,
+        record: Option<i32>,
+    },
+    /// Set `spec.replicas` to the recorded count (the annotation stays, as Stork's activate leaves it).
+    ScaleUp {
+        workload: WorkloadRef,
+        replicas: i32,
+    },
+    /// Set `spec.suspend` of a CronJob; `suspend: true` also sets [`SUSPENDED_BY_ANNOTATION`], `false` removes it.
+    SetCronJobSuspend {
+        namespace: String,
+        name: String,
+        suspend: bool,
+    },
+    /// Set `status.applicationActivated` on a Stork static-copy MigrationSchedule (full-object update: Stork's
+    /// CRDs have no status subresource).
+    SetApplicationActivated {
+        namespace: String,
+        name: String,
+        activated: bool,
+    },
+    /// Render and apply this role's objects now (the protect step).
+    ApplyRoleObjects,
+}
+
+/// `status.phase`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Phase {
+    /// In its role, nothing left to do.
+    Ready,
+    /// Waiting for Stork to (de)activate cluster domains.
+    WaitingForStorage,
+    /// Waiting for the old primary to stop its applications.
+    WaitingForPeer,
+    /// Starting the applications here.
+    Activating,
+    /// Stopping the applications here.
+    Deactivating,
+    /// Cannot proceed without a change; the Stalled condition says what to commit.
+    Stalled,
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Phase::Ready => "Ready",
+            Phase::WaitingForStorage => "WaitingForStorage",
+            Phase::WaitingForPeer => "WaitingForPeer",
+            Phase::Activating => "Activating",
+            Phase::Deactivating => "Deactivating",
+            Phase::Stalled => "Stalled",
+        })
+    }
+}
+
+/// A Kubernetes Event to emit on the DRPlan.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Event {
+    /// `Normal` or `Warning`.
+    pub type_: &'static str,
+    pub reason: String,
+    pub message: String,
+}
+
+/// Everything the executor needs after one planning pass.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    pub role: Role,
+    pub phase: Phase,
+    /// `status.transition` to write (the previous one is kept unchanged when no transition is running).
+    pub transition: Option<Transition>,
+    /// `status.conditions` (Ready, Reconciling, Stalled), keeping `lastTransitionTime` when a status is unchanged.
+    pub conditions: Vec<Condition>,
+    pub actions: Vec<Action>,
+    pub events: Vec<Event>,
+    /// While `true`, the executor must not apply this role's rendered objects outside [`Action::ApplyRoleObjects`]
+    /// (a new primary must not start migrations before its applications run).
+    pub hold_role_objects: bool,
+    /// The revision is fully in effect here: the executor may write `status.lastAppliedRevision`.
+    pub complete: bool,
+    /// When to plan again if nothing changes; `Some(0)` right after performing the actions.
+    pub requeue_after_seconds: Option<u64>,
+    /// `status.workloads`: workloads running (replicas > 0) out of all protected ones, as observed in this pass.
+    pub workloads: (usize, usize),
+}
+
+impl PlanSpec {
+    /// The transition-relevant parts of a DRPlan.
+    pub fn from_plan(plan: &DRPlan) -> PlanSpec {
+        PlanSpec {
+            name: plan.metadata.name.clone().unwrap_or_default(),
+            namespace: plan.metadata.namespace.clone().unwrap_or_default(),
+            mode: plan.spec.mode,
+            primary: plan.spec.primary.clone(),
+            domains: plan
+                .spec
+                .domains
+                .iter()
+                .map(|d| DomainSpec {
+                    name: d.name.clone(),
+                    active: d.is_active(),
+                })
+                .collect(),
+            peer_stop_timeout_seconds: u64::try_from(plan.spec.peer_stop_timeout_seconds())
+                .unwrap_or(0),
+        }
+    }
+}
+
+impl Workload {
+    /// Reads a workload's replicas and replica annotations (both spellings).
+    pub fn new(
+        workload: WorkloadRef,
+        replicas: Option<i32>,
+        annotations: &BTreeMap<String, String>,
+    ) -> Workload {
+        Workload {
+            workload,
+            replicas,
+            replicas_annotation: annotations.get(REPLICAS_ANNOTATION).cloned(),
+            legacy_replicas_annotation: annotations.get(LEGACY_REPLICAS_ANNOTATION).cloned(),
+        }
+    }
+}
+
+impl PeerPlan {
+    /// What the fence reads from the peer's DRPlan status.
+    pub fn from_status(status: Option<&DRPlanStatus>) -> PeerPlan {
+        PeerPlan {
+            role: status.and_then(|s| s.role),
+            last_applied_revision: status.and_then(|s| s.last_applied_revision.clone()),
+            phase: status.and_then(|s| s.phase.clone()),
+        }
+    }
+}
+
+pub(super) fn workload_counts(obs: &Observed) -> (usize, usize) {
+    let running = obs
+        .workloads
+        .iter()
+        .filter(|w| w.effective_replicas() > 0)
+        .count();
+    (running, obs.workloads.len())
+}
+
+/// RFC 3339 to the second, as Kubernetes writes times (`metav1.Time`).
+pub(super) fn rfc3339(t: Timestamp) -> String {
+    Timestamp::from_second(t.as_second())
+        .unwrap_or(t)
+        .to_string()
+}
+
+pub(super) fn parse_time(value: Option<&str>) -> Option<Timestamp> {
+    value.and_then(|v| v.parse().ok())
+}
+
+impl PreviousStatus {
+    /// Reads what this cluster's reconciler wrote last. A transition or step whose times cannot be read is dropped
+    /// (the planner then starts it afresh from live state, which is safe because every step is level-triggered).
+    pub fn from_status(status: Option<&DRPlanStatus>) -> PreviousStatus {
+        let Some(status) = status else {
+            return PreviousStatus::default();
+        };
+        let transition = status.transition.as_ref().and_then(|t| {
+            let steps = t
+                .steps
+                .iter()
+                .map(|s| {
+                    Some(Step {
+                        name: s.name.clone(),
+                        state: StepState::parse(&s.state)?,
+                        message: s.message.clone().unwrap_or_default(),
+                        time: parse_time(s.time.as_deref())?,
+                    })
+                })
+                .collect::<Option<Vec<Step>>>()?;
+            Some(Transition {
+                from: t.from.clone()?,
+                to: t.to.clone()?,
+                revision: t.revision.clone()?,
+                started_at: parse_time(t.started_at.as_deref())?,
+                finished_at: parse_time(t.finished_at.as_deref()),
+                steps,
+            })
+        });
+        let conditions = status
+            .conditions
+            .iter()
+            .filter_map(|c| {
+                Some(Condition {
+                    type_: c.type_.clone(),
+                    status: c.status.clone(),
+                    reason: c.reason.clone().unwrap_or_default(),
+                    message: c.message.clone().unwrap_or_default(),
+                    last_transition_time: parse_time(c.last_transition_time.as_deref())?,
+                })
+            })
+            .collect();
+        PreviousStatus {
+            role: status.role,
+            transition,
+            conditions,
+        }
+    }
+}
+
+impl StepState {
+    /// The state as written in status.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepState::Pending => "Pending",
+            StepState::InProgress => "InProgress",
+            StepState::Waiting => "Waiting",
+            StepState::Succeeded => "Succeeded",
+            StepState::Stalled => "Stalled",
+        }
+    }
+
+    pub(super) fn parse(value: &str) -> Option<StepState> {
+        [
+            StepState::Pending,
+            StepState::InProgress,
+            StepState::Waiting,
+            StepState::Succeeded,
+            StepState::Stalled,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == value)
+    }
+}
+
+impl From<&Transition> for plan_types::Transition {
+    fn from(t: &Transition) -> Self {
+        plan_types::Transition {
+            from: Some(t.from.clone()),
+            to: Some(t.to.clone()),
+            revision: Some(t.revision.clone()),
+            started_at: Some(rfc3339(t.started_at)),
+            finished_at: t.finished_at.map(rfc3339),
+            steps: t
+                .steps
+                .iter()
+                .map(|s| plan_types::TransitionStep {
+                    name: s.name.clone(),
+                    state: s.state.as_str().to_string(),
+                    message: Some(s.message.clone()).filter(|m| !m.is_empty()),
+                    time: Some(rfc3339(s.time)),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl Outcome {
+    /// Writes this outcome into a DRPlan status: local domain, role, phase, conditions, transition, and
+    /// `lastAppliedRevision` once the revision is fully in effect. Other fields are left as they are.
+    pub fn write_status(&self, status: &mut DRPlanStatus, local_domain: &str, revision: &str) {
+        status.local_domain = Some(local_domain.to_string());
+        status.role = Some(self.role);
+        status.phase = Some(self.phase.to_string());
+        status.last_attempted_revision = Some(revision.to_string());
+        if self.complete {
+            status.last_applied_revision = Some(revision.to_string());
+        }
+        status.transition = self.transition.as_ref().map(plan_types::Transition::from);
+        status.workloads = Some(plan_types::WorkloadCounts {
+            activated: i64::try_from(self.workloads.0).unwrap_or(i64::MAX),
+            total: i64::try_from(self.workloads.1).unwrap_or(i64::MAX),
+        });
+        status.conditions = self
+            .conditions
+            .iter()
+            .map(|c| plan_types::Condition {
+                type_: c.type_.clone(),
+                status: c.status.clone(),
+                reason: Some(c.reason.clone()),
+                message: Some(c.message.clone()).filter(|m| !m.is_empty()),
+                last_transition_time: Some(rfc3339(c.last_transition_time)),
+                observed_generation: status.observed_generation,
+            })
+            .collect();
+    }
+}

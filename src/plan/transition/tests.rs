@@ -1,0 +1,1072 @@
+use super::*;
+use crate::plan::DRPlanStatus;
+
+const A: &str = "us-east-1a";
+const B: &str = "us-east-1b";
+
+fn ts(second: i64) -> Timestamp {
+    Timestamp::from_second(1_790_000_000 + second).unwrap()
+}
+
+fn spec(mode: Mode, primary: &str) -> PlanSpec {
+    PlanSpec {
+        name: "mysql".into(),
+        namespace: "mysql".into(),
+        mode,
+        primary: primary.into(),
+        domains: vec![
+            DomainSpec {
+                name: A.into(),
+                active: true,
+            },
+            DomainSpec {
+                name: B.into(),
+                active: true,
+            },
+        ],
+        peer_stop_timeout_seconds: 300,
+    }
+}
+
+fn wref(kind: WorkloadKind, name: &str) -> WorkloadRef {
+    WorkloadRef {
+        kind,
+        namespace: "mysql".into(),
+        name: name.into(),
+    }
+}
+
+fn workload(
+    kind: WorkloadKind,
+    name: &str,
+    replicas: Option<i32>,
+    annotation: Option<&str>,
+) -> Workload {
+    Workload {
+        workload: wref(kind, name),
+        replicas,
+        replicas_annotation: annotation.map(str::to_string),
+        legacy_replicas_annotation: None,
+    }
+}
+
+/// One simulated cluster: what its API server holds plus the status its reconciler wrote.
+#[derive(Clone, Debug, PartialEq)]
+struct Cluster {
+    domain: String,
+    workloads: Vec<Workload>,
+    cron_jobs: Vec<CronJob>,
+    schedule: Option<Schedule>,
+    static_copies: Vec<StaticCopy>,
+    cluster_domains: Option<Vec<DomainState>>,
+    domain_updates: Vec<DomainUpdate>,
+    status: PreviousStatus,
+    last_applied: Option<String>,
+    phase: Option<Phase>,
+    /// Every (workload, replicas) this reconciler scaled up to, in order.
+    scale_ups: Vec<(WorkloadRef, i32)>,
+    /// Every count this reconciler recorded into the annotation.
+    recorded: Vec<(WorkloadRef, i32)>,
+    /// The plan's schedule name is held by Stork's static copy of the peer's schedule.
+    foreign_copy_holds_name: bool,
+}
+
+impl Cluster {
+    /// A primary running mysql (3) and web (2) with a CronJob and the plan's schedule.
+    fn running(domain: &str, revision: &str) -> Cluster {
+        Cluster {
+            domain: domain.into(),
+            workloads: vec![
+                workload(WorkloadKind::StatefulSet, "mysql", Some(3), None),
+                workload(WorkloadKind::Deployment, "web", Some(2), None),
+            ],
+            cron_jobs: vec![CronJob {
+                namespace: "mysql".into(),
+                name: "backup".into(),
+                suspend: false,
+                migrated: false,
+                suspended_by_us: false,
+            }],
+            schedule: Some(Schedule {
+                namespace: "mysql".into(),
+                name: "mysql".into(),
+                suspend: false,
+                static_copy: false,
+            }),
+            static_copies: vec![],
+            cluster_domains: None,
+            domain_updates: vec![],
+            status: PreviousStatus {
+                role: Some(Role::Primary),
+                transition: None,
+                conditions: vec![],
+            },
+            last_applied: Some(revision.into()),
+            phase: Some(Phase::Ready),
+            scale_ups: vec![],
+            recorded: vec![],
+            foreign_copy_holds_name: false,
+        }
+    }
+
+    /// A standby holding what Stork migrated: workloads at 0 with counts, a suspended migrated CronJob, a
+    /// static copy of the primary's schedule.
+    fn standby(domain: &str, revision: &str) -> Cluster {
+        Cluster {
+            domain: domain.into(),
+            workloads: vec![
+                workload(WorkloadKind::StatefulSet, "mysql", Some(0), Some("3")),
+                workload(WorkloadKind::Deployment, "web", Some(0), Some("2")),
+            ],
+            cron_jobs: vec![CronJob {
+                namespace: "mysql".into(),
+                name: "backup".into(),
+                suspend: true,
+                migrated: true,
+                suspended_by_us: false,
+            }],
+            schedule: None,
+            static_copies: vec![StaticCopy {
+                namespace: "mysql".into(),
+                name: "mysql-nightly".into(),
+                application_activated: false,
+            }],
+            cluster_domains: None,
+            domain_updates: vec![],
+            status: PreviousStatus {
+                role: Some(Role::Standby),
+                transition: None,
+                conditions: vec![],
+            },
+            last_applied: Some(revision.into()),
+            phase: Some(Phase::Ready),
+            scale_ups: vec![],
+            recorded: vec![],
+            foreign_copy_holds_name: false,
+        }
+    }
+
+    fn running_workloads(&self) -> u32 {
+        self.workloads
+            .iter()
+            .filter(|w| w.effective_replicas() > 0)
+            .count() as u32
+    }
+
+    fn as_peer(&self) -> Peer {
+        Peer::Reachable {
+            plan: Some(PeerPlan {
+                role: self.status.role,
+                last_applied_revision: self.last_applied.clone(),
+                phase: self.phase.map(|p| p.to_string()),
+            }),
+            running_workloads: Some(self.running_workloads()),
+        }
+    }
+
+    fn observe(&self, revision: &str, now: Timestamp, peer: Peer) -> Observed {
+        Observed {
+            local_domain: self.domain.clone(),
+            revision: revision.into(),
+            now,
+            workloads: self.workloads.clone(),
+            cron_jobs: self.cron_jobs.clone(),
+            schedule: self.schedule.clone(),
+            static_copies: self.static_copies.clone(),
+            cluster_domains: self.cluster_domains.clone(),
+            domain_updates: self.domain_updates.clone(),
+            peer,
+            previous: self.status.clone(),
+        }
+    }
+
+    /// Writes the outcome as the executor does, through the DRPlan status type, and reads it back.
+    fn write_status(&mut self, out: &Outcome, revision: &str) {
+        let mut raw = DRPlanStatus {
+            last_applied_revision: self.last_applied.clone(),
+            ..Default::default()
+        };
+        out.write_status(&mut raw, &self.domain, revision);
+        let written = serde_json::to_value(&raw).unwrap();
+        let raw: DRPlanStatus = serde_json::from_value(written).unwrap();
+        self.status = PreviousStatus::from_status(Some(&raw));
+        assert_eq!(
+            self.status.transition, out.transition,
+            "transition survives the status round trip"
+        );
+        assert_eq!(self.status.conditions, out.conditions);
+        self.phase = Some(out.phase);
+        self.last_applied = raw.last_applied_revision.clone();
+    }
+
+    fn perform(&mut self, action: &Action, peer_unreachable: bool) {
+        match action {
+            Action::CreateDomainUpdate {
+                name,
+                domain,
+                active,
+            } => self.domain_updates.push(DomainUpdate {
+                name: name.clone(),
+                domain: domain.clone(),
+                active: *active,
+                status: String::new(),
+                reason: None,
+            }),
+            Action::SetScheduleSuspend { suspend, .. } => {
+                if let Some(s) = self.schedule.as_mut() {
+                    s.suspend = *suspend;
+                }
+            }
+            Action::ScaleDown { workload, record } => {
+                let w = self
+                    .workloads
+                    .iter_mut()
+                    .find(|w| w.workload == *workload)
+                    .unwrap();
+                if let Some(n) = record {
+                    w.replicas_annotation = Some(n.to_string());
+                    self.recorded.push((workload.clone(), *n));
+                }
+                w.replicas = Some(0);
+            }
+            Action::ScaleUp { workload, replicas } => {
+                let w = self
+                    .workloads
+                    .iter_mut()
+                    .find(|w| w.workload == *workload)
+                    .unwrap();
+                w.replicas = Some(*replicas);
+                self.scale_ups.push((workload.clone(), *replicas));
+            }
+            Action::SetCronJobSuspend { name, suspend, .. } => {
+                let c = self.cron_jobs.iter_mut().find(|c| c.name == *name).unwrap();
+                c.suspend = *suspend;
+                c.suspended_by_us = *suspend;
+            }
+            Action::SetApplicationActivated {
+                name, activated, ..
+            } => {
+                let s = self
+                    .static_copies
+                    .iter_mut()
+                    .find(|s| s.name == *name)
+                    .unwrap();
+                s.application_activated = *activated;
+            }
+            // The apply leaves a schedule that is Stork's own static copy alone, as the plan controller does.
+            Action::ApplyRoleObjects if self.foreign_copy_holds_name => {}
+            Action::ApplyRoleObjects => {
+                self.schedule = Some(Schedule {
+                    namespace: "mysql".into(),
+                    name: "mysql".into(),
+                    suspend: peer_unreachable,
+                    static_copy: false,
+                })
+            }
+        }
+    }
+
+    /// One reconcile pass as the executor runs it: plan, write status, perform the actions.
+    fn pass(&mut self, spec: &PlanSpec, revision: &str, now: Timestamp, peer: Peer) -> Outcome {
+        let unreachable = matches!(peer, Peer::Unreachable { .. });
+        let out = plan(spec, &self.observe(revision, now, peer));
+        self.write_status(&out, revision);
+        for a in &out.actions {
+            self.perform(a, unreachable);
+        }
+        out
+    }
+
+    fn replicas(&self, name: &str) -> Option<i32> {
+        self.workloads
+            .iter()
+            .find(|w| w.workload.name == name)
+            .unwrap()
+            .replicas
+    }
+
+    fn annotation(&self, name: &str) -> Option<&str> {
+        self.workloads
+            .iter()
+            .find(|w| w.workload.name == name)
+            .unwrap()
+            .replicas_annotation
+            .as_deref()
+    }
+
+    fn step(&self, name: StepName) -> Step {
+        self.status
+            .transition
+            .as_ref()
+            .unwrap()
+            .step(name)
+            .unwrap()
+            .clone()
+    }
+}
+
+fn unreachable() -> Peer {
+    Peer::Unreachable {
+        error: "connection refused".into(),
+    }
+}
+
+/// Runs both reconcilers alternately until both are complete; returns the number of rounds. Asserts at every
+/// moment that the two clusters never both run applications.
+fn converge(
+    a: &mut Cluster,
+    b: &mut Cluster,
+    spec: &PlanSpec,
+    revision: &str,
+    start: i64,
+) -> usize {
+    for round in 0..20 {
+        let now = ts(start + round as i64);
+        let oa = a.pass(spec, revision, now, b.as_peer());
+        assert!(
+            a.running_workloads() == 0 || b.running_workloads() == 0,
+            "both sides run: {a:?} {b:?}"
+        );
+        let ob = b.pass(spec, revision, now, a.as_peer());
+        assert!(
+            a.running_workloads() == 0 || b.running_workloads() == 0,
+            "both sides run: {a:?} {b:?}"
+        );
+        if oa.complete && ob.complete && oa.actions.is_empty() && ob.actions.is_empty() {
+            return round;
+        }
+    }
+    panic!("no convergence: {a:#?} {b:#?}");
+}
+
+#[test]
+fn planned_async_failover_then_failback() {
+    let mut a = Cluster::running(A, "rev1");
+    let mut b = Cluster::standby(B, "rev1");
+    let to_b = spec(Mode::Async, B);
+
+    // The new primary sees the commit first: it waits for the old one, scaling nothing up.
+    let out = b.pass(&to_b, "rev2", ts(0), a.as_peer());
+    assert_eq!(out.role, Role::Primary);
+    assert_eq!(out.phase, Phase::WaitingForPeer);
+    assert!(out.hold_role_objects);
+    assert!(out.actions.is_empty());
+    assert_eq!(b.step(step::FENCE).state, StepState::Waiting);
+    assert!(
+        b.step(step::FENCE).message.contains("reports role Primary"),
+        "{:?}",
+        b.step(step::FENCE)
+    );
+    assert!(out.events.iter().any(|e| e.reason == "TransitionStarted"));
+
+    converge(&mut a, &mut b, &to_b, "rev2", 1);
+
+    // Applications run only on the new primary, at the recorded counts.
+    assert_eq!((b.replicas("mysql"), b.replicas("web")), (Some(3), Some(2)));
+    assert_eq!((a.replicas("mysql"), a.replicas("web")), (Some(0), Some(0)));
+    assert_eq!(
+        (a.annotation("mysql"), a.annotation("web")),
+        (Some("3"), Some("2"))
+    );
+    assert!(
+        a.schedule.as_ref().unwrap().suspend,
+        "old primary's schedule suspended"
+    );
+    assert!(a.cron_jobs[0].suspend && a.cron_jobs[0].suspended_by_us);
+    assert!(!b.cron_jobs[0].suspend, "migrated CronJob resumed");
+    assert!(b.static_copies[0].application_activated);
+    assert!(
+        !b.schedule.as_ref().unwrap().suspend,
+        "new primary protects towards the old one"
+    );
+    assert_eq!(
+        (a.status.role, b.status.role),
+        (Some(Role::Standby), Some(Role::Primary))
+    );
+    let tb = b.status.transition.clone().unwrap();
+    assert_eq!(
+        (tb.from.as_str(), tb.to.as_str(), tb.revision.as_str()),
+        (A, B, "rev2")
+    );
+    assert!(tb.finished_at.is_some());
+    assert!(
+        tb.steps.iter().all(|s| s.state == StepState::Succeeded),
+        "{tb:?}"
+    );
+    let names: Vec<&str> = tb.steps.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["fence", "activate", "protect"]);
+    let ta = a.status.transition.clone().unwrap();
+    let names: Vec<&str> = ta.steps.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "suspend-schedule",
+            "scale-down",
+            "suspend-cronjobs",
+            "deactivate-static-copies"
+        ]
+    );
+    assert_eq!(b.phase, Some(Phase::Ready));
+
+    // Failback: the same pair of transitions the other way round.
+    let to_a = spec(Mode::Async, A);
+    converge(&mut a, &mut b, &to_a, "rev3", 100);
+    assert_eq!((a.replicas("mysql"), a.replicas("web")), (Some(3), Some(2)));
+    assert_eq!((b.replicas("mysql"), b.replicas("web")), (Some(0), Some(0)));
+    assert_eq!(
+        (b.annotation("mysql"), b.annotation("web")),
+        (Some("3"), Some("2"))
+    );
+    assert!(
+        !a.cron_jobs[0].suspend,
+        "CronJob we suspended is resumed on failback"
+    );
+    assert!(
+        !b.static_copies[0].application_activated,
+        "the old primary's static copy no longer says active"
+    );
+    assert!(b.schedule.as_ref().unwrap().suspend);
+    assert!(!a.schedule.as_ref().unwrap().suspend);
+    assert_eq!(
+        (a.status.role, b.status.role),
+        (Some(Role::Primary), Some(Role::Standby))
+    );
+}
+
+#[test]
+fn new_primary_never_scales_up_before_peer_reports_standby_at_this_revision() {
+    let mut a = Cluster::running(A, "rev1");
+    let mut b = Cluster::standby(B, "rev1");
+    let to_b = spec(Mode::Async, B);
+    // The peer reports Standby, but for an older revision: still waiting.
+    a.status.role = Some(Role::Standby);
+    a.workloads.iter_mut().for_each(|w| w.replicas = Some(0));
+    let out = b.pass(&to_b, "rev2", ts(0), a.as_peer());
+    assert_eq!(out.phase, Phase::WaitingForPeer);
+    assert!(b.scale_ups.is_empty());
+    // At this revision: proceed.
+    a.last_applied = Some("rev2".into());
+    let out = b.pass(&to_b, "rev2", ts(1), a.as_peer());
+    assert_eq!(b.step(step::FENCE).state, StepState::Succeeded);
+    assert_eq!(out.phase, Phase::Activating);
+    assert_eq!(b.scale_ups.len(), 2);
+}
+
+#[test]
+fn async_disaster_then_old_primary_returns_and_stops_first() {
+    let mut a = Cluster::running(A, "rev1");
+    let mut b = Cluster::standby(B, "rev1");
+    let to_b = spec(Mode::Async, B);
+    for i in 0..5 {
+        b.pass(&to_b, "rev2", ts(i), unreachable());
+    }
+    assert_eq!((b.replicas("mysql"), b.replicas("web")), (Some(3), Some(2)));
+    assert!(
+        b.step(step::FENCE)
+            .message
+            .contains("declared the disaster")
+    );
+    assert!(
+        b.schedule.as_ref().unwrap().suspend,
+        "no migrations towards an unreachable peer"
+    );
+    assert_eq!(b.phase, Some(Phase::Ready));
+
+    // The old primary comes back still believing it is primary: its first pass stops the applications.
+    let out = a.pass(&to_b, "rev2", ts(10), b.as_peer());
+    assert_eq!(out.role, Role::Standby);
+    assert!(!out.hold_role_objects);
+    assert_eq!(
+        out.actions,
+        [Action::SetScheduleSuspend {
+            namespace: "mysql".into(),
+            name: "mysql".into(),
+            suspend: true
+        }]
+    );
+    let out = a.pass(&to_b, "rev2", ts(11), b.as_peer());
+    assert!(
+        out.actions
+            .iter()
+            .all(|x| matches!(x, Action::ScaleDown { .. }))
+    );
+    assert_eq!(out.actions.len(), 2);
+    converge(&mut a, &mut b, &to_b, "rev2", 12);
+    assert_eq!(a.running_workloads(), 0);
+    assert_eq!(
+        (a.annotation("mysql"), a.annotation("web")),
+        (Some("3"), Some("2"))
+    );
+}
+
+fn metro_clusters() -> (Cluster, PlanSpec) {
+    let mut b = Cluster::standby(B, "rev1");
+    b.cluster_domains = Some(vec![
+        DomainState {
+            name: A.into(),
+            active: true,
+        },
+        DomainState {
+            name: B.into(),
+            active: true,
+        },
+    ]);
+    let mut s = spec(Mode::Metro, B);
+    s.domains[0].active = false;
+    (b, s)
+}
+
+#[test]
+fn metro_failover_deactivates_the_failed_domain_before_starting_applications() {
+    let (mut b, s) = metro_clusters();
+    let out = b.pass(&s, "0123456789abcdef", ts(0), unreachable());
+    let cdu = domain_update_name("mysql", A, false, "0123456789abcdef");
+    assert_eq!(cdu, "drgitops-mysql-us-east-1a-deactivate-01234567");
+    assert_eq!(
+        out.actions,
+        [Action::CreateDomainUpdate {
+            name: cdu.clone(),
+            domain: A.into(),
+            active: false
+        }]
+    );
+    assert_eq!(out.phase, Phase::WaitingForStorage);
+    // Stork has not processed it yet: wait, never create it twice.
+    let out = b.pass(&s, "0123456789abcdef", ts(1), unreachable());
+    assert!(out.actions.is_empty());
+    assert_eq!(out.phase, Phase::WaitingForStorage);
+    assert!(b.step(step::METRO).message.contains(&cdu));
+    assert_eq!(b.domain_updates.len(), 1);
+    assert!(b.scale_ups.is_empty());
+    // Stork reports Successful and the domain Inactive.
+    b.domain_updates[0].status = "Successful".into();
+    b.cluster_domains.as_mut().unwrap()[0].active = false;
+    for i in 2..6 {
+        b.pass(&s, "0123456789abcdef", ts(i), unreachable());
+    }
+    assert_eq!(b.step(step::METRO).state, StepState::Succeeded);
+    assert!(b.step(step::FENCE).message.contains("Inactive"));
+    assert_eq!((b.replicas("mysql"), b.replicas("web")), (Some(3), Some(2)));
+    assert_eq!(b.phase, Some(Phase::Ready));
+}
+
+#[test]
+fn metro_domain_update_failed_surfaces_as_stalled_with_storks_reason() {
+    let (mut b, s) = metro_clusters();
+    b.pass(&s, "rev2", ts(0), unreachable());
+    b.domain_updates[0].status = "Failed".into();
+    b.domain_updates[0].reason = Some("px cluster domain manager unavailable".into());
+    let out = b.pass(&s, "rev2", ts(1), unreachable());
+    assert_eq!(out.phase, Phase::Stalled);
+    assert!(out.actions.is_empty());
+    let stalled = out
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Stalled")
+        .unwrap();
+    assert_eq!(
+        (stalled.status.as_str(), stalled.reason.as_str()),
+        ("True", "ClusterDomainUpdateFailed")
+    );
+    assert!(
+        stalled
+            .message
+            .contains("px cluster domain manager unavailable"),
+        "{}",
+        stalled.message
+    );
+    assert!(
+        stalled
+            .message
+            .contains("delete drgitops-mysql-us-east-1a-deactivate-rev2 to retry")
+    );
+    assert!(
+        out.events
+            .iter()
+            .any(|e| e.type_ == "Warning" && e.reason == "MetroStalled")
+    );
+    assert!(b.scale_ups.is_empty());
+    // Deleting the failed update (as the message says) retries it.
+    b.domain_updates.clear();
+    let out = b.pass(&s, "rev2", ts(2), unreachable());
+    assert!(matches!(
+        out.actions.as_slice(),
+        [Action::CreateDomainUpdate { .. }]
+    ));
+}
+
+#[test]
+fn metro_with_unreachable_peer_and_active_domain_waits_then_stalls_naming_the_commit() {
+    let mut b = Cluster::standby(B, "rev1");
+    b.cluster_domains = Some(vec![
+        DomainState {
+            name: A.into(),
+            active: true,
+        },
+        DomainState {
+            name: B.into(),
+            active: true,
+        },
+    ]);
+    let s = spec(Mode::Metro, B);
+    let out = b.pass(&s, "rev2", ts(0), unreachable());
+    assert_eq!(out.phase, Phase::WaitingForPeer);
+    let out = b.pass(&s, "rev2", ts(299), unreachable());
+    assert_eq!(out.phase, Phase::WaitingForPeer);
+    let out = b.pass(&s, "rev2", ts(300), unreachable());
+    assert_eq!(out.phase, Phase::Stalled);
+    let stalled = out
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Stalled")
+        .unwrap();
+    assert_eq!(stalled.reason, "PeerDomainActive");
+    assert!(
+        stalled
+            .message
+            .contains("drgitops failover --plan mysql --to us-east-1b --deactivate us-east-1a"),
+        "{}",
+        stalled.message
+    );
+    assert!(b.scale_ups.is_empty());
+}
+
+#[test]
+fn peer_reachable_but_running_makes_the_new_primary_wait_then_stall_then_recover() {
+    let mut a = Cluster::running(A, "rev1");
+    let mut b = Cluster::standby(B, "rev1");
+    let to_b = spec(Mode::Async, B);
+    // The old primary's reconciler says Standby at rev2 but something keeps its workloads running.
+    a.status.role = Some(Role::Standby);
+    a.last_applied = Some("rev2".into());
+    let out = b.pass(&to_b, "rev2", ts(0), a.as_peer());
+    assert_eq!(out.phase, Phase::WaitingForPeer);
+    assert!(
+        b.step(step::FENCE)
+            .message
+            .contains("still runs 2 workload(s)")
+    );
+    let out = b.pass(&to_b, "rev2", ts(150), a.as_peer());
+    assert_eq!(out.phase, Phase::WaitingForPeer);
+    assert_eq!(
+        b.step(step::FENCE).time,
+        ts(0),
+        "waiting since the first pass"
+    );
+    let out = b.pass(&to_b, "rev2", ts(301), a.as_peer());
+    assert_eq!(out.phase, Phase::Stalled);
+    let stalled = out
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Stalled")
+        .unwrap();
+    assert_eq!(stalled.reason, "PeerStillRunning");
+    assert!(stalled.message.contains("after 300s"));
+    assert!(
+        stalled
+            .message
+            .contains("drgitops failover --plan mysql --to us-east-1a"),
+        "{}",
+        stalled.message
+    );
+    let ready = out.conditions.iter().find(|c| c.type_ == "Ready").unwrap();
+    assert_eq!(ready.status, "False");
+    assert!(b.scale_ups.is_empty());
+    // Still stalled later; once the peer stops, the transition carries on by itself.
+    assert_eq!(
+        b.pass(&to_b, "rev2", ts(400), a.as_peer()).phase,
+        Phase::Stalled
+    );
+    a.workloads.iter_mut().for_each(|w| w.replicas = Some(0));
+    let out = b.pass(&to_b, "rev2", ts(401), a.as_peer());
+    assert_eq!(out.phase, Phase::Activating);
+    assert_eq!(b.scale_ups.len(), 2);
+}
+
+#[test]
+fn peer_without_drplan_is_waited_for() {
+    let mut b = Cluster::standby(B, "rev1");
+    let peer = Peer::Reachable {
+        plan: None,
+        running_workloads: Some(0),
+    };
+    let out = b.pass(&spec(Mode::Async, B), "rev2", ts(0), peer);
+    assert_eq!(out.phase, Phase::WaitingForPeer);
+    assert!(
+        b.step(step::FENCE)
+            .message
+            .contains("has no DRPlan mysql/mysql")
+    );
+}
+
+/// The reference run of a planned failover, then the same run killed after every single operation (a status
+/// write or one action) and restarted: it must end in the same state with every step done exactly once.
+#[test]
+fn crash_between_any_two_steps_finishes_the_transition_exactly_once() {
+    let to_b = spec(Mode::Async, B);
+    let mut ref_a = Cluster::running(A, "rev1");
+    let mut ref_b = Cluster::standby(B, "rev1");
+    converge(&mut ref_a, &mut ref_b, &to_b, "rev2", 0);
+
+    let mut crashed_somewhere = false;
+    for crash_at in 0..40 {
+        for crash_b in [false, true] {
+            let mut a = Cluster::running(A, "rev1");
+            let mut b = Cluster::standby(B, "rev1");
+            let mut ops = 0;
+            // Run until the crash point: each pass writes status, then performs actions one by one.
+            'run: for round in 0..20 {
+                for on_b in [false, true] {
+                    let (me, peer) = if on_b { (&mut b, &a) } else { (&mut a, &b) };
+                    let peer = peer.as_peer();
+                    let out = plan(&to_b, &me.observe("rev2", ts(round), peer));
+                    let crashing = on_b == crash_b;
+                    if crashing && ops == crash_at {
+                        crashed_somewhere = true;
+                        break 'run;
+                    }
+                    me.write_status(&out, "rev2");
+                    if crashing {
+                        ops += 1;
+                    }
+                    for action in &out.actions {
+                        if crashing && ops == crash_at {
+                            crashed_somewhere = true;
+                            break 'run;
+                        }
+                        me.perform(action, false);
+                        if crashing {
+                            ops += 1;
+                        }
+                    }
+                }
+            }
+            // Restart both reconcilers (status is what was written before the crash) and finish.
+            converge(&mut a, &mut b, &to_b, "rev2", 100);
+            for (name, want) in [("mysql", Some(3)), ("web", Some(2))] {
+                assert_eq!(b.replicas(name), want, "crash at {crash_at} on b={crash_b}");
+                assert_eq!(
+                    a.replicas(name),
+                    Some(0),
+                    "crash at {crash_at} on b={crash_b}"
+                );
+            }
+            assert_eq!(a.annotation("mysql"), Some("3"));
+            assert_eq!(a.annotation("web"), Some("2"));
+            // Each workload was scaled up once, to its count, and each count recorded once, never as 0.
+            assert_eq!(
+                b.scale_ups, ref_b.scale_ups,
+                "crash at {crash_at} on b={crash_b}"
+            );
+            assert_eq!(
+                a.recorded, ref_a.recorded,
+                "crash at {crash_at} on b={crash_b}"
+            );
+            assert!(a.recorded.iter().all(|(_, n)| *n > 0));
+            assert_eq!(a.schedule, ref_a.schedule);
+            assert_eq!(b.schedule, ref_b.schedule);
+            assert_eq!(a.cron_jobs, ref_a.cron_jobs);
+            assert_eq!(b.cron_jobs, ref_b.cron_jobs);
+            assert_eq!(b.static_copies, ref_b.static_copies);
+            assert_eq!(
+                (a.status.role, b.status.role),
+                (Some(Role::Standby), Some(Role::Primary))
+            );
+            assert!(b.status.transition.as_ref().unwrap().finished_at.is_some());
+            assert_eq!(b.last_applied.as_deref(), Some("rev2"));
+        }
+    }
+    assert!(crashed_somewhere);
+}
+
+#[test]
+fn protect_finishes_when_stork_keeps_the_schedule_suspended_or_its_static_copy_holds_the_name() {
+    let to_b = spec(Mode::Async, B);
+    let ready_peer = || {
+        let mut a = Cluster::running(A, "rev1");
+        a.status.role = Some(Role::Standby);
+        a.last_applied = Some("rev2".into());
+        a.workloads.iter_mut().for_each(|w| w.replicas = Some(0));
+        a
+    };
+    // The apply leaves the schedule suspended (Stork suspended it): done after one apply.
+    let a = ready_peer();
+    let mut b = Cluster::standby(B, "rev1");
+    let out = b.pass(&to_b, "rev2", ts(0), a.as_peer());
+    assert!(
+        out.actions
+            .iter()
+            .all(|x| !matches!(x, Action::ApplyRoleObjects)),
+        "activation comes first"
+    );
+    let out = b.pass(&to_b, "rev2", ts(1), a.as_peer());
+    assert_eq!(out.actions, [Action::ApplyRoleObjects]);
+    b.schedule = Some(Schedule {
+        namespace: "mysql".into(),
+        name: "mysql".into(),
+        suspend: true,
+        static_copy: false,
+    });
+    let out = b.pass(&to_b, "rev2", ts(3), a.as_peer());
+    assert!(out.complete && out.actions.is_empty(), "{out:?}");
+    assert!(
+        b.step(step::PROTECT)
+            .message
+            .contains("applied but suspended")
+    );
+
+    // Stork's static copy of the old primary's schedule holds the name: one apply (which leaves it alone), done.
+    let mut b = Cluster::standby(B, "rev1");
+    b.foreign_copy_holds_name = true;
+    b.schedule = Some(Schedule {
+        namespace: "mysql".into(),
+        name: "mysql".into(),
+        suspend: true,
+        static_copy: true,
+    });
+    let applies = (0..4)
+        .map(|i| b.pass(&to_b, "rev2", ts(i), a.as_peer()))
+        .filter(|out| out.actions.contains(&Action::ApplyRoleObjects))
+        .count();
+    assert_eq!(applies, 1);
+    assert_eq!(b.phase, Some(Phase::Ready));
+    assert!(
+        b.step(step::PROTECT).message.contains("static copy"),
+        "{:?}",
+        b.step(step::PROTECT)
+    );
+}
+
+#[test]
+fn scale_down_records_running_counts_and_never_zero() {
+    let mut a = Cluster::running(A, "rev1");
+    a.workloads = vec![
+        // Running without annotation: record its count.
+        workload(WorkloadKind::Deployment, "api", Some(4), None),
+        // Unset replicas means 1.
+        workload(WorkloadKind::Deployment, "worker", None, None),
+        // Already stopped with a count: untouched, the count is kept.
+        workload(WorkloadKind::StatefulSet, "db", Some(0), Some("5")),
+        // Annotation already right: only scale.
+        workload(WorkloadKind::ReplicaSet, "cache", Some(2), Some("2")),
+        // Annotation stale: the running count wins.
+        workload(WorkloadKind::Deployment, "front", Some(6), Some("1")),
+    ];
+    a.schedule = None;
+    let out = a.pass(&spec(Mode::Async, B), "rev2", ts(0), unreachable());
+    assert_eq!(
+        out.actions,
+        [
+            Action::ScaleDown {
+                workload: wref(WorkloadKind::Deployment, "api"),
+                record: Some(4)
+            },
+            Action::ScaleDown {
+                workload: wref(WorkloadKind::Deployment, "worker"),
+                record: Some(1)
+            },
+            Action::ScaleDown {
+                workload: wref(WorkloadKind::ReplicaSet, "cache"),
+                record: None
+            },
+            Action::ScaleDown {
+                workload: wref(WorkloadKind::Deployment, "front"),
+                record: Some(6)
+            },
+        ]
+    );
+    assert_eq!(
+        a.step(step::SUSPEND_SCHEDULE).message,
+        "no MigrationSchedule to suspend"
+    );
+    assert_eq!(a.annotation("db"), Some("5"));
+    assert_eq!(out.phase, Phase::Deactivating);
+}
+
+#[test]
+fn activation_reads_either_spelling_and_skips_invalid_counts() {
+    let mut b = Cluster::standby(B, "rev1");
+    b.workloads = vec![
+        Workload {
+            workload: wref(WorkloadKind::Deployment, "legacy"),
+            replicas: Some(0),
+            replicas_annotation: None,
+            legacy_replicas_annotation: Some("4".into()),
+        },
+        workload(WorkloadKind::Deployment, "broken", Some(0), Some("three")),
+        workload(WorkloadKind::Deployment, "zero", Some(0), Some("0")),
+    ];
+    let out = b.pass(&spec(Mode::Async, B), "rev2", ts(0), unreachable());
+    let scale_ups: Vec<&Action> = out
+        .actions
+        .iter()
+        .filter(|a| matches!(a, Action::ScaleUp { .. }))
+        .collect();
+    assert_eq!(
+        scale_ups,
+        [&Action::ScaleUp {
+            workload: wref(WorkloadKind::Deployment, "legacy"),
+            replicas: 4
+        }]
+    );
+    assert!(
+        b.step(step::ACTIVATE)
+            .message
+            .contains("broken has stork.libopenstorage.org/migrationReplicas")
+    );
+    assert_eq!(b.replicas("zero"), Some(0));
+}
+
+#[test]
+fn steady_roles_do_nothing_even_when_a_primary_workload_is_scaled_to_zero_by_hand() {
+    let mut a = Cluster::running(A, "rev1");
+    // A person scaled web to 0 and the webhook recorded its count: a steady primary leaves it alone.
+    a.workloads[1].replicas = Some(0);
+    a.workloads[1].replicas_annotation = Some("2".into());
+    let b = Cluster::standby(B, "rev1");
+    let out = a.pass(&spec(Mode::Async, A), "rev1", ts(0), b.as_peer());
+    assert_eq!(
+        (
+            out.phase,
+            out.actions.len(),
+            out.complete,
+            out.hold_role_objects
+        ),
+        (Phase::Ready, 0, true, false)
+    );
+    assert!(out.transition.is_none());
+    let mut b = b;
+    let out = b.pass(&spec(Mode::Async, A), "rev1", ts(0), a.as_peer());
+    assert_eq!(
+        (out.phase, out.actions.len(), out.complete),
+        (Phase::Ready, 0, true)
+    );
+    let ready = out.conditions.iter().find(|c| c.type_ == "Ready").unwrap();
+    assert_eq!(ready.status, "True");
+}
+
+#[test]
+fn standby_stops_applications_it_finds_running_without_a_role_change() {
+    let mut b = Cluster::standby(B, "rev1");
+    b.workloads[1].replicas = Some(2);
+    let out = b.pass(&spec(Mode::Async, A), "rev1", ts(0), unreachable());
+    assert_eq!(out.phase, Phase::Deactivating);
+    assert_eq!(
+        out.actions,
+        [Action::ScaleDown {
+            workload: wref(WorkloadKind::Deployment, "web"),
+            record: None
+        }]
+    );
+}
+
+#[test]
+fn unknown_local_domain_stalls_with_the_way_out() {
+    let mut b = Cluster::standby("eu-west-1a", "rev1");
+    let out = b.pass(&spec(Mode::Async, B), "rev2", ts(0), unreachable());
+    assert_eq!(out.phase, Phase::Stalled);
+    assert!(out.actions.is_empty());
+    let stalled = out
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Stalled")
+        .unwrap();
+    assert!(
+        stalled
+            .message
+            .contains("eu-west-1a is not among spec.domains [us-east-1a, us-east-1b]")
+    );
+}
+
+#[test]
+fn metro_domain_change_on_a_steady_primary_is_a_transition_without_fencing() {
+    let mut a = Cluster::running(A, "rev1");
+    a.cluster_domains = Some(vec![
+        DomainState {
+            name: A.into(),
+            active: true,
+        },
+        DomainState {
+            name: B.into(),
+            active: true,
+        },
+    ]);
+    let mut s = spec(Mode::Metro, A);
+    s.domains[1].active = false;
+    let out = a.pass(&s, "rev2", ts(0), unreachable());
+    assert!(matches!(
+        out.actions.as_slice(),
+        [Action::CreateDomainUpdate { active: false, .. }]
+    ));
+    let names: Vec<String> = out
+        .transition
+        .unwrap()
+        .steps
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+    assert_eq!(names, ["metro", "protect"]);
+    assert!(!out.hold_role_objects);
+}
+
+#[test]
+fn conditions_keep_their_last_transition_time_while_unchanged() {
+    let mut b = Cluster::standby(B, "rev1");
+    let peer = Peer::Reachable {
+        plan: None,
+        running_workloads: None,
+    };
+    b.pass(&spec(Mode::Async, B), "rev2", ts(0), peer.clone());
+    let out = b.pass(&spec(Mode::Async, B), "rev2", ts(10), peer);
+    let reconciling = out
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Reconciling")
+        .unwrap();
+    assert_eq!(
+        (
+            reconciling.status.as_str(),
+            reconciling.last_transition_time
+        ),
+        ("True", ts(0))
+    );
+    assert_eq!(reconciling.reason, "Fence");
+}
+
+#[test]
+fn status_serializes_with_the_documented_field_names() {
+    let t = Transition {
+        from: A.into(),
+        to: B.into(),
+        revision: "abc".into(),
+        started_at: ts(0),
+        finished_at: None,
+        steps: vec![Step {
+            name: "fence".into(),
+            state: StepState::Waiting,
+            message: "m".into(),
+            time: ts(1),
+        }],
+    };
+    let v = serde_json::to_value(&t).unwrap();
+    assert_eq!(v["startedAt"], "2026-09-21T14:13:20Z");
+    assert!(v.get("finishedAt").is_none());
+    assert_eq!(v["steps"][0]["state"], "Waiting");
+    let back: Transition = serde_json::from_value(v).unwrap();
+    assert_eq!(back, t);
+}
+
+#[test]
+fn domain_update_names_are_valid_object_names() {
+    let name = domain_update_name("My_Plan", "US.East_1a", true, "sha1:ABCDEF0123");
+    assert_eq!(name, "drgitops-my-plan-us.east-1a-activate-sha1abcd");
+    assert!(name.len() <= 253);
+}
+
+#[test]
+fn step_names_read_back_as_written() {
+    for step in StepName::ALL {
+        assert_eq!(StepName::parse(step.as_str()), Some(step));
+    }
+    assert_eq!(StepName::parse("fense"), None, "a mistyped name is no step");
+}
