@@ -6,6 +6,8 @@
 //! the marker, as in `--- {a: 1}`, belongs to the new document), a `...` line ends one, and a document of only
 //! comments and blank lines is no document.
 
+pub mod edit;
+
 use std::ops::Range;
 
 /// One document of a YAML stream.
