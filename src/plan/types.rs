@@ -364,6 +364,59 @@ impl DRPlan {
     }
 }
 
+/// `status.phase`: a one-word summary of where a plan stands on this cluster. Written as its name; a stored
+/// phase this version does not know is kept as text where it is read ([`DRPlanStatus::phase`] stays a string).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Phase {
+    /// Primary, in role: applications run here and migrations to the peer are scheduled.
+    Protected,
+    /// Standby, in role: applications stopped, receiving migrations.
+    Standby,
+    /// In its role with nothing left to do in a transition (the planner's view before the controller's apply).
+    Ready,
+    /// Waiting for Stork to (de)activate cluster domains.
+    WaitingForStorage,
+    /// Waiting for the old primary to stop its applications.
+    WaitingForPeer,
+    /// Starting the applications here.
+    Activating,
+    /// Stopping the applications here.
+    Deactivating,
+    /// Applied, but something the plan relies on is missing or not ready (the Ready condition says what).
+    Degraded,
+    /// Cannot proceed without a change; the Stalled condition says what to commit.
+    Stalled,
+    /// Reconciliation suspended by the plan's suspend annotation.
+    Suspended,
+    /// A transient error; retried with backoff.
+    Error,
+}
+
+impl Phase {
+    /// The name written to `status.phase`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Phase::Protected => "Protected",
+            Phase::Standby => "Standby",
+            Phase::Ready => "Ready",
+            Phase::WaitingForStorage => "WaitingForStorage",
+            Phase::WaitingForPeer => "WaitingForPeer",
+            Phase::Activating => "Activating",
+            Phase::Deactivating => "Deactivating",
+            Phase::Degraded => "Degraded",
+            Phase::Stalled => "Stalled",
+            Phase::Suspended => "Suspended",
+            Phase::Error => "Error",
+        }
+    }
+}
+
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// This cluster's role in a plan.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum Role {

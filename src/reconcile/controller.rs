@@ -33,7 +33,7 @@ use crate::cluster::diff;
 use crate::plan::render::{self, RenderInputs, StorageOptions};
 use crate::plan::transition::WAIT_RECHECK_SECONDS;
 use crate::plan::validate;
-use crate::plan::{Condition, DRPlan, DRPlanStatus, Mode, Role};
+use crate::plan::{Condition, DRPlan, DRPlanStatus, Mode, Phase, Role};
 use crate::reconcile::transition::{Gate, TransitionExecutor};
 use crate::source::sync::SourceState;
 use crate::stork::keys::{
@@ -67,7 +67,7 @@ pub struct ControllerConfig {
 pub struct PlanReport {
     pub plan: String,
     pub role: Option<Role>,
-    pub phase: String,
+    pub phase: Phase,
     /// `Ready` condition status.
     pub ready: bool,
     /// An error worth retrying with backoff (API errors, throttling); permanent problems are reported in
@@ -389,7 +389,7 @@ impl PlanController {
                 return PlanReport {
                     plan: plan_id(plan),
                     role: Some(role),
-                    phase: outcome.phase.to_string(),
+                    phase: outcome.phase,
                     ready: false,
                     retry: false,
                     message,

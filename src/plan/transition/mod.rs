@@ -27,7 +27,7 @@ use jiff::Timestamp;
 pub use self::model::*;
 pub use self::steps::StepName;
 use self::steps::*;
-pub use super::types::{Mode, Role};
+pub use super::types::{Mode, Phase, Role};
 use crate::stork::keys;
 
 /// The replica annotation Stork writes on scaled-down workloads (and the one we write).

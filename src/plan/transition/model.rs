@@ -7,6 +7,7 @@ use std::fmt;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use super::super::types::Phase;
 use super::super::types::{self as plan_types, DRPlan, DRPlanStatus};
 use super::{LEGACY_REPLICAS_ANNOTATION, REPLICAS_ANNOTATION, StepName};
 use super::{Mode, Role};
@@ -317,36 +318,6 @@ pub enum Action {
     },
     /// Render and apply this role's objects now (the protect step).
     ApplyRoleObjects,
-}
-
-/// `status.phase`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Phase {
-    /// In its role, nothing left to do.
-    Ready,
-    /// Waiting for Stork to (de)activate cluster domains.
-    WaitingForStorage,
-    /// Waiting for the old primary to stop its applications.
-    WaitingForPeer,
-    /// Starting the applications here.
-    Activating,
-    /// Stopping the applications here.
-    Deactivating,
-    /// Cannot proceed without a change; the Stalled condition says what to commit.
-    Stalled,
-}
-
-impl fmt::Display for Phase {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Phase::Ready => "Ready",
-            Phase::WaitingForStorage => "WaitingForStorage",
-            Phase::WaitingForPeer => "WaitingForPeer",
-            Phase::Activating => "Activating",
-            Phase::Deactivating => "Deactivating",
-            Phase::Stalled => "Stalled",
-        })
-    }
 }
 
 /// A Kubernetes Event to emit on the DRPlan.

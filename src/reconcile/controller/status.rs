@@ -18,16 +18,16 @@ impl PlanController {
         let source_failure = source.failure_for(&id).cloned();
         let (phase, ready, reason, message) = match (&source_failure, &applied.degraded) {
             (Some(failure), _) => (
-                "Stalled",
+                Phase::Stalled,
                 false,
                 "InvalidCommit",
                 format!("{failure}; still holding the last good revision"),
             ),
-            (None, Some((reason, message))) => ("Degraded", false, *reason, message.clone()),
+            (None, Some((reason, message))) => (Phase::Degraded, false, *reason, message.clone()),
             (None, None) => {
                 let phase = match role {
-                    Role::Primary => "Protected",
-                    Role::Standby => "Standby",
+                    Role::Primary => Phase::Protected,
+                    Role::Standby => Phase::Standby,
                 };
                 let mut message = match role {
                     Role::Primary => {
@@ -79,7 +79,7 @@ impl PlanController {
         PlanReport {
             plan: id,
             role: Some(role),
-            phase: phase.into(),
+            phase,
             ready,
             retry: false,
             message,
@@ -99,7 +99,7 @@ impl PlanController {
         let message = format!(
             "reconciliation suspended by the annotation {SUSPEND_ANNOTATION}: \"true\"; remove it to resume"
         );
-        status.phase = Some("Suspended".into());
+        status.phase = Some(Phase::Suspended.to_string());
         status.conditions = conditions(
             previous_conditions(plan),
             plan.metadata.generation,
@@ -107,7 +107,7 @@ impl PlanController {
             None,
             None,
         );
-        if plan.status.as_ref().and_then(|s| s.phase.as_deref()) != Some("Suspended")
+        if plan.status.as_ref().and_then(|s| s.phase.as_deref()) != Some(Phase::Suspended.as_str())
             && !self.config.dry_run
         {
             self.event(plan, EventType::Normal, "Suspended", &message)
@@ -118,7 +118,7 @@ impl PlanController {
         PlanReport {
             plan: plan_id(plan),
             role: Some(role),
-            phase: "Suspended".into(),
+            phase: Phase::Suspended,
             ready: true,
             retry: false,
             message,
@@ -137,8 +137,12 @@ impl PlanController {
         let id = plan_id(plan);
         let revision = plan.annotations().get(REVISION_ANNOTATION).cloned();
         let mut status = base_status(plan, local_domain, role, source, revision);
-        let phase = if problem.stalled { "Stalled" } else { "Error" };
-        status.phase = Some(phase.into());
+        let phase = if problem.stalled {
+            Phase::Stalled
+        } else {
+            Phase::Error
+        };
+        status.phase = Some(phase.to_string());
         let reconciling = if problem.stalled {
             None
         } else {
@@ -165,7 +169,7 @@ impl PlanController {
         PlanReport {
             plan: id,
             role,
-            phase: phase.into(),
+            phase,
             ready: false,
             retry: !problem.stalled,
             message: problem.message,
@@ -215,7 +219,7 @@ impl PlanController {
                 .await;
         }
         let mut status = plan.previous.clone();
-        status.phase = Some("Stalled".into());
+        status.phase = Some(Phase::Stalled.to_string());
         status.observed_generation = plan.generation;
         status.conditions = conditions(
             &plan.previous.conditions,
@@ -230,7 +234,7 @@ impl PlanController {
         PlanReport {
             plan: id,
             role: plan.previous.role,
-            phase: "Stalled".into(),
+            phase: Phase::Stalled,
             ready: false,
             retry: false,
             message,

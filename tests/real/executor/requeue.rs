@@ -136,7 +136,7 @@ async fn a_plan_waiting_at_the_fence_proceeds_soon_after_the_peer_stands_by() {
         .iter()
         .find(|p| p.plan == "mysql/mysql")
         .expect("mysql reported");
-    assert_eq!(plan.phase, "WaitingForPeer", "{plan:?}");
+    assert_eq!(plan.phase.as_str(), "WaitingForPeer", "{plan:?}");
     assert!(!waiting.retry, "waiting is not an error: {waiting:?}");
     let after = waiting
         .plans
