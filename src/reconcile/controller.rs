@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{ObjectReference, Secret};
 use kube::api::{Api, ApiResource, DynamicObject, ListParams};
-use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
+use kube::runtime::events::EventType;
 use kube::{Resource, ResourceExt};
 use serde_json::{Value, json};
 
@@ -35,6 +35,7 @@ use crate::plan::transition::WAIT_RECHECK_SECONDS;
 use crate::plan::validate;
 use crate::plan::{Condition, DRPlan, DRPlanStatus, Mode, Phase, Role};
 use crate::reconcile::transition::{Gate, TransitionExecutor};
+use crate::runtime::events::Events;
 use crate::source::sync::SourceState;
 use crate::stork::keys::{
     MANAGED_BY, PLAN_LABEL, REVISION_ANNOTATION, STATIC_COPY, STORK_API_VERSION, SUSPEND_ANNOTATION,
@@ -164,20 +165,16 @@ struct Applied {
 pub struct PlanController {
     applier: Applier,
     config: ControllerConfig,
-    recorder: Recorder,
+    events: Events,
     /// Peer probes of the current pass, by kubeconfig: plans sharing a peer wait for one probe, not one each.
     probes: tokio::sync::Mutex<BTreeMap<String, bool>>,
 }
 
 impl PlanController {
     pub fn new(client: kube::Client, config: ControllerConfig) -> Self {
-        let reporter = Reporter {
-            controller: "drgitops".into(),
-            instance: Some(config.instance.clone()),
-        };
         PlanController {
             applier: Applier::new(client.clone()),
-            recorder: Recorder::new(client, reporter),
+            events: Events::new(client, &config.instance),
             config,
             probes: tokio::sync::Mutex::new(BTreeMap::new()),
         }

@@ -34,9 +34,10 @@ use k8s_openapi::api::batch::v1::CronJob as KubeCronJob;
 use kube::api::{
     ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams,
 };
-use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
-use kube::{Api, Client, Config, Resource, ResourceExt};
+use kube::runtime::events::EventType;
+
+use crate::runtime::events::Events;
+use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::{Value, json};
 use thiserror::Error;
 
@@ -86,7 +87,7 @@ pub struct TransitionExecutor {
     client: Client,
     peer_timeout: Duration,
     parallelism: usize,
-    recorder: Option<Recorder>,
+    events: Option<Events>,
 }
 
 impl TransitionExecutor {
@@ -96,17 +97,13 @@ impl TransitionExecutor {
             client,
             peer_timeout,
             parallelism: DEFAULT_PARALLELISM,
-            recorder: None,
+            events: None,
         }
     }
 
     /// Emit the planner's Events as Kubernetes Events on the DRPlan, reported as `instance`.
     pub fn with_events(mut self, instance: &str) -> Self {
-        let reporter = Reporter {
-            controller: "drgitops".into(),
-            instance: Some(instance.into()),
-        };
-        self.recorder = Some(Recorder::new(self.client.clone(), reporter));
+        self.events = Some(Events::new(self.client.clone(), instance));
         self
     }
 
@@ -262,26 +259,19 @@ impl TransitionExecutor {
     }
 
     async fn emit(&self, plan: &DRPlan, outcome: &Outcome) {
-        let Some(recorder) = &self.recorder else {
+        let Some(events) = &self.events else {
             return;
         };
         let reference = plan.object_ref(&());
         for e in &outcome.events {
-            let event = KubeEvent {
-                type_: if e.type_ == "Warning" {
-                    EventType::Warning
-                } else {
-                    EventType::Normal
-                },
-                reason: e.reason.clone(),
-                note: Some(e.message.chars().take(1000).collect()),
-                action: "Transition".into(),
-                secondary: None,
+            let type_ = if e.type_ == "Warning" {
+                EventType::Warning
+            } else {
+                EventType::Normal
             };
-            if let Err(err) = recorder.publish(&event, &reference).await {
-                // Events are best effort: the status holds the same facts.
-                tracing::warn!(reason = %e.reason, "cannot publish event: {err}");
-            }
+            events
+                .publish(&reference, type_, "Transition", &e.reason, &e.message)
+                .await;
         }
     }
 }

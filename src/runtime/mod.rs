@@ -1,10 +1,12 @@
-//! What a long-running drgitops process needs besides its job: logging, signals, the leader lease, and the
-//! reconciler's metrics registry.
+//! What a long-running drgitops process needs besides its job: logging, signals, the leader lease, the
+//! reconciler's metrics registry, Events, and the client for the peer cluster.
 //!
 //! Depends on nothing else in the crate but the admission span's name; `source`, `reconcile`, `webhook` and
 //! `cli` use it.
 
+pub mod events;
 pub mod leader;
 pub mod logging;
 pub mod metrics;
+pub mod peer;
 pub mod signals;

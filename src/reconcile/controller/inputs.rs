@@ -76,7 +76,7 @@ impl PlanController {
         if let Some(known) = self.probes.lock().await.get(kubeconfig) {
             return *known;
         }
-        let reachable = peer_reachable(kubeconfig, self.config.peer_timeout).await;
+        let reachable = crate::runtime::peer::reachable(kubeconfig, self.config.peer_timeout).await;
         self.probes
             .lock()
             .await
@@ -132,22 +132,4 @@ pub(super) fn secret_value(secret: &Secret, key: &str) -> Option<String> {
         .as_ref()
         .and_then(|d| d.get(key))
         .cloned()
-}
-
-/// Whether the API server of the peer kubeconfig answers `/version` within `timeout`.
-pub async fn peer_reachable(kubeconfig: &str, timeout: Duration) -> bool {
-    let probe = async {
-        let parsed = kube::config::Kubeconfig::from_yaml(kubeconfig).ok()?;
-        let mut config = kube::Config::from_custom_kubeconfig(
-            parsed,
-            &kube::config::KubeConfigOptions::default(),
-        )
-        .await
-        .ok()?;
-        config.connect_timeout = Some(timeout);
-        config.read_timeout = Some(timeout);
-        let client = kube::Client::try_from(config).ok()?;
-        client.apiserver_version().await.ok()
-    };
-    matches!(tokio::time::timeout(timeout, probe).await, Ok(Some(_)))
 }

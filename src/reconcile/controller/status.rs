@@ -281,8 +281,7 @@ impl PlanController {
             .await;
     }
 
-    /// Publishes an Event on the object `plan` points at. Repeats of the same reason and note are counted as one
-    /// Event's series, so a plan that stays Stalled does not add an Event per pass.
+    /// Publishes an Event on the object `plan` points at (see [`crate::runtime::events::Events::publish`]).
     pub(super) async fn event_on(
         &self,
         plan: &ObjectReference,
@@ -290,25 +289,9 @@ impl PlanController {
         reason: &str,
         note: &str,
     ) {
-        let mut note = note.to_string();
-        // The API server caps an Event's note at 1 kB.
-        if note.len() > 1000 {
-            let mut cut = 1000;
-            while !note.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            note.truncate(cut);
-        }
-        let event = KubeEvent {
-            type_,
-            reason: reason.to_string(),
-            note: Some(note),
-            action: "Reconcile".into(),
-            secondary: None,
-        };
-        if let Err(err) = self.recorder.publish(&event, plan).await {
-            tracing::debug!("cannot publish event: {err}");
-        }
+        self.events
+            .publish(plan, type_, "Reconcile", reason, note)
+            .await;
     }
 }
 

@@ -167,7 +167,7 @@ impl TransitionExecutor {
         namespaces: &BTreeSet<String>,
     ) -> Peer {
         let ask = async {
-            let client = peer_client(kubeconfig, self.peer_timeout).await?;
+            let client = crate::runtime::peer::client(kubeconfig, self.peer_timeout).await?;
             let plans: Api<DRPlan> = Api::namespaced(client.clone(), &spec.namespace);
             let plan = match plans.get_opt(&spec.name).await {
                 Ok(plan) => plan,
@@ -220,18 +220,6 @@ pub(super) fn empty_observation(local_domain: &str, revision: &str) -> Observed 
         },
         previous: PreviousStatus::default(),
     }
-}
-
-/// A client for the peer from its kubeconfig, with the peer timeout on connect and read.
-pub(super) async fn peer_client(kubeconfig: &str, timeout: Duration) -> Result<Client, String> {
-    let kubeconfig =
-        Kubeconfig::from_yaml(kubeconfig).map_err(|e| format!("invalid peer kubeconfig: {e}"))?;
-    let mut config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-        .await
-        .map_err(|e| format!("invalid peer kubeconfig: {e}"))?;
-    config.connect_timeout = Some(timeout);
-    config.read_timeout = Some(timeout);
-    Client::try_from(config).map_err(|e| format!("cannot build a client for the peer: {e}"))
 }
 
 pub(super) fn stork_resource(kind: &str) -> ApiResource {
