@@ -74,18 +74,12 @@ async fn serve(args: WebhookArgs) -> anyhow::Result<ExitCode> {
     );
 
     let (stop_tx, stop_rx) = watch::channel(false);
-    let (admin_stop_tx, mut admin_stop_rx) = watch::channel(false);
-    let admin_router = admin::router(readiness.clone(), metrics.clone());
-    let admin_task = tokio::spawn(async move {
-        let result = axum::serve(admin_listener, admin_router)
-            .with_graceful_shutdown(async move {
-                let _ = admin_stop_rx.wait_for(|stop| *stop).await;
-            })
-            .await;
-        if let Err(err) = result {
-            tracing::error!(error = %err, "admin server failed");
-        }
-    });
+    let (admin_stop_tx, admin_stop_rx) = watch::channel(false);
+    let admin_task = crate::runtime::admin::serve(
+        admin_listener,
+        admin::router(readiness.clone(), metrics.clone()),
+        admin_stop_rx,
+    );
     if let Some(dir) = args.policies.clone() {
         tokio::spawn(config::watch(
             dir,

@@ -14,7 +14,7 @@ use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::post;
 use futures::StreamExt;
 use kube::core::PartialObjectMeta;
 use kube::runtime::{WatchStreamExt, watcher};
@@ -22,6 +22,7 @@ use tokio::sync::{Mutex, Notify, watch};
 
 use crate::plan::DRPlan;
 use crate::reconcile::controller::{ControllerConfig, PassReport, PlanController};
+use crate::runtime::admin;
 use crate::runtime::leader::LeaderElector;
 use crate::runtime::metrics::{HookLabels, Metrics, Outcome, ReconcileLabels};
 use crate::source::git::GitSourceConfig;
@@ -231,12 +232,24 @@ impl Reconciler {
 
     /// The admin router: `/livez`, `/readyz`, `/metrics`, `POST /hooks/git`.
     pub fn admin_router(self: &Arc<Self>) -> Router {
-        Router::new()
-            .route("/livez", get(|| async { "ok" }))
-            .route("/readyz", get(readyz))
-            .route("/metrics", get(metrics))
-            .route("/hooks/git", post(git_hook))
-            .with_state(self.clone())
+        let (ready, metrics) = (self.clone(), self.clone());
+        admin::router(
+            Arc::new(move || {
+                if !ready.ready.load(Ordering::SeqCst) {
+                    Err("the API server has not answered yet".into())
+                } else if !ready.synced.load(Ordering::SeqCst) {
+                    Err("DRPlans not listed yet".into())
+                } else {
+                    Ok(())
+                }
+            }),
+            Arc::new(move || metrics.metrics.encode()),
+        )
+        .merge(
+            Router::new()
+                .route("/hooks/git", post(git_hook))
+                .with_state(self.clone()),
+        )
     }
 
     fn elector(&self) -> LeaderElector {
@@ -385,35 +398,6 @@ async fn watch_plans(client: kube::Client, trigger: Arc<Notify>, synced: Arc<Ato
     }
 }
 
-async fn readyz(State(reconciler): State<Arc<Reconciler>>) -> Response {
-    if !reconciler.ready.load(Ordering::SeqCst) {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not ready: the API server has not answered yet\n",
-        )
-            .into_response()
-    } else if !reconciler.synced.load(Ordering::SeqCst) {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not ready: DRPlans not listed yet\n",
-        )
-            .into_response()
-    } else {
-        (StatusCode::OK, "ok").into_response()
-    }
-}
-
-async fn metrics(State(reconciler): State<Arc<Reconciler>>) -> Response {
-    (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        reconciler.metrics.encode(),
-    )
-        .into_response()
-}
-
 /// `POST /hooks/git`: checks the signature and triggers a fetch. The payload is never trusted: the branch is
 /// re-resolved by the fetch.
 async fn git_hook(State(reconciler): State<Arc<Reconciler>>, request: Request<Body>) -> Response {
@@ -485,35 +469,16 @@ async fn git_hook(State(reconciler): State<Arc<Reconciler>>, request: Request<Bo
 pub async fn serve_admin(
     reconciler: &Arc<Reconciler>,
     addr: &str,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) -> Result<(SocketAddr, tokio::task::JoinHandle<()>), RunError> {
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|source| RunError::Listen {
-            addr: addr.into(),
-            source,
-        })?;
-    let local = listener.local_addr().map_err(|source| RunError::Listen {
+    let (listener, local) = admin::bind(addr).await.map_err(|source| RunError::Listen {
         addr: addr.into(),
         source,
     })?;
-    let router = reconciler.admin_router();
-    let handle = tokio::spawn(async move {
-        let stop = async move {
-            while !*shutdown.borrow() {
-                if shutdown.changed().await.is_err() {
-                    break;
-                }
-            }
-        };
-        if let Err(err) = axum::serve(listener, router)
-            .with_graceful_shutdown(stop)
-            .await
-        {
-            tracing::error!("admin server: {err}");
-        }
-    });
-    Ok((local, handle))
+    Ok((
+        local,
+        admin::serve(listener, reconciler.admin_router(), shutdown),
+    ))
 }
 
 /// Exponential backoff between retries of a failed pass.

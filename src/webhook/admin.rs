@@ -1,4 +1,4 @@
-//! The admin port (plain HTTP): `/livez`, `/readyz`, `/metrics`.
+//! The webhook's admin port (plain HTTP, served by [`crate::runtime::admin`]): `/livez`, `/readyz`, `/metrics`.
 //!
 //! In: the readiness flags and the metrics registry. Out: an axum router. `/readyz` is true only once the TLS
 //! certificate is loaded and every cluster cache has synced, and false again from the moment shutdown begins, so
@@ -8,10 +8,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::Router;
-use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
-use axum::routing::get;
 
 use super::metrics::Metrics;
 
@@ -66,36 +62,10 @@ impl Readiness {
     }
 }
 
-#[derive(Clone)]
-struct AdminState {
-    readiness: Arc<Readiness>,
-    metrics: Arc<Metrics>,
-}
-
+/// The admin router of the webhook: ready once TLS and the caches are, metrics from `metrics`.
 pub fn router(readiness: Arc<Readiness>, metrics: Arc<Metrics>) -> Router {
-    Router::new()
-        .route("/livez", get(|| async { "ok\n" }))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics_text))
-        .with_state(AdminState { readiness, metrics })
-}
-
-async fn readyz(State(state): State<AdminState>) -> impl IntoResponse {
-    match state.readiness.check() {
-        Ok(()) => (StatusCode::OK, "ok\n".to_string()),
-        Err(why) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("not ready: {why}\n"),
-        ),
-    }
-}
-
-async fn metrics_text(State(state): State<AdminState>) -> impl IntoResponse {
-    (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        state.metrics.render(),
+    crate::runtime::admin::router(
+        Arc::new(move || readiness.check().map_err(String::from)),
+        Arc::new(move || metrics.render()),
     )
 }
