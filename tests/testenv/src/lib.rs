@@ -696,11 +696,43 @@ fn write(dir: &Path, name: &str, contents: &str) -> Result<()> {
     std::fs::write(&path, contents).with_context(|| format!("writing {}", path.display()))
 }
 
-/// A TCP port free on 127.0.0.1 at the time of asking.
+/// A TCP port free on 127.0.0.1 at the time of asking, for a component to listen on.
+///
+/// Taken below the kernel's ephemeral range (`ip_local_port_range`, 32768 and up by default): a port from
+/// that range, free when asked, can be taken a moment later as the source port of any outgoing connection
+/// (the control planes make thousands), and the component then fails with "address already in use". Ports are
+/// handed out from a cursor that starts at a random place per process, so two threads (or two test processes)
+/// do not pick the same one.
 pub fn free_port() -> Result<u16> {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 10_000;
+    static CURSOR: AtomicU32 = AtomicU32::new(0);
+    let below = ephemeral_start().unwrap_or(32_768).max(FIRST + 1_000);
+    let span = below - FIRST;
+    if CURSOR.load(Ordering::SeqCst) == 0 {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let seed = (std::process::id().wrapping_mul(7_919) ^ nanos) % span + 1;
+        let _ = CURSOR.compare_exchange(0, seed, Ordering::SeqCst, Ordering::SeqCst);
+    }
+    for _ in 0..span {
+        let port = FIRST + CURSOR.fetch_add(1, Ordering::SeqCst) % span;
+        let port = u16::try_from(port)?;
+        if TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    // Nothing free below the ephemeral range: let the kernel choose.
     Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
         .local_addr()?
         .port())
+}
+
+/// The first port of the kernel's ephemeral range, where it has one.
+fn ephemeral_start() -> Option<u32> {
+    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
+    range.split_whitespace().next()?.parse().ok()
 }
 
 /// Where control-plane data lives: tmpfs (`/dev/shm`) when it is there, else the temporary directory.
@@ -715,5 +747,22 @@ fn data_root() -> PathBuf {
         shm.to_path_buf()
     } else {
         std::env::temp_dir()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn free_ports_are_distinct_listenable_and_below_the_ephemeral_range() {
+        let below = ephemeral_start().unwrap_or(32_768);
+        let ports: Vec<u16> = (0..50).map(|_| free_port().expect("port")).collect();
+        let distinct: std::collections::BTreeSet<_> = ports.iter().collect();
+        assert_eq!(distinct.len(), ports.len(), "{ports:?}");
+        for port in ports {
+            assert!(u32::from(port) < below, "{port} is in the ephemeral range");
+            TcpListener::bind((Ipv4Addr::LOCALHOST, port)).expect("still free");
+        }
     }
 }
