@@ -10,6 +10,7 @@ use tokio::sync::watch;
 use super::{ReconcileArgs, RenderArgs};
 use crate::plan::DRPlan;
 use crate::plan::render::{render_without_credentials, role_of};
+use crate::reconcile::runner::SYSTEM_NAMESPACE;
 use crate::reconcile::runner::{Reconciler, ReconcilerOptions, parse_duration, serve_admin};
 use crate::runtime::signals::Signals;
 use crate::source::git::{self, GitAuth, GitSourceConfig};
@@ -36,8 +37,9 @@ pub struct GitopsArgs {
     /// Directory of the bare fetch cache.
     #[arg(long, env = "DRGITOPS_CACHE_DIR")]
     pub cache_dir: Option<PathBuf>,
-    /// Namespace of the leader Lease and the inventory ConfigMap (the reconciler's own namespace).
-    #[arg(long, env = "DRGITOPS_SYSTEM_NAMESPACE", default_value = "kube-system")]
+    /// Namespace of the leader Lease and the inventory ConfigMap (the reconciler's own namespace; the shipped
+    /// Deployment sets it from the pod's, and its RBAC grants those two objects only there).
+    #[arg(long, env = "DRGITOPS_SYSTEM_NAMESPACE", default_value = SYSTEM_NAMESPACE)]
     pub system_namespace: String,
     /// Stork's admin namespace: only a plan there may protect other namespaces.
     #[arg(long, env = "DRGITOPS_ADMIN_NAMESPACE", default_value = DEFAULT_ADMIN_NAMESPACE)]

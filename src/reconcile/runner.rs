@@ -34,6 +34,9 @@ use crate::stork::keys::DEFAULT_ADMIN_NAMESPACE;
 /// The shortest wait before a pass a plan asked for: a plan that wants to be looked at "at once" must not spin.
 const MIN_REQUEUE: Duration = Duration::from_millis(100);
 
+/// Where the shipped manifests install the reconciler, and so the default home of its Lease and inventory.
+pub const SYSTEM_NAMESPACE: &str = "drgitops-system";
+
 /// Everything `drgitops reconcile` is configured with.
 #[derive(Clone, Debug)]
 pub struct ReconcilerOptions {
@@ -68,7 +71,7 @@ impl ReconcilerOptions {
             once: false,
             dry_run: false,
             admin_listen: "0.0.0.0:8080".into(),
-            system_namespace: "kube-system".into(),
+            system_namespace: SYSTEM_NAMESPACE.into(),
             admin_namespace: DEFAULT_ADMIN_NAMESPACE.into(),
             webhook_secret: None,
             identity: identity.into(),

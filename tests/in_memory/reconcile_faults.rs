@@ -21,7 +21,8 @@ use serde_json::{Value, json};
 use testkit::reconcile::{PLAN_NAMESPACES, commit, gitops_data as read_data, plan_repo};
 use testkit::{EAST, WEST, eventually};
 
-/// An in-memory cluster in `domain` with the DRPlan and Stork CRDs and the plan namespaces.
+/// An in-memory cluster in `domain` with the DRPlan and Stork CRDs, the plan namespaces, and `drgitops-system`
+/// (the reconciler's Lease and inventory live there).
 async fn cluster(domain: &str) -> (FakeApiServer, String) {
     let srv = FakeApiServer::start().await.expect("fake apiserver starts");
     let crds: Api<CustomResourceDefinition> = Api::all(srv.client());
@@ -39,7 +40,7 @@ async fn cluster(domain: &str) -> (FakeApiServer, String) {
             .expect("Stork CRD");
     }
     let namespaces: Api<Namespace> = Api::all(srv.client());
-    for ns in PLAN_NAMESPACES {
+    for ns in PLAN_NAMESPACES.iter().chain(&["drgitops-system"]) {
         let namespace: Namespace =
             serde_json::from_value(json!({"metadata": {"name": ns}})).expect("namespace");
         namespaces
