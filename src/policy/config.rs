@@ -72,7 +72,7 @@ impl Default for PolicyConfig {
             }
         }
         Self {
-            admin_namespace: "kube-system".to_string(),
+            admin_namespace: crate::stork::keys::DEFAULT_ADMIN_NAMESPACE.to_string(),
             exempt_namespaces: Vec::new(),
             exempt_users: Vec::new(),
             exempt_groups: Vec::new(),
