@@ -22,6 +22,7 @@ use serde::Serialize;
 use thiserror::Error;
 
 use super::{OutputFormat, StatusArgs};
+use crate::cluster::pods;
 use crate::plan::types::{Condition, Transition};
 use crate::plan::{DRPlan, Role};
 
@@ -96,21 +97,11 @@ impl PodCounts {
     /// Counts `pods`.
     pub fn of<'a>(pods: impl IntoIterator<Item = &'a Pod>) -> Self {
         let mut counts = PodCounts::default();
-        for pod in pods {
-            let status = pod.status.as_ref();
-            let phase = status.and_then(|s| s.phase.as_deref());
-            if matches!(phase, Some("Succeeded" | "Failed")) {
-                continue;
-            }
+        for pod in pods.into_iter().filter(|p| pods::not_finished(p)) {
             counts.total += 1;
             if pod.metadata.deletion_timestamp.is_some() {
                 counts.terminating += 1;
-                continue;
-            }
-            let ready = status
-                .and_then(|s| s.conditions.as_ref())
-                .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
-            if ready {
+            } else if pods::serving(pod) {
                 counts.ready += 1;
             }
         }

@@ -226,3 +226,113 @@ async fn failover_and_failback_as_the_shipped_service_accounts() {
         );
     }
 }
+
+/// Pods that take long to stop: the old primary's workloads are at 0 replicas, its DRPlan says Standby, but its
+/// pods are still terminating (held here by a finalizer, as a slow shutdown or a stuck volume would hold them).
+/// The new primary must not start the application until they are gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_new_primary_waits_until_the_old_primarys_pods_are_gone() {
+    let pair = Pair::start().await;
+    let (east, west) = (&pair.east, &pair.west);
+    pair.converge(east, west).await;
+    let pods = east.kubectl(&[
+        "-n",
+        NS,
+        "get",
+        "pods",
+        "-l",
+        "app=web",
+        "-o",
+        "jsonpath={.items[*].metadata.name}",
+    ]);
+    let pods: Vec<&str> = pods.split_whitespace().collect();
+    assert_eq!(pods.len(), 3, "{pods:?}");
+    for pod in &pods {
+        east.kubectl(&[
+            "-n",
+            NS,
+            "patch",
+            "pod",
+            pod,
+            "--type=merge",
+            "-p",
+            r#"{"metadata":{"finalizers":["test.drgitops.dev/hold"]}}"#,
+        ]);
+    }
+
+    pair.commit_failover(WEST);
+    let fence = || async {
+        let plan = Api::<DRPlan>::namespaced(west.client().await, NS)
+            .get("mysql")
+            .await
+            .ok()?;
+        let transition = plan.status?.transition?;
+        let step = transition.steps.into_iter().find(|s| s.name == "fence")?;
+        Some((step.state, step.message.unwrap_or_default()))
+    };
+    let waiting = eventually(Duration::from_secs(120), || async {
+        let (state, message) = fence().await?;
+        (state == "Waiting" && message.contains("3 pod(s) running or terminating"))
+            .then_some(message)
+    })
+    .await;
+    let Some(message) = waiting else {
+        let logs: Vec<String> = pair.reconcilers.iter().map(|r| r.log()).collect();
+        panic!(
+            "west's fence never waited for east's terminating pods: {:?}\n{}",
+            fence().await,
+            logs.join("\n----\n")
+        )
+    };
+    for pod in &pods {
+        assert!(message.contains(&format!("{NS}/{pod}")), "{message}");
+    }
+    let terminating = east.kubectl(&[
+        "-n",
+        NS,
+        "get",
+        "pods",
+        "-l",
+        "app=web",
+        "-o",
+        "jsonpath={.items[*].metadata.deletionTimestamp}",
+    ]);
+    assert_eq!(
+        terminating.split_whitespace().count(),
+        3,
+        "east's pods are terminating"
+    );
+    assert_eq!(
+        west.ready_pods(NS, "web").await,
+        0,
+        "west started nothing yet"
+    );
+    let replicas = west.kubectl(&[
+        "-n",
+        NS,
+        "get",
+        "deployment",
+        "web",
+        "-o",
+        "jsonpath={.spec.replicas}",
+    ]);
+    assert_eq!(
+        replicas, "0",
+        "west did not scale up while east's pods remain"
+    );
+
+    // The pods finish stopping: the fence passes and west takes over.
+    for pod in &pods {
+        east.kubectl(&[
+            "-n",
+            NS,
+            "patch",
+            "pod",
+            pod,
+            "--type=json",
+            "-p",
+            r#"[{"op":"remove","path":"/metadata/finalizers"}]"#,
+        ]);
+    }
+    pair.converge(west, east).await;
+}

@@ -180,6 +180,10 @@ pub enum Peer {
         plan: Option<PeerPlan>,
         /// Workloads in the plan's namespaces with replicas > 0 on the peer; `None` when they could not be listed.
         running_workloads: Option<u32>,
+        /// Pods in the plan's namespaces on the peer that have not finished (`namespace/name`), terminating ones
+        /// included: a workload at 0 replicas may still have pods writing to its volumes. `None` when they could
+        /// not be listed.
+        running_pods: Option<Vec<String>>,
     },
 }
 

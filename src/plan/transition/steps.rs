@@ -180,6 +180,7 @@ pub(super) fn eval_fence(
         Peer::Reachable {
             plan,
             running_workloads,
+            running_pods,
         } => {
             let standby_here = plan.as_ref().is_some_and(|p| {
                 p.role == Some(Role::Standby)
@@ -188,7 +189,8 @@ pub(super) fn eval_fence(
                         .is_some_and(|r| revisions.contains(&r))
             });
             let running = running_workloads.unwrap_or(0);
-            if standby_here && running == 0 {
+            let pods = running_pods.as_deref().unwrap_or_default();
+            if standby_here && running == 0 && pods.is_empty() {
                 return Eval::Done(format!(
                     "peer {peer_domain} reports Standby at revision {}",
                     short(&current.revision)
@@ -213,6 +215,17 @@ pub(super) fn eval_fence(
             };
             let running = if running > 0 {
                 format!(" and still runs {running} workload(s)")
+            } else if !pods.is_empty() {
+                const NAMED: usize = 5;
+                let more = pods.len().saturating_sub(NAMED);
+                let mut names = pods[..pods.len().min(NAMED)].join(", ");
+                if more > 0 {
+                    names.push_str(&format!(" and {more} more"));
+                }
+                format!(
+                    " and still has {} pod(s) running or terminating: {names}",
+                    pods.len()
+                )
             } else {
                 String::new()
             };

@@ -161,6 +161,7 @@ impl Cluster {
                 phase: self.phase.map(|p| p.to_string()),
             }),
             running_workloads: Some(self.running_workloads()),
+            running_pods: Some(Vec::new()),
         }
     }
 
@@ -689,6 +690,7 @@ fn peer_without_drplan_is_waited_for() {
     let peer = Peer::Reachable {
         plan: None,
         running_workloads: Some(0),
+        running_pods: Some(Vec::new()),
     };
     let out = b.pass(&spec(Mode::Async, B), "rev2", ts(0), peer);
     assert_eq!(out.phase, Phase::WaitingForPeer);
@@ -1015,6 +1017,7 @@ fn conditions_keep_their_last_transition_time_while_unchanged() {
     let peer = Peer::Reachable {
         plan: None,
         running_workloads: None,
+        running_pods: None,
     };
     b.pass(&spec(Mode::Async, B), "rev2", ts(0), peer.clone());
     let out = b.pass(&spec(Mode::Async, B), "rev2", ts(10), peer);
@@ -1069,4 +1072,44 @@ fn step_names_read_back_as_written() {
         assert_eq!(StepName::parse(step.as_str()), Some(step));
     }
     assert_eq!(StepName::parse("fense"), None, "a mistyped name is no step");
+}
+
+#[test]
+fn the_fence_waits_for_the_old_primarys_pods_not_only_its_replicas() {
+    let mut b = Cluster::standby(B, "rev1");
+    let standby_at = |pods: Vec<String>| Peer::Reachable {
+        plan: Some(PeerPlan {
+            role: Some(Role::Standby),
+            last_applied_revision: Some("rev2".into()),
+            phase: Some("Standby".into()),
+        }),
+        running_workloads: Some(0),
+        running_pods: Some(pods),
+    };
+    let terminating = vec!["mysql/web-0".to_string(), "mysql/web-1".to_string()];
+    let out = b.pass(
+        &spec(Mode::Async, B),
+        "rev2",
+        ts(0),
+        standby_at(terminating),
+    );
+    assert_eq!(out.phase, Phase::WaitingForPeer);
+    let fence = b.step(step::FENCE);
+    assert_eq!(fence.state, StepState::Waiting);
+    assert!(
+        fence
+            .message
+            .ends_with("still has 2 pod(s) running or terminating: mysql/web-0, mysql/web-1"),
+        "{}",
+        fence.message
+    );
+    assert_eq!(
+        b.running_workloads(),
+        0,
+        "nothing started while pods remain"
+    );
+
+    let out = b.pass(&spec(Mode::Async, B), "rev2", ts(5), standby_at(Vec::new()));
+    assert_eq!(b.step(step::FENCE).state, StepState::Succeeded);
+    assert!(out.phase != Phase::WaitingForPeer, "{:?}", out.phase);
 }

@@ -181,17 +181,40 @@ impl TransitionExecutor {
                 .as_ref()
                 .and_then(|p| p.status.as_ref())
                 .is_some_and(|s| s.role == Some(crate::plan::Role::Standby));
-            let running = if says_standby {
-                list_workloads(&client, namespaces)
+            let (running, pods) = if says_standby {
+                let running = list_workloads(&client, namespaces)
                     .await
                     .ok()
-                    .map(|ws| ws.iter().filter(|w| w.replicas.unwrap_or(1) > 0).count() as u32)
+                    .map(|ws| ws.iter().filter(|w| w.replicas.unwrap_or(1) > 0).count() as u32);
+                // Workloads at 0 are not enough: their pods may still be terminating, and writing.
+                let pods = if running == Some(0) {
+                    list_in(
+                        &client,
+                        namespaces,
+                        "Pods",
+                        |p: k8s_openapi::api::core::v1::Pod| p,
+                    )
+                    .await
+                    .ok()
+                    .map(|pods| {
+                        pods.iter()
+                            .filter(|p| crate::cluster::pods::not_finished(p))
+                            .map(|p| {
+                                format!("{}/{}", p.namespace().unwrap_or_default(), p.name_any())
+                            })
+                            .collect()
+                    })
+                } else {
+                    None
+                };
+                (running, pods)
             } else {
-                None
+                (None, None)
             };
             Ok(Peer::Reachable {
                 plan: plan.map(|p| PeerPlan::from_status(p.status.as_ref())),
                 running_workloads: running,
+                running_pods: pods,
             })
         };
         match tokio::time::timeout(self.peer_timeout, ask).await {
