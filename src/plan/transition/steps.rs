@@ -342,13 +342,14 @@ pub(super) fn eval_activate(obs: &Observed) -> Eval {
         format!("; not scaled (no valid count): {}", invalid.join(", "))
     };
     if actions.is_empty() {
-        let running = obs
+        // Scaled, not yet running: whether the pods start is the cluster's work (`drgitops status` counts them).
+        let scaled_up = obs
             .workloads
             .iter()
             .filter(|w| w.effective_replicas() > 0)
             .count();
         return Eval::Done(format!(
-            "{running} of {} workload(s) running{skipped}",
+            "{scaled_up} of {} workload(s) scaled up{skipped}",
             obs.workloads.len()
         ));
     }
