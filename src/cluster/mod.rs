@@ -1,5 +1,5 @@
 //! The Kubernetes adapters: the views the admission rules read ([`crate::policy::view::ClusterView`]) — [`live`]
-//! from watches for the webhook, [`file`] from manifests for `check` — and the reconciler's writes:
+//! from watches for the webhook, [`file`](mod@file) from manifests for `check` — and the reconciler's writes:
 //! server-side apply with ownership checks ([`apply`]) and the dry-run diff ([`diff`]); and what a pod's status
 //! says about the application ([`pods`]).
 

@@ -7,8 +7,8 @@
 //!
 //! The steps of [`PlanController::reconcile_plan`] are separate functions so role transitions (failover and
 //! failback) can run between the role decision and the steady-state apply: `decide_role` → `invalid_plan` →
-//! `gather_inputs` ([`inputs`]) → (transition steps) → `apply_role` → `write_success` or `report_problem`
-//! ([`status`], the only writer of the plan's status besides the transition executor).
+//! `gather_inputs` (`inputs`) → (transition steps) → `apply_role` → `write_success` or `report_problem`
+//! (`status`, the only writer of the plan's status besides the transition executor).
 //!
 //! Every plan is validated here with the function the webhook, `check` and the git source use: plans applied by
 //! Argo CD or Flux, admitted with the webhook off, or stored before a rule existed reach the controller unchecked.

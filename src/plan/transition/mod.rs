@@ -13,7 +13,7 @@
 //! the outcome's status *before* performing its actions (so a passed fence is durable before any scale-up), then
 //! performs the actions, re-observes and calls [`plan`] again until no action is left.
 //!
-//! Files: [`model`] (what the planner reads and returns), [`steps`] (the typed step names and how each step is
+//! Files: `model` (what the planner reads and returns), `steps` (the typed step names and how each step is
 //! judged against live state), and this file (which steps a role runs, in what order, and the status they add up
 //! to).
 

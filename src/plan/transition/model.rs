@@ -119,7 +119,7 @@ pub struct CronJob {
     pub suspend: bool,
     /// Stork migrated it (`stork.libopenstorage.org/migrated` annotation or label).
     pub migrated: bool,
-    /// Carries [`SUSPENDED_BY_ANNOTATION`] = [`SUSPENDED_BY_VALUE`].
+    /// Carries [`SUSPENDED_BY_ANNOTATION`](super::SUSPENDED_BY_ANNOTATION) = [`SUSPENDED_BY_VALUE`](super::SUSPENDED_BY_VALUE).
     pub suspended_by_us: bool,
 }
 
@@ -274,14 +274,14 @@ pub struct Observed {
     pub static_copies: Vec<StaticCopy>,
     /// ClusterDomainsStatus `status.clusterDomainInfos`; `None` when there is none (not a metro cluster).
     pub cluster_domains: Option<Vec<DomainState>>,
-    /// ClusterDomainUpdates (those named by [`domain_update_name`] are ours).
+    /// ClusterDomainUpdates (those named by [`domain_update_name`](super::domain_update_name) are ours).
     pub domain_updates: Vec<DomainUpdate>,
     pub peer: Peer,
     pub previous: PreviousStatus,
 }
 
 /// One thing for the executor to do. Actions within one outcome are independent of each other (the executor may
-/// run them with bounded parallelism); the next step's actions come from the next call to [`plan`].
+/// run them with bounded parallelism); the next step's actions come from the next call to [`plan`](super::plan).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "action", rename_all = "camelCase")]
 pub enum Action {
@@ -307,7 +307,7 @@ pub enum Action {
         workload: WorkloadRef,
         replicas: i32,
     },
-    /// Set `spec.suspend` of a CronJob; `suspend: true` also sets [`SUSPENDED_BY_ANNOTATION`], `false` removes it.
+    /// Set `spec.suspend` of a CronJob; `suspend: true` also sets [`SUSPENDED_BY_ANNOTATION`](super::SUSPENDED_BY_ANNOTATION), `false` removes it.
     SetCronJobSuspend {
         namespace: String,
         name: String,
