@@ -32,18 +32,6 @@ pub enum StepName {
 }
 
 impl StepName {
-    /// Every step, new primary's first.
-    pub const ALL: [StepName; 8] = [
-        StepName::Metro,
-        StepName::Fence,
-        StepName::Activate,
-        StepName::Protect,
-        StepName::SuspendSchedule,
-        StepName::ScaleDown,
-        StepName::SuspendCronJobs,
-        StepName::DeactivateStaticCopies,
-    ];
-
     /// The name in `status.transition.steps[].name` and in Events.
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -56,11 +44,6 @@ impl StepName {
             StepName::SuspendCronJobs => "suspend-cronjobs",
             StepName::DeactivateStaticCopies => "deactivate-static-copies",
         }
-    }
-
-    /// The step a recorded name stands for; `None` for a name no version of the planner writes.
-    pub fn parse(name: &str) -> Option<StepName> {
-        StepName::ALL.into_iter().find(|s| s.as_str() == name)
     }
 }
 

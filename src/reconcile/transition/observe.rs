@@ -1,6 +1,8 @@
 //! What the transition executor reads before each planning pass: this cluster's workloads, CronJobs, Stork
 //! schedules, cluster domains and ClusterDomainUpdates in the plan's namespaces, and the peer's DRPlan status and
-//! running workloads through the peer kubeconfig, as one [`Observed`] snapshot.
+//! running workloads and pods through the peer kubeconfig, as one [`Observed`] snapshot.
+
+use k8s_openapi::api::core::v1::Pod;
 
 use super::*;
 
@@ -188,22 +190,21 @@ impl TransitionExecutor {
                     .map(|ws| ws.iter().filter(|w| w.replicas.unwrap_or(1) > 0).count() as u32);
                 // Workloads at 0 are not enough: their pods may still be terminating, and writing.
                 let pods = if running == Some(0) {
-                    list_in(
-                        &client,
-                        namespaces,
-                        "Pods",
-                        |p: k8s_openapi::api::core::v1::Pod| p,
-                    )
-                    .await
-                    .ok()
-                    .map(|pods| {
-                        pods.iter()
-                            .filter(|p| crate::cluster::pods::not_finished(p))
-                            .map(|p| {
-                                format!("{}/{}", p.namespace().unwrap_or_default(), p.name_any())
-                            })
-                            .collect()
-                    })
+                    list_in(&client, namespaces, "Pods", |p: Pod| p)
+                        .await
+                        .ok()
+                        .map(|pods| {
+                            pods.iter()
+                                .filter(|p| crate::cluster::pods::not_finished(p))
+                                .map(|p| {
+                                    format!(
+                                        "{}/{}",
+                                        p.namespace().unwrap_or_default(),
+                                        p.name_any()
+                                    )
+                                })
+                                .collect()
+                        })
                 } else {
                     None
                 };
