@@ -192,15 +192,8 @@ async fn failover_and_failback_as_the_shipped_service_accounts() {
     for (to, from_cluster, to_cluster) in [(WEST, east, west), (EAST, west, east)] {
         pair.commit_failover(to);
         pair.converge(to_cluster, from_cluster).await;
-        let schedule = from_cluster.kubectl(&[
-            "-n",
-            NS,
-            "get",
-            "migrationschedule",
-            "mysql",
-            "-o",
-            "jsonpath={.spec.suspend}",
-        ]);
+        let schedule =
+            from_cluster.get(&["-n", NS, "migrationschedule", "mysql"], "{.spec.suspend}");
         assert_eq!(schedule, "true", "the new standby's schedule is suspended");
     }
     // `drgitops status` on each cluster counts the pods that run there.
@@ -235,30 +228,19 @@ async fn the_new_primary_waits_until_the_old_primarys_pods_are_gone() {
     let pair = Pair::start().await;
     let (east, west) = (&pair.east, &pair.west);
     pair.converge(east, west).await;
-    let pods = east.kubectl(&[
-        "-n",
-        NS,
-        "get",
-        "pods",
-        "-l",
-        "app=web",
-        "-o",
-        "jsonpath={.items[*].metadata.name}",
-    ]);
+    let web_pods = ["-n", NS, "pods", "-l", "app=web"];
+    let pods = east.get(&web_pods, "{.items[*].metadata.name}");
     let pods: Vec<&str> = pods.split_whitespace().collect();
     assert_eq!(pods.len(), 3, "{pods:?}");
-    for pod in &pods {
-        east.kubectl(&[
-            "-n",
-            NS,
-            "patch",
-            "pod",
-            pod,
-            "--type=merge",
-            "-p",
-            r#"{"metadata":{"finalizers":["test.drgitops.dev/hold"]}}"#,
-        ]);
-    }
+    let patch_pods = |patch_type: &str, patch: &str| {
+        for pod in &pods {
+            east.kubectl(&["-n", NS, "patch", "pod", pod, patch_type, "-p", patch]);
+        }
+    };
+    patch_pods(
+        "--type=merge",
+        r#"{"metadata":{"finalizers":["test.drgitops.dev/hold"]}}"#,
+    );
 
     pair.commit_failover(WEST);
     let fence = || async {
@@ -287,16 +269,7 @@ async fn the_new_primary_waits_until_the_old_primarys_pods_are_gone() {
     for pod in &pods {
         assert!(message.contains(&format!("{NS}/{pod}")), "{message}");
     }
-    let terminating = east.kubectl(&[
-        "-n",
-        NS,
-        "get",
-        "pods",
-        "-l",
-        "app=web",
-        "-o",
-        "jsonpath={.items[*].metadata.deletionTimestamp}",
-    ]);
+    let terminating = east.get(&web_pods, "{.items[*].metadata.deletionTimestamp}");
     assert_eq!(
         terminating.split_whitespace().count(),
         3,
@@ -307,32 +280,16 @@ async fn the_new_primary_waits_until_the_old_primarys_pods_are_gone() {
         0,
         "west started nothing yet"
     );
-    let replicas = west.kubectl(&[
-        "-n",
-        NS,
-        "get",
-        "deployment",
-        "web",
-        "-o",
-        "jsonpath={.spec.replicas}",
-    ]);
+    let replicas = west.get(&["-n", NS, "deployment", "web"], "{.spec.replicas}");
     assert_eq!(
         replicas, "0",
         "west did not scale up while east's pods remain"
     );
 
     // The pods finish stopping: the fence passes and west takes over.
-    for pod in &pods {
-        east.kubectl(&[
-            "-n",
-            NS,
-            "patch",
-            "pod",
-            pod,
-            "--type=json",
-            "-p",
-            r#"[{"op":"remove","path":"/metadata/finalizers"}]"#,
-        ]);
-    }
+    patch_pods(
+        "--type=json",
+        r#"[{"op":"remove","path":"/metadata/finalizers"}]"#,
+    );
     pair.converge(west, east).await;
 }

@@ -86,15 +86,10 @@ fn migration_schedules_are_denied_and_repaired(cluster: &Cluster, webhook: &Webh
 
     // Without the field: stored, with the field made explicit by the mutating webhook.
     cluster.kubectl(&["apply", "-f", &no_start]);
-    let stored = cluster.kubectl(&[
-        "-n",
-        "mysql",
-        "get",
-        "migrationschedule",
-        "mysql-schedule",
-        "-o",
-        "jsonpath={.spec.template.spec.startApplications}",
-    ]);
+    let stored = cluster.get(
+        &["-n", "mysql", "migrationschedule", "mysql-schedule"],
+        "{.spec.template.spec.startApplications}",
+    );
     assert_eq!(stored, "false");
 }
 
@@ -126,15 +121,10 @@ async fn the_manifests_install_as_shipped_with_cert_manager() {
     )
     .await;
     assert_eq!(webhook.cert_manager.len(), 2, "controller and cainjector");
-    let issuer = cluster.kubectl(&[
-        "-n",
-        "drgitops-system",
-        "get",
-        "secret",
-        "drgitops-webhook-tls",
-        "-o",
-        r"jsonpath={.metadata.annotations.cert-manager\.io/issuer-name}",
-    ]);
+    let issuer = cluster.get(
+        &["-n", "drgitops-system", "secret", "drgitops-webhook-tls"],
+        r"{.metadata.annotations.cert-manager\.io/issuer-name}",
+    );
     assert_eq!(
         issuer, "drgitops-selfsigned",
         "issued by the shipped Issuer"
@@ -143,14 +133,10 @@ async fn the_manifests_install_as_shipped_with_cert_manager() {
         "mutatingwebhookconfiguration",
         "validatingwebhookconfiguration",
     ] {
-        let managers = cluster.kubectl(&[
-            "get",
-            kind,
-            "drgitops",
-            "--show-managed-fields",
-            "-o",
-            "jsonpath={.metadata.managedFields[*].manager}",
-        ]);
+        let managers = cluster.get(
+            &[kind, "drgitops", "--show-managed-fields"],
+            "{.metadata.managedFields[*].manager}",
+        );
         assert!(
             managers
                 .split_whitespace()

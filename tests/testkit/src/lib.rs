@@ -70,6 +70,18 @@ impl Cluster {
         kubectl_with(&self.admin, args, stdin)
     }
 
+    /// `kubectl get OBJECTS -o jsonpath=PATH` as admin, e.g. `get(&["-n", "mysql", "deployment", "web"],
+    /// "{.spec.replicas}")`; panics unless kubectl succeeds.
+    pub fn get(&self, objects: &[&str], path: &str) -> String {
+        let jsonpath = format!("jsonpath={path}");
+        let args: Vec<&str> = ["get"]
+            .into_iter()
+            .chain(objects.iter().copied())
+            .chain(["-o", jsonpath.as_str()])
+            .collect();
+        self.kubectl(&args)
+    }
+
     /// kubectl as admin; panics with kubectl's stderr unless it succeeds. Returns stdout.
     pub fn kubectl(&self, args: &[&str]) -> String {
         let out = self.kubectl_output(args, None);

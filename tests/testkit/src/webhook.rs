@@ -131,15 +131,10 @@ pub async fn install(
                     && out.contains("issuer.cert-manager.io/drgitops-selfsigned created"),
                 "{out}"
             );
-            let secret = cluster.kubectl(&[
-                "-n",
-                "drgitops-system",
-                "get",
-                "certificate",
-                "drgitops-webhook",
-                "-o",
-                "jsonpath={.spec.secretName}",
-            ]);
+            let secret = cluster.get(
+                &["-n", "drgitops-system", "certificate", "drgitops-webhook"],
+                "{.spec.secretName}",
+            );
             assert_eq!(secret, "drgitops-webhook-tls");
         }
     }
@@ -272,15 +267,10 @@ async fn run_cert_manager(cluster: &Cluster, tls: &Path) -> Vec<Drgitops> {
         )
     };
     let ready = eventually(Duration::from_secs(60), || async {
-        let status = cluster.kubectl(&[
-            "-n",
-            "drgitops-system",
-            "get",
-            "certificate",
-            "drgitops-webhook",
-            "-o",
-            r#"jsonpath={.status.conditions[?(@.type=="Ready")].status}"#,
-        ]);
+        let status = cluster.get(
+            &["-n", "drgitops-system", "certificate", "drgitops-webhook"],
+            r#"{.status.conditions[?(@.type=="Ready")].status}"#,
+        );
         (status == "True").then_some(())
     })
     .await;
@@ -290,16 +280,10 @@ async fn run_cert_manager(cluster: &Cluster, tls: &Path) -> Vec<Drgitops> {
         logs(&processes)
     );
     let secret = |key: &str| {
-        let field = format!("jsonpath={{.data.{}}}", key.replace('.', "\\."));
-        let value = cluster.kubectl(&[
-            "-n",
-            "drgitops-system",
-            "get",
-            "secret",
-            "drgitops-webhook-tls",
-            "-o",
-            &field,
-        ]);
+        let value = cluster.get(
+            &["-n", "drgitops-system", "secret", "drgitops-webhook-tls"],
+            &format!("{{.data.{}}}", key.replace('.', "\\.")),
+        );
         assert!(
             !value.is_empty(),
             "Secret drgitops-webhook-tls has no {key}"
@@ -317,13 +301,8 @@ async fn run_cert_manager(cluster: &Cluster, tls: &Path) -> Vec<Drgitops> {
         WEBHOOK_CONFIGURATIONS
             .iter()
             .all(|kind| {
-                let bundles = cluster.kubectl(&[
-                    "get",
-                    kind,
-                    "drgitops",
-                    "-o",
-                    "jsonpath={.webhooks[*].clientConfig.caBundle}",
-                ]);
+                let bundles =
+                    cluster.get(&[kind, "drgitops"], "{.webhooks[*].clientConfig.caBundle}");
                 let bundles: Vec<&str> = bundles.split_whitespace().collect();
                 bundles.len() == 2 && bundles.iter().all(|b| *b == ca)
             })
