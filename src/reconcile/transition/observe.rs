@@ -188,8 +188,10 @@ impl TransitionExecutor {
                     .await
                     .ok()
                     .map(|ws| ws.iter().filter(|w| w.replicas.unwrap_or(1) > 0).count() as u32);
-                // Workloads at 0 are not enough: their pods may still be terminating, and writing.
-                let pods = if running == Some(0) {
+                // Workloads at 0 are not enough: their pods may still be terminating, and writing. (A peer still
+                // running a workload is waited for anyway; one whose workloads could not be listed is still
+                // checked for pods.)
+                let pods = if running.unwrap_or(0) == 0 {
                     list_in(&client, namespaces, "Pods", |p: Pod| p)
                         .await
                         .ok()
