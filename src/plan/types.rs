@@ -328,9 +328,40 @@ impl PlanMigration {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PlanFailover {
-    /// How long to wait for the old primary to stop its applications before reporting Stalled. Default 300.
+    /// How long the new primary waits for the old primary to hand over (stop its applications and finish the
+    /// final migration) before reporting Stalled. Default 300.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peer_stop_timeout_seconds: Option<i64>,
+    /// How long the old primary waits for the pods of the plan's namespaces to stop before reporting Stalled,
+    /// naming them. Default 300.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drain_timeout_seconds: Option<i64>,
+    /// How long the old primary waits for its final Migration to finish before reporting Stalled. Default 1800:
+    /// the last copy of the volumes' changes since the last scheduled migration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_migration_timeout_seconds: Option<i64>,
+    /// A declared disaster, written by `drgitops failover --disaster`: the new primary starts without waiting for
+    /// the lost cluster and no final migration runs. Cleared by the next planned failover or failback.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disaster: Option<Disaster>,
+}
+
+/// `spec.failover.disaster`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Disaster {
+    /// The cluster domain declared lost: it will not be waited for, and runs no final migration when it returns.
+    pub lost: String,
+    /// When the disaster was declared (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub declared_at: Option<String>,
+    /// The operator's words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// The last successful migration towards the surviving cluster known when the disaster was declared
+    /// (RFC 3339): the age of the data it starts from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_as_of: Option<String>,
 }
 
 impl DRPlanSpec {
@@ -353,6 +384,27 @@ impl DRPlanSpec {
             .as_ref()
             .and_then(|f| f.peer_stop_timeout_seconds)
             .unwrap_or(300)
+    }
+
+    /// `failover.drainTimeoutSeconds`, default 300.
+    pub fn drain_timeout_seconds(&self) -> i64 {
+        self.failover
+            .as_ref()
+            .and_then(|f| f.drain_timeout_seconds)
+            .unwrap_or(300)
+    }
+
+    /// `failover.finalMigrationTimeoutSeconds`, default 1800.
+    pub fn final_migration_timeout_seconds(&self) -> i64 {
+        self.failover
+            .as_ref()
+            .and_then(|f| f.final_migration_timeout_seconds)
+            .unwrap_or(1800)
+    }
+
+    /// `failover.disaster`, when declared.
+    pub fn disaster(&self) -> Option<&Disaster> {
+        self.failover.as_ref().and_then(|f| f.disaster.as_ref())
     }
 }
 
@@ -458,6 +510,34 @@ pub struct DRPlanStatus {
     pub transition: Option<Transition>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workloads: Option<WorkloadCounts>,
+    /// The final Migration this cluster ran towards the peer when it stopped being primary (planned failover).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_migration: Option<MigrationRecord>,
+    /// The last successful migration from the primary to the standby that this cluster knows of: the age of the
+    /// standby's copy. The primary reads it from its MigrationSchedule (or the final migration it received); the
+    /// standby copies the primary's while it can reach it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_migration: Option<MigrationRecord>,
+}
+
+/// A Stork Migration as the plan's status records it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MigrationRecord {
+    /// The Migration's name, in the plan's namespace of the cluster it ran from.
+    pub name: String,
+    /// The revision whose transition ran it (final migrations only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
+    /// Stork's `status.status`: `Successful`, `Failed`, ...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// Stork's `status.finishTimestamp` (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<String>,
+    /// The cluster domain the migration ran from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
 }
 
 /// A status condition, shaped like `metav1.Condition`.

@@ -42,12 +42,15 @@ use serde_json::{Value, json};
 use thiserror::Error;
 
 use crate::plan::transition::{
-    self, Action, CronJob, DomainState, DomainUpdate, Observed, Outcome, Peer, PeerPlan, PlanSpec,
-    PreviousStatus, SUSPENDED_BY_ANNOTATION, SUSPENDED_BY_VALUE, Schedule, StaticCopy, Workload,
-    WorkloadKind, WorkloadRef,
+    self, Action, CronJob, DomainState, DomainUpdate, MigrationRecord, Observed, Outcome, Peer,
+    PeerPlan, PlanSpec, PreviousStatus, SUSPENDED_BY_ANNOTATION, SUSPENDED_BY_VALUE, Schedule,
+    StaticCopy, Workload, WorkloadKind, WorkloadRef,
 };
 use crate::plan::{DRPlan, DRPlanStatus};
-use crate::stork::keys::{FIELD_MANAGER, MANAGED_BY, MANAGED_BY_VALUE, MIGRATED, STATIC_COPY};
+use crate::stork::keys::{
+    FIELD_MANAGER, FINAL_MIGRATION_LABEL, MANAGED_BY, MANAGED_BY_VALUE, MIGRATED, PLAN_LABEL,
+    STATIC_COPY, TRANSITION_ANNOTATION,
+};
 
 /// At most this many object writes run at once (activation of hundreds of namespaces without flooding).
 pub const DEFAULT_PARALLELISM: usize = 32;

@@ -78,6 +78,12 @@ pub const SOURCE_ANNOTATION: &str = "drgitops.dev/source";
 /// are until it is removed.
 pub const SUSPEND_ANNOTATION: &str = "drgitops.dev/suspend";
 
+/// Label on the final Migrations the old primary of a planned failover creates (value `"true"`).
+pub const FINAL_MIGRATION_LABEL: &str = "drgitops.dev/final-migration";
+/// Annotation on a final Migration: the `startedAt` of the transition that created it, so a Migration of an
+/// earlier transition that had the same name is recognised as stale.
+pub const TRANSITION_ANNOTATION: &str = "drgitops.dev/transition-started-at";
+
 /// The replica annotation's value under either spelling, the real one winning.
 pub fn migration_replicas(annotations: &BTreeMap<String, String>) -> Option<&str> {
     MIGRATION_REPLICAS_KEYS

@@ -57,6 +57,8 @@ pub mod step {
     pub const SCALE_DOWN: StepName = StepName::ScaleDown;
     pub const SUSPEND_CRONJOBS: StepName = StepName::SuspendCronJobs;
     pub const DEACTIVATE_STATIC_COPIES: StepName = StepName::DeactivateStaticCopies;
+    pub const DRAIN: StepName = StepName::Drain;
+    pub const FINAL_MIGRATION: StepName = StepName::FinalMigration;
 }
 
 /// The deterministic name of the ClusterDomainUpdate that sets `domain` to `active` for the plan's transition at
@@ -85,6 +87,28 @@ pub fn domain_update_name(plan: &str, domain: &str, active: bool, revision: &str
         name.pop();
     }
     name
+}
+
+/// The name of the final Migration of the plan's transition at `revision`: `<plan>-final-<short revision>`. A
+/// revision that is not a commit id (plans delivered by Argo CD or Flux) is shortened to a hash of it.
+pub fn final_migration_name(plan: &str, revision: &str) -> String {
+    format!("{plan}-final-{}", short_token(revision))
+}
+
+/// The first 8 hex digits of a commit id, else 8 hex digits of a stable (FNV-1a) hash of the revision.
+fn short_token(revision: &str) -> String {
+    let hex: String = revision
+        .chars()
+        .take_while(char::is_ascii_hexdigit)
+        .take(8)
+        .collect();
+    if hex.len() == 8 {
+        return hex.to_ascii_lowercase();
+    }
+    let hash = revision.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("{:08x}", hash >> 32)
 }
 
 /// Plans the next step of the plan's transition on this cluster. Pure: see the module docs.
@@ -185,29 +209,86 @@ fn plan_standby(spec: &PlanSpec, obs: &Observed) -> Outcome {
         .filter(|t| t.finished_at.is_none());
     let role_change = obs.previous.role == Some(Role::Primary)
         || ongoing.is_some_and(|t| t.from == *local && t.to != *local);
-    let names = [
+    // Whether this transition ends with a final migration is decided when it starts (and written with its steps
+    // before anything is done), so a crash cannot change the answer: only from a cluster whose applications ran,
+    // and never from one declared lost (its copy is older than what the new primary runs).
+    let resumed = ongoing.filter(|t| t.from == *local && t.to == spec.primary);
+    let final_migration = match resumed {
+        Some(t) => t.step(step::FINAL_MIGRATION).is_some(),
+        None => {
+            role_change
+                && applications_ran_here(obs)
+                && spec.disaster_lost.as_deref() != Some(local.as_str())
+        }
+    };
+    let mut names = vec![
         step::SUSPEND_SCHEDULE,
         step::SCALE_DOWN,
         step::SUSPEND_CRONJOBS,
         step::DEACTIVATE_STATIC_COPIES,
+        step::DRAIN,
     ];
-    let evaluate = |name: StepName| match name {
+    if final_migration {
+        names.push(step::FINAL_MIGRATION);
+    }
+    let stop = |name: StepName| match name {
         StepName::SuspendSchedule => eval_suspend_schedule(obs),
         StepName::ScaleDown => eval_scale_down(obs),
         StepName::SuspendCronJobs => eval_suspend_cronjobs(obs),
         StepName::DeactivateStaticCopies => eval_deactivate_static_copies(obs),
-        new_primary => unreachable!("{new_primary} is not a step of the old primary"),
+        other => unreachable!("{other} is not a step that stops the applications"),
     };
     // A standby stops applications whenever it finds them running, even without a recorded role change (the old
     // primary coming back after a disaster may not have written its status before it went down).
-    let work = names.iter().any(|n| !matches!(evaluate(*n), Eval::Done(_)));
+    let work = names[..4]
+        .iter()
+        .any(|n| !matches!(stop(*n), Eval::Done(_)));
     if !role_change && !work {
         return steady(Role::Standby, obs, false);
     }
     let current = current_transition(obs, local, &spec.primary, &names);
-    run_steps(spec, obs, Role::Standby, current, &names, |name, _| {
-        evaluate(name)
-    })
+    let name = final_migration_name(&spec.name, &current.revision);
+    let marker = rfc3339(current.started_at);
+    let record = obs
+        .final_migrations
+        .iter()
+        .find(|m| m.name == name && m.transition_started_at.as_deref() == Some(marker.as_str()))
+        .cloned()
+        .filter(|_| final_migration);
+    let mut outcome = run_steps(
+        spec,
+        obs,
+        Role::Standby,
+        current,
+        &names,
+        |name, current| match name {
+            StepName::Drain => eval_drain(spec, obs, current),
+            StepName::FinalMigration => eval_final_migration(spec, obs, current),
+            other => stop(other),
+        },
+    );
+    outcome.final_migration = record;
+    outcome
+}
+
+/// Whether the applications ran on this cluster as the primary: it was primary in role, or it was becoming
+/// primary and had begun activating them. A cluster that never got past the fence holds no writes to hand over.
+fn applications_ran_here(obs: &Observed) -> bool {
+    if obs.previous.role != Some(Role::Primary) {
+        return false;
+    }
+    let local = obs.local_domain.as_str();
+    match obs
+        .previous
+        .transition
+        .as_ref()
+        .filter(|t| t.finished_at.is_none() && t.to == local && t.from != local)
+    {
+        Some(becoming) => becoming
+            .step(step::ACTIVATE)
+            .is_some_and(|s| s.state != StepState::Pending),
+        None => true,
+    }
 }
 
 /// The transition to continue (same from/to and unfinished) or a new one.
@@ -377,6 +458,7 @@ fn run_steps(
         complete,
         requeue_after_seconds: requeue,
         workloads: workload_counts(obs),
+        final_migration: None,
     }
 }
 
@@ -407,6 +489,7 @@ fn steady(role: Role, obs: &Observed, hold_role_objects: bool) -> Outcome {
         complete: true,
         requeue_after_seconds: None,
         workloads: workload_counts(obs),
+        final_migration: None,
     }
 }
 
@@ -431,6 +514,7 @@ fn stalled_outside_transition(
         complete: false,
         requeue_after_seconds: Some(STALLED_RECHECK_SECONDS),
         workloads: workload_counts(obs),
+        final_migration: None,
     }
 }
 

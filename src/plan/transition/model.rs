@@ -30,6 +30,15 @@ pub struct PlanSpec {
     pub domains: Vec<DomainSpec>,
     /// `spec.failover.peerStopTimeoutSeconds`.
     pub peer_stop_timeout_seconds: u64,
+    /// `spec.failover.drainTimeoutSeconds`.
+    pub drain_timeout_seconds: u64,
+    /// `spec.failover.finalMigrationTimeoutSeconds`.
+    pub final_migration_timeout_seconds: u64,
+    /// `spec.failover.disaster.lost`: the cluster domain a committed disaster declared lost.
+    pub disaster_lost: Option<String>,
+    /// The Stork `MigrationSpec` of the plan's migrations (the MigrationSchedule's template): the final migration's
+    /// spec.
+    pub migration_template: serde_json::Value,
 }
 
 /// Kinds of workloads a transition scales.
@@ -168,9 +177,34 @@ pub struct PeerPlan {
     pub role: Option<Role>,
     pub last_applied_revision: Option<String>,
     pub phase: Option<String>,
+    /// `status.transition.revision`: the revision of the peer's last role change.
+    pub transition_revision: Option<String>,
+    /// The peer's final-migration step in that transition (state, message); `None` when the transition has no
+    /// such step (the peer did not run the applications, or stopped being primary in a declared disaster).
+    pub final_migration_step: Option<(StepState, String)>,
+    /// `status.finalMigration`.
+    pub final_migration: Option<MigrationRecord>,
+}
+
+/// A Stork Migration: observed, or as the plan's status records it.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct MigrationRecord {
+    pub name: String,
+    /// `status.status` (`""` before Stork picked it up).
+    pub status: String,
+    /// `status.stage`.
+    pub stage: String,
+    /// Why it failed, from the failed volumes and resources Stork lists.
+    pub reason: Option<String>,
+    pub finished_at: Option<Timestamp>,
+    /// The transition it belongs to (`drgitops.dev/transition-started-at`); a final migration of another
+    /// transition that had the same revision is stale.
+    pub transition_started_at: Option<String>,
 }
 
 /// What we know of the peer cluster.
+// One value per planning pass: boxing the reachable peer would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Peer {
     /// Not reached within the short timeout (or no kubeconfig for it).
@@ -278,6 +312,12 @@ pub struct Observed {
     pub domain_updates: Vec<DomainUpdate>,
     pub peer: Peer,
     pub previous: PreviousStatus,
+    /// Pods in the plan's namespaces that have not finished (`namespace/name`), terminating ones included;
+    /// observed while this cluster is standby (the drain step), else empty.
+    pub pods: Vec<String>,
+    /// The plan's final Migrations (label [`FINAL_MIGRATION_LABEL`](crate::stork::keys::FINAL_MIGRATION_LABEL))
+    /// in the plan's namespace, observed while this cluster is standby.
+    pub final_migrations: Vec<MigrationRecord>,
 }
 
 /// One thing for the executor to do. Actions within one outcome are independent of each other (the executor may
@@ -320,6 +360,14 @@ pub enum Action {
         name: String,
         activated: bool,
     },
+    /// Create the final Migration (a complete Stork `Migration` object).
+    CreateMigration {
+        namespace: String,
+        name: String,
+        object: serde_json::Value,
+    },
+    /// Delete a stale final Migration of an earlier transition that had the same name.
+    DeleteMigration { namespace: String, name: String },
     /// Render and apply this role's objects now (the protect step).
     ApplyRoleObjects,
 }
@@ -353,6 +401,8 @@ pub struct Outcome {
     pub requeue_after_seconds: Option<u64>,
     /// `status.workloads`: workloads running (replicas > 0) out of all protected ones, as observed in this pass.
     pub workloads: (usize, usize),
+    /// `status.finalMigration` to write: the final Migration this cluster runs (or ran) in this transition.
+    pub final_migration: Option<MigrationRecord>,
 }
 
 impl PlanSpec {
@@ -374,6 +424,20 @@ impl PlanSpec {
                 .collect(),
             peer_stop_timeout_seconds: u64::try_from(plan.spec.peer_stop_timeout_seconds())
                 .unwrap_or(0),
+            drain_timeout_seconds: u64::try_from(plan.spec.drain_timeout_seconds()).unwrap_or(0),
+            final_migration_timeout_seconds: u64::try_from(
+                plan.spec.final_migration_timeout_seconds(),
+            )
+            .unwrap_or(0),
+            disaster_lost: plan.spec.disaster().map(|d| d.lost.clone()),
+            migration_template: serde_json::to_value(
+                plan.spec.migration_or_default().to_migration_spec(
+                    plan.spec.mode,
+                    &plan.spec.cluster_pair.name,
+                    &plan.namespaces(),
+                ),
+            )
+            .unwrap_or_default(),
         }
     }
 }
@@ -397,10 +461,62 @@ impl Workload {
 impl PeerPlan {
     /// What the fence reads from the peer's DRPlan status.
     pub fn from_status(status: Option<&DRPlanStatus>) -> PeerPlan {
+        let transition = status.and_then(|s| s.transition.as_ref());
         PeerPlan {
             role: status.and_then(|s| s.role),
             last_applied_revision: status.and_then(|s| s.last_applied_revision.clone()),
             phase: status.and_then(|s| s.phase.clone()),
+            transition_revision: transition.and_then(|t| t.revision.clone()),
+            final_migration_step: transition
+                .and_then(|t| {
+                    t.steps
+                        .iter()
+                        .find(|s| s.name == StepName::FinalMigration.as_str())
+                })
+                .map(|s| {
+                    (
+                        StepState::parse(&s.state).unwrap_or(StepState::Pending),
+                        s.message.clone().unwrap_or_default(),
+                    )
+                }),
+            final_migration: status
+                .and_then(|s| s.final_migration.as_ref())
+                .map(MigrationRecord::from_status),
+        }
+    }
+}
+
+impl MigrationRecord {
+    /// Reads `status.finalMigration` / `status.lastMigration`.
+    pub fn from_status(record: &plan_types::MigrationRecord) -> MigrationRecord {
+        MigrationRecord {
+            name: record.name.clone(),
+            status: record.status.clone().unwrap_or_default(),
+            stage: String::new(),
+            reason: None,
+            finished_at: parse_time(record.finished_at.as_deref()),
+            transition_started_at: None,
+        }
+    }
+
+    /// Stork reports the migration `Successful` (every volume and resource copied).
+    pub fn successful(&self) -> bool {
+        self.status == "Successful"
+    }
+
+    /// Stork gave up on it: `Failed`, or `PartialSuccess` (some resources not copied).
+    pub fn failed(&self) -> bool {
+        matches!(self.status.as_str(), "Failed" | "PartialSuccess")
+    }
+
+    /// As `status.finalMigration` records it.
+    pub fn to_status(&self, revision: &str, from: &str) -> plan_types::MigrationRecord {
+        plan_types::MigrationRecord {
+            name: self.name.clone(),
+            revision: Some(revision.to_string()),
+            status: (!self.status.is_empty()).then(|| self.status.clone()),
+            finished_at: self.finished_at.map(rfc3339),
+            from: Some(from.to_string()),
         }
     }
 }
@@ -534,6 +650,9 @@ impl Outcome {
             status.last_applied_revision = Some(revision.to_string());
         }
         status.transition = self.transition.as_ref().map(plan_types::Transition::from);
+        if let (Some(m), Some(t)) = (&self.final_migration, &self.transition) {
+            status.final_migration = Some(m.to_status(&t.revision, local_domain));
+        }
         status.workloads = Some(plan_types::WorkloadCounts {
             activated: i64::try_from(self.workloads.0).unwrap_or(i64::MAX),
             total: i64::try_from(self.workloads.1).unwrap_or(i64::MAX),

@@ -2,7 +2,8 @@
 //!
 //! New primary: [`StepName::Metro`] (metro only), [`StepName::Fence`], [`StepName::Activate`],
 //! [`StepName::Protect`]. Old primary: [`StepName::SuspendSchedule`], [`StepName::ScaleDown`],
-//! [`StepName::SuspendCronJobs`], [`StepName::DeactivateStaticCopies`]. Each `eval_*` function looks at the
+//! [`StepName::SuspendCronJobs`], [`StepName::DeactivateStaticCopies`], [`StepName::Drain`], and in a planned
+//! failover [`StepName::FinalMigration`]. Each `eval_*` function looks at the
 //! [`Observed`] state only, so a step is judged the same after any crash.
 
 use std::fmt;
@@ -29,6 +30,12 @@ pub enum StepName {
     /// Old primary: `status.applicationActivated` cleared on Stork's static copies, so the new primary's
     /// schedule is not auto-suspended by Stork.
     DeactivateStaticCopies,
+    /// Old primary: no pod of the plan's namespaces is running any more (bounded by
+    /// `spec.failover.drainTimeoutSeconds`).
+    Drain,
+    /// Old primary, planned failover from a cluster that ran the applications: the last-mile Migration towards
+    /// the new primary, Successful.
+    FinalMigration,
 }
 
 impl StepName {
@@ -43,6 +50,8 @@ impl StepName {
             StepName::ScaleDown => "scale-down",
             StepName::SuspendCronJobs => "suspend-cronjobs",
             StepName::DeactivateStaticCopies => "deactivate-static-copies",
+            StepName::Drain => "drain",
+            StepName::FinalMigration => "final-migration",
         }
     }
 }
@@ -159,12 +168,63 @@ pub(super) fn eval_fence(
         return Eval::Done(s.message.clone());
     }
     let revisions = [current.revision.as_str(), obs.revision.as_str()];
+    let declared = spec.disaster_lost.as_deref() == Some(peer_domain);
+    let peer_domain_inactive = obs
+        .cluster_domains
+        .iter()
+        .flatten()
+        .any(|d| d.name == peer_domain && !d.active);
+    // A declared disaster is the operator's decision that the peer is lost: no wait, no final migration. Metro
+    // still needs the storage fence (its domain Inactive), since both clusters write to the same volumes.
+    if declared && (spec.mode == Mode::Async || peer_domain_inactive) {
+        let answered = match &obs.peer {
+            Peer::Reachable {
+                running_workloads: Some(n),
+                ..
+            } if *n > 0 => format!(
+                "; the peer answered and still runs {n} workload(s): it stops them when it reads this revision"
+            ),
+            Peer::Reachable { .. } => "; the peer answered".into(),
+            Peer::Unreachable { .. } => String::new(),
+        };
+        return Eval::Done(format!(
+            "disaster declared: {peer_domain} is lost; starting without its final migration{answered}"
+        ));
+    }
+    let declare = format!(
+        "drgitops failover --plan {} --to {} --disaster",
+        spec.name, obs.local_domain
+    );
+    let revert = format!("drgitops failover --plan {} --to {peer_domain}", spec.name);
     let blocked = match &obs.peer {
         Peer::Reachable {
             plan,
             running_workloads,
             running_pods,
         } => {
+            let this_transition = plan.as_ref().filter(|p| {
+                p.transition_revision
+                    .as_deref()
+                    .is_some_and(|r| revisions.contains(&r))
+            });
+            let final_step = this_transition.and_then(|p| p.final_migration_step.as_ref());
+            match final_step {
+                Some((StepState::Stalled, message)) => {
+                    return Eval::Stall {
+                        reason: "PeerHandOverFailed",
+                        message: format!(
+                            "{peer_domain} could not hand over, nothing was started here: {message}"
+                        ),
+                    };
+                }
+                // The old primary's own timeout bounds its final migration.
+                Some((StepState::InProgress | StepState::Waiting, message)) => {
+                    return Eval::Wait(format!(
+                        "waiting for {peer_domain}'s final migration: {message}"
+                    ));
+                }
+                _ => {}
+            }
             let standby_here = plan.as_ref().is_some_and(|p| {
                 p.role == Some(Role::Standby)
                     && p.last_applied_revision
@@ -174,8 +234,22 @@ pub(super) fn eval_fence(
             let running = running_workloads.unwrap_or(0);
             let pods = running_pods.as_deref().unwrap_or_default();
             if standby_here && running == 0 && pods.is_empty() {
+                let handed_over = match (
+                    final_step,
+                    plan.as_ref().and_then(|p| p.final_migration.as_ref()),
+                ) {
+                    (Some((StepState::Succeeded, _)), Some(m)) => format!(
+                        " with final Migration {} Successful{}",
+                        m.name,
+                        m.finished_at
+                            .map(|t| format!(" at {}", rfc3339(t)))
+                            .unwrap_or_default()
+                    ),
+                    (Some((StepState::Succeeded, message)), None) => format!(" ({message})"),
+                    _ => "; it did not run the applications, so there is no final migration".into(),
+                };
                 return Eval::Done(format!(
-                    "peer {peer_domain} reports Standby at revision {}",
+                    "peer {peer_domain} reports Standby at revision {}{handed_over}",
                     short(&current.revision)
                 ));
             }
@@ -199,15 +273,10 @@ pub(super) fn eval_fence(
             let running = if running > 0 {
                 format!(" and still runs {running} workload(s)")
             } else if !pods.is_empty() {
-                const NAMED: usize = 5;
-                let more = pods.len().saturating_sub(NAMED);
-                let mut names = pods[..pods.len().min(NAMED)].join(", ");
-                if more > 0 {
-                    names.push_str(&format!(" and {more} more"));
-                }
                 format!(
-                    " and still has {} pod(s) running or terminating: {names}",
-                    pods.len()
+                    " and still has {} pod(s) running or terminating: {}",
+                    pods.len(),
+                    name_some(pods)
                 )
             } else {
                 String::new()
@@ -216,24 +285,25 @@ pub(super) fn eval_fence(
                 format!("waiting for the old primary to stop its applications: {report}{running}");
             let stall = format!(
                 "{report}{running} after {}s (spec.failover.peerStopTimeoutSeconds); check the drgitops reconciler \
-                 on {peer_domain}, or commit a failback to keep the applications there: drgitops failover --plan {} \
-                 --to {peer_domain}",
-                spec.peer_stop_timeout_seconds, spec.name
+                 on {peer_domain}, or commit a failback to keep the applications there: {revert}",
+                spec.peer_stop_timeout_seconds
             );
             (wait, "PeerStillRunning", stall)
         }
+        Peer::Unreachable { error } if spec.mode == Mode::Async => {
+            let wait = format!(
+                "peer {peer_domain} is unreachable ({error}); waiting for it to stop its applications and hand \
+                 over its last writes"
+            );
+            let stall = format!(
+                "peer {peer_domain} is unreachable ({error}) after {}s (spec.failover.peerStopTimeoutSeconds); if \
+                 it is lost, declare the disaster to start here from the last migrated copy: {declare}",
+                spec.peer_stop_timeout_seconds
+            );
+            (wait, "PeerUnreachable", stall)
+        }
         Peer::Unreachable { error } => {
-            if spec.mode == Mode::Async {
-                return Eval::Done(format!(
-                    "peer {peer_domain} is unreachable ({error}); the commit declared the disaster"
-                ));
-            }
-            let inactive = obs
-                .cluster_domains
-                .iter()
-                .flatten()
-                .any(|d| d.name == peer_domain && !d.active);
-            if inactive {
+            if peer_domain_inactive {
                 return Eval::Done(format!(
                     "peer {peer_domain} is unreachable and its cluster domain is Inactive"
                 ));
@@ -244,16 +314,38 @@ pub(super) fn eval_fence(
             );
             let stall = format!(
                 "peer {peer_domain} is unreachable ({error}) and its cluster domain is still Active after {}s \
-                 (spec.failover.peerStopTimeoutSeconds); commit its deactivation: drgitops failover --plan {} --to {} \
-                 --deactivate {peer_domain}",
+                 (spec.failover.peerStopTimeoutSeconds); commit its deactivation: drgitops failover --plan {} --to \
+                 {} --deactivate {peer_domain}",
                 spec.peer_stop_timeout_seconds, spec.name, obs.local_domain
             );
             (wait, "PeerDomainActive", stall)
         }
     };
     let (wait, reason, stall) = blocked;
+    bounded_wait(
+        current,
+        step::FENCE,
+        obs.now,
+        spec.peer_stop_timeout_seconds,
+        wait,
+        reason,
+        stall,
+    )
+}
+
+/// A wait bounded by `timeout_seconds` from when `step` began waiting; once Stalled it stays Stalled (until what
+/// it waits for holds, which the caller checks first).
+fn bounded_wait(
+    current: &Transition,
+    step: StepName,
+    now: Timestamp,
+    timeout_seconds: u64,
+    wait: String,
+    reason: &'static str,
+    stall: String,
+) -> Eval {
     let waiting_since = current
-        .step(step::FENCE)
+        .step(step)
         .filter(|s| matches!(s.state, StepState::Waiting | StepState::Stalled))
         .map(|s| (s.state, s.time));
     match waiting_since {
@@ -261,9 +353,7 @@ pub(super) fn eval_fence(
             reason,
             message: stall,
         },
-        Some((_, since))
-            if obs.now.duration_since(since).as_secs() >= spec.peer_stop_timeout_seconds as i64 =>
-        {
+        Some((_, since)) if now.duration_since(since).as_secs() >= timeout_seconds as i64 => {
             Eval::Stall {
                 reason,
                 message: stall,
@@ -271,6 +361,17 @@ pub(super) fn eval_fence(
         }
         _ => Eval::Wait(wait),
     }
+}
+
+/// At most five names, then how many more.
+fn name_some(names: &[String]) -> String {
+    const NAMED: usize = 5;
+    let more = names.len().saturating_sub(NAMED);
+    let mut text = names[..names.len().min(NAMED)].join(", ");
+    if more > 0 {
+        text.push_str(&format!(" and {more} more"));
+    }
+    text
 }
 
 pub(super) fn short(revision: &str) -> &str {
@@ -460,5 +561,148 @@ pub(super) fn eval_deactivate_static_copies(obs: &Observed) -> Eval {
     Eval::Act(
         actions,
         format!("clearing applicationActivated on {n} static cop(ies)"),
+    )
+}
+
+pub(super) fn eval_drain(spec: &PlanSpec, obs: &Observed, current: &Transition) -> Eval {
+    if obs.pods.is_empty() {
+        return Eval::Done("no pod of the plan's namespaces is running".into());
+    }
+    let n = obs.pods.len();
+    let names = name_some(&obs.pods);
+    bounded_wait(
+        current,
+        step::DRAIN,
+        obs.now,
+        spec.drain_timeout_seconds,
+        format!("waiting for {n} pod(s) to stop: {names}"),
+        "DrainTimeout",
+        format!(
+            "{n} pod(s) still running or terminating after {}s (spec.failover.drainTimeoutSeconds): {names}; find \
+             what holds them (kubectl describe pod: finalizers, a volume that does not detach) and delete them, or \
+             revert the commit to keep the applications here: drgitops failover --plan {} --to {}",
+            spec.drain_timeout_seconds, spec.name, obs.local_domain
+        ),
+    )
+}
+
+pub(super) fn eval_final_migration(spec: &PlanSpec, obs: &Observed, current: &Transition) -> Eval {
+    let namespace = &spec.namespace;
+    let name = final_migration_name(&spec.name, &current.revision);
+    let marker = rfc3339(current.started_at);
+    let peer = &current.to;
+    if spec.disaster_lost.as_deref() == Some(obs.local_domain.as_str()) {
+        // Declared lost: the new primary started from its last copy; a final migration now would overwrite
+        // newer data there. One still running is cancelled.
+        let running: Vec<Action> = obs
+            .final_migrations
+            .iter()
+            .filter(|m| !m.successful() && !m.failed())
+            .map(|m| Action::DeleteMigration {
+                namespace: namespace.clone(),
+                name: m.name.clone(),
+            })
+            .collect();
+        if !running.is_empty() {
+            return Eval::Act(
+                running,
+                "cancelling the final migration: this cluster was declared lost".into(),
+            );
+        }
+        return Eval::Done(
+            "not run: this cluster was declared lost, the new primary started without it".into(),
+        );
+    }
+    let Some(found) = obs.final_migrations.iter().find(|m| m.name == name) else {
+        let mut object = serde_json::json!({
+            "apiVersion": keys::STORK_API_VERSION,
+            "kind": "Migration",
+            "metadata": {
+                "name": name,
+                "namespace": namespace,
+                "labels": {
+                    keys::MANAGED_BY: keys::MANAGED_BY_VALUE,
+                    keys::PLAN_LABEL: spec.name,
+                    keys::FINAL_MIGRATION_LABEL: "true",
+                },
+                "annotations": {
+                    keys::TRANSITION_ANNOTATION: marker,
+                    keys::REVISION_ANNOTATION: current.revision,
+                },
+            },
+            "spec": spec.migration_template,
+        });
+        object["spec"]["startApplications"] = false.into();
+        return Eval::Act(
+            vec![Action::CreateMigration {
+                namespace: namespace.clone(),
+                name: name.clone(),
+                object,
+            }],
+            format!("creating final Migration {namespace}/{name} towards {peer}"),
+        );
+    };
+    if found.transition_started_at.as_deref() != Some(marker.as_str()) {
+        return Eval::Act(
+            vec![Action::DeleteMigration {
+                namespace: namespace.clone(),
+                name: name.clone(),
+            }],
+            format!(
+                "deleting Migration {namespace}/{name}, left by an earlier transition at the same revision"
+            ),
+        );
+    }
+    if found.successful() {
+        return Eval::Done(format!(
+            "final Migration {namespace}/{name} Successful{}",
+            found
+                .finished_at
+                .map(|t| format!(" at {}", rfc3339(t)))
+                .unwrap_or_default()
+        ));
+    }
+    let what_to_do = format!(
+        "nothing was started anywhere. Revert the commit to run the applications here again: drgitops failover \
+         --plan {plan} --to {local}; or declare the disaster to start them on {peer} from its last migrated copy: \
+         drgitops failover --plan {plan} --to {peer} --disaster; or delete Migration {namespace}/{name} to retry it",
+        plan = spec.name,
+        local = obs.local_domain,
+    );
+    if found.failed() {
+        return Eval::Stall {
+            reason: "FinalMigrationFailed",
+            message: format!(
+                "final Migration {namespace}/{name} {}: {}; {what_to_do}",
+                found.status,
+                found
+                    .reason
+                    .as_deref()
+                    .unwrap_or("Stork gave no reason (kubectl describe migration)")
+            ),
+        };
+    }
+    let stage = if found.stage.is_empty() {
+        String::new()
+    } else {
+        format!(", stage {}", found.stage)
+    };
+    let state = if found.status.is_empty() {
+        "not picked up by Stork yet".to_string()
+    } else {
+        found.status.clone()
+    };
+    bounded_wait(
+        current,
+        step::FINAL_MIGRATION,
+        obs.now,
+        spec.final_migration_timeout_seconds,
+        format!("waiting for Stork to finish final Migration {namespace}/{name} ({state}{stage})"),
+        "FinalMigrationTimeout",
+        format!(
+            "final Migration {namespace}/{name} not finished after {}s (spec.failover.finalMigrationTimeoutSeconds; \
+             {state}{stage}); {what_to_do}",
+            spec.final_migration_timeout_seconds
+        ),
     )
 }

@@ -25,7 +25,24 @@ fn spec(mode: Mode, primary: &str) -> PlanSpec {
             },
         ],
         peer_stop_timeout_seconds: 300,
+        drain_timeout_seconds: 300,
+        final_migration_timeout_seconds: 1800,
+        disaster_lost: None,
+        migration_template: serde_json::json!({
+            "clusterPair": "remotecluster",
+            "namespaces": ["mysql"],
+            "startApplications": false,
+        }),
     }
+}
+
+/// What the simulated Stork does with a new Migration.
+#[derive(Clone, Debug, PartialEq)]
+enum Stork {
+    Succeed,
+    Fail(&'static str),
+    /// Leaves it InProgress.
+    Hold,
 }
 
 fn wref(kind: WorkloadKind, name: &str) -> WorkloadRef {
@@ -69,6 +86,17 @@ struct Cluster {
     recorded: Vec<(WorkloadRef, i32)>,
     /// The plan's schedule name is held by Stork's static copy of the peer's schedule.
     foreign_copy_holds_name: bool,
+    /// Pods still terminating after their workload went to 0 (`namespace/name`).
+    lingering_pods: Vec<String>,
+    /// Stork Migrations in the plan's namespace.
+    migrations: Vec<MigrationRecord>,
+    /// `status.finalMigration` as written.
+    final_record: Option<crate::plan::types::MigrationRecord>,
+    /// Writes the applications made here, or received by migration: the data this cluster holds.
+    data: u32,
+    /// `data` when this cluster first scaled a workload up.
+    data_when_started: Option<u32>,
+    stork: Stork,
 }
 
 impl Cluster {
@@ -106,6 +134,12 @@ impl Cluster {
             scale_ups: vec![],
             recorded: vec![],
             foreign_copy_holds_name: false,
+            lingering_pods: vec![],
+            migrations: vec![],
+            final_record: None,
+            data: 0,
+            data_when_started: None,
+            stork: Stork::Succeed,
         }
     }
 
@@ -143,6 +177,12 @@ impl Cluster {
             scale_ups: vec![],
             recorded: vec![],
             foreign_copy_holds_name: false,
+            lingering_pods: vec![],
+            migrations: vec![],
+            final_record: None,
+            data: 0,
+            data_when_started: None,
+            stork: Stork::Succeed,
         }
     }
 
@@ -153,15 +193,61 @@ impl Cluster {
             .count() as u32
     }
 
+    /// Pods not finished: one per running workload, plus those lingering.
+    fn pods(&self) -> Vec<String> {
+        let mut pods: Vec<String> = self
+            .workloads
+            .iter()
+            .filter(|w| w.effective_replicas() > 0)
+            .map(|w| format!("mysql/{}-0", w.workload.name))
+            .collect();
+        pods.extend(self.lingering_pods.iter().cloned());
+        pods
+    }
+
     fn as_peer(&self) -> Peer {
+        let transition = self.status.transition.as_ref();
         Peer::Reachable {
             plan: Some(PeerPlan {
                 role: self.status.role,
                 last_applied_revision: self.last_applied.clone(),
                 phase: self.phase.map(|p| p.to_string()),
+                transition_revision: transition.map(|t| t.revision.clone()),
+                final_migration_step: transition
+                    .and_then(|t| t.step(step::FINAL_MIGRATION))
+                    .map(|s| (s.state, s.message.clone())),
+                final_migration: self.final_record.as_ref().map(MigrationRecord::from_status),
             }),
             running_workloads: Some(self.running_workloads()),
-            running_pods: Some(Vec::new()),
+            running_pods: Some(self.pods()),
+        }
+    }
+
+    /// The applications write while they run.
+    fn write(&mut self) {
+        if self.running_workloads() > 0 {
+            self.data += 1;
+        }
+    }
+
+    /// One pass of the simulated Stork on this cluster: new Migrations end as `self.stork` says; a successful one
+    /// copies this cluster's data to the peer.
+    fn stork_pass(&mut self, peer: &mut Cluster, now: Timestamp) {
+        for m in self.migrations.iter_mut().filter(|m| m.status.is_empty()) {
+            match self.stork {
+                Stork::Succeed => {
+                    m.status = "Successful".into();
+                    m.stage = "Final".into();
+                    m.finished_at = Some(now);
+                    peer.data = self.data;
+                }
+                Stork::Fail(reason) => {
+                    m.status = "Failed".into();
+                    m.stage = "Final".into();
+                    m.reason = Some(reason.into());
+                }
+                Stork::Hold => {}
+            }
         }
     }
 
@@ -178,6 +264,8 @@ impl Cluster {
             domain_updates: self.domain_updates.clone(),
             peer,
             previous: self.status.clone(),
+            pods: self.pods(),
+            final_migrations: self.migrations.clone(),
         }
     }
 
@@ -185,6 +273,7 @@ impl Cluster {
     fn write_status(&mut self, out: &Outcome, revision: &str) {
         let mut raw = DRPlanStatus {
             last_applied_revision: self.last_applied.clone(),
+            final_migration: self.final_record.clone(),
             ..Default::default()
         };
         out.write_status(&mut raw, &self.domain, revision);
@@ -198,6 +287,7 @@ impl Cluster {
         assert_eq!(self.status.conditions, out.conditions);
         self.phase = Some(out.phase);
         self.last_applied = raw.last_applied_revision.clone();
+        self.final_record = raw.final_migration.clone();
     }
 
     fn perform(&mut self, action: &Action, peer_unreachable: bool) {
@@ -238,6 +328,7 @@ impl Cluster {
                     .unwrap();
                 w.replicas = Some(*replicas);
                 self.scale_ups.push((workload.clone(), *replicas));
+                self.data_when_started.get_or_insert(self.data);
             }
             Action::SetCronJobSuspend { name, suspend, .. } => {
                 let c = self.cron_jobs.iter_mut().find(|c| c.name == *name).unwrap();
@@ -254,6 +345,19 @@ impl Cluster {
                     .unwrap();
                 s.application_activated = *activated;
             }
+            Action::CreateMigration { name, object, .. } => {
+                assert_eq!(object["spec"]["startApplications"], false);
+                assert_eq!(object["metadata"]["name"], name.as_str());
+                self.migrations.push(MigrationRecord {
+                    name: name.clone(),
+                    transition_started_at: object["metadata"]["annotations"]
+                        [keys::TRANSITION_ANNOTATION]
+                        .as_str()
+                        .map(str::to_string),
+                    ..Default::default()
+                });
+            }
+            Action::DeleteMigration { name, .. } => self.migrations.retain(|m| m.name != *name),
             // The apply leaves a schedule that is Stork's own static copy alone, as the plan controller does.
             Action::ApplyRoleObjects if self.foreign_copy_holds_name => {}
             Action::ApplyRoleObjects => {
@@ -325,14 +429,18 @@ fn converge(
         let now = ts(start + round as i64);
         let oa = a.pass(spec, revision, now, b.as_peer());
         assert!(
-            a.running_workloads() == 0 || b.running_workloads() == 0,
+            a.pods().is_empty() || b.running_workloads() == 0,
             "both sides run: {a:?} {b:?}"
         );
+        a.write();
+        a.stork_pass(b, now);
         let ob = b.pass(spec, revision, now, a.as_peer());
         assert!(
-            a.running_workloads() == 0 || b.running_workloads() == 0,
+            b.pods().is_empty() || a.running_workloads() == 0,
             "both sides run: {a:?} {b:?}"
         );
+        b.write();
+        b.stork_pass(a, now);
         if oa.complete && ob.complete && oa.actions.is_empty() && ob.actions.is_empty() {
             return round;
         }
@@ -404,10 +512,33 @@ fn planned_async_failover_then_failback() {
             "suspend-schedule",
             "scale-down",
             "suspend-cronjobs",
-            "deactivate-static-copies"
+            "deactivate-static-copies",
+            "drain",
+            "final-migration"
         ]
     );
     assert_eq!(b.phase, Some(Phase::Ready));
+    // Every write the old primary made before it stopped was on the new primary when it started.
+    assert!(a.data > 0);
+    assert_eq!(b.data_when_started, Some(a.data));
+    let record = a.final_record.clone().unwrap();
+    assert_eq!(record.name, final_migration_name("mysql", "rev2"));
+    assert_eq!(
+        (
+            record.status.as_deref(),
+            record.revision.as_deref(),
+            record.from.as_deref()
+        ),
+        (Some("Successful"), Some("rev2"), Some(A))
+    );
+    assert!(record.finished_at.is_some());
+    assert!(
+        b.step(step::FENCE)
+            .message
+            .contains(&format!("with final Migration {} Successful", record.name)),
+        "{}",
+        b.step(step::FENCE).message
+    );
 
     // Failback: the same pair of transitions the other way round.
     let to_a = spec(Mode::Async, A);
@@ -454,10 +585,50 @@ fn new_primary_never_scales_up_before_peer_reports_standby_at_this_revision() {
 }
 
 #[test]
+fn async_unreachable_peer_without_a_declared_disaster_is_waited_for_then_stalls_with_the_command() {
+    let mut b = Cluster::standby(B, "rev1");
+    let to_b = spec(Mode::Async, B);
+    let out = b.pass(&to_b, "rev2", ts(0), unreachable());
+    assert_eq!(out.phase, Phase::WaitingForPeer);
+    let out = b.pass(&to_b, "rev2", ts(299), unreachable());
+    assert_eq!(out.phase, Phase::WaitingForPeer);
+    assert!(b.scale_ups.is_empty());
+    let out = b.pass(&to_b, "rev2", ts(300), unreachable());
+    assert_eq!(out.phase, Phase::Stalled);
+    let fence = b.step(step::FENCE);
+    assert_eq!(fence.state, StepState::Stalled);
+    assert!(
+        fence
+            .message
+            .contains("drgitops failover --plan mysql --to us-east-1b --disaster"),
+        "{}",
+        fence.message
+    );
+    assert!(b.scale_ups.is_empty(), "nothing started on a partition");
+    let stalled = out
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Stalled")
+        .unwrap();
+    assert_eq!(
+        (stalled.status.as_str(), stalled.reason.as_str()),
+        ("True", "PeerUnreachable")
+    );
+
+    // The declaration arrives in the next commit: the fence passes at once.
+    let mut declared = to_b.clone();
+    declared.disaster_lost = Some(A.into());
+    b.pass(&declared, "rev3", ts(301), unreachable());
+    assert_eq!(b.step(step::FENCE).state, StepState::Succeeded);
+    assert!(b.step(step::FENCE).message.contains("disaster declared"));
+}
+
+#[test]
 fn async_disaster_then_old_primary_returns_and_stops_first() {
     let mut a = Cluster::running(A, "rev1");
     let mut b = Cluster::standby(B, "rev1");
-    let to_b = spec(Mode::Async, B);
+    let mut to_b = spec(Mode::Async, B);
+    to_b.disaster_lost = Some(A.into());
     for i in 0..5 {
         b.pass(&to_b, "rev2", ts(i), unreachable());
     }
@@ -465,7 +636,7 @@ fn async_disaster_then_old_primary_returns_and_stops_first() {
     assert!(
         b.step(step::FENCE)
             .message
-            .contains("declared the disaster")
+            .contains("disaster declared: us-east-1a is lost")
     );
     assert!(
         b.schedule.as_ref().unwrap().suspend,
@@ -494,6 +665,10 @@ fn async_disaster_then_old_primary_returns_and_stops_first() {
     assert_eq!(out.actions.len(), 2);
     converge(&mut a, &mut b, &to_b, "rev2", 12);
     assert_eq!(a.running_workloads(), 0);
+    // The lost cluster's copy is older than what the new primary runs: it migrates nothing back.
+    assert!(a.migrations.is_empty());
+    let ta = a.status.transition.clone().unwrap();
+    assert!(ta.step(step::FINAL_MIGRATION).is_none(), "{ta:?}");
     assert_eq!(
         (a.annotation("mysql"), a.annotation("web")),
         (Some("3"), Some("2"))
@@ -711,7 +886,7 @@ fn crash_between_any_two_steps_finishes_the_transition_exactly_once() {
     converge(&mut ref_a, &mut ref_b, &to_b, "rev2", 0);
 
     let mut crashed_somewhere = false;
-    for crash_at in 0..40 {
+    for crash_at in 0..60 {
         for crash_b in [false, true] {
             let mut a = Cluster::running(A, "rev1");
             let mut b = Cluster::standby(B, "rev1");
@@ -742,6 +917,8 @@ fn crash_between_any_two_steps_finishes_the_transition_exactly_once() {
                         }
                     }
                 }
+                a.write();
+                a.stork_pass(&mut b, ts(round));
             }
             // Restart both reconcilers (status is what was written before the crash) and finish.
             converge(&mut a, &mut b, &to_b, "rev2", 100);
@@ -776,6 +953,13 @@ fn crash_between_any_two_steps_finishes_the_transition_exactly_once() {
             );
             assert!(b.status.transition.as_ref().unwrap().finished_at.is_some());
             assert_eq!(b.last_applied.as_deref(), Some("rev2"));
+            // One final migration, and it carried every write.
+            assert_eq!(a.migrations.len(), 1, "crash at {crash_at} on b={crash_b}");
+            assert_eq!(
+                b.data_when_started,
+                Some(a.data),
+                "crash at {crash_at} on b={crash_b}"
+            );
         }
     }
     assert!(crashed_somewhere);
@@ -898,7 +1082,9 @@ fn activation_reads_either_spelling_and_skips_invalid_counts() {
         workload(WorkloadKind::Deployment, "broken", Some(0), Some("three")),
         workload(WorkloadKind::Deployment, "zero", Some(0), Some("0")),
     ];
-    let out = b.pass(&spec(Mode::Async, B), "rev2", ts(0), unreachable());
+    let mut s = spec(Mode::Async, B);
+    s.disaster_lost = Some(A.into());
+    let out = b.pass(&s, "rev2", ts(0), unreachable());
     let scale_ups: Vec<&Action> = out
         .actions
         .iter()
@@ -1060,6 +1246,32 @@ fn status_serializes_with_the_documented_field_names() {
 }
 
 #[test]
+fn final_migration_names_carry_the_short_commit_or_a_hash_of_another_revision() {
+    assert_eq!(
+        final_migration_name("mysql", "0123456789ABCDEF0123456789abcdef01234567"),
+        "mysql-final-01234567"
+    );
+    let token = final_migration_name(
+        "mysql",
+        "primary=us-east-1b;us-east-1a=true,us-east-1b=true",
+    );
+    assert_eq!(token.len(), "mysql-final-".len() + 8);
+    assert!(
+        token
+            .trim_start_matches("mysql-final-")
+            .chars()
+            .all(|c| c.is_ascii_hexdigit())
+    );
+    assert_ne!(
+        token,
+        final_migration_name(
+            "mysql",
+            "primary=us-east-1a;us-east-1a=true,us-east-1b=true"
+        )
+    );
+}
+
+#[test]
 fn domain_update_names_are_valid_object_names() {
     let name = domain_update_name("My_Plan", "US.East_1a", true, "sha1:ABCDEF0123");
     assert_eq!(name, "drgitops-my-plan-us.east-1a-activate-sha1abcd");
@@ -1103,6 +1315,7 @@ fn the_fence_waits_for_the_old_primarys_pods_not_only_its_replicas() {
             role: Some(Role::Standby),
             last_applied_revision: Some("rev2".into()),
             phase: Some("Standby".into()),
+            ..Default::default()
         }),
         running_workloads: Some(0),
         running_pods: Some(pods),
@@ -1133,4 +1346,217 @@ fn the_fence_waits_for_the_old_primarys_pods_not_only_its_replicas() {
     let out = b.pass(&spec(Mode::Async, B), "rev2", ts(5), standby_at(Vec::new()));
     assert_eq!(b.step(step::FENCE).state, StepState::Succeeded);
     assert!(out.phase != Phase::WaitingForPeer, "{:?}", out.phase);
+}
+
+/// Runs both reconcilers (and Stork) for `rounds` rounds from `start`, without requiring convergence.
+fn run(a: &mut Cluster, b: &mut Cluster, spec: &PlanSpec, revision: &str, start: i64, rounds: i64) {
+    for round in 0..rounds {
+        let now = ts(start + round);
+        a.pass(spec, revision, now, b.as_peer());
+        a.write();
+        a.stork_pass(b, now);
+        b.pass(spec, revision, now, a.as_peer());
+        b.write();
+        b.stork_pass(a, now);
+        assert!(
+            a.running_workloads() == 0 || b.running_workloads() == 0,
+            "both sides run: {a:?} {b:?}"
+        );
+    }
+}
+
+fn stalled_reason(out_conditions: &[Condition]) -> Option<String> {
+    out_conditions
+        .iter()
+        .find(|c| c.type_ == "Stalled" && c.status == "True")
+        .map(|c| c.reason.clone())
+}
+
+#[test]
+fn a_failed_final_migration_starts_nothing_anywhere_and_a_revert_restarts_the_old_primary() {
+    let mut a = Cluster::running(A, "rev1");
+    let mut b = Cluster::standby(B, "rev1");
+    a.stork = Stork::Fail("volume pvc-1: cloud snapshot failed");
+    let to_b = spec(Mode::Async, B);
+    run(&mut a, &mut b, &to_b, "rev2", 0, 10);
+    assert_eq!(a.running_workloads() + b.running_workloads(), 0);
+    assert!(b.scale_ups.is_empty());
+    let final_step = a.step(step::FINAL_MIGRATION);
+    assert_eq!(final_step.state, StepState::Stalled);
+    for part in [
+        "volume pvc-1: cloud snapshot failed",
+        "nothing was started anywhere",
+        "drgitops failover --plan mysql --to us-east-1a;",
+        "drgitops failover --plan mysql --to us-east-1b --disaster",
+    ] {
+        assert!(
+            final_step.message.contains(part),
+            "{part}: {}",
+            final_step.message
+        );
+    }
+    assert_eq!(
+        stalled_reason(&a.status.conditions).as_deref(),
+        Some("FinalMigrationFailed")
+    );
+    // The new primary shows the same reason, Stalled at once (not after its own timeout).
+    let fence = b.step(step::FENCE);
+    assert_eq!(fence.state, StepState::Stalled);
+    assert!(
+        fence
+            .message
+            .contains("volume pvc-1: cloud snapshot failed"),
+        "{}",
+        fence.message
+    );
+    assert_eq!(
+        stalled_reason(&b.status.conditions).as_deref(),
+        Some("PeerHandOverFailed")
+    );
+    assert_eq!(
+        a.final_record.as_ref().unwrap().status.as_deref(),
+        Some("Failed")
+    );
+
+    // Reverting the commit: the applications come back on the old primary, and B, which never ran them,
+    // migrates nothing (its copy is older than A's).
+    let back = spec(Mode::Async, A);
+    converge(&mut a, &mut b, &back, "rev3", 20);
+    assert_eq!((a.replicas("mysql"), a.replicas("web")), (Some(3), Some(2)));
+    assert_eq!(b.running_workloads(), 0);
+    assert!(b.migrations.is_empty());
+    let tb = b.status.transition.clone().unwrap();
+    assert!(tb.step(step::FINAL_MIGRATION).is_none(), "{tb:?}");
+    assert!(
+        a.step(step::FENCE)
+            .message
+            .contains("it did not run the applications"),
+        "{}",
+        a.step(step::FENCE).message
+    );
+}
+
+#[test]
+fn a_final_migration_that_does_not_finish_stalls_after_its_timeout_and_a_retry_is_a_delete() {
+    let mut a = Cluster::running(A, "rev1");
+    let mut b = Cluster::standby(B, "rev1");
+    a.stork = Stork::Hold;
+    let mut to_b = spec(Mode::Async, B);
+    to_b.final_migration_timeout_seconds = 60;
+    run(&mut a, &mut b, &to_b, "rev2", 0, 10);
+    let waiting = a.step(step::FINAL_MIGRATION);
+    assert_eq!(waiting.state, StepState::Waiting);
+    assert!(
+        waiting
+            .message
+            .contains("waiting for Stork to finish final Migration"),
+        "{}",
+        waiting.message
+    );
+    // The new primary waits for the hand-over beyond its own peerStopTimeoutSeconds: the old primary's
+    // timeout bounds it.
+    run(&mut a, &mut b, &to_b, "rev2", 40, 1);
+    assert_eq!(b.step(step::FENCE).state, StepState::Waiting);
+    run(&mut a, &mut b, &to_b, "rev2", 70, 1);
+    let stalled = a.step(step::FINAL_MIGRATION);
+    assert_eq!(stalled.state, StepState::Stalled);
+    assert!(
+        stalled.message.contains("not finished after 60s"),
+        "{}",
+        stalled.message
+    );
+    assert_eq!(
+        stalled_reason(&a.status.conditions).as_deref(),
+        Some("FinalMigrationTimeout")
+    );
+    run(&mut a, &mut b, &to_b, "rev2", 71, 1);
+    assert_eq!(b.step(step::FENCE).state, StepState::Stalled);
+    assert!(b.scale_ups.is_empty());
+
+    // Deleting the Migration retries it; this time Stork finishes and B takes over with every write.
+    a.migrations.clear();
+    a.stork = Stork::Succeed;
+    run(&mut a, &mut b, &to_b, "rev2", 80, 6);
+    assert_eq!(a.step(step::FINAL_MIGRATION).state, StepState::Succeeded);
+    assert_eq!((b.replicas("mysql"), b.replicas("web")), (Some(3), Some(2)));
+    assert_eq!(b.data_when_started, Some(a.data));
+}
+
+#[test]
+fn the_old_primary_drains_its_pods_before_the_final_migration_and_stalls_naming_them() {
+    let mut a = Cluster::running(A, "rev1");
+    let mut b = Cluster::standby(B, "rev1");
+    a.lingering_pods = vec!["mysql/mysql-0".into(), "mysql/job-x".into()];
+    let mut to_b = spec(Mode::Async, B);
+    to_b.drain_timeout_seconds = 30;
+    run(&mut a, &mut b, &to_b, "rev2", 0, 5);
+    let drain = a.step(step::DRAIN);
+    assert_eq!(drain.state, StepState::Waiting);
+    assert!(drain.message.contains("2 pod(s)"), "{}", drain.message);
+    assert!(
+        a.migrations.is_empty(),
+        "no final migration while pods still write"
+    );
+    assert_eq!(a.phase, Some(Phase::Deactivating));
+    run(&mut a, &mut b, &to_b, "rev2", 40, 1);
+    let drain = a.step(step::DRAIN);
+    assert_eq!(drain.state, StepState::Stalled);
+    assert!(
+        drain.message.contains("mysql/mysql-0, mysql/job-x"),
+        "{}",
+        drain.message
+    );
+    assert!(drain.message.contains("spec.failover.drainTimeoutSeconds"));
+    assert_eq!(
+        stalled_reason(&a.status.conditions).as_deref(),
+        Some("DrainTimeout")
+    );
+    assert!(b.scale_ups.is_empty());
+    // The pods go: the hand-over finishes.
+    a.lingering_pods.clear();
+    converge(&mut a, &mut b, &to_b, "rev2", 50);
+    assert_eq!(a.step(step::DRAIN).state, StepState::Succeeded);
+    assert_eq!(b.data_when_started, Some(a.data));
+}
+
+#[test]
+fn a_stale_final_migration_of_an_earlier_transition_is_replaced() {
+    let mut a = Cluster::running(A, "rev1");
+    let mut b = Cluster::standby(B, "rev1");
+    let to_b = spec(Mode::Async, B);
+    // Left by an earlier failover at the same revision (a force-pushed branch, or the same Flux token).
+    a.migrations.push(MigrationRecord {
+        name: final_migration_name("mysql", "rev2"),
+        status: "Successful".into(),
+        finished_at: Some(ts(-1000)),
+        transition_started_at: Some("2020-01-01T00:00:00Z".into()),
+        ..Default::default()
+    });
+    let stale_data = a.data;
+    a.data += 5;
+    converge(&mut a, &mut b, &to_b, "rev2", 0);
+    assert_eq!(a.migrations.len(), 1);
+    assert_ne!(
+        a.migrations[0].transition_started_at.as_deref(),
+        Some("2020-01-01T00:00:00Z")
+    );
+    assert_ne!(b.data_when_started, Some(stale_data));
+    assert_eq!(b.data_when_started, Some(a.data));
+}
+
+#[test]
+fn a_disaster_declared_during_the_hand_over_cancels_the_final_migration() {
+    let mut a = Cluster::running(A, "rev1");
+    let mut b = Cluster::standby(B, "rev1");
+    a.stork = Stork::Hold;
+    let to_b = spec(Mode::Async, B);
+    run(&mut a, &mut b, &to_b, "rev2", 0, 8);
+    assert_eq!(a.migrations.len(), 1);
+    let mut declared = to_b.clone();
+    declared.disaster_lost = Some(A.into());
+    // B starts at once; A cancels its final migration (it would overwrite B's newer writes).
+    run(&mut a, &mut b, &declared, "rev3", 10, 6);
+    assert_eq!((b.replicas("mysql"), b.replicas("web")), (Some(3), Some(2)));
+    assert!(a.migrations.is_empty(), "{:?}", a.migrations);
+    assert_eq!(a.status.role, Some(Role::Standby));
 }

@@ -62,8 +62,20 @@ impl TransitionExecutor {
                 },
             }
         };
-        let (local, peer) = tokio::join!(local, peer);
+        // Only a cluster that is (or becomes) standby drains and hands over.
+        let standby = spec.primary != local_domain;
+        let hand_over = async {
+            if !standby {
+                return Ok((Vec::new(), Vec::new()));
+            }
+            futures::try_join!(
+                list_in(&self.client, &namespaces, "Pods", |p: Pod| p),
+                list_final_migrations(&self.client, spec),
+            )
+        };
+        let (local, peer, hand_over) = tokio::join!(local, peer, hand_over);
         let (workloads, cron_jobs, schedules, domain_statuses, domain_updates) = local?;
+        let (pods, final_migrations) = hand_over?;
         let mut schedule = None;
         let mut static_copies = Vec::new();
         for s in schedules {
@@ -158,6 +170,8 @@ impl TransitionExecutor {
             domain_updates,
             peer,
             previous: PreviousStatus::from_status(plan.status.as_ref()),
+            pods: running_pod_names(&pods),
+            final_migrations,
         })
     }
 
@@ -195,18 +209,7 @@ impl TransitionExecutor {
                     list_in(&client, namespaces, "Pods", |p: Pod| p)
                         .await
                         .ok()
-                        .map(|pods| {
-                            pods.iter()
-                                .filter(|p| crate::cluster::pods::not_finished(p))
-                                .map(|p| {
-                                    format!(
-                                        "{}/{}",
-                                        p.namespace().unwrap_or_default(),
-                                        p.name_any()
-                                    )
-                                })
-                                .collect()
-                        })
+                        .map(|pods| running_pod_names(&pods))
                 } else {
                     None
                 };
@@ -245,6 +248,88 @@ pub(super) fn empty_observation(local_domain: &str, revision: &str) -> Observed 
             error: "not observed".into(),
         },
         previous: PreviousStatus::default(),
+        pods: Vec::new(),
+        final_migrations: Vec::new(),
+    }
+}
+
+/// `namespace/name` of the pods that have not finished (running, pending or terminating; completed Job pods
+/// excluded).
+fn running_pod_names(pods: &[Pod]) -> Vec<String> {
+    let mut names: Vec<String> = pods
+        .iter()
+        .filter(|p| crate::cluster::pods::not_finished(p))
+        .map(|p| format!("{}/{}", p.namespace().unwrap_or_default(), p.name_any()))
+        .collect();
+    names.sort();
+    names
+}
+
+/// The plan's final Migrations in its namespace (by label), with what Stork reports of each.
+async fn list_final_migrations(
+    client: &Client,
+    spec: &PlanSpec,
+) -> Result<Vec<MigrationRecord>, ExecError> {
+    let api: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        &spec.namespace,
+        &stork_resource("Migration"),
+    );
+    let selector = format!("{PLAN_LABEL}={},{FINAL_MIGRATION_LABEL}=true", spec.name);
+    let list = match api.list(&ListParams::default().labels(&selector)).await {
+        Ok(list) => list.items,
+        Err(kube::Error::Api(s)) if s.code == 404 => Vec::new(),
+        Err(e) => {
+            return Err(ExecError::List {
+                what: "Migrations".into(),
+                source: e.into(),
+            });
+        }
+    };
+    Ok(list.iter().map(migration_record).collect())
+}
+
+/// What the planner reads of a Stork Migration. Stork writes no reason on the Migration itself: a failure's
+/// reasons are on the volumes and resources it could not migrate.
+pub(super) fn migration_record(m: &DynamicObject) -> MigrationRecord {
+    let text = |path: &str| {
+        m.data
+            .pointer(path)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let mut reasons: Vec<String> = Vec::new();
+    for list in ["/status/volumes", "/status/resources"] {
+        for item in m
+            .data
+            .pointer(list)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let failed = item.get("status").and_then(Value::as_str) == Some("Failed");
+            if let (true, Some(reason)) = (failed, item.get("reason").and_then(Value::as_str)) {
+                let what = item
+                    .get("persistentVolumeClaim")
+                    .or_else(|| item.get("name"))
+                    .and_then(Value::as_str)
+                    .unwrap_or("?");
+                reasons.push(format!("{what}: {reason}"));
+            }
+        }
+    }
+    MigrationRecord {
+        name: m.name_any(),
+        status: text("/status/status"),
+        stage: text("/status/stage"),
+        reason: (!reasons.is_empty()).then(|| reasons.join("; ")),
+        finished_at: m
+            .data
+            .pointer("/status/finishTimestamp")
+            .and_then(Value::as_str)
+            .and_then(|t| t.parse().ok()),
+        transition_started_at: m.annotations().get(TRANSITION_ANNOTATION).cloned(),
     }
 }
 

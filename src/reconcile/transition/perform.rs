@@ -134,6 +134,45 @@ impl TransitionExecutor {
                 )
                 .await
             }
+            Action::CreateMigration {
+                namespace,
+                name: _,
+                object,
+            } => {
+                let api: Api<DynamicObject> = Api::namespaced_with(
+                    self.client.clone(),
+                    namespace,
+                    &stork_resource("Migration"),
+                );
+                match serde_json::from_value::<DynamicObject>(object.clone()) {
+                    Ok(migration) => match api
+                        .create(
+                            &PostParams {
+                                field_manager: Some(FIELD_MANAGER.into()),
+                                ..Default::default()
+                            },
+                            &migration,
+                        )
+                        .await
+                    {
+                        // Created by an earlier pass that crashed before reading it back.
+                        Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
+                        other => other.map(drop),
+                    },
+                    Err(e) => Err(kube::Error::SerdeError(e)),
+                }
+            }
+            Action::DeleteMigration { namespace, name } => {
+                let api: Api<DynamicObject> = Api::namespaced_with(
+                    self.client.clone(),
+                    namespace,
+                    &stork_resource("Migration"),
+                );
+                match api.delete(name, &Default::default()).await {
+                    Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+                    other => other.map(drop),
+                }
+            }
             Action::ApplyRoleObjects => Ok(()),
         };
         result.map_err(|e| ExecError::Act {
@@ -170,6 +209,12 @@ pub(super) fn describe(action: &Action) -> String {
             format!(
                 "setting applicationActivated: {activated} on MigrationSchedule {namespace}/{name}"
             )
+        }
+        Action::CreateMigration {
+            namespace, name, ..
+        } => format!("creating Migration {namespace}/{name}"),
+        Action::DeleteMigration { namespace, name } => {
+            format!("deleting Migration {namespace}/{name}")
         }
         Action::ApplyRoleObjects => "applying this cluster's objects".into(),
     }
