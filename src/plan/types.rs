@@ -521,7 +521,7 @@ pub struct DRPlanStatus {
 }
 
 /// A Stork Migration as the plan's status records it.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MigrationRecord {
     /// The Migration's name, in the plan's namespace of the cluster it ran from.

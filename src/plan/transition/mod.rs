@@ -27,6 +27,7 @@ use jiff::Timestamp;
 pub use self::model::*;
 pub use self::steps::StepName;
 use self::steps::*;
+use super::types as plan_types;
 pub use super::types::{Mode, Phase, Role};
 use crate::stork::keys;
 
@@ -135,10 +136,68 @@ pub fn plan(spec: &PlanSpec, obs: &Observed) -> Outcome {
         .iter()
         .find(|d| d.name != local)
         .map(|d| d.name.clone());
-    match role {
-        Role::Primary => plan_primary(spec, obs, peer_domain),
+    let mut outcome = match role {
+        Role::Primary => plan_primary(spec, obs, peer_domain.clone()),
         Role::Standby => plan_standby(spec, obs),
+    };
+    outcome.last_migration = last_migration(obs, role, peer_domain.as_deref().unwrap_or_default());
+    outcome
+}
+
+/// The newest migration from the primary to the standby this cluster knows of: on the primary its own
+/// schedule's, or the final migration the old primary handed over with; on the standby the primary's record
+/// (while it answers), or its own final migration when it handed over. What was recorded before is kept until
+/// something newer is seen, so the age stays known while the peer is unreachable.
+fn last_migration(
+    obs: &Observed,
+    role: Role,
+    peer_domain: &str,
+) -> Option<plan_types::MigrationRecord> {
+    let local = obs.local_domain.as_str();
+    let peer_plan = match &obs.peer {
+        Peer::Reachable { plan: Some(p), .. } => Some(p),
+        _ => None,
+    };
+    let mut candidates: Vec<plan_types::MigrationRecord> = Vec::new();
+    candidates.extend(obs.previous.last_migration.clone());
+    match role {
+        Role::Primary => {
+            candidates.extend(obs.scheduled_migration.clone().map(|mut m| {
+                m.from = Some(local.to_string());
+                m
+            }));
+            if let Some(m) = peer_plan
+                .and_then(|p| p.final_migration.as_ref())
+                .filter(|m| m.successful())
+            {
+                candidates.push(plan_types::MigrationRecord {
+                    name: m.name.clone(),
+                    revision: None,
+                    status: Some(m.status.clone()),
+                    finished_at: m.finished_at.map(rfc3339),
+                    from: Some(peer_domain.to_string()),
+                });
+            }
+        }
+        Role::Standby => {
+            candidates.extend(
+                peer_plan
+                    .filter(|p| p.role == Some(Role::Primary))
+                    .and_then(|p| p.last_migration.clone()),
+            );
+            candidates.extend(
+                obs.previous
+                    .final_migration
+                    .clone()
+                    .filter(|m| m.status.as_deref() == Some("Successful")),
+            );
+        }
     }
+    candidates
+        .into_iter()
+        .filter_map(|m| Some((parse_time(m.finished_at.as_deref())?, m)))
+        .max_by_key(|(t, _)| *t)
+        .map(|(_, m)| m)
 }
 
 /// Result of evaluating one step against live state.
@@ -459,6 +518,7 @@ fn run_steps(
         requeue_after_seconds: requeue,
         workloads: workload_counts(obs),
         final_migration: None,
+        last_migration: None,
     }
 }
 
@@ -490,6 +550,7 @@ fn steady(role: Role, obs: &Observed, hold_role_objects: bool) -> Outcome {
         requeue_after_seconds: None,
         workloads: workload_counts(obs),
         final_migration: None,
+        last_migration: None,
     }
 }
 
@@ -515,6 +576,7 @@ fn stalled_outside_transition(
         requeue_after_seconds: Some(STALLED_RECHECK_SECONDS),
         workloads: workload_counts(obs),
         final_migration: None,
+        last_migration: None,
     }
 }
 

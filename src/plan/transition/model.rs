@@ -184,6 +184,8 @@ pub struct PeerPlan {
     pub final_migration_step: Option<(StepState, String)>,
     /// `status.finalMigration`.
     pub final_migration: Option<MigrationRecord>,
+    /// `status.lastMigration`: the peer's last known migration from primary to standby.
+    pub last_migration: Option<plan_types::MigrationRecord>,
 }
 
 /// A Stork Migration: observed, or as the plan's status records it.
@@ -288,6 +290,10 @@ pub struct PreviousStatus {
     pub role: Option<Role>,
     pub transition: Option<Transition>,
     pub conditions: Vec<Condition>,
+    /// `status.lastMigration`.
+    pub last_migration: Option<plan_types::MigrationRecord>,
+    /// `status.finalMigration`.
+    pub final_migration: Option<plan_types::MigrationRecord>,
 }
 
 /// A snapshot of live state, filled by the executor from kube-rs lists.
@@ -315,6 +321,8 @@ pub struct Observed {
     /// Pods in the plan's namespaces that have not finished (`namespace/name`), terminating ones included;
     /// observed while this cluster is standby (the drain step), else empty.
     pub pods: Vec<String>,
+    /// The newest Successful migration of the plan's MigrationSchedule here (`status.items`), if any.
+    pub scheduled_migration: Option<plan_types::MigrationRecord>,
     /// The plan's final Migrations (label [`FINAL_MIGRATION_LABEL`](crate::stork::keys::FINAL_MIGRATION_LABEL))
     /// in the plan's namespace, observed while this cluster is standby.
     pub final_migrations: Vec<MigrationRecord>,
@@ -403,6 +411,9 @@ pub struct Outcome {
     pub workloads: (usize, usize),
     /// `status.finalMigration` to write: the final Migration this cluster runs (or ran) in this transition.
     pub final_migration: Option<MigrationRecord>,
+    /// `status.lastMigration` to write: the newest point at which the standby's copy was known to equal the
+    /// primary's data.
+    pub last_migration: Option<plan_types::MigrationRecord>,
 }
 
 impl PlanSpec {
@@ -482,6 +493,7 @@ impl PeerPlan {
             final_migration: status
                 .and_then(|s| s.final_migration.as_ref())
                 .map(MigrationRecord::from_status),
+            last_migration: status.and_then(|s| s.last_migration.clone()),
         }
     }
 }
@@ -587,6 +599,8 @@ impl PreviousStatus {
             role: status.role,
             transition,
             conditions,
+            last_migration: status.last_migration.clone(),
+            final_migration: status.final_migration.clone(),
         }
     }
 }
@@ -650,6 +664,9 @@ impl Outcome {
             status.last_applied_revision = Some(revision.to_string());
         }
         status.transition = self.transition.as_ref().map(plan_types::Transition::from);
+        if let Some(m) = &self.last_migration {
+            status.last_migration = Some(m.clone());
+        }
         if let (Some(m), Some(t)) = (&self.final_migration, &self.transition) {
             status.final_migration = Some(m.to_status(&t.revision, local_domain));
         }

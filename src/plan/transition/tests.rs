@@ -97,6 +97,8 @@ struct Cluster {
     /// `data` when this cluster first scaled a workload up.
     data_when_started: Option<u32>,
     stork: Stork,
+    /// The newest Successful item of the plan's MigrationSchedule here.
+    scheduled_migration: Option<crate::plan::types::MigrationRecord>,
 }
 
 impl Cluster {
@@ -126,8 +128,7 @@ impl Cluster {
             domain_updates: vec![],
             status: PreviousStatus {
                 role: Some(Role::Primary),
-                transition: None,
-                conditions: vec![],
+                ..Default::default()
             },
             last_applied: Some(revision.into()),
             phase: Some(Phase::Ready),
@@ -140,6 +141,7 @@ impl Cluster {
             data: 0,
             data_when_started: None,
             stork: Stork::Succeed,
+            scheduled_migration: None,
         }
     }
 
@@ -169,8 +171,7 @@ impl Cluster {
             domain_updates: vec![],
             status: PreviousStatus {
                 role: Some(Role::Standby),
-                transition: None,
-                conditions: vec![],
+                ..Default::default()
             },
             last_applied: Some(revision.into()),
             phase: Some(Phase::Ready),
@@ -183,6 +184,7 @@ impl Cluster {
             data: 0,
             data_when_started: None,
             stork: Stork::Succeed,
+            scheduled_migration: None,
         }
     }
 
@@ -217,6 +219,7 @@ impl Cluster {
                     .and_then(|t| t.step(step::FINAL_MIGRATION))
                     .map(|s| (s.state, s.message.clone())),
                 final_migration: self.final_record.as_ref().map(MigrationRecord::from_status),
+                last_migration: self.status.last_migration.clone(),
             }),
             running_workloads: Some(self.running_workloads()),
             running_pods: Some(self.pods()),
@@ -266,6 +269,7 @@ impl Cluster {
             previous: self.status.clone(),
             pods: self.pods(),
             final_migrations: self.migrations.clone(),
+            scheduled_migration: self.scheduled_migration.clone(),
         }
     }
 
@@ -274,6 +278,7 @@ impl Cluster {
         let mut raw = DRPlanStatus {
             last_applied_revision: self.last_applied.clone(),
             final_migration: self.final_record.clone(),
+            last_migration: self.status.last_migration.clone(),
             ..Default::default()
         };
         out.write_status(&mut raw, &self.domain, revision);
@@ -1559,4 +1564,60 @@ fn a_disaster_declared_during_the_hand_over_cancels_the_final_migration() {
     assert_eq!((b.replicas("mysql"), b.replicas("web")), (Some(3), Some(2)));
     assert!(a.migrations.is_empty(), "{:?}", a.migrations);
     assert_eq!(a.status.role, Some(Role::Standby));
+}
+
+#[test]
+fn the_data_age_follows_the_migrations_from_primary_to_standby_on_both_sides() {
+    let mut a = Cluster::running(A, "rev1");
+    let mut b = Cluster::standby(B, "rev1");
+    let to_a = spec(Mode::Async, A);
+    let scheduled = |name: &str, at: i64| crate::plan::types::MigrationRecord {
+        name: name.into(),
+        status: Some("Successful".into()),
+        finished_at: Some(rfc3339(ts(at))),
+        ..Default::default()
+    };
+    a.scheduled_migration = Some(scheduled("mysql-interval-1", 5));
+    run(&mut a, &mut b, &to_a, "rev1", 10, 2);
+    let on_a = a.status.last_migration.clone().unwrap();
+    assert_eq!(
+        (on_a.name.as_str(), on_a.from.as_deref()),
+        ("mysql-interval-1", Some(A))
+    );
+    assert_eq!(
+        b.status.last_migration,
+        Some(on_a.clone()),
+        "the standby shows the primary's"
+    );
+    // The primary becomes unreachable: the standby keeps what it last saw.
+    b.pass(&to_a, "rev1", ts(20), unreachable());
+    assert_eq!(b.status.last_migration, Some(on_a));
+    // A newer scheduled run replaces it; an older one never does.
+    a.scheduled_migration = Some(scheduled("mysql-interval-2", 30));
+    run(&mut a, &mut b, &to_a, "rev1", 31, 1);
+    assert_eq!(
+        b.status.last_migration.as_ref().unwrap().name,
+        "mysql-interval-2"
+    );
+    a.scheduled_migration = Some(scheduled("mysql-interval-0", 1));
+    run(&mut a, &mut b, &to_a, "rev1", 32, 1);
+    assert_eq!(
+        a.status.last_migration.as_ref().unwrap().name,
+        "mysql-interval-2"
+    );
+
+    // A planned failover: the final migration is the newest point both sides agree on.
+    a.scheduled_migration = None;
+    let to_b = spec(Mode::Async, B);
+    converge(&mut a, &mut b, &to_b, "rev2", 40);
+    let final_name = final_migration_name("mysql", "rev2");
+    for cluster in [&a, &b] {
+        let m = cluster.status.last_migration.clone().unwrap();
+        assert_eq!(
+            (m.name.as_str(), m.from.as_deref()),
+            (final_name.as_str(), Some(A)),
+            "{}",
+            cluster.domain
+        );
+    }
 }

@@ -49,12 +49,8 @@ impl TransitionExecutor {
             )
         };
         // Only a cluster becoming (or being) primary asks the peer anything, at the same time as the local lists.
+        // The primary asks the peer for the fence; a standby for the primary's data age.
         let peer = async {
-            if spec.primary != local_domain {
-                return Peer::Unreachable {
-                    error: "not asked: this cluster is standby".into(),
-                };
-            }
             match peer_kubeconfig {
                 Some(kubeconfig) => self.observe_peer(kubeconfig, spec, &namespaces).await,
                 None => Peer::Unreachable {
@@ -77,6 +73,7 @@ impl TransitionExecutor {
         let (workloads, cron_jobs, schedules, domain_statuses, domain_updates) = local?;
         let (pods, final_migrations) = hand_over?;
         let mut schedule = None;
+        let mut scheduled_migration = None;
         let mut static_copies = Vec::new();
         for s in schedules {
             let namespace = s.namespace().unwrap_or_default();
@@ -92,6 +89,7 @@ impl TransitionExecutor {
                 .unwrap_or(false);
             let is_plans = namespace == spec.namespace && name == spec.name;
             if is_plans {
+                scheduled_migration = newest_successful(&s);
                 schedule = Some(Schedule {
                     namespace: namespace.clone(),
                     name: name.clone(),
@@ -172,6 +170,7 @@ impl TransitionExecutor {
             previous: PreviousStatus::from_status(plan.status.as_ref()),
             pods: running_pod_names(&pods),
             final_migrations,
+            scheduled_migration,
         })
     }
 
@@ -250,7 +249,39 @@ pub(super) fn empty_observation(local_domain: &str, revision: &str) -> Observed 
         previous: PreviousStatus::default(),
         pods: Vec::new(),
         final_migrations: Vec::new(),
+        scheduled_migration: None,
     }
+}
+
+/// The newest `Successful` run a MigrationSchedule records in `status.items` (every policy type).
+fn newest_successful(schedule: &DynamicObject) -> Option<crate::plan::types::MigrationRecord> {
+    let items = schedule.data.pointer("/status/items")?.as_object()?;
+    items
+        .values()
+        .filter_map(Value::as_array)
+        .flatten()
+        .filter(|item| item.get("status").and_then(Value::as_str) == Some("Successful"))
+        .filter_map(|item| {
+            let finished = item.get("finishTimestamp")?.as_str()?;
+            let at: Timestamp = finished.parse().ok()?;
+            Some((at, item))
+        })
+        .max_by_key(|(at, _)| *at)
+        .map(|(at, item)| crate::plan::types::MigrationRecord {
+            name: item
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+            revision: None,
+            status: Some("Successful".into()),
+            finished_at: Some(
+                Timestamp::from_second(at.as_second())
+                    .unwrap_or(at)
+                    .to_string(),
+            ),
+            from: None,
+        })
 }
 
 /// `namespace/name` of the pods that have not finished (running, pending or terminating; completed Job pods
