@@ -23,7 +23,7 @@ use thiserror::Error;
 
 use super::{OutputFormat, StatusArgs};
 use crate::cluster::pods;
-use crate::plan::types::{Condition, Transition};
+use crate::plan::types::{Condition, MigrationRecord, Transition};
 use crate::plan::{DRPlan, Role};
 
 /// Why the plans could not be shown.
@@ -78,6 +78,9 @@ pub struct PlanSummary {
     /// The pods of those namespaces on this cluster; absent when they could not be listed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pods: Option<PodCounts>,
+    /// `status.lastMigration`: the data age's reference (DATA-AGE is the time since its `finishedAt`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_migration: Option<MigrationRecord>,
 }
 
 /// The pods of a plan's namespaces on one cluster, as `status` counts them. Pods that have finished (`Succeeded`
@@ -161,6 +164,7 @@ pub fn summaries(plans: &[DRPlan], plan: Option<&str>) -> Vec<PlanSummary> {
                 conditions: status.conditions,
                 namespaces: p.namespaces(),
                 pods: None,
+                last_migration: status.last_migration,
             }
         })
         .collect();
@@ -210,16 +214,7 @@ fn columns(rows: &[Vec<String>]) -> String {
     out
 }
 
-/// A duration the way kubectl prints ages: `45s`, `12m`, `5h`, `3d`.
-pub fn human_age(seconds: i64) -> String {
-    let s = seconds.max(0);
-    match s {
-        0..=119 => format!("{s}s"),
-        120..=7_199 => format!("{}m", s / 60),
-        7_200..=172_799 => format!("{}h", s / 3600),
-        _ => format!("{}d", s / 86_400),
-    }
-}
+pub use crate::plan::age::human_age;
 
 fn age(since: Option<&str>, now: Timestamp) -> String {
     since
@@ -249,6 +244,7 @@ pub fn render_table(plans: &[PlanSummary], now: Timestamp, show_last_transition:
             "PHASE",
             "REVISION",
             "PODS",
+            "DATA-AGE",
             "AGE",
         ]
         .map(String::from)
@@ -267,6 +263,12 @@ pub fn render_table(plans: &[PlanSummary], now: Timestamp, show_last_transition:
             p.pods
                 .map(|c| c.cell())
                 .unwrap_or_else(|| "<unknown>".to_string()),
+            age(
+                p.last_migration
+                    .as_ref()
+                    .and_then(|m| m.finished_at.as_deref()),
+                now,
+            ),
             age(p.creation_timestamp.as_deref(), now),
         ]);
     }
@@ -508,9 +510,9 @@ mod tests {
         with_pods(&mut all, &counts);
         let text = render_table(&all, now(), false);
         let expected = "\
-NAMESPACE   NAME    MODE    PRIMARY      LOCAL        ROLE      PHASE            REVISION                                   PODS                  AGE
-mysql       mysql   async   us-east-1b   us-east-1b   Primary   WaitingForPeer   1111111111111111111111111111111111111111   1/3 (2 terminating)   2d
-shop        shop    metro   us-east-1a   us-east-1b   Standby   Ready            2222222222222222222222222222222222222222   0/0                   5h
+NAMESPACE   NAME    MODE    PRIMARY      LOCAL        ROLE      PHASE            REVISION                                   PODS                  DATA-AGE    AGE
+mysql       mysql   async   us-east-1b   us-east-1b   Primary   WaitingForPeer   1111111111111111111111111111111111111111   1/3 (2 terminating)   14m         2d
+shop        shop    metro   us-east-1a   us-east-1b   Standby   Ready            2222222222222222222222222222222222222222   0/0                   <unknown>   5h
 
 mysql/mysql: transition us-east-1a -> us-east-1b at revision 3333333333333333333333333333333333333333 (started 3m ago)
 STEP       STATE     TIME                   MESSAGE
@@ -552,6 +554,11 @@ protect    Pending   2026-11-22T15:57:00Z
         assert_eq!(json[0]["role"], "Primary");
         assert_eq!(json[0]["localDomain"], "us-east-1b");
         assert_eq!(json[0]["transition"]["steps"][0]["name"], "fence");
+        assert_eq!(
+            json[0]["lastMigration"]["finishedAt"],
+            "2026-11-22T15:45:10Z"
+        );
+        assert!(json[1].get("lastMigration").is_none());
         assert_eq!(
             json[1]["lastAppliedRevision"],
             "2222222222222222222222222222222222222222"

@@ -3,6 +3,7 @@
 //! In: DRPlan manifests. Out: typed plans ([`types`]), field-path validation errors ([`validate`]) and the
 //! CustomResourceDefinition ([`crd`]).
 
+pub mod age;
 pub mod crd;
 pub mod render;
 pub mod transition;

@@ -78,6 +78,8 @@ pub struct PlanReport {
     /// When the plan wants to be looked at again even if nothing changes (a transition waiting at the fence, a
     /// stalled transition's re-check); `None` when only a change or the poll interval should bring the next pass.
     pub requeue_after: Option<Duration>,
+    /// `status.lastMigration.finishedAt` as Unix seconds: the data age's reference.
+    pub last_migration: Option<i64>,
 }
 
 /// The outcome of one pass over all plans.
@@ -249,6 +251,11 @@ impl PlanController {
                     self.report_problem(plan, None, None, source, problem).await
                 }
             };
+            let mut plan_report = plan_report;
+            if plan_report.last_migration.is_none() {
+                plan_report.last_migration =
+                    crate::plan::age::last_migration(plan).map(|t| t.as_second());
+            }
             report.retry |= plan_report.retry;
             report.requeue_after = match (report.requeue_after, plan_report.requeue_after) {
                 (Some(a), Some(b)) => Some(a.min(b)),
@@ -395,6 +402,7 @@ impl PlanController {
                             .requeue_after_seconds
                             .unwrap_or(WAIT_RECHECK_SECONDS),
                     )),
+                    last_migration: None,
                 };
             }
             Err(err) => {
@@ -444,12 +452,20 @@ impl PlanController {
             ));
         }
         let mut desired_keys = BTreeSet::new();
+        let mut schedule_created = None;
         for mut object in desired {
             let Some(key) = ObjectKey::of(&object) else {
                 continue;
             };
             desired_keys.insert(key.clone());
             let live = self.applier.get(&key).await?;
+            if key.kind == "MigrationSchedule" {
+                schedule_created = live
+                    .as_ref()
+                    .and_then(|l| l.pointer("/metadata/creationTimestamp"))
+                    .and_then(Value::as_str)
+                    .and_then(|t| t.parse::<jiff::Timestamp>().ok());
+            }
             if let Some(live) = &live {
                 if is_foreign_static_copy(live) {
                     // Stork's passive copy of the peer's schedule: never touched.
@@ -480,6 +496,15 @@ impl PlanController {
             } else if before != after {
                 applied.changed.push(format!("updated {key}"));
             }
+        }
+        // A primary whose migrations fall behind its schedule leaves the standby's copy ageing: Degraded, with the
+        // age (a newly created schedule counts from its creation).
+        if role == Role::Primary
+            && applied.degraded.is_none()
+            && let Some(message) =
+                crate::plan::age::migrations_behind(plan, schedule_created, jiff::Timestamp::now())
+        {
+            applied.degraded = Some(("MigrationsBehind", message));
         }
         let name = plan.name_any();
         let namespace = plan.namespace().unwrap_or_default();

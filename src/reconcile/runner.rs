@@ -24,7 +24,7 @@ use crate::plan::DRPlan;
 use crate::reconcile::controller::{ControllerConfig, PassReport, PlanController};
 use crate::runtime::admin;
 use crate::runtime::leader::LeaderElector;
-use crate::runtime::metrics::{HookLabels, Metrics, Outcome, ReconcileLabels};
+use crate::runtime::metrics::{HookLabels, Metrics, Outcome, PlanLabels, ReconcileLabels};
 use crate::source::git::GitSourceConfig;
 use crate::source::hooks::{self, HookError, MAX_BODY_BYTES};
 use crate::source::sync::SourceState;
@@ -216,6 +216,21 @@ impl Reconciler {
         self.metrics
             .reconcile_plans
             .set(i64::try_from(report.plans.len()).unwrap_or(i64::MAX));
+        // Plans gone from the cluster leave no series behind.
+        self.metrics.plan_last_migration_timestamp_seconds.clear();
+        for plan in &report.plans {
+            if let (Some(at), Some((namespace, name))) =
+                (plan.last_migration, plan.plan.split_once('/'))
+            {
+                self.metrics
+                    .plan_last_migration_timestamp_seconds
+                    .get_or_create(&PlanLabels {
+                        namespace: namespace.to_string(),
+                        plan: name.to_string(),
+                    })
+                    .set(at);
+            }
+        }
         outcome.ok = outcome.errors.is_empty();
         outcome.plans = report;
         let result = if outcome.ok {

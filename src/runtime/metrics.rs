@@ -47,6 +47,12 @@ pub struct HookLabels {
     pub result: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PlanLabels {
+    pub namespace: String,
+    pub plan: String,
+}
+
 /// Every metric the reconciler exports.
 pub struct Metrics {
     pub registry: Registry,
@@ -58,6 +64,7 @@ pub struct Metrics {
     pub git_received_bytes_total: Counter,
     pub git_hook_requests_total: Family<HookLabels, Counter>,
     pub git_commit_invalid_total: Counter,
+    pub plan_last_migration_timestamp_seconds: Family<PlanLabels, Gauge>,
 }
 
 impl Metrics {
@@ -72,6 +79,7 @@ impl Metrics {
         let git_received_bytes_total = Counter::default();
         let git_hook_requests_total = Family::<HookLabels, Counter>::default();
         let git_commit_invalid_total = Counter::default();
+        let plan_last_migration_timestamp_seconds = Family::<PlanLabels, Gauge>::default();
         registry.register(
             "reconcile",
             "Reconcile passes over all DRPlans, by result",
@@ -112,6 +120,12 @@ impl Metrics {
             "Commits refused because a plan in them was invalid",
             git_commit_invalid_total.clone(),
         );
+        registry.register(
+            "plan_last_migration_timestamp_seconds",
+            "When the last successful migration from the primary to the standby finished (status.lastMigration), \
+             per DRPlan: time() minus it is the age of the standby's copy",
+            plan_last_migration_timestamp_seconds.clone(),
+        );
         Metrics {
             registry,
             reconcile_total,
@@ -122,6 +136,7 @@ impl Metrics {
             git_received_bytes_total,
             git_hook_requests_total,
             git_commit_invalid_total,
+            plan_last_migration_timestamp_seconds,
         }
     }
 
@@ -161,7 +176,20 @@ mod tests {
             })
             .inc();
         metrics.git_received_bytes_total.inc_by(42);
+        metrics
+            .plan_last_migration_timestamp_seconds
+            .get_or_create(&PlanLabels {
+                namespace: "mysql".into(),
+                plan: "mysql".into(),
+            })
+            .set(1_790_000_000);
         let text = metrics.encode();
+        assert!(
+            text.contains(
+                "drgitops_plan_last_migration_timestamp_seconds{namespace=\"mysql\",plan=\"mysql\"} 1790000000"
+            ),
+            "{text}"
+        );
         assert!(
             text.contains("drgitops_reconcile_total{result=\"success\"} 1"),
             "{text}"

@@ -84,6 +84,7 @@ impl PlanController {
             retry: false,
             message,
             requeue_after: None,
+            last_migration: crate::plan::age::last_migration(plan).map(|t| t.as_second()),
         }
     }
 
@@ -123,6 +124,7 @@ impl PlanController {
             retry: false,
             message,
             requeue_after: None,
+            last_migration: None,
         }
     }
 
@@ -174,6 +176,7 @@ impl PlanController {
             retry: !problem.stalled,
             message: problem.message,
             requeue_after: None,
+            last_migration: None,
         }
     }
 
@@ -239,6 +242,7 @@ impl PlanController {
             retry: false,
             message,
             requeue_after: None,
+            last_migration: None,
         }
     }
 

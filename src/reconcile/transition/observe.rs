@@ -317,7 +317,36 @@ async fn list_final_migrations(
             });
         }
     };
-    Ok(list.iter().map(migration_record).collect())
+    let mut records: Vec<MigrationRecord> = list.iter().map(migration_record).collect();
+    for record in records
+        .iter_mut()
+        .filter(|r| r.failed() && r.reason.is_none())
+    {
+        record.reason = warning_event(client, &spec.namespace, &record.name).await;
+    }
+    Ok(records)
+}
+
+/// The newest Warning Event Stork recorded on a Migration: where it says why a Migration without volumes failed.
+/// Unreadable Events leave the reason unknown (the status says to describe the Migration).
+async fn warning_event(client: &Client, namespace: &str, name: &str) -> Option<String> {
+    use k8s_openapi::api::core::v1::Event;
+    let api: Api<Event> = Api::namespaced(client.clone(), namespace);
+    let selector = format!("involvedObject.kind=Migration,involvedObject.name={name},type=Warning");
+    let events = api
+        .list(&ListParams::default().fields(&selector))
+        .await
+        .ok()?;
+    events
+        .items
+        .into_iter()
+        .max_by_key(|e| {
+            e.last_timestamp
+                .as_ref()
+                .map(|t| t.0)
+                .or(e.event_time.as_ref().map(|t| t.0))
+        })
+        .and_then(|e| e.message)
 }
 
 /// What the planner reads of a Stork Migration. Stork writes no reason on the Migration itself: a failure's

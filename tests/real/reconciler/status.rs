@@ -100,7 +100,7 @@ async fn status_prints_the_plans_and_the_transition_in_progress() {
     let mut lines = stdout.lines();
     assert_eq!(
         lines.next().unwrap(),
-        "NAMESPACE   NAME    MODE    PRIMARY      LOCAL        ROLE      PHASE            REVISION                                   PODS   AGE"
+        "NAMESPACE   NAME    MODE    PRIMARY      LOCAL        ROLE      PHASE            REVISION                                   PODS   DATA-AGE    AGE"
     );
     let row: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
     assert_eq!(
