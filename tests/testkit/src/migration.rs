@@ -1019,18 +1019,20 @@ impl Controller {
             }
             return Ok(None);
         }
-        if !finalizers(object).iter().any(|f| f == FINALIZER) {
-            let mut s = Schedule::read(object);
-            add_finalizer(&mut s.object);
-            replace(&local, SCHEDULE, &s.encode()).await?;
-            return Ok(None);
-        }
         let mut s = Schedule::read(object);
+        if !finalizers(object).iter().any(|f| f == FINALIZER) {
+            add_finalizer(&mut s.object);
+            s.object = replace(&local, SCHEDULE, &s.encode()).await?;
+            // Stork reconciles again at once; a trigger goes on with the updated object.
+            if !trigger {
+                return Ok(None);
+            }
+        }
         s.suspend = Some(s.suspend.unwrap_or(false));
         if annotation(object, STATIC_COPY).is_some() {
             // A static copy is only kept with its defaults; it never runs.
             let encoded = s.encode();
-            if encoded != *object {
+            if !same(&encoded, &s.object) {
                 replace(&local, SCHEDULE, &encoded).await?;
             }
             return Ok(None);
@@ -1194,7 +1196,7 @@ impl Controller {
                 .await;
         }
         // Stork writes whenever it looked; writing only on a change spares the API server the same bytes.
-        Ok(looked && s.encode() != s.object)
+        Ok(looked && !same(&s.encode(), &s.object))
     }
 
     async fn start_child(&mut self, local: &Client, s: &mut Schedule) -> Result<String, Error> {
@@ -2173,6 +2175,23 @@ fn hash(object: &Value) -> String {
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
     h.to_string()
+}
+
+/// Whether two objects are equal once `null` values are taken as absent (the API server may drop them).
+fn same(a: &Value, b: &Value) -> bool {
+    fn strip(v: &Value) -> Value {
+        match v {
+            Value::Object(map) => Value::Object(
+                map.iter()
+                    .filter(|(_, v)| !v.is_null())
+                    .map(|(k, v)| (k.clone(), strip(v)))
+                    .collect(),
+            ),
+            Value::Array(items) => Value::Array(items.iter().map(strip).collect()),
+            other => other.clone(),
+        }
+    }
+    strip(a) == strip(b)
 }
 
 /// `labels.Set(selectors).String()`: `k=v` pairs, sorted, comma-separated.
