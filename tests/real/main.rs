@@ -12,5 +12,6 @@ mod faults;
 mod guard;
 mod reconcile_https;
 mod reconciler;
+mod stork_standin;
 mod webhook;
 mod webhook_process;
