@@ -1,23 +1,37 @@
 //! `drgitops failover`: the failover (and failback) button, as a Git commit.
 //!
-//! In: a Git work tree, a plan name, the domain to make primary and optionally a domain to mark inactive (metro).
-//! Out: the plan file edited in place (only the scalars that change; comments, quoting and layout stay as they
-//! were), validated like the webhook and the reconciler validate it, and committed with a message naming plan,
-//! from and to. The pure part (`manifest::edit::edit_plan`) locates the exact scalar spans in the YAML text and proves the edit by
-//! re-parsing: the result must equal the original document with exactly the intended fields changed.
+//! In: a Git work tree, a plan name, the domain to make primary, optionally a domain to mark inactive (metro) and
+//! a declared disaster; optionally the plan's live status from the cluster of the current kubeconfig. Out: what
+//! will happen, printed before anything changes; the plan file edited in place (only the fields that change;
+//! comments, quoting and layout stay as they were), validated like the webhook and the reconciler validate it,
+//! and committed with a message naming plan, from and to (and for a disaster, the data age it starts from).
+//!
+//! The pure part (`manifest::edit::edit_plan`) locates the exact spans in the YAML text and proves the edit by
+//! re-parsing: the result must equal the original document with exactly the intended fields changed. A declared
+//! disaster is written as `spec.failover.disaster` (the reconciler's only permission to start without the lost
+//! cluster); a planned failover or failback removes it.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use git2::{Repository, StatusOptions};
+use jiff::Timestamp;
+use kube::api::{ApiResource, DynamicObject};
+use kube::{Api, Client, Config};
 use serde_yaml::Value;
 use thiserror::Error;
 
 use super::FailoverArgs;
-use crate::manifest::edit::{EditError, edit_plan};
+use crate::manifest::edit::{Declaration, EditError, PlanChange, PlanEdit, edit_plan};
 use crate::plan::DRPlan;
+use crate::plan::types::{DRPlanStatus, Disaster};
 use crate::plan::validate::{FieldError, validate};
+use crate::stork::keys::DEFAULT_ADMIN_NAMESPACE;
+
+/// How long the live lookup may take in all (kubeconfig, connection, the read): it only informs the operator.
+const LIVE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Why a failover commit was not made.
 #[derive(Debug, Error)]
@@ -49,12 +63,14 @@ pub enum FailoverError {
     #[error("plan {plan}: {message}")]
     Refused { plan: String, message: String },
     #[error(
-        "plan {plan} in {file}: cannot edit in place: {message}; edit spec.primary by hand and commit"
+        "plan {plan} in {file}: cannot edit in place: {message}; edit the plan by hand ({by_hand}) and commit"
     )]
     Edit {
         plan: String,
         file: String,
         message: String,
+        /// The fields to write, in words.
+        by_hand: String,
     },
     #[error("plan {plan}: the edited plan would be rejected: {errors}")]
     Invalid { plan: String, errors: String },
@@ -79,8 +95,36 @@ fn git(context: &str) -> impl FnOnce(git2::Error) -> FailoverError + '_ {
     }
 }
 
+/// What `drgitops failover` is asked to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FailoverRequest<'a> {
+    /// The DRPlan's `metadata.name`.
+    pub plan: &'a str,
+    /// The domain that becomes primary.
+    pub to: &'a str,
+    /// A domain to mark `active: false` (metro).
+    pub deactivate: Option<&'a str>,
+    /// Declare the current primary lost.
+    pub disaster: bool,
+    /// The operator's words: the commit body, and the declaration's message.
+    pub message: Option<&'a str>,
+    /// Stork's admin namespace, as the reconciler validates plans with it.
+    pub admin_namespace: &'a str,
+}
+
+/// The plan's live status, as the cluster of the current kubeconfig reports it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Live {
+    /// The DRPlan was read; its status (empty when it has none yet).
+    Read(Box<DRPlanStatus>),
+    /// Not read, and why.
+    Unknown(String),
+    /// Not asked for (`--no-live`).
+    Skipped,
+}
+
 /// What `drgitops failover` did.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct FailoverReport {
     pub plan: String,
     /// The plan file, relative to the work tree root.
@@ -88,33 +132,58 @@ pub struct FailoverReport {
     pub from: String,
     pub to: String,
     pub deactivated: Option<String>,
+    /// What the commit did to `spec.failover.disaster`.
+    pub declaration: Declaration,
+    /// The declaration written, when one was.
+    pub disaster: Option<Disaster>,
     pub commit: String,
     pub branch: Option<String>,
+    /// The commit's summary line.
     pub summary: String,
+    /// The whole commit message.
+    pub message: String,
 }
 
-/// Runs `drgitops failover` and prints what it did.
+/// Runs `drgitops failover`: says what will happen (and what the cluster of the current kubeconfig reports),
+/// then commits and prints what it did.
 pub fn run(args: &FailoverArgs) -> anyhow::Result<ExitCode> {
-    let report = failover(
-        &args.repo,
-        &args.plan,
-        &args.to,
-        args.deactivate.as_deref(),
-        args.message.as_deref(),
-        &args.admin_namespace,
-    )?;
-    println!("{}", report.summary);
+    let request = FailoverRequest {
+        plan: &args.plan,
+        to: &args.to,
+        deactivate: args.deactivate.as_deref(),
+        disaster: args.disaster,
+        message: args.message.as_deref(),
+        admin_namespace: &args.admin_namespace,
+    };
+    let located = locate(&args.repo, &args.plan)?;
+    // Refusals first, so a wrong command does not wait on a cluster.
+    located.prepare(&request, &Live::Skipped, Timestamp::now())?;
+    let live = if args.no_live {
+        Live::Skipped
+    } else {
+        read_live(located.namespace().as_deref(), &args.plan)
+    };
+    let prepared = located.prepare(&request, &live, Timestamp::now())?;
+    println!("{}", prepared.summary);
+    for line in &prepared.preview {
+        println!("  {line}");
+    }
+    let report = located.commit(prepared)?;
+    let file = report.file.display();
     println!(
-        "  edited {}: spec.primary {} -> {}",
-        report.file.display(),
-        report.from,
-        report.to
+        "  edited {file}: spec.primary {} -> {}",
+        report.from, report.to
     );
     if let Some(d) = &report.deactivated {
-        println!(
-            "  edited {}: spec.domains {d} active: false",
-            report.file.display()
-        );
+        println!("  edited {file}: spec.domains {d} active: false");
+    }
+    match report.declaration {
+        Declaration::Declared => println!(
+            "  edited {file}: spec.failover.disaster lost {}",
+            report.from
+        ),
+        Declaration::Cleared => println!("  edited {file}: spec.failover.disaster removed"),
+        Declaration::Absent => {}
     }
     match &report.branch {
         Some(b) => println!("  committed {} on {b}", report.commit),
@@ -123,8 +192,9 @@ pub fn run(args: &FailoverArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Edits the plan in the work tree at `repo` and commits it. See the module docs. `admin_namespace` is Stork's
-/// admin namespace, as the reconciler validates plans with it.
+/// A planned failover (or failback): edits the plan in the work tree at `repo` and commits it, without reading
+/// any cluster. See the module docs. `admin_namespace` is Stork's admin namespace, as the reconciler validates
+/// plans with it.
 pub fn failover(
     repo_path: &Path,
     plan: &str,
@@ -133,6 +203,62 @@ pub fn failover(
     message: Option<&str>,
     admin_namespace: &str,
 ) -> Result<FailoverReport, FailoverError> {
+    let request = FailoverRequest {
+        plan,
+        to,
+        deactivate,
+        disaster: false,
+        message,
+        admin_namespace,
+    };
+    failover_with(repo_path, &request, &Live::Skipped, Timestamp::now())
+}
+
+/// Edits and commits as `request` says, with `live` as the plan's live status and `now` as the time of a
+/// declaration.
+pub fn failover_with(
+    repo_path: &Path,
+    request: &FailoverRequest,
+    live: &Live,
+    now: Timestamp,
+) -> Result<FailoverReport, FailoverError> {
+    let located = locate(repo_path, request.plan)?;
+    let prepared = located.prepare(request, live, now)?;
+    located.commit(prepared)
+}
+
+/// A DRPlan found in a clean work tree, read but not changed.
+pub struct Located {
+    repo: Repository,
+    /// `--repo` as given, for the commands the messages suggest.
+    repo_arg: PathBuf,
+    /// The work tree root.
+    root: PathBuf,
+    file: PathBuf,
+    text: String,
+    /// The plan's document among the file's.
+    index: usize,
+    document: Value,
+}
+
+/// A failover ready to be committed: the edited file, the commit message and what it will do.
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    edit: PlanEdit,
+    plan: String,
+    to: String,
+    deactivated: Option<String>,
+    disaster: Option<Disaster>,
+    /// The commit's summary line.
+    pub summary: String,
+    /// The whole commit message.
+    pub message: String,
+    /// What will happen, then the live state: one line each, for the operator to read before the commit.
+    pub preview: Vec<String>,
+}
+
+/// Opens the work tree at `repo_path`, refuses uncommitted changes and finds the one DRPlan named `plan`.
+pub fn locate(repo_path: &Path, plan: &str) -> Result<Located, FailoverError> {
     let repo = Repository::discover(repo_path).map_err(|source| FailoverError::OpenRepo {
         path: repo_path.into(),
         source,
@@ -155,11 +281,11 @@ pub fn failover(
             if let Ok(value) = serde_yaml::from_str::<Value>(doc.text)
                 && is_plan_named(&value, plan)
             {
-                found.push((file.clone(), text.clone(), index));
+                found.push((file.clone(), text.clone(), index, value));
             }
         }
     }
-    let (file, text, index) = match found.len() {
+    let (file, text, index, document) = match found.len() {
         0 => {
             return Err(FailoverError::PlanNotFound {
                 plan: plan.into(),
@@ -170,7 +296,7 @@ pub fn failover(
         _ => {
             let places: Vec<String> = found
                 .iter()
-                .map(|(f, _, i)| format!("{} document {}", relative(&root, f).display(), i + 1))
+                .map(|(f, _, i, _)| format!("{} document {}", relative(&root, f).display(), i + 1))
                 .collect();
             return Err(FailoverError::Ambiguous {
                 plan: plan.into(),
@@ -178,55 +304,389 @@ pub fn failover(
             });
         }
     };
-    let rel = relative(&root, &file);
-    let edit = edit_plan(&text, index, to, deactivate).map_err(|e| match e {
-        EditError::Refused(message) => FailoverError::Refused {
-            plan: plan.into(),
-            message,
-        },
-        EditError::Unsupported(message) => FailoverError::Edit {
-            plan: plan.into(),
-            file: rel.display().to_string(),
-            message,
-        },
-    })?;
-    let errors = validate_edited(&edit.document, admin_namespace)?;
-    if !errors.is_empty() {
-        let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
-        return Err(FailoverError::Invalid {
-            plan: plan.into(),
-            errors: errors.join("; "),
-        });
-    }
-    std::fs::write(&file, &edit.text).map_err(|source| FailoverError::Io {
-        path: file.clone(),
-        source,
-    })?;
-
-    let mut summary = format!("failover {plan}: {} -> {to}", edit.from);
-    if let Some(d) = deactivate {
-        let _ = write!(summary, " (deactivate {d})");
-    }
-    let mut full = summary.clone();
-    if let Some(m) = message.filter(|m| !m.trim().is_empty()) {
-        let _ = write!(full, "\n\n{}", m.trim());
-    }
-    let commit = commit_file(&repo, &rel, &full)?;
-    let branch = repo
-        .head()
-        .ok()
-        .and_then(|h| h.shorthand().map(str::to_string))
-        .filter(|b| b != "HEAD");
-    Ok(FailoverReport {
-        plan: plan.into(),
-        file: rel,
-        from: edit.from,
-        to: to.into(),
-        deactivated: deactivate.map(str::to_string),
-        commit,
-        branch,
-        summary,
+    Ok(Located {
+        repo,
+        repo_arg: repo_path.into(),
+        root,
+        file,
+        text,
+        index,
+        document,
     })
+}
+
+impl Located {
+    /// The plan's `metadata.namespace`, if it has one.
+    pub fn namespace(&self) -> Option<String> {
+        self.document
+            .get("metadata")
+            .and_then(|m| m.get("namespace"))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    }
+
+    /// The plan file, relative to the work tree root.
+    pub fn file(&self) -> PathBuf {
+        relative(&self.root, &self.file)
+    }
+
+    /// Edits the text (in memory), validates the result and words the commit and the preview. Changes nothing.
+    pub fn prepare(
+        &self,
+        request: &FailoverRequest,
+        live: &Live,
+        now: Timestamp,
+    ) -> Result<Prepared, FailoverError> {
+        let plan = request.plan;
+        let spec = self.document.get("spec");
+        let from = spec
+            .and_then(|s| s.get("primary"))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let metro = spec.and_then(|s| s.get("mode")).and_then(Value::as_str) == Some("metro");
+        let refused = |message: String| FailoverError::Refused {
+            plan: plan.into(),
+            message,
+        };
+        if request.disaster && metro && request.to != from {
+            let already_inactive = spec
+                .and_then(|s| s.get("domains"))
+                .and_then(Value::as_sequence)
+                .is_some_and(|domains| {
+                    domains.iter().any(|d| {
+                        d.get("name").and_then(Value::as_str) == Some(from.as_str())
+                            && d.get("active").and_then(Value::as_bool) == Some(false)
+                    })
+                });
+            if request.deactivate != Some(from.as_str()) && !already_inactive {
+                return Err(refused(format!(
+                    "metro: --disaster does not fence the stretched storage by itself; {to} starts only once the \
+                     lost domain {from} is deactivated, so deactivate it in the same commit: {command}",
+                    to = request.to,
+                    command = self.command(request, &from),
+                )));
+            }
+        }
+
+        let data = data_as_of(live, &from, now);
+        let disaster = request.disaster.then(|| Disaster {
+            lost: from.clone(),
+            declared_at: Some(to_the_second(now).to_string()),
+            message: request
+                .message
+                .map(str::trim)
+                .filter(|m| !m.is_empty())
+                .map(str::to_string),
+            data_as_of: data.as_ref().ok().map(|(t, _)| t.to_string()),
+        });
+        let change = PlanChange {
+            to: request.to,
+            deactivate: request.deactivate,
+            disaster: disaster.as_ref(),
+        };
+        let rel = self.file();
+        let edit = edit_plan(&self.text, self.index, &change).map_err(|e| match e {
+            EditError::Refused(message) => refused(message),
+            EditError::Unsupported(message) => FailoverError::Edit {
+                plan: plan.into(),
+                file: rel.display().to_string(),
+                message,
+                by_hand: by_hand(request, disaster.as_ref()),
+            },
+        })?;
+        let errors = validate_edited(&edit.document, request.admin_namespace)?;
+        if !errors.is_empty() {
+            let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            return Err(FailoverError::Invalid {
+                plan: plan.into(),
+                errors: errors.join("; "),
+            });
+        }
+
+        let to = request.to;
+        let mut notes = Vec::new();
+        if disaster.is_some() {
+            notes.push(format!("disaster declared: {from} lost"));
+        }
+        if let Some(d) = request.deactivate {
+            notes.push(format!("deactivate {d}"));
+        }
+        let mut summary = format!("failover {plan}: {from} -> {to}");
+        if !notes.is_empty() {
+            let _ = write!(summary, " ({})", notes.join("; "));
+        }
+        let mut body = Vec::new();
+        if let Some(m) = request.message.map(str::trim).filter(|m| !m.is_empty()) {
+            body.push(m.to_string());
+        }
+        if disaster.is_some() {
+            body.push(match &data {
+                Ok((t, age)) => format!("Data as of: {t} ({age} old)"),
+                Err(why) => format!("Data age: unknown ({why})"),
+            });
+        }
+        let mut message = summary.clone();
+        for part in &body {
+            let _ = write!(message, "\n\n{part}");
+        }
+
+        let storage = match request.deactivate {
+            Some(d) if metro => format!("storage domain {d} is deactivated; then "),
+            _ => String::new(),
+        };
+        let what = if disaster.is_some() {
+            let data = match &data {
+                Ok((t, age)) => format!("data as of {t}, {age} old"),
+                Err(_) => "data age unknown".into(),
+            };
+            format!(
+                "{storage}{to} starts at once from its last migrated copy ({data}); {from} is not waited for and \
+                 runs no final migration; when it returns it stops its applications"
+            )
+        } else {
+            format!(
+                "{storage}{from} stops its applications, waits for its pods to stop, runs a final migration to {to}; \
+                 {to} starts once it succeeded (nothing is lost)"
+            )
+        };
+        Ok(Prepared {
+            edit,
+            plan: plan.into(),
+            to: to.into(),
+            deactivated: request.deactivate.map(str::to_string),
+            disaster,
+            summary,
+            message,
+            preview: vec![what, live_line(live, now)],
+        })
+    }
+
+    /// Writes the edited file and commits it.
+    pub fn commit(&self, prepared: Prepared) -> Result<FailoverReport, FailoverError> {
+        let rel = self.file();
+        std::fs::write(&self.file, &prepared.edit.text).map_err(|source| FailoverError::Io {
+            path: self.file.clone(),
+            source,
+        })?;
+        let commit = commit_file(&self.repo, &rel, &prepared.message)?;
+        let branch = self
+            .repo
+            .head()
+            .ok()
+            .and_then(|h| h.shorthand().map(str::to_string))
+            .filter(|b| b != "HEAD");
+        Ok(FailoverReport {
+            plan: prepared.plan,
+            file: rel,
+            from: prepared.edit.from,
+            to: prepared.to,
+            deactivated: prepared.deactivated,
+            declaration: prepared.edit.declaration,
+            disaster: prepared.disaster,
+            commit,
+            branch,
+            summary: prepared.summary,
+            message: prepared.message,
+        })
+    }
+
+    /// The command that makes this request with `--deactivate lost`, as the operator would type it.
+    fn command(&self, request: &FailoverRequest, lost: &str) -> String {
+        let mut words = vec![
+            "drgitops".to_string(),
+            "failover".into(),
+            "--repo".into(),
+            shell_word(&self.repo_arg.display().to_string()),
+            "--plan".into(),
+            shell_word(request.plan),
+            "--to".into(),
+            shell_word(request.to),
+            "--deactivate".into(),
+            shell_word(lost),
+            "--disaster".into(),
+        ];
+        if let Some(m) = request.message {
+            words.push("--message".into());
+            words.push(shell_word(m));
+        }
+        if request.admin_namespace != DEFAULT_ADMIN_NAMESPACE {
+            words.push("--admin-namespace".into());
+            words.push(shell_word(request.admin_namespace));
+        }
+        words.join(" ")
+    }
+}
+
+/// The fields an edit by hand would write, for the message of an edit the editor cannot prove.
+fn by_hand(request: &FailoverRequest, disaster: Option<&Disaster>) -> String {
+    let mut fields = vec![format!("spec.primary: {}", request.to)];
+    if let Some(d) = request.deactivate {
+        fields.push(format!("active: false on domain {d}"));
+    }
+    match disaster {
+        Some(d) => {
+            let mut declaration = format!("spec.failover.disaster: {{lost: {}", d.lost);
+            for (key, value) in [
+                ("declaredAt", &d.declared_at),
+                ("message", &d.message),
+                ("dataAsOf", &d.data_as_of),
+            ] {
+                if let Some(value) = value {
+                    let _ = write!(declaration, ", {key}: {}", quoted(value));
+                }
+            }
+            declaration.push('}');
+            fields.push(declaration);
+        }
+        None => fields.push("no spec.failover.disaster".into()),
+    }
+    fields.join(", ")
+}
+
+fn quoted(value: &str) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| format!("\"{value}\""))
+}
+
+/// `word` as one shell word: as it is when it holds nothing a shell would read, else single-quoted.
+fn shell_word(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c));
+    if plain {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+/// `now` without its fraction of a second.
+fn to_the_second(now: Timestamp) -> Timestamp {
+    Timestamp::from_second(now.as_second()).unwrap_or(now)
+}
+
+/// The data the new primary would start from: when the last migration from `from` finished and how old that is
+/// at `now`, or why that is not known.
+fn data_as_of(live: &Live, from: &str, now: Timestamp) -> Result<(Timestamp, String), String> {
+    const NONE: &str = "no reachable cluster reported a migration";
+    let status = match live {
+        Live::Read(status) => status,
+        Live::Skipped => return Err(format!("{NONE}: the live status was not read (--no-live)")),
+        Live::Unknown(_) => return Err(NONE.into()),
+    };
+    let record = status.last_migration.as_ref().ok_or(NONE)?;
+    if let Some(source) = record.from.as_deref().filter(|f| *f != from) {
+        return Err(format!(
+            "the last migration reported, {}, ran from {source}, not from {from}",
+            record.name
+        ));
+    }
+    let finished = record
+        .finished_at
+        .as_deref()
+        .ok_or_else(|| format!("migration {} reports no finish time", record.name))?;
+    let at = finished.parse::<Timestamp>().map_err(|e| {
+        format!(
+            "migration {} reports finish time {finished:?}, not an RFC 3339 time: {e}",
+            record.name
+        )
+    })?;
+    let at = to_the_second(at);
+    Ok((at, age(now.duration_since(at).as_secs())))
+}
+
+/// An age in words: `45 s`, `12 min`, `5 h`, `3 d`.
+fn age(seconds: i64) -> String {
+    let s = seconds.max(0);
+    match s {
+        0..=119 => format!("{s} s"),
+        120..=7_199 => format!("{} min", s / 60),
+        7_200..=172_799 => format!("{} h", s / 3600),
+        _ => format!("{} d", s / 86_400),
+    }
+}
+
+/// The preview's line about the live plan.
+fn live_line(live: &Live, now: Timestamp) -> String {
+    let status = match live {
+        Live::Read(status) => status,
+        Live::Unknown(why) => return format!("live state unknown: {why}"),
+        Live::Skipped => return "live state unknown: not read (--no-live)".into(),
+    };
+    let or_unknown = |v: Option<&str>| v.unwrap_or("<unknown>").to_string();
+    let last = match &status.last_migration {
+        None => "<none>".to_string(),
+        Some(m) => {
+            let finished = m.finished_at.as_deref();
+            let ago = finished
+                .and_then(|t| t.parse::<Timestamp>().ok())
+                .map(|t| format!(" ({} ago)", age(now.duration_since(t).as_secs())))
+                .unwrap_or_default();
+            format!(
+                "{} finished {}{ago}",
+                m.name,
+                finished.unwrap_or("<unknown>")
+            )
+        }
+    };
+    format!(
+        "live plan on {}: role {}, phase {}, last migration {last}",
+        or_unknown(status.local_domain.as_deref()),
+        or_unknown(status.role.map(|r| r.as_str())),
+        or_unknown(status.phase.as_deref()),
+    )
+}
+
+/// Reads DRPlan `plan` in `namespace` (default: the kubeconfig's) from the cluster of the current kubeconfig (or
+/// the in-cluster config), within [`LIVE_TIMEOUT`]. Never fails: what could not be read is said in the result.
+pub fn read_live(namespace: Option<&str>, plan: &str) -> Live {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => return Live::Unknown(format!("cannot start the async runtime: {e}")),
+    };
+    runtime.block_on(async {
+        tokio::time::timeout(LIVE_TIMEOUT, fetch_live(namespace, plan))
+            .await
+            .unwrap_or_else(|_| {
+                Live::Unknown(format!(
+                    "no answer within {} s (KUBECONFIG or the in-cluster config)",
+                    LIVE_TIMEOUT.as_secs()
+                ))
+            })
+    })
+}
+
+async fn fetch_live(namespace: Option<&str>, plan: &str) -> Live {
+    let mut config = match Config::infer().await {
+        Ok(config) => config,
+        Err(e) => return Live::Unknown(format!("no cluster configured ({e})")),
+    };
+    config.connect_timeout = Some(LIVE_TIMEOUT);
+    config.read_timeout = Some(LIVE_TIMEOUT);
+    let url = config.cluster_url.to_string();
+    let namespace = namespace.map_or_else(|| config.default_namespace.clone(), str::to_string);
+    let client = match Client::try_from(config) {
+        Ok(client) => client,
+        Err(e) => return Live::Unknown(format!("no client for {url}: {e}")),
+    };
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(client, &namespace, &ApiResource::erase::<DRPlan>(&()));
+    match api.get_opt(plan).await {
+        Ok(Some(object)) => match crate::plan::from_stored(&object) {
+            Ok(stored) => Live::Read(Box::new(stored.status.unwrap_or_default())),
+            Err(problem) => Live::Unknown(format!(
+                "DRPlan {namespace}/{plan} on {url} does not read as a DRPlan ({problem})"
+            )),
+        },
+        Ok(None) => Live::Unknown(format!("no DRPlan {namespace}/{plan} on {url}")),
+        Err(e) => Live::Unknown(format!(
+            "cannot read DRPlan {namespace}/{plan} from {url}: {e}"
+        )),
+    }
 }
 
 fn relative(root: &Path, file: &Path) -> PathBuf {
@@ -340,4 +800,90 @@ fn commit_file(repo: &Repository, rel: &Path, message: &str) -> Result<String, F
         )
         .map_err(git("committing"))?;
     Ok(id.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::types::MigrationRecord;
+
+    fn live(from: Option<&str>, finished_at: Option<&str>) -> Live {
+        Live::Read(Box::new(DRPlanStatus {
+            last_migration: Some(MigrationRecord {
+                name: "mysql-1".into(),
+                finished_at: finished_at.map(str::to_string),
+                from: from.map(str::to_string),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }))
+    }
+
+    #[test]
+    fn the_data_age_comes_only_from_a_migration_out_of_the_lost_primary() {
+        let now: Timestamp = "2026-11-22T16:05:00Z".parse().unwrap();
+        let (at, age) =
+            data_as_of(&live(Some("a"), Some("2026-11-22T13:04:59.9Z")), "a", now).unwrap();
+        assert_eq!(
+            (at.to_string().as_str(), age.as_str()),
+            ("2026-11-22T13:04:59Z", "3 h")
+        );
+        assert_eq!(
+            data_as_of(&live(Some("b"), Some("2026-11-22T16:00:00Z")), "a", now).unwrap_err(),
+            "the last migration reported, mysql-1, ran from b, not from a"
+        );
+        assert_eq!(
+            data_as_of(&live(None, None), "a", now).unwrap_err(),
+            "migration mysql-1 reports no finish time"
+        );
+        assert_eq!(
+            data_as_of(&Live::Read(Box::default()), "a", now).unwrap_err(),
+            "no reachable cluster reported a migration"
+        );
+        assert_eq!(
+            data_as_of(&Live::Unknown("connection refused".into()), "a", now).unwrap_err(),
+            "no reachable cluster reported a migration"
+        );
+    }
+
+    #[test]
+    fn ages_and_shell_words() {
+        let ages: Vec<String> = [-5, 59, 119, 120, 7_199, 7_200, 172_800].map(age).into();
+        assert_eq!(
+            ages,
+            ["0 s", "59 s", "119 s", "2 min", "119 min", "2 h", "2 d"]
+        );
+        assert_eq!(shell_word("us-east-1a"), "us-east-1a");
+        assert_eq!(shell_word("site A's power"), r"'site A'\''s power'");
+        assert_eq!(shell_word(""), "''");
+    }
+
+    #[test]
+    fn the_live_line_says_what_the_cluster_reports() {
+        let now: Timestamp = "2026-11-22T16:05:00Z".parse().unwrap();
+        let mut status = DRPlanStatus {
+            local_domain: Some("us-east-1b".into()),
+            role: Some(crate::plan::Role::Standby),
+            phase: Some("Standby".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            live_line(&Live::Read(Box::new(status.clone())), now),
+            "live plan on us-east-1b: role Standby, phase Standby, last migration <none>"
+        );
+        status.last_migration = Some(MigrationRecord {
+            name: "mysql-1".into(),
+            finished_at: Some("2026-11-22T15:53:00Z".into()),
+            ..Default::default()
+        });
+        assert_eq!(
+            live_line(&Live::Read(Box::new(status)), now),
+            "live plan on us-east-1b: role Standby, phase Standby, last migration mysql-1 finished \
+             2026-11-22T15:53:00Z (12 min ago)"
+        );
+        assert_eq!(
+            live_line(&Live::Unknown("no cluster configured".into()), now),
+            "live state unknown: no cluster configured"
+        );
+    }
 }

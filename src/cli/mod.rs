@@ -187,9 +187,18 @@ pub struct FailoverArgs {
     /// Also mark this domain inactive (metro: deactivate the failed domain).
     #[arg(long, env = "DRGITOPS_DEACTIVATE")]
     pub deactivate: Option<String>,
-    /// Commit message (default names plan, from and to).
+    /// Declare the current primary lost: `--to` starts from its last migrated copy without waiting for it and
+    /// without a final migration (written as `spec.failover.disaster`). Without it, a planned failover waits for
+    /// the old primary's final migration and clears an earlier declaration.
+    #[arg(long, env = "DRGITOPS_DISASTER")]
+    pub disaster: bool,
+    /// Commit message body (the summary line names plan, from and to); with `--disaster` also the declaration's
+    /// message.
     #[arg(long, short = 'm', env = "DRGITOPS_MESSAGE")]
     pub message: Option<String>,
+    /// Do not read the plan's live status from the cluster of the current kubeconfig (role, phase, data age).
+    #[arg(long, env = "DRGITOPS_NO_LIVE")]
+    pub no_live: bool,
     /// Stork's admin namespace: only a plan there may protect other namespaces (as `reconcile` takes it).
     #[arg(long, env = "DRGITOPS_ADMIN_NAMESPACE", default_value = DEFAULT_ADMIN_NAMESPACE)]
     pub admin_namespace: String,

@@ -1,12 +1,17 @@
 //! The span editor `failover` uses: changes a DRPlan's `spec.primary` (and a domain's `active`) in the YAML text
-//! itself, so comments, quoting and layout stay as they were. Pure.
+//! itself, and writes or removes the declaration `spec.failover.disaster`, so comments, quoting and layout stay as
+//! they were. Pure.
 //!
-//! It locates the exact scalar spans by following indentation, block, flow and inline styles, and proves each
-//! edit by re-parsing: the result must equal the original document with exactly the intended fields changed, or
-//! the edit is refused as one it cannot prove.
+//! It locates the exact spans by following indentation, block, flow and inline styles, and proves each edit by
+//! re-parsing: the result must equal the original document with exactly the intended fields changed, or the edit
+//! is refused as one it cannot prove.
+
+use std::ops::Range;
 
 use serde_yaml::Value;
 use thiserror::Error;
+
+use crate::plan::types::Disaster;
 
 /// Why the text of a plan cannot be edited.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
@@ -19,6 +24,29 @@ pub enum EditError {
     Unsupported(String),
 }
 
+/// The change [`edit_plan`] makes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PlanChange<'a> {
+    /// The domain that becomes `spec.primary`.
+    pub to: &'a str,
+    /// A domain whose `active` becomes `false` (metro).
+    pub deactivate: Option<&'a str>,
+    /// `Some`: a disaster is declared, written as `spec.failover.disaster` (replacing an earlier declaration).
+    /// `None`: a planned change, which removes an earlier declaration.
+    pub disaster: Option<&'a Disaster>,
+}
+
+/// What happened to `spec.failover.disaster`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Declaration {
+    /// Neither there before nor written.
+    Absent,
+    /// Written (inserted, or replacing an earlier one).
+    Declared,
+    /// An earlier declaration removed (with `spec.failover` when it held nothing else).
+    Cleared,
+}
+
 /// The result of [`edit_plan`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct PlanEdit {
@@ -28,17 +56,17 @@ pub struct PlanEdit {
     pub document: Value,
     /// The primary before the edit.
     pub from: String,
+    /// What the edit did to `spec.failover.disaster`.
+    pub declaration: Declaration,
 }
 
-/// Edits document `index` of `text` (a DRPlan): `spec.primary` becomes `to`, and with `deactivate` that domain's
-/// `active` becomes `false` (added when absent). Only those scalars change. The result is re-parsed and must equal
-/// the original document with exactly those fields changed, or the edit is refused.
-pub fn edit_plan(
-    text: &str,
-    index: usize,
-    to: &str,
-    deactivate: Option<&str>,
-) -> Result<PlanEdit, EditError> {
+/// Edits document `index` of `text` (a DRPlan): `spec.primary` becomes `change.to`, with `change.deactivate` that
+/// domain's `active` becomes `false` (added when absent), and `spec.failover.disaster` is written (a declaration)
+/// or removed (a planned change; `spec.failover` goes too when the declaration was all it held). Nothing else
+/// changes: the result is re-parsed and must equal the original document with exactly those fields changed, or
+/// the edit is refused.
+pub fn edit_plan(text: &str, index: usize, change: &PlanChange) -> Result<PlanEdit, EditError> {
+    let to = change.to;
     let docs = crate::manifest::documents(text);
     let range = docs
         .get(index)
@@ -79,7 +107,7 @@ pub fn edit_plan(
             names.join(", ")
         )));
     }
-    let deactivate_index = match deactivate {
+    let deactivate_index = match change.deactivate {
         None => None,
         Some(d) if d == to => {
             return Err(EditError::Refused(format!(
@@ -94,6 +122,12 @@ pub fn edit_plan(
             ))
         })?),
     };
+    if change.disaster.is_some() && from == to {
+        return Err(EditError::Refused(format!(
+            "{to} is already the primary: a disaster declares the current primary lost and moves the applications \
+             away from it, so there is nothing to declare; pass --to the domain that takes over"
+        )));
+    }
     let primary_changes = from != to;
     let active_changes = deactivate_index.is_some_and(|i| domains[i].1 != Some(false));
     if !primary_changes && !active_changes {
@@ -101,11 +135,25 @@ pub fn edit_plan(
             "{to} is already the primary; nothing to commit"
         )));
     }
+    let failover = spec.get("failover");
+    let declared_before = failover.and_then(|f| f.get("disaster")).is_some();
+    let declaration = match (change.disaster, declared_before) {
+        (Some(_), _) => Declaration::Declared,
+        (None, true) => Declaration::Cleared,
+        (None, false) => Declaration::Absent,
+    };
+    let disaster_value = change
+        .disaster
+        .map(serde_yaml::to_value)
+        .transpose()
+        .map_err(|e| {
+            EditError::Unsupported(format!("the declaration does not serialize as YAML: {e}"))
+        })?;
 
-    // Locate and replace the scalars (later spans first, so earlier offsets stay valid).
+    // Locate and replace the spans (later spans first, so earlier offsets stay valid).
     let lines = Lines::new(doc);
     let spec_block = lines.block_of_top_level_key("spec")?;
-    let mut edits: Vec<(std::ops::Range<usize>, String)> = Vec::new();
+    let mut edits: Vec<(Range<usize>, String)> = Vec::new();
     if primary_changes {
         let span = lines.scalar_of_key(&spec_block, "primary")?;
         let replacement = format_scalar(&doc[span.clone()], to);
@@ -113,6 +161,13 @@ pub fn edit_plan(
     }
     if let (Some(i), true) = (deactivate_index, active_changes) {
         edits.push(lines.domain_active_edit(&spec_block, &domains[i].0)?);
+    }
+    let mut failover_after = FailoverAfter::Kept;
+    if declaration != Declaration::Absent {
+        let (span, replacement, after) =
+            lines.disaster_edit(&spec_block, failover.is_some(), change.disaster)?;
+        edits.push((span, replacement));
+        failover_after = after;
     }
     edits.sort_by_key(|(r, _)| std::cmp::Reverse(r.start));
     let mut new_doc = doc.to_string();
@@ -132,13 +187,16 @@ pub fn edit_plan(
         {
             map.insert(Value::from("active"), Value::from(false));
         }
+        expect_declaration(spec, disaster_value, declaration, failover_after);
     }
     if edited != expected {
         return Err(EditError::Unsupported(
-            "the layout of spec is not one the in-place editor can change safely".into(),
+            "the layout of spec is not one the in-place editor can change safely: the edited text would change \
+             more than the intended fields"
+                .into(),
         ));
     }
-    let mut out = String::with_capacity(text.len() + 32);
+    let mut out = String::with_capacity(text.len() + 160);
     out.push_str(&text[..range.start]);
     out.push_str(&new_doc);
     out.push_str(&text[range.end..]);
@@ -146,7 +204,81 @@ pub fn edit_plan(
         text: out,
         document: edited,
         from,
+        declaration,
     })
+}
+
+/// What the text edit of a cleared declaration left of `failover:`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum FailoverAfter {
+    /// The `failover:` line stays (with its other keys, or only its comments: then its value is null).
+    Kept,
+    /// The `failover:` line went with the declaration, its only content.
+    Removed,
+}
+
+/// The original `spec` turned into what the edited text must read as, for `spec.failover.disaster`.
+fn expect_declaration(
+    spec: &mut serde_yaml::Mapping,
+    disaster: Option<Value>,
+    declaration: Declaration,
+    failover_after: FailoverAfter,
+) {
+    let key = Value::from("failover");
+    match (declaration, disaster) {
+        (Declaration::Declared, Some(disaster)) => {
+            let failover = spec
+                .entry(key)
+                .or_insert_with(|| Value::Mapping(Default::default()));
+            if !failover.is_mapping() {
+                // A `failover:` line without a value (null) gets the declaration as its first key.
+                *failover = Value::Mapping(Default::default());
+            }
+            if let Some(map) = failover.as_mapping_mut() {
+                map.insert(Value::from("disaster"), disaster);
+            }
+        }
+        (Declaration::Cleared, _) if failover_after == FailoverAfter::Removed => {
+            spec.remove(&key);
+        }
+        (Declaration::Cleared, _) => {
+            if let Some(failover) = spec.get_mut(&key) {
+                if let Some(map) = failover.as_mapping_mut() {
+                    map.remove("disaster");
+                }
+                if failover.as_mapping().is_some_and(|m| m.is_empty()) {
+                    *failover = Value::Null;
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The lines of a `disaster:` mapping in block style at `indent`, its fields `step` deeper, joined by `newline`
+/// (no leading or trailing newline). The domain is plain when that reads back as the same string; the times and
+/// the message are double-quoted (a plain RFC 3339 time is a timestamp to YAML 1.1 readers).
+fn disaster_lines(d: &Disaster, indent: usize, step: usize, newline: &str) -> String {
+    let inner = " ".repeat(indent + step);
+    let mut out = format!("{}disaster:", " ".repeat(indent));
+    let mut field = |key: &str, value: String| {
+        out.push_str(newline);
+        out.push_str(&inner);
+        out.push_str(key);
+        out.push_str(": ");
+        out.push_str(&value);
+    };
+    field("lost", format_scalar("", &d.lost));
+    for (key, value) in [
+        ("declaredAt", &d.declared_at),
+        ("message", &d.message),
+        ("dataAsOf", &d.data_as_of),
+    ] {
+        if let Some(value) = value {
+            field(key, format_scalar("\"", value));
+        }
+    }
+    out
 }
 
 /// Writes `value` in the style of the scalar it replaces (plain, single- or double-quoted).
@@ -291,6 +423,101 @@ impl<'a> Lines<'a> {
         scalar_span(self.text, after, self.lines[i].end).ok_or_else(|| {
             EditError::Unsupported(format!("`{key}:` has no single-line scalar value"))
         })
+    }
+
+    /// The edit of `spec.failover.disaster`: `declare` written (replacing an earlier declaration, or inserted as
+    /// the last key of `failover:`, which is added as the last key of spec when absent), or with `None` the
+    /// declaration removed, with the `failover:` line when nothing else, not even a comment, is left under it.
+    /// `has_failover`: whether the parsed spec has a `failover` key (a text without the line is then refused).
+    fn disaster_edit(
+        &self,
+        spec: &Block,
+        has_failover: bool,
+        declare: Option<&Disaster>,
+    ) -> Result<(Range<usize>, String, FailoverAfter), EditError> {
+        let nl = self.newline;
+        let Some(f) = self.find_key(spec, "failover") else {
+            if has_failover {
+                return Err(EditError::Unsupported(
+                    "spec.failover is not written as a `failover:` line of spec".into(),
+                ));
+            }
+            let Some(d) = declare else {
+                return Err(EditError::Unsupported(
+                    "spec.failover.disaster not found in the text".into(),
+                ));
+            };
+            // A new `failover:` after the last line of spec, one indentation step (spec's own) per level.
+            let last = spec.lines.clone().last().ok_or_else(|| {
+                EditError::Unsupported("spec has no lines to add `failover:` after".into())
+            })?;
+            let step = spec.indent;
+            let at = self.lines[last].end;
+            let text = format!(
+                "{nl}{}failover:{nl}{}",
+                " ".repeat(spec.indent),
+                disaster_lines(d, spec.indent + step, step, nl)
+            );
+            return Ok((at..at, text, FailoverAfter::Kept));
+        };
+        let after = self.key_value(f, "failover").unwrap_or(self.lines[f].end);
+        if !strip_comment(&self.text[after..self.lines[f].end])
+            .trim()
+            .is_empty()
+        {
+            return Err(EditError::Unsupported(
+                "spec.failover is written in flow style or with an inline value (`failover: {...}`); write it as a \
+                 block mapping, one key per line"
+                    .into(),
+            ));
+        }
+        let block = self.nested(f);
+        let step = block.indent.saturating_sub(self.lines[f].indent).max(1);
+        let Some(d_line) = self.find_key(&block, "disaster") else {
+            let Some(d) = declare else {
+                return Err(EditError::Unsupported(
+                    "spec.failover.disaster is not written as a `disaster:` line of spec.failover"
+                        .into(),
+                ));
+            };
+            let at = self.lines[last_line(&block, f)].end;
+            let text = format!("{nl}{}", disaster_lines(d, block.indent, step, nl));
+            return Ok((at..at, text, FailoverAfter::Kept));
+        };
+        // The declaration's lines, from the end of the line before `disaster:` to the end of its last line, so an
+        // insertion and the removal of what it inserted leave the text as it was.
+        let d_block = self.nested(d_line);
+        let end = self.lines[last_line(&d_block, d_line)].end;
+        if let Some(d) = declare {
+            let text = format!(
+                "{nl}{}",
+                disaster_lines(d, self.lines[d_line].indent, step, nl)
+            );
+            return Ok((self.lines[d_line - 1].end..end, text, FailoverAfter::Kept));
+        }
+        // Removing `failover:` too needs it to hold the declaration and nothing else: no other key and no comment
+        // (on its line, before the declaration, or indented under it after the declaration).
+        let d_last = last_line(&d_block, d_line);
+        let comment_after = (d_last + 1..self.lines.len())
+            .take_while(|&j| !self.is_structural(j))
+            .any(|j| !self.content(j).is_empty() && self.lines[j].indent > self.lines[f].indent);
+        let only_declaration = last_line(&block, f) == d_last
+            && !comment_after
+            && self.text[after..self.lines[f].end].trim().is_empty()
+            && (f + 1..d_line).all(|j| self.content(j).is_empty());
+        if only_declaration {
+            Ok((
+                self.lines[f - 1].end..end,
+                String::new(),
+                FailoverAfter::Removed,
+            ))
+        } else {
+            Ok((
+                self.lines[d_line - 1].end..end,
+                String::new(),
+                FailoverAfter::Kept,
+            ))
+        }
     }
 
     /// The edit that sets `active: false` on the domain named `name` in `spec.domains`.
@@ -475,6 +702,15 @@ impl<'a> Lines<'a> {
     }
 }
 
+/// The last line of `block`, or `owner` (the line of its key) when nothing is nested under it.
+fn last_line(block: &Block, owner: usize) -> usize {
+    if block.lines.is_empty() {
+        owner
+    } else {
+        block.lines.end - 1
+    }
+}
+
 fn strip_comment(s: &str) -> &str {
     // A `#` starts a comment at the start or after whitespace (outside quotes, which the callers' values avoid).
     let bytes = s.as_bytes();
@@ -549,11 +785,51 @@ mod tests {
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
     }
 
+    fn planned(
+        text: &str,
+        index: usize,
+        to: &str,
+        deactivate: Option<&str>,
+    ) -> Result<PlanEdit, EditError> {
+        let change = PlanChange {
+            to,
+            deactivate,
+            disaster: None,
+        };
+        edit_plan(text, index, &change)
+    }
+
+    fn declare(
+        text: &str,
+        index: usize,
+        to: &str,
+        deactivate: Option<&str>,
+        disaster: &Disaster,
+    ) -> Result<PlanEdit, EditError> {
+        let change = PlanChange {
+            to,
+            deactivate,
+            disaster: Some(disaster),
+        };
+        edit_plan(text, index, &change)
+    }
+
+    /// The declaration `async-disaster.yaml` holds.
+    fn site_a_lost() -> Disaster {
+        Disaster {
+            lost: "us-east-1a".into(),
+            declared_at: Some("2026-11-22T16:05:00Z".into()),
+            message: Some("site A lost power: \"no ETA\"".into()),
+            data_as_of: Some("2026-11-22T15:53:00Z".into()),
+        }
+    }
+
     #[test]
     fn edits_only_the_primary_scalar_and_keeps_comments() {
         let text = data("async.yaml");
-        let edit = edit_plan(&text, 0, "us-east-1b", None).unwrap();
+        let edit = planned(&text, 0, "us-east-1b", None).unwrap();
         assert_eq!(edit.from, "us-east-1a");
+        assert_eq!(edit.declaration, Declaration::Absent);
         let expected = text.replacen(
             "primary: us-east-1a   # runs",
             "primary: us-east-1b   # runs",
@@ -565,11 +841,11 @@ mod tests {
     #[test]
     fn keeps_the_quoting_style() {
         let text = "kind: DRPlan\nmetadata: {name: p}\nspec:\n  primary: \"a\" # q\n  domains: [{name: a}, {name: 'b'}]\n";
-        let edit = edit_plan(text, 0, "b", None).unwrap();
+        let edit = planned(text, 0, "b", None).unwrap();
         assert_eq!(edit.text, text.replace("primary: \"a\"", "primary: \"b\""));
         let single = text.replace("\"a\"", "'a'");
         assert!(
-            edit_plan(&single, 0, "b", None)
+            planned(&single, 0, "b", None)
                 .unwrap()
                 .text
                 .contains("primary: 'b' # q")
@@ -579,7 +855,7 @@ mod tests {
     #[test]
     fn deactivates_a_domain_in_flow_block_and_inline_styles() {
         let text = data("metro.yaml");
-        let edit = edit_plan(&text, 1, "us-east-1b", Some("us-east-1a")).unwrap();
+        let edit = planned(&text, 1, "us-east-1b", Some("us-east-1a")).unwrap();
         let expected = text
             .replacen("primary: us-east-1a", "primary: us-east-1b", 1)
             .replacen(
@@ -590,13 +866,13 @@ mod tests {
         assert_eq!(edit.text, expected);
 
         let block = "kind: DRPlan\nmetadata:\n  name: p\nspec:\n  mode: metro\n  primary: a\n  domains:\n  - name: a  # first\n    # note\n  - name: b\n    active: true\n";
-        let edit = edit_plan(block, 0, "b", Some("a")).unwrap();
+        let edit = planned(block, 0, "b", Some("a")).unwrap();
         assert_eq!(
             edit.text,
             "kind: DRPlan\nmetadata:\n  name: p\nspec:\n  mode: metro\n  primary: b\n  domains:\n  - name: a  # first\n    active: false\n    # note\n  - name: b\n    active: true\n"
         );
         let inline = "kind: DRPlan\nmetadata: {name: p}\nspec:\n  mode: metro\n  primary: b\n  domains: [{name: a}, {name: b}]\n";
-        let edit = edit_plan(inline, 0, "a", Some("b")).unwrap();
+        let edit = planned(inline, 0, "a", Some("b")).unwrap();
         assert!(
             edit.text
                 .ends_with("primary: a\n  domains: [{name: a}, {name: b, active: false}]\n"),
@@ -608,23 +884,207 @@ mod tests {
     #[test]
     fn refuses_unknown_domains_and_no_ops() {
         let text = data("async.yaml");
-        let err = edit_plan(&text, 0, "eu-west-1a", None).unwrap_err();
+        let err = planned(&text, 0, "eu-west-1a", None).unwrap_err();
         assert_eq!(
             err.to_string(),
             "unknown domain eu-west-1a: spec.domains has [us-east-1a, us-east-1b]; pass --to one of them"
         );
-        let err = edit_plan(&text, 0, "us-east-1a", None).unwrap_err();
+        let err = planned(&text, 0, "us-east-1a", None).unwrap_err();
         assert!(err.to_string().contains("already the primary"), "{err}");
-        let err = edit_plan(&text, 0, "us-east-1b", Some("us-east-1b")).unwrap_err();
+        let err = planned(&text, 0, "us-east-1b", Some("us-east-1b")).unwrap_err();
         assert!(err.to_string().contains("is the new primary"), "{err}");
+        let err = declare(&text, 0, "us-east-1a", None, &site_a_lost()).unwrap_err();
+        assert!(
+            matches!(&err, EditError::Refused(m) if m.contains("nothing to declare")),
+            "{err}"
+        );
     }
 
     #[test]
     fn a_layout_the_editor_cannot_prove_is_refused() {
         let text = "kind: DRPlan\nmetadata: {name: p}\nspec: {primary: a, domains: [{name: a}, {name: b}]}\n";
         assert!(matches!(
-            edit_plan(text, 0, "b", None),
+            planned(text, 0, "b", None),
             Err(EditError::Unsupported(_))
         ));
+    }
+
+    #[test]
+    fn a_declaration_is_written_after_the_other_failover_settings() {
+        let edit = declare(&data("async.yaml"), 0, "us-east-1b", None, &site_a_lost()).unwrap();
+        assert_eq!(edit.declaration, Declaration::Declared);
+        assert_eq!(edit.text, data("async-disaster.yaml"));
+        let plan: crate::plan::DRPlan =
+            serde_json::from_value(serde_json::to_value(&edit.document).unwrap()).unwrap();
+        assert_eq!(plan.spec.disaster(), Some(&site_a_lost()));
+    }
+
+    #[test]
+    fn the_next_planned_failover_clears_the_declaration() {
+        let edit = planned(&data("async-disaster.yaml"), 0, "us-east-1a", None).unwrap();
+        assert_eq!(edit.declaration, Declaration::Cleared);
+        assert_eq!(edit.text, data("async.yaml"));
+    }
+
+    #[test]
+    fn spec_failover_is_added_for_a_declaration_and_removed_with_it() {
+        let text = data("metro.yaml");
+        let disaster = Disaster {
+            lost: "us-east-1a".into(),
+            declared_at: Some("2026-11-22T16:05:00Z".into()),
+            ..Default::default()
+        };
+        let edit = declare(&text, 1, "us-east-1b", Some("us-east-1a"), &disaster).unwrap();
+        let expected = text
+            .replacen("primary: us-east-1a", "primary: us-east-1b", 1)
+            .replacen(
+                "{name: us-east-1a, active: true}",
+                "{name: us-east-1a, active: false}",
+                1,
+            )
+            + "  failover:\n    disaster:\n      lost: us-east-1a\n      declaredAt: \"2026-11-22T16:05:00Z\"\n";
+        assert_eq!(edit.text, expected);
+
+        // Failing back (after reactivating the domain by hand) removes what the declaration added, all of it.
+        let reactivated = edit.text.replacen(
+            "{name: us-east-1a, active: false}",
+            "{name: us-east-1a, active: true}",
+            1,
+        );
+        let back = planned(&reactivated, 1, "us-east-1a", None).unwrap();
+        assert_eq!(back.declaration, Declaration::Cleared);
+        assert_eq!(back.text, text);
+    }
+
+    #[test]
+    fn clearing_keeps_the_comments_of_the_failover_block() {
+        let text = data("declared.yaml");
+        let edit = planned(&text, 0, "us-east-1a", None).unwrap();
+        let expected = text.replacen("primary: \"us-east-1b\"", "primary: \"us-east-1a\"", 1).replacen(
+            "    disaster:\n      lost: us-east-1a\n      declaredAt: \"2026-11-22T16:05:00Z\"   # from the commit\n",
+            "",
+            1,
+        );
+        assert_eq!(edit.text, expected);
+        // `failover:` stays for its comment; its value reads as null, which the plan reads as no settings.
+        assert_eq!(
+            edit.document["spec"]["failover"],
+            Value::Null,
+            "{}",
+            edit.text
+        );
+        // Declared again and cleared again, the comment still holds `failover:` in place.
+        let again = declare(
+            &edit.text,
+            0,
+            "us-east-1b",
+            None,
+            &Disaster {
+                lost: "us-east-1a".into(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert!(
+            again
+                .text
+                .contains("  failover:\n    disaster:\n      lost: us-east-1a\n    # the on-call"),
+            "{}",
+            again.text
+        );
+        let cleared = planned(&again.text, 0, "us-east-1a", None).unwrap();
+        assert_eq!(cleared.text, edit.text);
+    }
+
+    #[test]
+    fn a_new_declaration_replaces_the_earlier_one_in_place() {
+        let text = data("declared.yaml");
+        let disaster = Disaster {
+            lost: "us-east-1b".into(),
+            declared_at: Some("2026-11-23T08:00:00Z".into()),
+            message: Some("site B flooded".into()),
+            data_as_of: None,
+        };
+        let edit = declare(&text, 0, "us-east-1a", None, &disaster).unwrap();
+        let expected = text.replacen("primary: \"us-east-1b\"", "primary: \"us-east-1a\"", 1).replacen(
+            "    disaster:\n      lost: us-east-1a\n      declaredAt: \"2026-11-22T16:05:00Z\"   # from the commit\n",
+            "    disaster:\n      lost: us-east-1b\n      declaredAt: \"2026-11-23T08:00:00Z\"\n      message: \"site B flooded\"\n",
+            1,
+        );
+        assert_eq!(edit.text, expected);
+    }
+
+    #[test]
+    fn a_flow_style_failover_is_refused_only_when_it_must_change() {
+        let text = data("flow-failover.yaml");
+        let err = declare(&text, 0, "us-east-1b", None, &site_a_lost()).unwrap_err();
+        assert!(
+            matches!(&err, EditError::Unsupported(m) if m.contains("flow style")),
+            "{err}"
+        );
+        // A planned failover leaves it alone.
+        let edit = planned(&text, 0, "us-east-1b", None).unwrap();
+        assert_eq!(edit.declaration, Declaration::Absent);
+        let declared = "kind: DRPlan\nmetadata: {name: p}\nspec:\n  primary: a\n  domains: [{name: a}, {name: b}]\n  failover: {disaster: {lost: b}}\n";
+        let err = planned(declared, 0, "b", None).unwrap_err();
+        assert!(matches!(err, EditError::Unsupported(_)), "{err}");
+    }
+
+    #[test]
+    fn the_reparse_refuses_an_edit_that_would_change_anything_else() {
+        // A keep-chomping block scalar ends spec: its trailing blank lines are part of its value, and a key
+        // inserted after its last line would take them away from it.
+        let text = "kind: DRPlan\nmetadata: {name: p}\nspec:\n  primary: a\n  domains: [{name: a}, {name: b}]\n  notes: |+\n    runbook\n\n\n";
+        let err = declare(
+            text,
+            0,
+            "b",
+            None,
+            &Disaster {
+                lost: "a".into(),
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            EditError::Unsupported(
+                "the layout of spec is not one the in-place editor can change safely: the edited text would \
+                 change more than the intended fields"
+                    .into()
+            )
+        );
+        // A quoted scalar whose second line reads like a `disaster:` key: the text search takes it for the
+        // declaration, and the edit would change the scalar instead; the re-parse sees it.
+        let quoted = "kind: DRPlan\nmetadata: {name: p}\nspec:\n  primary: b\n  domains: [{name: a}, {name: b}]\n  failover:\n    note: \"x\n    disaster: y\n    z\"\n    disaster:\n      lost: a\n";
+        let err = planned(quoted, 0, "a", None).unwrap_err();
+        assert!(
+            err.to_string().contains("more than the intended fields"),
+            "{err}"
+        );
+        let err = declare(
+            quoted,
+            0,
+            "a",
+            None,
+            &Disaster {
+                lost: "b".into(),
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("more than the intended fields"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn crlf_files_keep_their_line_endings() {
+        let text = data("async.yaml").replace('\n', "\r\n");
+        let edit = declare(&text, 0, "us-east-1b", None, &site_a_lost()).unwrap();
+        assert_eq!(edit.text, data("async-disaster.yaml").replace('\n', "\r\n"));
+        let back = planned(&edit.text, 0, "us-east-1a", None).unwrap();
+        assert_eq!(back.text, text);
     }
 }
