@@ -46,8 +46,25 @@ async fn converge(primary: &Cluster, standby: &Cluster, logs: &[&Drgitops]) {
     })
     .await;
     if done.is_none() {
+        let stork = [primary, standby]
+            .map(|c| {
+                format!(
+                    "{}:\n{}{}",
+                    c.domain,
+                    c.kubectl(&["-n", NS, "get", "migrations,drplans", "-o", "yaml"]),
+                    c.kubectl(&[
+                        "-n",
+                        NS,
+                        "get",
+                        "events",
+                        "--field-selector",
+                        "type=Warning"
+                    ])
+                )
+            })
+            .join("\n");
         panic!(
-            "{} did not become the only cluster running the application: {} ready pods there, {} on {}; roles {:?} / {:?}\n{}",
+            "{} did not become the only cluster running the application: {} ready pods there, {} on {}; roles {:?} / {:?}\n{stork}\n{}",
             primary.domain,
             primary.ready_pods(NS, "web").await,
             standby.ready_pods(NS, "web").await,
@@ -68,6 +85,7 @@ pub struct Pair {
     pub east: Cluster,
     pub west: Cluster,
     pub repo: tempfile::TempDir,
+    pub stork: testkit::migration::StorkStandIn,
     pub reconcilers: Vec<Drgitops>,
     /// With [`Pair::start_with_west_proxy`]: the fault proxy between west's reconciler and its kube-apiserver.
     pub west_proxy: Option<testenv::faults::FaultProxy>,
@@ -84,12 +102,17 @@ impl Pair {
     }
 
     async fn start_with(west_proxy: bool) -> Pair {
-        let testkit::reconcile::Pair { east, west, repo } =
-            testkit::reconcile::Pair::start(3).await;
+        let testkit::reconcile::Pair {
+            east,
+            west,
+            repo,
+            stork,
+        } = testkit::reconcile::Pair::start(3).await;
         let mut pair = Pair {
             east,
             west,
             repo,
+            stork,
             reconcilers: Vec::new(),
             west_proxy: None,
         };

@@ -1,7 +1,10 @@
 //! What the plan controller reads besides the plan before it renders: the Secrets a plan names (the peer's
 //! kubeconfig, its Portworx endpoint) and whether the peer cluster answers.
 
+use kube::api::{Patch, PatchParams};
+
 use super::*;
+use crate::stork::keys::{FIELD_MANAGER, SKIP_RESOURCE};
 
 impl PlanController {
     /// The cluster's DRPlans as stored, so that one which does not read as a DRPlan cannot fail the list.
@@ -27,6 +30,8 @@ impl PlanController {
             &kubeconfig_ref.key,
         )
         .await?;
+        self.keep_on_this_cluster(&secrets, &namespace, &kubeconfig_ref.name)
+            .await?;
         let storage = match (&plan.spec.mode, &pair.storage_secret) {
             (Mode::Async, Some(secret)) => {
                 let Some(found) = read_secret(&secrets, &namespace, &secret.name).await? else {
@@ -38,6 +43,8 @@ impl PlanController {
                         ),
                     ));
                 };
+                self.keep_on_this_cluster(&secrets, &namespace, &secret.name)
+                    .await?;
                 let mut values = BTreeMap::new();
                 for key in ["ip", "port", "token"] {
                     let value = secret_value(&found, key).ok_or_else(|| {
@@ -70,6 +77,43 @@ impl PlanController {
             storage,
             peer_reachable,
         })
+    }
+
+    /// Marks a per-cluster Secret (the peer's kubeconfig, its storage endpoint) with Stork's `skip-resource`
+    /// annotation. Stork migrates every Secret of a migrated namespace: without the mark, the primary's Secret,
+    /// which points at the standby, would overwrite the standby's, which points back, and the standby would take
+    /// itself for its peer.
+    async fn keep_on_this_cluster(
+        &self,
+        secrets: &Api<Secret>,
+        namespace: &str,
+        name: &str,
+    ) -> Result<(), PlanProblem> {
+        let Some(secret) = read_secret(secrets, namespace, name).await? else {
+            return Ok(());
+        };
+        let marked = secret
+            .annotations()
+            .get(SKIP_RESOURCE)
+            .is_some_and(|v| v == "true");
+        if marked || self.config.dry_run {
+            return Ok(());
+        }
+        let patch = json!({"metadata": {"annotations": {SKIP_RESOURCE: "true"}}});
+        let params = PatchParams {
+            field_manager: Some(FIELD_MANAGER.into()),
+            ..Default::default()
+        };
+        match secrets.patch(name, &params, &Patch::Merge(&patch)).await {
+            Ok(_) => Ok(()),
+            Err(e) => Err(PlanProblem::stalled(
+                "SecretNotMarked",
+                format!(
+                    "cannot annotate Secret {namespace}/{name} so Stork does not migrate it to the peer ({e}); \
+                     annotate it yourself: kubectl -n {namespace} annotate secret {name} {SKIP_RESOURCE}=true"
+                ),
+            )),
+        }
     }
 
     pub(super) async fn probe_peer(&self, kubeconfig: &str) -> bool {

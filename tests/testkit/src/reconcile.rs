@@ -129,6 +129,8 @@ pub struct Pair {
     pub east: Cluster,
     pub west: Cluster,
     pub repo: tempfile::TempDir,
+    /// Stork's Migration controllers between the two (a planned failover ends with a final Migration).
+    pub stork: crate::migration::StorkStandIn,
 }
 
 impl Pair {
@@ -157,6 +159,12 @@ impl Pair {
             &[("plans/mysql.yaml", &gitops_data("plans/mysql.yaml"))],
             "protect mysql",
         );
-        Pair { east, west, repo }
+        let stork = crate::migration::StorkStandIn::start(east.client().await, west.client().await);
+        Pair {
+            east,
+            west,
+            repo,
+            stork,
+        }
     }
 }
