@@ -363,6 +363,28 @@ impl Applier {
         }
     }
 
+    /// Merge-patches the object itself (as the field manager `drgitops`) and returns the live result.
+    pub async fn merge_patch(&self, key: &ObjectKey, patch: &Value) -> Result<Value, ApplyError> {
+        let api = self.api(key)?;
+        let params = PatchParams {
+            field_manager: Some(FIELD_MANAGER.into()),
+            ..PatchParams::default()
+        };
+        let live = api
+            .patch(&key.name, &params, &Patch::Merge(patch))
+            .await
+            .map_err(|source| ApplyError::Api {
+                verb: "patch",
+                key: key.clone(),
+                source: Box::new(source),
+            })?;
+        serde_json::to_value(live).map_err(|e| ApplyError::Api {
+            verb: "patch",
+            key: key.clone(),
+            source: Box::new(kube::Error::SerdeError(e)),
+        })
+    }
+
     /// Merge-patches `status` through the status subresource.
     pub async fn patch_status(&self, key: &ObjectKey, status: &Value) -> Result<(), ApplyError> {
         let api = self.api(key)?;

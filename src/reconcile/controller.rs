@@ -38,7 +38,8 @@ use crate::reconcile::transition::{Gate, TransitionExecutor};
 use crate::runtime::events::Events;
 use crate::source::sync::SourceState;
 use crate::stork::keys::{
-    MANAGED_BY, PLAN_LABEL, REVISION_ANNOTATION, STATIC_COPY, STORK_API_VERSION, SUSPEND_ANNOTATION,
+    MANAGED_BY, MANAGED_BY_VALUE, PLAN_LABEL, REVISION_ANNOTATION, STATIC_COPY, STORK_API_VERSION,
+    SUSPEND_ANNOTATION,
 };
 
 /// The kinds a plan renders, in apply order.
@@ -458,7 +459,29 @@ impl PlanController {
                 continue;
             };
             desired_keys.insert(key.clone());
-            let live = self.applier.get(&key).await?;
+            let mut live = self.applier.get(&key).await?;
+            if let Some(standby_form) = live.as_ref().filter(|l| {
+                role == Role::Primary
+                    && !self.config.dry_run
+                    && is_static_copy(l)
+                    && !is_foreign_static_copy(l, &plan.name_any())
+            }) {
+                // This plan's schedule still in its standby form: Stork's static copy of the peer's schedule, or
+                // ours after Stork updated it. Stork owns the copy's annotation and `suspend` by then, so the
+                // apply alone would leave both; the primary takes them back first.
+                let suspend = object
+                    .pointer("/spec/suspend")
+                    .cloned()
+                    .unwrap_or(Value::Null);
+                let patch = json!({"metadata": {"annotations": {STATIC_COPY: null}}, "spec": {"suspend": suspend}});
+                let name = standby_form.pointer("/metadata/name").cloned();
+                live = Some(self.applier.merge_patch(&key, &patch).await?);
+                applied.notes.push(format!(
+                    "{key}: took over {} from its standby form (static copy)",
+                    name.and_then(|n| n.as_str().map(str::to_string))
+                        .unwrap_or_default()
+                ));
+            }
             if key.kind == "MigrationSchedule" {
                 schedule_created = live
                     .as_ref()
@@ -467,7 +490,7 @@ impl PlanController {
                     .and_then(|t| t.parse::<jiff::Timestamp>().ok());
             }
             if let Some(live) = &live {
-                if is_foreign_static_copy(live) {
+                if is_foreign_static_copy(live, &plan.name_any()) {
                     // Stork's passive copy of the peer's schedule: never touched.
                     let note =
                         format!("{key} is Stork's static copy of the peer's schedule; left alone");
@@ -621,13 +644,29 @@ fn plan_id(plan: &impl ResourceExt) -> String {
     )
 }
 
-/// Whether `live` is a schedule Stork created as the passive copy of the peer's (never ours to touch).
-fn is_foreign_static_copy(live: &Value) -> bool {
+/// Whether `live` carries Stork's static-copy annotation (a passive schedule Stork never runs).
+fn is_static_copy(live: &Value) -> bool {
     live.pointer("/metadata/annotations")
         .and_then(|a| a.get(STATIC_COPY))
         .and_then(Value::as_str)
         == Some("true")
-        && !applied_by_us(live)
+}
+
+/// Whether `live` is a schedule Stork created as the passive copy of someone else's (never ours to touch).
+///
+/// A static copy of this plan's own schedule is not foreign, whoever wrote it last: the standby renders its
+/// schedule as that copy, Stork updates it with full-object writes (which may leave none of our applied fields
+/// recorded under our field manager), and Stork's copy of the peer's schedule carries the labels the peer's
+/// reconciler rendered. Taking it over is safe once this cluster is primary: the peer then stands by with its
+/// schedule suspended, and Stork keeps no static copy of a suspended schedule.
+fn is_foreign_static_copy(live: &Value, plan: &str) -> bool {
+    let label = |key: &str| {
+        live.pointer("/metadata/labels")
+            .and_then(|l| l.get(key))
+            .and_then(Value::as_str)
+    };
+    let this_plans = label(MANAGED_BY) == Some(MANAGED_BY_VALUE) && label(PLAN_LABEL) == Some(plan);
+    is_static_copy(live) && !applied_by_us(live) && !this_plans
 }
 
 /// Leaves fields Stork owns alone: when Stork itself suspended a schedule (autoSuspend, an inactive local domain,
@@ -772,7 +811,12 @@ mod tests {
     #[test]
     fn static_copies_are_recognised() {
         let copy = json!({"metadata": {"annotations": {STATIC_COPY: "true"}}});
-        assert!(is_foreign_static_copy(&copy));
-        assert!(!is_foreign_static_copy(&json!({"metadata": {}})));
+        assert!(is_foreign_static_copy(&copy, "mysql"));
+        assert!(!is_foreign_static_copy(&json!({"metadata": {}}), "mysql"));
+        // Stork's copy of the peer's schedule of this plan, or ours after Stork's full-object update.
+        let ours = json!({"metadata": {"annotations": {STATIC_COPY: "true"},
+                                       "labels": {MANAGED_BY: MANAGED_BY_VALUE, PLAN_LABEL: "mysql"}}});
+        assert!(!is_foreign_static_copy(&ours, "mysql"));
+        assert!(is_foreign_static_copy(&ours, "postgres"));
     }
 }
