@@ -170,17 +170,23 @@ pub fn run(args: &FailoverArgs) -> anyhow::Result<ExitCode> {
     }
     let report = located.commit(prepared)?;
     let file = report.file.display();
-    println!(
-        "  edited {file}: spec.primary {} -> {}",
-        report.from, report.to
-    );
+    if report.from != report.to {
+        println!(
+            "  edited {file}: spec.primary {} -> {}",
+            report.from, report.to
+        );
+    }
     if let Some(d) = &report.deactivated {
         println!("  edited {file}: spec.domains {d} active: false");
     }
     match report.declaration {
         Declaration::Declared => println!(
             "  edited {file}: spec.failover.disaster lost {}",
-            report.from
+            report
+                .disaster
+                .as_ref()
+                .map(|d| d.lost.as_str())
+                .unwrap_or_default()
         ),
         Declaration::Cleared => println!("  edited {file}: spec.failover.disaster removed"),
         Declaration::Absent => {}
@@ -348,6 +354,30 @@ impl Located {
         let refused = |message: String| FailoverError::Refused {
             plan: plan.into(),
             message,
+        };
+        // A planned failover already committed that the old primary cannot carry out (it is lost, the new
+        // primary waits for it): the declaration names the other domain, the one that was primary before.
+        let from = if request.disaster && from == request.to {
+            let others: Vec<&str> = spec
+                .and_then(|s| s.get("domains"))
+                .and_then(Value::as_sequence)
+                .into_iter()
+                .flatten()
+                .filter_map(|d| d.get("name").and_then(Value::as_str))
+                .filter(|n| *n != request.to)
+                .collect();
+            match others.as_slice() {
+                [lost] => lost.to_string(),
+                _ => {
+                    return Err(refused(format!(
+                        "{} is already the primary and the plan has no single other domain to declare lost; pass \
+                         --to the domain that takes over",
+                        request.to
+                    )));
+                }
+            }
+        } else {
+            from
         };
         if request.disaster && metro && request.to != from {
             let already_inactive = spec

@@ -122,15 +122,15 @@ pub fn edit_plan(text: &str, index: usize, change: &PlanChange) -> Result<PlanEd
             ))
         })?),
     };
-    if change.disaster.is_some() && from == to {
+    if change.disaster.is_some_and(|d| d.lost == to) {
         return Err(EditError::Refused(format!(
-            "{to} is already the primary: a disaster declares the current primary lost and moves the applications \
-             away from it, so there is nothing to declare; pass --to the domain that takes over"
+            "{to} would be declared lost and become the primary: a disaster declares the old primary lost and \
+             moves the applications away from it; pass --to the domain that takes over"
         )));
     }
     let primary_changes = from != to;
     let active_changes = deactivate_index.is_some_and(|i| domains[i].1 != Some(false));
-    if !primary_changes && !active_changes {
+    if !primary_changes && !active_changes && change.disaster.is_none() {
         return Err(EditError::Refused(format!(
             "{to} is already the primary; nothing to commit"
         )));
@@ -895,9 +895,16 @@ mod tests {
         assert!(err.to_string().contains("is the new primary"), "{err}");
         let err = declare(&text, 0, "us-east-1a", None, &site_a_lost()).unwrap_err();
         assert!(
-            matches!(&err, EditError::Refused(m) if m.contains("nothing to declare")),
+            matches!(&err, EditError::Refused(m) if m.contains("would be declared lost")),
             "{err}"
         );
+        // A declaration on a plan whose primary already moved (a planned failover the old primary cannot carry
+        // out) writes only the declaration.
+        let moved = planned(&text, 0, "us-east-1b", None).unwrap().text;
+        let edit = declare(&moved, 0, "us-east-1b", None, &site_a_lost()).unwrap();
+        assert_eq!(edit.declaration, Declaration::Declared);
+        assert_eq!(edit.from, "us-east-1b");
+        assert!(edit.text.contains("lost: us-east-1a"), "{}", edit.text);
     }
 
     #[test]

@@ -477,19 +477,50 @@ fn metro_disaster_needs_the_lost_domain_deactivated() {
 }
 
 #[test]
-fn a_disaster_onto_the_current_primary_is_refused() {
+fn a_disaster_declared_after_a_planned_failover_names_the_old_primary_lost() {
+    // The planned failover is committed, but the old primary never answers: the new primary Stalls and prints
+    // `drgitops failover --plan mysql --to us-east-1b --disaster`, which must work as printed.
+    let dir = repo(&[("async.yaml", "mysql.yaml")]);
+    let root = dir.path();
+    let planned = failover(root, &["--plan", "mysql", "--to", "us-east-1b"]);
+    assert!(planned.status.success(), "{}", text(&planned.stderr));
+    let out = failover(
+        root,
+        &["--plan", "mysql", "--to", "us-east-1b", "--disaster"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.starts_with(
+            "failover mysql: us-east-1a -> us-east-1b (disaster declared: us-east-1a lost)\n"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("spec.primary"),
+        "the primary is unchanged: {stdout}"
+    );
+    assert!(
+        stdout.contains("spec.failover.disaster lost us-east-1a"),
+        "{stdout}"
+    );
+    let after = std::fs::read_to_string(root.join("mysql.yaml")).unwrap();
+    assert!(after.contains("primary: us-east-1b"), "{after}");
+    assert!(after.contains("      lost: us-east-1a\n"), "{after}");
+}
+
+#[test]
+fn a_disaster_declaring_the_new_primary_lost_is_refused() {
     let dir = repo(&[("async.yaml", "mysql.yaml")]);
     let root = dir.path();
     let head = git(root, &["rev-parse", "HEAD"]);
     let out = failover(
         root,
-        &["--plan", "mysql", "--to", "us-east-1a", "--disaster"],
+        &["--plan", "mysql", "--to", "us-east-1c", "--disaster"],
     );
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        text(&out.stderr).contains(
-            "plan mysql: us-east-1a is already the primary: a disaster declares the current primary lost"
-        ) && text(&out.stderr).contains("nothing to declare"),
+        text(&out.stderr).contains("unknown domain us-east-1c"),
         "{}",
         text(&out.stderr)
     );
