@@ -139,7 +139,7 @@ impl Pair {
     }
 
     /// `drgitops reconcile` for cluster `i` (0 east, 1 west), polling the repository every second.
-    async fn spawn_reconciler(&self, i: usize) -> Drgitops {
+    pub async fn spawn_reconciler(&self, i: usize) -> Drgitops {
         let cluster = self.cluster(i);
         let kubeconfig = cluster
             .service_account_kubeconfig("drgitops-reconciler")
@@ -176,8 +176,25 @@ impl Pair {
 
     /// `drgitops failover --plan mysql --to DOMAIN`, as the on-call engineer runs it.
     pub fn commit_failover(&self, to: &str) {
-        let out = std::process::Command::new(crate::DRGITOPS)
-            .args(["failover", "--plan", "mysql", "--to", to, "--repo"])
+        self.commit_failover_with(to, &["--no-live"], None);
+    }
+
+    /// `drgitops failover --plan mysql --to DOMAIN ARGS...`, with `KUBECONFIG=kubeconfig` when given; returns
+    /// its stdout.
+    pub fn commit_failover_with(
+        &self,
+        to: &str,
+        args: &[&str],
+        kubeconfig: Option<&std::path::Path>,
+    ) -> String {
+        let mut command = std::process::Command::new(crate::DRGITOPS);
+        if let Some(kubeconfig) = kubeconfig {
+            command.env("KUBECONFIG", kubeconfig);
+        }
+        let out = command
+            .args(["failover", "--plan", "mysql", "--to", to])
+            .args(args)
+            .arg("--repo")
             .arg(self.repo.path())
             .env("GIT_AUTHOR_NAME", "On-call")
             .env("GIT_AUTHOR_EMAIL", "oncall@example.com")
@@ -190,6 +207,7 @@ impl Pair {
             "drgitops failover: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     /// Waits until `primary` alone runs the application (see [`converge`]).
@@ -218,6 +236,15 @@ async fn failover_and_failback_as_the_shipped_service_accounts() {
         let schedule =
             from_cluster.get(&["-n", NS, "migrationschedule", "mysql"], "{.spec.suspend}");
         assert_eq!(schedule, "true", "the new standby's schedule is suspended");
+        // The new primary's schedule runs, although Stork's static copy held its name while it stood by.
+        let schedule = to_cluster.get(
+            &["-n", NS, "migrationschedule", "mysql"],
+            "{.spec.suspend} {.metadata.annotations}",
+        );
+        assert!(
+            schedule.starts_with("false") && !schedule.contains("static-copy"),
+            "{schedule}"
+        );
     }
     // `drgitops status` on each cluster counts the pods that run there.
     for (cluster, ready) in [(east, 3), (west, 0)] {

@@ -30,9 +30,9 @@ struct Guarded<'a> {
 }
 
 impl Guarded<'_> {
-    /// The plan as the git source applies it (as the reconciler).
-    async fn commit(&self, primary: &str) {
-        let plan = json!({
+    /// The plan as the git source applies it (as the reconciler); `lost` declares a disaster.
+    async fn commit(&self, primary: &str, lost: Option<&str>) {
+        let mut plan = json!({
             "apiVersion": "drgitops.dev/v1alpha1",
             "kind": "DRPlan",
             "metadata": {"name": NS, "namespace": NS},
@@ -43,6 +43,9 @@ impl Guarded<'_> {
                 "schedule": {"interval": {"intervalMinutes": 15}}
             }
         });
+        if let Some(lost) = lost {
+            plan["spec"]["failover"] = json!({"disaster": {"lost": lost}});
+        }
         Api::<DRPlan>::namespaced(self.reconciler.clone(), NS)
             .patch(
                 NS,
@@ -53,7 +56,8 @@ impl Guarded<'_> {
             .expect("plan applied");
     }
 
-    /// Runs the reconciler's transition (the peer does not answer: a disaster). The protect step waits for the
+    /// Runs the reconciler's transition (there is no peer here: the failback declares it lost). The protect step
+    /// waits for the
     /// plan controller's apply, which this test leaves out; the replicas are what it checks.
     async fn reconcile(&self, revision: &str) {
         let plan = Api::<DRPlan>::namespaced(self.reconciler.clone(), NS)
@@ -105,7 +109,7 @@ async fn after_a_failover_kubectl_cannot_scale_up_the_standby_but_the_reconciler
         reconciler,
     };
     cluster.kubectl(&["create", "namespace", NS]);
-    c.commit(LOCAL).await;
+    c.commit(LOCAL, None).await;
     cluster.apply_yaml(&format!(
         "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: {NS}\nspec:\n  replicas: 2\n  selector:\n    matchLabels: {{app: web}}\n  template:\n    metadata:\n      labels: {{app: web}}\n    spec:\n      containers:\n      - name: web\n        image: registry.example/web:1\n"
     ));
@@ -113,8 +117,9 @@ async fn after_a_failover_kubectl_cannot_scale_up_the_standby_but_the_reconciler
     assert_eq!(c.replicas().await, 2, "primary: the applications run");
     c.running(2).await;
 
-    // Failover to the peer: this cluster stops its applications, through the webhook.
-    c.commit(PEER).await;
+    // Failover to the peer: this cluster stops its applications, through the webhook (and then waits for its
+    // final migration, which no Stork here carries out).
+    c.commit(PEER, None).await;
     c.reconcile("rev2").await;
     assert_eq!(c.replicas().await, 0);
     c.running(0).await;
@@ -151,8 +156,8 @@ async fn after_a_failover_kubectl_cannot_scale_up_the_standby_but_the_reconciler
     assert_eq!(c.replicas().await, 0);
     c.running(0).await;
 
-    // Failback: the reconciler's own activation passes the same webhook.
-    c.commit(LOCAL).await;
+    // Failback, the peer declared lost: the reconciler's own activation passes the same webhook.
+    c.commit(LOCAL, Some(PEER)).await;
     c.reconcile("rev3").await;
     assert_eq!(c.replicas().await, 2);
     c.running(2).await;

@@ -10,6 +10,7 @@ mod executor;
 mod failover;
 mod faults;
 mod guard;
+mod handover;
 mod reconcile_https;
 mod reconciler;
 mod stork_standin;

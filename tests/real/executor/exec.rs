@@ -74,6 +74,8 @@ struct Side<'a> {
     admin: Client,
     reconciler: Client,
     peer_kubeconfig: Option<String>,
+    /// Stork's Migration controllers for this namespace of the pair (held by one side of it).
+    stork: Option<testkit::migration::StorkStandIn>,
 }
 
 impl<'a> Side<'a> {
@@ -86,6 +88,7 @@ impl<'a> Side<'a> {
             admin: cluster.client().await,
             reconciler: cluster.service_account_client("drgitops-reconciler").await,
             peer_kubeconfig: None,
+            stork: None,
         }
     }
 
@@ -193,6 +196,21 @@ impl<'a> Side<'a> {
         revision: &str,
         status: Option<Value>,
     ) {
+        let failover = json!({"peerStopTimeoutSeconds": 300});
+        self.put_plan_with(mode, primary, domains, revision, status, failover)
+            .await;
+    }
+
+    /// [`Side::put_plan`] with this `spec.failover`.
+    async fn put_plan_with(
+        &self,
+        mode: &str,
+        primary: &str,
+        domains: Value,
+        revision: &str,
+        status: Option<Value>,
+        failover: Value,
+    ) {
         let api = self.plans(&self.reconciler);
         let mut pair = json!({"name": "remotecluster", "peerKubeconfigSecret": {"name": "drgitops-peer", "key": "kubeconfig"}});
         if mode == "async" {
@@ -209,7 +227,7 @@ impl<'a> Side<'a> {
                 "domains": domains,
                 "clusterPair": pair,
                 "schedule": {"interval": {"intervalMinutes": 15}},
-                "failover": {"peerStopTimeoutSeconds": 300}
+                "failover": failover
             }
         });
         api.patch(
@@ -343,6 +361,17 @@ async fn async_pair(ns: &str) -> (Side<'static>, Side<'static>) {
     let mut b = Side::new(&shared.b, B, ns).await;
     a.peer_kubeconfig = Some(shared.b_peer.clone());
     b.peer_kubeconfig = Some(shared.a_peer.clone());
+    // The final migration of a planned failover needs Stork, and Stork the ClusterPair it names.
+    for side in [&a, &b] {
+        side.cluster.apply_yaml(&format!(
+            "apiVersion: stork.libopenstorage.org/v1alpha1\nkind: ClusterPair\nmetadata: {{name: remotecluster, namespace: {ns}}}\nspec: {{}}\n"
+        ));
+    }
+    a.stork = Some(testkit::migration::StorkStandIn::start_in(
+        a.admin.clone(),
+        b.admin.clone(),
+        Some(ns),
+    ));
     a.workload("Deployment", "web", 2, None).await;
     a.workload("StatefulSet", "db", 3, None).await;
     a.cron_job(false, false).await;
@@ -393,7 +422,8 @@ async fn commit_and_converge(a: &Side<'_>, b: &Side<'_>, primary: &str, revision
         .await;
     }
     let (first, second) = if primary == B { (b, a) } else { (a, b) };
-    for _ in 0..10 {
+    // The old primary's drain and final migration take the cluster's and Stork's time.
+    let converged = eventually(Duration::from_secs(120), || async {
         let o1 = first.reconcile(revision).await;
         assert!(
             first.running().await == 0 || second.running().await == 0,
@@ -404,11 +434,10 @@ async fn commit_and_converge(a: &Side<'_>, b: &Side<'_>, primary: &str, revision
             first.running().await == 0 || second.running().await == 0,
             "both clusters run the applications"
         );
-        if o1.complete && o2.complete {
-            return;
-        }
-    }
-    panic!("no convergence");
+        (o1.complete && o2.complete).then_some(())
+    })
+    .await;
+    assert!(converged.is_some(), "no convergence");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -529,9 +558,23 @@ async fn dead_kubeconfig() -> String {
 async fn async_disaster_then_the_old_primary_returns_and_stops_first() {
     let (a, mut b) = async_pair("disaster").await;
     b.peer_kubeconfig = Some(dead_kubeconfig().await);
+    let declared = json!({"disaster": {"lost": A, "declaredAt": "2026-12-04T10:00:00Z"}});
+    // Without the declaration an unreachable peer is waited for.
     b.put_plan("async", B, json!([{"name": A}, {"name": B}]), "rev2", None)
         .await;
     let out = b.reconcile("rev2").await;
+    assert_eq!(out.phase, Phase::WaitingForPeer);
+    assert_eq!(b.running().await, 0);
+    b.put_plan_with(
+        "async",
+        B,
+        json!([{"name": A}, {"name": B}]),
+        "rev3",
+        None,
+        declared.clone(),
+    )
+    .await;
+    let out = b.reconcile("rev3").await;
     assert!(out.complete, "{out:?}");
     assert_eq!(b.running().await, 5);
     b.await_pods(2, 3).await;
@@ -542,17 +585,37 @@ async fn async_disaster_then_the_old_primary_returns_and_stops_first() {
             .message
             .as_deref()
             .unwrap_or_default()
-            .contains("declared the disaster"),
+            .contains("disaster declared: us-east-1a is lost"),
         "{fence:?}"
     );
 
-    // The old cluster comes back, still recorded as primary; the commit reaches it and it stops first.
-    a.put_plan("async", B, json!([{"name": A}, {"name": B}]), "rev2", None)
-        .await;
+    // The old cluster comes back, still recorded as primary; the commit reaches it and it stops first, then
+    // waits for its pods to go, and migrates nothing back (its copy is the older one).
+    a.put_plan_with(
+        "async",
+        B,
+        json!([{"name": A}, {"name": B}]),
+        "rev3",
+        None,
+        declared,
+    )
+    .await;
     assert_eq!(a.running().await, 5);
-    let out = a.reconcile("rev2").await;
-    assert!(out.complete);
-    assert_eq!(a.running().await, 0);
+    let out = a.reconcile("rev3").await;
+    assert_eq!(a.running().await, 0, "{out:?}");
+    let done = eventually(Duration::from_secs(60), || async {
+        a.reconcile("rev3").await.complete.then_some(())
+    })
+    .await;
+    assert!(done.is_some(), "the old primary never finished standing by");
+    let steps: Vec<String> = a
+        .plan()
+        .await
+        .status
+        .and_then(|s| s.transition)
+        .map(|t| t.steps.into_iter().map(|s| s.name).collect())
+        .unwrap_or_default();
+    assert!(!steps.contains(&"final-migration".to_string()), "{steps:?}");
     a.await_pods(0, 0).await;
     assert_eq!(
         a.replicas("Deployment", "web").await.1.as_deref(),

@@ -44,13 +44,18 @@ async fn a_failover_commit_moves_the_application_and_a_failback_brings_it_home()
         );
         assert_eq!(to_cluster.ready_pods("mysql", "web").await, 0);
         assert_eq!(web_replicas(from_cluster).await.0, 2);
-        for _ in 0..5 {
+        // The old primary drains and hands over its last writes (Stork's final migration) before the new one
+        // starts.
+        let moved = testkit::eventually(std::time::Duration::from_secs(60), || async {
             from_rec.pass(false).await;
             to_rec.pass(false).await;
             assert!(
                 web_replicas(from_cluster).await.0 == 0 || web_replicas(to_cluster).await.0 == 0
             );
-        }
+            (web_replicas(to_cluster).await.0 == 2).then_some(())
+        })
+        .await;
+        assert!(moved.is_some(), "{to} never took over");
         assert_eq!(
             web_replicas(to_cluster).await.0,
             2,

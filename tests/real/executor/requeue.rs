@@ -164,13 +164,19 @@ async fn a_plan_waiting_at_the_fence_proceeds_soon_after_the_peer_stands_by() {
     assert_eq!(west.ready_pods("mysql", "web").await, 0);
 
     // East sees the commit and stands by.
-    for _ in 0..10 {
+    // East sees the commit, stops, drains and hands over (Stork's final migration): it stands by.
+    let standing_by = testkit::eventually(Duration::from_secs(60), || async {
         s.east_rec.pass(false).await;
-        if plan_status(east).await.role == Some(Role::Standby) {
-            break;
-        }
-    }
-    assert_eq!(plan_status(east).await.role, Some(Role::Standby));
+        let status = plan_status(east).await;
+        (status.role == Some(Role::Standby) && status.phase.as_deref() == Some("Standby"))
+            .then_some(())
+    })
+    .await;
+    assert!(
+        standing_by.is_some(),
+        "east never stood by: {:?}",
+        plan_status(east).await
+    );
     assert_eq!(web_replicas(east).await.0, 0);
 
     // Nothing wakes west but its own re-check of the fence.

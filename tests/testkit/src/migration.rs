@@ -254,6 +254,12 @@ impl StorkStandIn {
     /// `b` copies to `a` (the ClusterPair named in the Migration must exist in its namespace, as Stork requires;
     /// its contents are not read). Runs as a tokio task polling both clusters; stopped on drop.
     pub fn start(a: Client, b: Client) -> StorkStandIn {
+        Self::start_in(a, b, None)
+    }
+
+    /// As [`StorkStandIn::start`], acting only on the Migrations and MigrationSchedules of `namespace` (for
+    /// tests that share a pair of clusters, each in its own namespace, each with its own stand-in).
+    pub fn start_in(a: Client, b: Client, namespace: Option<&str>) -> StorkStandIn {
         let controls = Arc::new(Mutex::new(Controls::default()));
         let (triggers, requests) = mpsc::unbounded_channel();
         let controller = Controller {
@@ -267,6 +273,7 @@ impl StorkStandIn {
                     name: "b",
                 },
             ],
+            namespace: namespace.map(str::to_string),
             controls: controls.clone(),
             fates: HashMap::new(),
             retry_at: HashMap::new(),
@@ -343,6 +350,8 @@ struct EventKey {
 
 struct Controller {
     sides: [Side; 2],
+    /// Only this namespace's Migrations and schedules, when set (tests sharing a pair of clusters).
+    namespace: Option<String>,
     controls: Arc<Mutex<Controls>>,
     /// Per Migration uid, the failure chosen when it started.
     fates: HashMap<String, Option<String>>,
@@ -429,7 +438,8 @@ impl Controller {
     async fn pass(&mut self, side: usize) {
         let client = self.client(side);
         // A list fails while the CRDs are not installed yet: nothing to do then.
-        if let Ok(schedules) = list(&client, SCHEDULE, None, "").await {
+        let namespace = self.namespace.clone();
+        if let Ok(schedules) = list(&client, SCHEDULE, namespace.as_deref(), "").await {
             for schedule in schedules {
                 if self.waiting(uid_of(&schedule)) {
                     continue;
@@ -440,7 +450,7 @@ impl Controller {
                 }
             }
         }
-        if let Ok(migrations) = list(&client, MIGRATION, None, "").await {
+        if let Ok(migrations) = list(&client, MIGRATION, namespace.as_deref(), "").await {
             for migration in migrations {
                 if self.waiting(uid_of(&migration)) {
                     continue;
@@ -456,7 +466,11 @@ impl Controller {
     async fn trigger(&mut self, side: usize) -> Vec<String> {
         let client = self.client(side);
         let mut started = Vec::new();
-        for schedule in list(&client, SCHEDULE, None, "").await.unwrap_or_default() {
+        let namespace = self.namespace.clone();
+        for schedule in list(&client, SCHEDULE, namespace.as_deref(), "")
+            .await
+            .unwrap_or_default()
+        {
             match self.schedule(side, &schedule, true).await {
                 Ok(Some(name)) => started.push(format!("{}/{name}", namespace_of(&schedule))),
                 Ok(None) => {}
