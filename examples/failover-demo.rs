@@ -11,6 +11,9 @@
 //! listener. The reconcilers write as their service account, which the standby guard exempts; after the
 //! failover, a person scaling a workload up on the new standby is denied, and the denial is printed.
 //!
+//! Stork's Migration controllers are played by the test kit's stand-in (`testkit::migration`): the old primary's
+//! final migration copies the shop's objects to the new primary before it starts.
+//!
 //! The in-memory servers run no pods: the workloads are shown by their `spec.replicas`, and the `status` tables
 //! show `PODS <unknown>`. On real control planes (`cargo run -p testenv -- --kubeconfig-out kc.yaml`, twice)
 //! `drgitops status` counts the pods that are Ready; the test suite's failover tests run that way.
@@ -188,10 +191,13 @@ impl Cluster {
             let crd: CustomResourceDefinition = serde_json::from_value(value)?;
             crds.create(&PostParams::default(), &crd).await?;
         }
-        let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": "shop"}}))?;
-        Api::<Namespace>::all(client.clone())
-            .create(&PostParams::default(), &ns)
-            .await?;
+        // The plan's namespace, and the reconciler's own (its inventory of what it applied from Git lives there).
+        for name in ["shop", "drgitops-system"] {
+            let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": name}}))?;
+            Api::<Namespace>::all(client.clone())
+                .create(&PostParams::default(), &ns)
+                .await?;
+        }
         for (kind, name, replicas) in [("Deployment", "web", 3), ("StatefulSet", "db", 2)] {
             let annotations = if primary {
                 json!({})
@@ -291,6 +297,17 @@ impl Cluster {
             client_as(&self.server, RECONCILER_USER)?,
             options,
         ))
+    }
+
+    /// `status.phase` of the shop's plan here.
+    async fn phase(&self) -> Result<String, Error> {
+        let plan = Api::<DRPlan>::namespaced(self.client.clone(), "shop")
+            .get_opt("shop")
+            .await?;
+        Ok(plan
+            .and_then(|p| p.status)
+            .and_then(|s| s.phase)
+            .unwrap_or_default())
     }
 
     /// A person scales `web` up to 3 through the `/scale` subresource, as `kubectl scale` does. Returns what
@@ -438,6 +455,9 @@ async fn main() -> Result<(), Error> {
     let b = Cluster::start("us-east-1b", false).await?;
     a.pair_with(&b).await?;
     b.pair_with(&a).await?;
+    // Stork's Migration controllers between the two, as the test kit imitates them: the old primary's final
+    // migration copies the shop's objects to the new primary before it starts.
+    let _stork = testkit::migration::StorkStandIn::start(a.client.clone(), b.client.clone());
     timeline.line(
         a.domain,
         &format!(
@@ -506,9 +526,15 @@ async fn main() -> Result<(), Error> {
         } else {
             ((&a, &rec_a), (&b, &rec_b))
         };
-        for _ in 0..4 {
+        // Passes until both clusters stand in their new roles (the old primary's final migration is Stork's
+        // work, done in the background).
+        for _ in 0..40 {
             pass(&timeline, first.0, first.1).await?;
             pass(&timeline, second.0, second.1).await?;
+            if first.0.phase().await? == "Protected" && second.0.phase().await? == "Standby" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
         timeline.line(a.domain, &a.workloads().await?);
         timeline.line(b.domain, &b.workloads().await?);
