@@ -573,7 +573,7 @@ protect    Pending   2026-11-22T15:57:00Z
         let text = render_table(&summaries(&all, Some("mysql")), now(), false);
         assert_eq!(
             text.lines().nth(1).unwrap(),
-            "mysql       mysql   async   us-east-1b   <none>   <none>   <none>   <none>     <unknown>   <unknown>"
+            "mysql       mysql   async   us-east-1b   <none>   <none>   <none>   <none>     <unknown>   <unknown>   <unknown>"
         );
     }
 
