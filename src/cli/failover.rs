@@ -626,15 +626,9 @@ fn data_as_of(live: &Live, from: &str, now: Timestamp) -> Result<(Timestamp, Str
     Ok((at, age(now.duration_since(at).as_secs())))
 }
 
-/// An age in words: `45 s`, `12 min`, `5 h`, `3 d`.
+/// An age as `drgitops status` and kubectl print it: `45s`, `12m`, `5h`, `3d`.
 fn age(seconds: i64) -> String {
-    let s = seconds.max(0);
-    match s {
-        0..=119 => format!("{s} s"),
-        120..=7_199 => format!("{} min", s / 60),
-        7_200..=172_799 => format!("{} h", s / 3600),
-        _ => format!("{} d", s / 86_400),
-    }
+    crate::plan::age::human_age(seconds)
 }
 
 /// The preview's line about the live plan.
@@ -881,7 +875,7 @@ mod tests {
         let ages: Vec<String> = [-5, 59, 119, 120, 7_199, 7_200, 172_800].map(age).into();
         assert_eq!(
             ages,
-            ["0 s", "59 s", "119 s", "2 min", "119 min", "2 h", "2 d"]
+            ["0s", "59s", "119s", "2m", "119m", "2h", "2d"]
         );
         assert_eq!(shell_word("us-east-1a"), "us-east-1a");
         assert_eq!(shell_word("site A's power"), r"'site A'\''s power'");
@@ -909,7 +903,7 @@ mod tests {
         assert_eq!(
             live_line(&Live::Read(Box::new(status)), now),
             "live plan on us-east-1b: role Standby, phase Standby, last migration mysql-1 finished \
-             2026-11-22T15:53:00Z (12 min ago)"
+             2026-11-22T15:53:00Z (12m ago)"
         );
         assert_eq!(
             live_line(&Live::Unknown("no cluster configured".into()), now),

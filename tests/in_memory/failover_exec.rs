@@ -55,7 +55,7 @@ impl Cluster {
         crds.create(&PostParams::default(), &drgitops::plan::crd::crd())
             .await
             .unwrap();
-        for doc in serde_yaml::Deserializer::from_str(&data("stork-crds.yaml")) {
+        for doc in serde_yaml::Deserializer::from_str(&data("../gitops/stork-crds.yaml")) {
             let crd: CustomResourceDefinition = serde::Deserialize::deserialize(doc).unwrap();
             crds.create(&PostParams::default(), &crd).await.unwrap();
         }
@@ -305,11 +305,30 @@ async fn apply_schedule(client: Client, primary: bool) -> Result<(), String> {
 }
 
 /// A running primary on A and a standby on B holding what Stork migrated, paired both ways.
-async fn async_pair() -> (Cluster, Cluster) {
+/// A running primary on A and a standby on B holding what Stork migrated, paired both ways, with Stork's
+/// Migration controllers between them (the old primary's final migration).
+async fn async_pair() -> (Cluster, Cluster, testkit::migration::StorkStandIn) {
     let mut a = Cluster::start(A).await;
     let mut b = Cluster::start(B).await;
     a.peer_kubeconfig = Some(b.server.kubeconfig());
     b.peer_kubeconfig = Some(a.server.kubeconfig());
+    for c in [&a, &b] {
+        let pair: DynamicObject = serde_json::from_value(json!({
+            "apiVersion": "stork.libopenstorage.org/v1alpha1", "kind": "ClusterPair",
+            "metadata": {"name": "remotecluster", "namespace": NS}, "spec": {}
+        }))
+        .unwrap();
+        Api::<DynamicObject>::namespaced_with(
+            c.client.clone(),
+            NS,
+            &stork("ClusterPair", "clusterpairs"),
+        )
+        .create(&PostParams::default(), &pair)
+        .await
+        .unwrap();
+    }
+    let stork_stand_in =
+        testkit::migration::StorkStandIn::start(a.client.clone(), b.client.clone());
     a.workload("Deployment", "web", 2, None).await;
     a.workload("StatefulSet", "db", 3, None).await;
     a.cron_job(false, false).await;
@@ -340,7 +359,7 @@ async fn async_pair() -> (Cluster, Cluster) {
         rest("Standby"),
     )
     .await;
-    (a, b)
+    (a, b, stork_stand_in)
 }
 
 /// Every write a client made: (method, path, body).
@@ -410,15 +429,18 @@ fn writes_to(log: &WriteLog, workload: &str) -> (Vec<i64>, Vec<String>) {
 async fn a_reconciler_killed_between_any_two_writes_finishes_the_transition_exactly_once() {
     let mut crashed = 0;
     for kill_b in [false, true] {
-        for limit in 0..14 {
-            let (a, b) = async_pair().await;
+        // Up to the last write of the hand-over (the final Migration and the statuses around it) and beyond.
+        for limit in 0..20 {
+            let (a, b, _stork) = async_pair().await;
             for c in [&a, &b] {
                 c.put_plan("async", B, json!([{"name": A}, {"name": B}]), "rev2", None)
                     .await;
             }
             let (log_a, log_b): (WriteLog, WriteLog) = Default::default();
             let mut alive = true;
-            for _ in 0..10 {
+            // Rounds until both are done; the old primary's final migration is Stork's work in the background.
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+            while tokio::time::Instant::now() < deadline {
                 let mut done = true;
                 for on_b in [true, false] {
                     let (me, log) = if on_b { (&b, &log_b) } else { (&a, &log_a) };
@@ -443,6 +465,8 @@ async fn a_reconciler_killed_between_any_two_writes_finishes_the_transition_exac
                 if done {
                     break;
                 }
+                // Stork's stand-in polls every 200 ms: give it a moment before the next round.
+                tokio::time::sleep(Duration::from_millis(50)).await;
             }
             let context = format!(
                 "killed {} after {limit} writes",
@@ -488,6 +512,22 @@ async fn a_reconciler_killed_between_any_two_writes_finishes_the_transition_exac
                 "{context}"
             );
             assert_eq!(sb.phase.as_deref(), Some("Ready"), "{context}");
+            // One final migration, Successful, whatever write the old primary died after.
+            let finals = Api::<DynamicObject>::namespaced_with(
+                a.client.clone(),
+                NS,
+                &stork("Migration", "migrations"),
+            )
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .items;
+            assert_eq!(finals.len(), 1, "{context}");
+            assert_eq!(
+                finals[0].data.pointer("/status/status"),
+                Some(&json!("Successful")),
+                "{context}"
+            );
             assert!(sb.transition.unwrap().finished_at.is_some(), "{context}");
         }
     }

@@ -411,7 +411,7 @@ fn the_declaration_records_the_data_age_of_the_live_status() {
         git(root, &["log", "-1", "--format=%B"]),
         "failover mysql: us-east-1a -> us-east-1b (disaster declared: us-east-1a lost)\n\n\
          site A lost power: \"no ETA\"\n\n\
-         Data as of: 2026-11-22T15:53:00Z (12 min old)"
+         Data as of: 2026-11-22T15:53:00Z (12m old)"
     );
     assert_eq!(report.message, git(root, &["log", "-1", "--format=%B"]));
 }
@@ -648,7 +648,7 @@ async fn the_live_plan_is_shown_and_gives_the_data_age() {
         serde_yaml::from_str(&std::fs::read_to_string(data("async.yaml")).unwrap()).unwrap();
     let plans: Api<DRPlan> = Api::namespaced(client, "mysql");
     plans.create(&PostParams::default(), &plan).await.unwrap();
-    // 12 minutes and 5 seconds ago: the test has 55 s before the age reads 13 min.
+    // 12 minutes and 5 seconds ago: the test has 55 s before the age reads 13m.
     let finished = jiff::Timestamp::from_second(jiff::Timestamp::now().as_second() - 725).unwrap();
     plans
         .patch_status(
@@ -688,7 +688,7 @@ async fn the_live_plan_is_shown_and_gives_the_data_age() {
     let stdout = text(&out.stdout);
     assert!(
         stdout.contains(&format!(
-            "\n  us-east-1b starts at once from its last migrated copy (data as of {finished}, 12 min old); \
+            "\n  us-east-1b starts at once from its last migrated copy (data as of {finished}, 12m old); \
              us-east-1a is not waited for"
         )),
         "{stdout}"
@@ -696,7 +696,7 @@ async fn the_live_plan_is_shown_and_gives_the_data_age() {
     assert!(
         stdout.contains(&format!(
             "\n  live plan on us-east-1b: role Standby, phase Standby, last migration \
-             mysql-interval-2026-11-22-154500 finished {finished} (12 min ago)\n"
+             mysql-interval-2026-11-22-154500 finished {finished} (12m ago)\n"
         )),
         "{stdout}"
     );
@@ -707,7 +707,7 @@ async fn the_live_plan_is_shown_and_gives_the_data_age() {
     );
     assert!(
         git(&root, &["log", "-1", "--format=%B"])
-            .ends_with(&format!("\n\nData as of: {finished} (12 min old)")),
+            .ends_with(&format!("\n\nData as of: {finished} (12m old)")),
         "{}",
         git(&root, &["log", "-1", "--format=%B"])
     );
