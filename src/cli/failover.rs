@@ -850,7 +850,7 @@ mod tests {
             data_as_of(&live(Some("a"), Some("2026-11-22T13:04:59.9Z")), "a", now).unwrap();
         assert_eq!(
             (at.to_string().as_str(), age.as_str()),
-            ("2026-11-22T13:04:59Z", "3 h")
+            ("2026-11-22T13:04:59Z", "3h")
         );
         assert_eq!(
             data_as_of(&live(Some("b"), Some("2026-11-22T16:00:00Z")), "a", now).unwrap_err(),
