@@ -3,6 +3,7 @@
 //! files. One test binary, so the suite links once for all of them.
 
 mod argocd_cmp;
+mod argocd_health;
 mod check;
 mod crd;
 mod failover_cli;
