@@ -873,10 +873,7 @@ mod tests {
     #[test]
     fn ages_and_shell_words() {
         let ages: Vec<String> = [-5, 59, 119, 120, 7_199, 7_200, 172_800].map(age).into();
-        assert_eq!(
-            ages,
-            ["0s", "59s", "119s", "2m", "119m", "2h", "2d"]
-        );
+        assert_eq!(ages, ["0s", "59s", "119s", "2m", "119m", "2h", "2d"]);
         assert_eq!(shell_word("us-east-1a"), "us-east-1a");
         assert_eq!(shell_word("site A's power"), r"'site A'\''s power'");
         assert_eq!(shell_word(""), "''");
