@@ -9,7 +9,7 @@
 use kube::api::{
     Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams,
 };
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::plan::API_VERSION as DRPLAN_API_VERSION;
 use crate::stork::keys::{FIELD_MANAGER, MANAGED_BY, MANAGED_BY_VALUE, STORK_API_VERSION};
@@ -384,32 +384,12 @@ impl Applier {
             source: Box::new(kube::Error::SerdeError(e)),
         })
     }
-
-    /// Merge-patches `status` through the status subresource.
-    pub async fn patch_status(&self, key: &ObjectKey, status: &Value) -> Result<(), ApplyError> {
-        let api = self.api(key)?;
-        let patch = json!({ "status": status });
-        api.patch_status(
-            &key.name,
-            &PatchParams {
-                field_manager: Some(FIELD_MANAGER.into()),
-                ..PatchParams::default()
-            },
-            &Patch::Merge(&patch),
-        )
-        .await
-        .map_err(|source| ApplyError::Api {
-            verb: "patch status of",
-            key: key.clone(),
-            source: Box::new(source),
-        })?;
-        Ok(())
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn ownership_needs_label_and_apply_entry() {

@@ -10,13 +10,15 @@
 //! planner has nothing left to do or waits. The peer is observed under one short timeout: an unreachable peer
 //! costs at most that timeout per pass and never stalls the rest of the reconciler.
 //!
-//! The plan controller calls it between deciding the role and the steady-state apply:
-//! 1. read the peer kubeconfig Secret (as for rendering);
-//! 2. `TransitionExecutor::run(plan, local, revision, Some(kubeconfig), apply_role)`, where `apply_role` renders and
-//!    applies the role's objects (the protect step); in dry-run call [`TransitionExecutor::plan_only`] instead;
-//! 3. if the outcome is not `complete`, the status (phase, conditions, transition) is already written: requeue after
-//!    `requeue_after_seconds` and skip the steady-state apply (the new primary must not start migrations early);
-//! 4. otherwise re-read the plan (its status changed) and continue with the steady-state apply and status.
+//! The plan controller calls [`TransitionExecutor::gate`] between deciding the role and the steady-state apply:
+//! - [`Gate::ApplyRole`]: the protect step; the controller renders and applies the role's objects and calls again;
+//! - [`Gate::Hold`]: a transition is under way (waiting or stalled) and its status is written: requeue after
+//!   `requeue_after_seconds` and skip the steady-state apply (the new primary must not start migrations early);
+//! - [`Gate::Proceed`]: continue with the steady-state apply and status, on the plan as re-read.
+//!
+//! In dry-run, [`TransitionExecutor::plan_only`] says what the next pass would do and writes nothing.
+//! [`TransitionExecutor::run`] drives a transition without the controller (the executor tests and the failover
+//! benchmark), applying the role's objects through a callback.
 
 mod observe;
 mod perform;
@@ -41,12 +43,12 @@ use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::{Value, json};
 use thiserror::Error;
 
+use crate::plan::DRPlan;
 use crate::plan::transition::{
     self, Action, CronJob, DomainState, DomainUpdate, MigrationRecord, Observed, Outcome, Peer,
     PeerPlan, PlanSpec, PreviousStatus, SUSPENDED_BY_ANNOTATION, SUSPENDED_BY_VALUE, Schedule,
     StaticCopy, Workload, WorkloadKind, WorkloadRef,
 };
-use crate::plan::{DRPlan, DRPlanStatus};
 use crate::stork::keys::{
     FIELD_MANAGER, FINAL_MIGRATION_LABEL, MANAGED_BY, MANAGED_BY_VALUE, MIGRATED, PLAN_LABEL,
     STATIC_COPY, TRANSITION_ANNOTATION,
@@ -179,7 +181,7 @@ impl TransitionExecutor {
                 .observe(&current, &spec, local_domain, revision, peer_kubeconfig)
                 .await?;
             let mut outcome = transition::plan(&spec, &observed);
-            self.write_status(&plans, &current, &outcome, local_domain, revision)
+            self.write_status(&current, &outcome, local_domain, revision)
                 .await?;
             self.emit(&current, &outcome).await;
             events.append(&mut outcome.events);
@@ -214,7 +216,6 @@ impl TransitionExecutor {
 
     async fn write_status(
         &self,
-        plans: &Api<DRPlan>,
         current: &DRPlan,
         outcome: &Outcome,
         local_domain: &str,
@@ -222,43 +223,19 @@ impl TransitionExecutor {
     ) -> Result<(), ExecError> {
         let mut status = current.status.clone().unwrap_or_default();
         status.observed_generation = current.metadata.generation;
-        let settled = (status.phase.clone(), status.conditions.clone());
         outcome.write_status(&mut status, local_domain, revision);
-        // With nothing left to do and the transition record unchanged, the plan controller's steady-state status
-        // (phase `Protected`/`Standby`/`Degraded`, its `Ready` condition) stands: overwriting it with the planner's
-        // generic `Ready` would make the two writers flip the status, and every flip wake the pass loop again.
-        if outcome.complete
-            && settled.0.is_some()
-            && current.status.as_ref().and_then(|s| s.transition.as_ref())
-                == status.transition.as_ref()
-        {
-            (status.phase, status.conditions) = settled;
-        }
         // An unchanged status is not written: a write would wake every watcher of the plan (this reconciler's own
         // pass loop included) although nothing happened; the wait is re-checked on the planner's schedule instead.
         if current.status.as_ref() == Some(&status) {
             return Ok(());
         }
-        let patch = status_patch(&status);
-        plans
-            .patch_status(
-                &current.name_any(),
-                &PatchParams {
-                    field_manager: Some(FIELD_MANAGER.into()),
-                    ..Default::default()
-                },
-                &Patch::Merge(&patch),
-            )
+        let namespace = current.namespace().unwrap_or_default();
+        super::status::write(&self.client, &namespace, &current.name_any(), &status)
             .await
             .map_err(|e| ExecError::Status {
-                plan: format!(
-                    "{}/{}",
-                    current.namespace().unwrap_or_default(),
-                    current.name_any()
-                ),
+                plan: format!("{namespace}/{}", current.name_any()),
                 source: e.into(),
-            })?;
-        Ok(())
+            })
     }
 
     async fn emit(&self, plan: &DRPlan, outcome: &Outcome) {
@@ -359,40 +336,9 @@ impl TransitionExecutor {
     }
 }
 
-/// The status as a merge patch: optional transition fields the planner cleared are sent as `null`, so a finished
-/// transition's `finishedAt` never survives into the next one.
-fn status_patch(status: &DRPlanStatus) -> Value {
-    let mut value = serde_json::to_value(status).unwrap_or_else(|_| json!({}));
-    if let Some(t) = value.get_mut("transition").and_then(Value::as_object_mut)
-        && !t.contains_key("finishedAt")
-    {
-        t.insert("finishedAt".into(), Value::Null);
-    }
-    json!({"status": value})
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn status_patch_clears_a_previous_finished_at() {
-        let status = DRPlanStatus {
-            transition: Some(crate::plan::types::Transition {
-                from: Some("a".into()),
-                ..Default::default()
-            }),
-            ..Default::default()
-        };
-        let patch = status_patch(&status);
-        assert_eq!(patch["status"]["transition"]["finishedAt"], Value::Null);
-        assert!(
-            patch["status"]["transition"]
-                .as_object()
-                .unwrap()
-                .contains_key("finishedAt")
-        );
-    }
 
     #[test]
     fn stork_resources_use_storks_plurals() {

@@ -655,15 +655,20 @@ impl From<&Transition> for plan_types::Transition {
 impl Outcome {
     /// Writes this outcome into a DRPlan status: local domain, role, phase, conditions, transition, and
     /// `lastAppliedRevision` once the revision is fully in effect. Other fields are left as they are.
+    ///
+    /// With nothing left to do and the transition record unchanged, the phase and conditions the plan controller
+    /// wrote for the steady state (`Protected`, `Standby`, `Degraded`, its `Ready` condition) stand: writing the
+    /// planner's generic `Ready` over them would make every pass flip the status, and every flip wake the pass loop.
     pub fn write_status(&self, status: &mut DRPlanStatus, local_domain: &str, revision: &str) {
+        let transition = self.transition.as_ref().map(plan_types::Transition::from);
+        let settled = self.complete && status.phase.is_some() && status.transition == transition;
         status.local_domain = Some(local_domain.to_string());
         status.role = Some(self.role);
-        status.phase = Some(self.phase.to_string());
         status.last_attempted_revision = Some(revision.to_string());
         if self.complete {
             status.last_applied_revision = Some(revision.to_string());
         }
-        status.transition = self.transition.as_ref().map(plan_types::Transition::from);
+        status.transition = transition;
         if let Some(m) = &self.last_migration {
             status.last_migration = Some(m.clone());
         }
@@ -674,6 +679,10 @@ impl Outcome {
             activated: i64::try_from(self.workloads.0).unwrap_or(i64::MAX),
             total: i64::try_from(self.workloads.1).unwrap_or(i64::MAX),
         });
+        if settled {
+            return;
+        }
+        status.phase = Some(self.phase.to_string());
         status.conditions = self
             .conditions
             .iter()

@@ -268,15 +268,9 @@ impl PlanController {
 
     /// Writes a DRPlan's status subresource; a failure is logged, and the next pass writes it again.
     pub(super) async fn patch_status(&self, namespace: &str, name: &str, status: &DRPlanStatus) {
-        let key = ObjectKey {
-            api_version: crate::plan::API_VERSION.into(),
-            kind: "DRPlan".into(),
-            namespace: namespace.to_string(),
-            name: name.to_string(),
-        };
-        let value = serde_json::to_value(status).unwrap_or_else(|_| json!({}));
-        if let Err(err) = self.applier.patch_status(&key, &value).await {
-            tracing::warn!(plan = %key, "cannot write status: {err}");
+        let client = self.applier.client();
+        if let Err(err) = crate::reconcile::status::write(client, namespace, name, status).await {
+            tracing::warn!(plan = %format!("{namespace}/{name}"), "cannot write status: {err}");
         }
     }
 
