@@ -95,7 +95,9 @@ pub fn options_from_args(args: &ReconcileArgs) -> anyhow::Result<ReconcilerOptio
         .or_else(|| std::env::var("HOSTNAME").ok())
         .unwrap_or_else(|| format!("drgitops-{}", random_suffix()));
     let mut options = ReconcilerOptions::new(&identity);
-    options.cluster_domain = args.cluster_domain.clone();
+    // An empty variable (as the shipped ConfigMap leaves DRGITOPS_CLUSTER_DOMAIN and may leave DRGITOPS_GIT_URL)
+    // means unset.
+    options.cluster_domain = non_empty(&args.cluster_domain);
     options.interval = parse_duration(&args.interval)
         .with_context(|| format!("--interval {:?}: use e.g. 30s, 5m or 1h", args.interval))?;
     options.lease_duration = parse_duration(&g.lease_duration)
@@ -111,7 +113,7 @@ pub fn options_from_args(args: &ReconcileArgs) -> anyhow::Result<ReconcilerOptio
         (None, Some(secret)) => Some(secret.clone().into_bytes()),
         (None, None) => None,
     };
-    if let Some(url) = &args.git_url {
+    if let Some(url) = &non_empty(&args.git_url) {
         let auth = if let Some(key_file) = &g.git_ssh_key_file {
             let Some(known_hosts) = &g.git_known_hosts_file else {
                 bail!(
@@ -317,4 +319,13 @@ fn read_render_input(
 fn random_suffix() -> String {
     use rand::{Rng as _, SeedableRng as _};
     format!("{:016x}", rand::rngs::StdRng::from_os_rng().random::<u64>())
+}
+
+/// `None` for an absent or blank value.
+fn non_empty(value: &Option<String>) -> Option<String> {
+    value
+        .as_deref()
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
 }

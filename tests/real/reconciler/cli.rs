@@ -112,4 +112,17 @@ async fn dry_run_prints_the_diff_and_changes_nothing_then_once_applies() {
         policy["policy"]["interval"]["intervalMinutes"], 15,
         "nothing of the broken commit is applied"
     );
+    // The shipped ConfigMap's way to let Argo CD or Flux deliver the plans: DRGITOPS_GIT_URL left empty. The plan
+    // already in the cluster is reconciled; no git source is started.
+    let once = tokio::process::Command::new(crate::DRGITOPS)
+        .args(["reconcile", "--once", "--cluster-domain", EAST])
+        .args(["--system-namespace", SYSTEM_NAMESPACE])
+        .env("KUBECONFIG", &kubeconfig)
+        .env("DRGITOPS_GIT_URL", "")
+        .output()
+        .await
+        .expect("drgitops runs");
+    let stderr = String::from_utf8_lossy(&once.stderr);
+    assert!(once.status.success(), "{stderr}");
+    assert!(!stderr.contains("URL"), "{stderr}");
 }
