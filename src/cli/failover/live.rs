@@ -96,7 +96,7 @@ pub(super) fn live_line(live: &Live, now: Timestamp) -> String {
 }
 
 /// Reads DRPlan `plan` in `namespace` (default: the kubeconfig's) from the cluster of the current kubeconfig (or
-/// the in-cluster config), within [`LIVE_TIMEOUT`]. Never fails: what could not be read is said in the result.
+/// the in-cluster config), within 5 s (`LIVE_TIMEOUT`). Never fails: what could not be read is said in the result.
 pub fn read_live(namespace: Option<&str>, plan: &str) -> Live {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
