@@ -210,8 +210,34 @@ async fn a_planned_failover_carries_every_write_and_survives_restarts_of_both_re
     );
     assert_eq!(east.role, Some(Role::Standby));
     let west = status(&pair.west).await;
-    assert_eq!(west.last_migration.map(|m| m.name).as_deref(), Some(name));
+    let last = west.last_migration.expect("status.lastMigration");
+    assert_eq!(last.name, name);
     assert!(final_migrations(&pair.west).is_empty());
+
+    // The data age on west's /metrics: the final migration's finish time.
+    let finished: jiff::Timestamp = last
+        .finished_at
+        .expect("finishedAt")
+        .parse()
+        .expect("RFC 3339");
+    let log = pair.reconcilers[1].log();
+    let addr = log
+        .split("admin server listening")
+        .nth(1)
+        .and_then(|rest| rest.split("addr=").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("west's admin address in its log")
+        .to_string();
+    let series = format!(
+        "drgitops_plan_last_migration_timestamp_seconds{{namespace=\"{NS}\",plan=\"mysql\"}} {}",
+        finished.as_second()
+    );
+    let exported = eventually(Duration::from_secs(30), || async {
+        let (_, metrics) = testkit::webhook::http_get(&addr, "/metrics").await?;
+        metrics.contains(&series).then_some(())
+    })
+    .await;
+    assert!(exported.is_some(), "{series} never on west's /metrics");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
