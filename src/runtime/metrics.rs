@@ -64,6 +64,7 @@ pub struct Metrics {
     pub git_received_bytes_total: Counter,
     pub git_hook_requests_total: Family<HookLabels, Counter>,
     pub git_commit_invalid_total: Counter,
+    pub git_verification_failures_total: Counter,
     pub plan_last_migration_timestamp_seconds: Family<PlanLabels, Gauge>,
 }
 
@@ -79,6 +80,7 @@ impl Metrics {
         let git_received_bytes_total = Counter::default();
         let git_hook_requests_total = Family::<HookLabels, Counter>::default();
         let git_commit_invalid_total = Counter::default();
+        let git_verification_failures_total = Counter::default();
         let plan_last_migration_timestamp_seconds = Family::<PlanLabels, Gauge>::default();
         registry.register(
             "reconcile",
@@ -121,6 +123,12 @@ impl Metrics {
             git_commit_invalid_total.clone(),
         );
         registry.register(
+            "git_verification_failures",
+            "Revisions refused because a commit in them lacked a good signature by a trusted key \
+             (--verify-signatures)",
+            git_verification_failures_total.clone(),
+        );
+        registry.register(
             "plan_last_migration_timestamp_seconds",
             "When the last successful migration from the primary to the standby finished (status.lastMigration), \
              per DRPlan: time() minus it is the age of the standby's copy",
@@ -136,6 +144,7 @@ impl Metrics {
             git_received_bytes_total,
             git_hook_requests_total,
             git_commit_invalid_total,
+            git_verification_failures_total,
             plan_last_migration_timestamp_seconds,
         }
     }

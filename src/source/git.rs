@@ -241,7 +241,7 @@ fn peel_commit<'r>(repo: &'r Repository, rev: &str) -> Result<git2::Commit<'r>, 
         })
 }
 
-fn read_revision_in(
+pub(crate) fn read_revision_in(
     repo: &Repository,
     rev: &str,
     dir: &str,

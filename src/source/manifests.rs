@@ -56,7 +56,10 @@ pub struct ManifestError {
 
 impl std::fmt::Display for ManifestError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}: ", self.file, self.line)?;
+        // A problem of the whole commit (a refused signature) names no file.
+        if !self.file.is_empty() {
+            write!(f, "{}:{}: ", self.file, self.line)?;
+        }
         if let Some(field) = &self.field {
             write!(f, "{field}: ")?;
         }

@@ -17,6 +17,7 @@ use crate::plan::API_VERSION as DRPLAN_API_VERSION;
 use crate::runtime::metrics::{FetchLabels, Metrics, Outcome};
 use crate::source::git::{self, GitSourceConfig, ManifestFile, SourceError};
 use crate::source::manifests::{self, FieldProblem, ManifestError, PlanDocument};
+use crate::source::verify::{self, Refusal, Verification, VerifyError};
 use crate::stork::keys::{MANAGED_BY, MANAGED_BY_VALUE, REVISION_ANNOTATION, SOURCE_ANNOTATION};
 
 /// What the git source last did, as the plan controller reports it in each plan's status.
@@ -148,6 +149,8 @@ pub struct GitSync {
     allow_empty: bool,
     /// The revision whose plans were last applied, to skip re-applying an unchanged commit on hook triggers.
     last_applied: Option<String>,
+    /// `--verify-signatures`: commits from the last applied revision to the tip must be signed by a trusted key.
+    verification: Option<Verification>,
 }
 
 impl GitSync {
@@ -167,7 +170,14 @@ impl GitSync {
             admin_namespace: admin_namespace.into(),
             dry_run,
             last_applied: None,
+            verification: None,
         }
+    }
+
+    /// Refuses revisions whose commits lack the signatures `verification` requires.
+    pub fn with_verification(mut self, verification: Option<Verification>) -> Self {
+        self.verification = verification;
+        self
     }
 
     /// Fetches, validates and applies the branch head. `force` re-applies an unchanged revision (drift repair on
@@ -213,6 +223,38 @@ impl GitSync {
                 fetched: fetched.changed,
                 ..SyncReport::default()
             });
+        }
+
+        if let Some(verification) = self.verification.clone() {
+            // From the last applied revision (this process's, else the one the inventory records) to the tip.
+            let base = match &self.last_applied {
+                Some(applied) => Some(applied.clone()),
+                None => self.inventory_revision().await?,
+            };
+            let cache = self.config.cache_dir.clone();
+            let (tip, dir) = (revision.clone(), self.config.path.clone());
+            let checked = tokio::task::spawn_blocking(move || {
+                verify::verify_range(&cache, base.as_deref(), &tip, &dir, &verification)
+            })
+            .await
+            .map_err(|e| SyncError::Join(e.to_string()))?;
+            match checked {
+                Ok(()) => {}
+                Err(VerifyError::Refused(refusal)) => {
+                    return Err(self.refuse_unverified(state, metrics, revision, &refusal));
+                }
+                Err(VerifyError::Source(err)) => return Err(err.into()),
+                Err(err @ VerifyError::Walk(_)) => {
+                    let error = ManifestError {
+                        file: String::new(),
+                        line: 0,
+                        field: None,
+                        plan: None,
+                        message: err.to_string(),
+                    };
+                    return Err(self.refuse(state, metrics, revision, vec![error]).await);
+                }
+            }
         }
 
         let cache = self.config.cache_dir.clone();
@@ -341,6 +383,49 @@ impl GitSync {
             .collect();
         tracing::error!(revision = %revision, "{}", render_errors(&errors));
         SyncError::Invalid { revision, errors }
+    }
+
+    /// Records a revision refused for a missing or untrusted signature: every plan keeps the last applied revision,
+    /// and each plan's status and Event name the commit, its author and why.
+    fn refuse_unverified(
+        &self,
+        state: &mut SourceState,
+        metrics: &Metrics,
+        revision: String,
+        refusal: &Refusal,
+    ) -> SyncError {
+        metrics.git_verification_failures_total.inc();
+        let mode = self.verification.as_ref().map_or("", |v| v.mode.as_str());
+        let message = format!(
+            "revision {} refused by --verify-signatures {mode}: {refusal}",
+            short(&revision)
+        );
+        tracing::error!(revision = %revision, commit = %refusal.commit, author = %refusal.author, "{message}");
+        state.failures = BTreeMap::from([("*".to_string(), message.clone())]);
+        SyncError::Invalid {
+            revision,
+            errors: vec![ManifestError {
+                file: String::new(),
+                line: 0,
+                field: None,
+                plan: None,
+                message,
+            }],
+        }
+    }
+
+    /// The revision the inventory records as last applied, by this or an earlier reconciler.
+    async fn inventory_revision(&self) -> Result<Option<String>, ApplyError> {
+        Ok(self
+            .applier
+            .get(&self.inventory_key())
+            .await?
+            .and_then(|c| {
+                c.pointer("/data/revision")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
+            .filter(|r| !r.is_empty()))
     }
 
     /// `file → [namespace/name]` of the DRPlans we applied, from their source annotation.
