@@ -112,6 +112,8 @@ pub struct ReconcileArgs {
     #[arg(long, env = "DRGITOPS_ADMIN_LISTEN", default_value = "0.0.0.0:8080")]
     pub admin_listen: String,
     #[command(flatten)]
+    pub verify: reconcile::VerifyArgs,
+    #[command(flatten)]
     pub gitops: Box<reconcile::GitopsArgs>,
     #[command(flatten)]
     pub log: LogArgs,
@@ -137,6 +139,8 @@ pub struct RenderArgs {
     // Credentials for an `https://` repository, as `reconcile` takes them.
     #[command(flatten)]
     pub git_token: reconcile::GitTokenArgs,
+    #[command(flatten)]
+    pub verify: reconcile::VerifyArgs,
 }
 
 #[derive(Debug, Args)]

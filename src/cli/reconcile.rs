@@ -15,6 +15,7 @@ use crate::reconcile::runner::{Reconciler, ReconcilerOptions, parse_duration, se
 use crate::runtime::signals::Signals;
 use crate::source::git::{self, GitAuth, GitSourceConfig};
 use crate::source::sync::plans_from_files;
+use crate::source::verify::{self, TrustedSigners, Verification, VerifyMode};
 use crate::stork::keys::DEFAULT_ADMIN_NAMESPACE;
 
 /// Reconciler flags beyond DESIGN.md's surface: credentials, the push-receiver secret, leader election.
@@ -50,6 +51,46 @@ pub struct GitopsArgs {
     /// How long a leader's Lease lasts without renewal.
     #[arg(long, env = "DRGITOPS_LEASE_DURATION", default_value = "15s")]
     pub lease_duration: String,
+}
+
+/// Who may change roles: commit signatures the git source requires, shared by `reconcile` and `render`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Refuse a revision unless its role changes (`role-changes`: a plan's primary, a domain's `active`, a declared
+    /// disaster) or all its commits (`all`) are signed by a trusted key, checked on each commit since the last
+    /// applied revision.
+    #[arg(long, env = "DRGITOPS_VERIFY_SIGNATURES", value_enum)]
+    pub verify_signatures: Option<VerifyMode>,
+    /// SSH allowed_signers file (git's gpg.ssh.allowedSignersFile format) of the trusted keys; repeatable, the
+    /// environment variable takes a comma- or newline-separated list.
+    #[arg(
+        long = "trusted-signers",
+        env = "DRGITOPS_TRUSTED_SIGNERS",
+        value_delimiter = ','
+    )]
+    pub trusted_signers: Vec<String>,
+}
+
+impl VerifyArgs {
+    /// The verification to apply, reading every trusted-signers file now so a bad file stops the start.
+    pub fn verification(&self) -> anyhow::Result<Option<Verification>> {
+        let paths: Vec<PathBuf> = self
+            .trusted_signers
+            .iter()
+            .flat_map(|v| v.split('\n'))
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .collect();
+        let Some(mode) = self.verify_signatures else {
+            if !paths.is_empty() {
+                bail!("--trusted-signers needs --verify-signatures role-changes|all");
+            }
+            return Ok(None);
+        };
+        let signers = TrustedSigners::load(&paths)?;
+        Ok(Some(Verification { mode, signers }))
+    }
 }
 
 /// HTTPS credentials for the git remote, shared by `reconcile` and `render`.
@@ -105,6 +146,13 @@ pub fn options_from_args(args: &ReconcileArgs) -> anyhow::Result<ReconcilerOptio
     options.once = args.once;
     options.dry_run = args.dry_run;
     options.allow_empty = args.allow_empty;
+    options.verification = args.verify.verification()?;
+    if options.verification.is_some() && non_empty(&args.git_url).is_none() {
+        bail!(
+            "--verify-signatures checks the built-in git source: set --git-url, or verify in Flux (spec.verify) or \
+             Argo CD (signatureKeys) when they deliver the plans"
+        );
+    }
     options.admin_listen = args.admin_listen.clone();
     options.system_namespace = g.system_namespace.clone();
     options.admin_namespace = g.admin_namespace.clone();
@@ -217,13 +265,15 @@ pub async fn run_reconciler(
 /// that `--cluster-domain` holds for them, as one YAML stream. Any problem: nothing on stdout, exit ≠ 0.
 pub fn render(args: RenderArgs) -> anyhow::Result<ExitCode> {
     let auth = args.git_token.auth()?.unwrap_or_default();
-    let text = render_stream(
+    let verification = args.verify.verification()?;
+    let text = render_stream_verified(
         &args.repo,
         args.rev.as_deref(),
         &args.path,
         &args.cluster_domain,
         &args.admin_namespace,
         &auth,
+        verification.as_ref(),
     )?;
     print!("{text}");
     Ok(ExitCode::SUCCESS)
@@ -238,7 +288,21 @@ pub fn render_stream(
     admin_namespace: &str,
     auth: &GitAuth,
 ) -> anyhow::Result<String> {
-    let (files, origin) = read_render_input(repo, rev, path, auth)?;
+    render_stream_verified(repo, rev, path, cluster_domain, admin_namespace, auth, None)
+}
+
+/// [`render_stream`], refusing a revision whose history lacks the signatures `verification` requires (every
+/// commit reachable from the revision is checked: render knows no last applied revision).
+pub fn render_stream_verified(
+    repo: &str,
+    rev: Option<&str>,
+    path: &str,
+    cluster_domain: &str,
+    admin_namespace: &str,
+    auth: &GitAuth,
+    verification: Option<&Verification>,
+) -> anyhow::Result<String> {
+    let (files, origin) = read_render_input(repo, rev, path, auth, verification)?;
     let plans = plans_from_files(&files, admin_namespace).map_err(|errors| {
         let lines: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
         anyhow::anyhow!(
@@ -282,20 +346,34 @@ fn read_render_input(
     rev: Option<&str>,
     path: &str,
     auth: &GitAuth,
+    verification: Option<&Verification>,
 ) -> anyhow::Result<(Vec<git::ManifestFile>, String)> {
+    let check = |repo_path: &Path, commit: &str, origin: &str| -> anyhow::Result<()> {
+        let Some(verification) = verification else {
+            return Ok(());
+        };
+        verify::verify_range(repo_path, None, commit, path, verification).with_context(|| {
+            format!(
+                "{origin} refused by --verify-signatures {}, nothing rendered",
+                verification.mode.as_str()
+            )
+        })
+    };
     if is_remote(repo) && !repo.starts_with("file://") {
         let scratch = std::env::temp_dir().join(format!(
             "drgitops-render-{}-{}",
             std::process::id(),
             random_suffix()
         ));
-        let result = git::clone_and_read(repo, &scratch, rev, path, auth);
+        let result =
+            git::clone_and_read(repo, &scratch, rev, path, auth).map_err(anyhow::Error::from);
+        let result = result.and_then(|(commit, files)| {
+            let origin = format!("{repo}@{}", crate::source::sync::short(&commit));
+            check(&scratch, &commit, &origin)?;
+            Ok((files, origin))
+        });
         let _ = std::fs::remove_dir_all(&scratch);
-        let (commit, files) = result?;
-        return Ok((
-            files,
-            format!("{repo}@{}", crate::source::sync::short(&commit)),
-        ));
+        return result;
     }
     let local = PathBuf::from(repo.strip_prefix("file://").unwrap_or(repo));
     if !local.exists() {
@@ -304,14 +382,14 @@ fn read_render_input(
     let bare = git2::Repository::open(&local)
         .map(|r| r.is_bare())
         .unwrap_or(false);
-    if rev.is_some() || bare {
+    if rev.is_some() || bare || verification.is_some() {
+        // Signatures belong to commits: with --verify-signatures a work tree renders its HEAD, never its files.
         let rev = rev.unwrap_or("HEAD");
         let commit = git::resolve_revision(&local, rev)?;
+        let origin = format!("{repo}@{}", crate::source::sync::short(&commit));
+        check(&local, &commit, &origin)?;
         let files = git::read_revision(&local, &commit, path)?;
-        return Ok((
-            files,
-            format!("{repo}@{}", crate::source::sync::short(&commit)),
-        ));
+        return Ok((files, origin));
     }
     Ok((git::read_directory(&local, path)?, repo.to_string()))
 }

@@ -59,6 +59,8 @@ pub struct ReconcilerOptions {
     pub peer_timeout: Duration,
     /// A commit without any DRPlan prunes every plan applied before (else it prunes nothing).
     pub allow_empty: bool,
+    /// `--verify-signatures`: which commits the git source requires trusted signatures on, and whose keys.
+    pub verification: Option<crate::source::verify::Verification>,
 }
 
 impl ReconcilerOptions {
@@ -79,6 +81,7 @@ impl ReconcilerOptions {
             lease_duration: Duration::from_secs(15),
             peer_timeout: Duration::from_secs(3),
             allow_empty: false,
+            verification: None,
         }
     }
 }
@@ -140,6 +143,7 @@ impl Reconciler {
                 options.dry_run,
                 options.allow_empty,
             )
+            .with_verification(options.verification.clone())
         });
         let state = SourceState {
             git: sync.is_some(),

@@ -10,5 +10,6 @@ mod failover_cli;
 mod git_source;
 mod render;
 mod roundtrip;
+mod verify;
 mod webhook_handler;
 mod webhook_manifests;
