@@ -12,3 +12,4 @@ mod hooks;
 mod leader;
 mod status;
 pub(crate) mod support;
+mod verify;
