@@ -2,12 +2,17 @@
 //! until SIGTERM or SIGINT, then stops every process and removes its data.
 //!
 //! ```sh
-//! testenv --kubeconfig-out kc.yaml [--nodes 3] [--name east]
+//! testenv --kubeconfig-out kc.yaml [--nodes 3] [--name east] [--flux]
 //! kubectl --kubeconfig kc.yaml get nodes
 //! ```
 //!
 //! Missing control-plane assets are built first (progress on stderr). The first stdout line is
 //! kube-apiserver's URL, printed once the control plane is ready (a pod can be scheduled and run).
+//!
+//! `--flux` also installs Flux's CRDs and runs its source-controller and kustomize-controller against the
+//! control plane (built first by `assets/build.sh flux` if missing); they stop with it.
+
+mod flux;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -29,6 +34,9 @@ struct Args {
     /// How many kwok Nodes to register.
     #[arg(long, default_value_t = 1)]
     nodes: usize,
+    /// Also install Flux's CRDs and run its source-controller and kustomize-controller.
+    #[arg(long)]
+    flux: bool,
 }
 
 fn main() -> ExitCode {
@@ -69,6 +77,13 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         _ = term.recv() => return Ok(()),
         _ = int.recv() => return Ok(()),
     };
+    let flux = if args.flux {
+        eprintln!("testenv: starting Flux's source-controller and kustomize-controller");
+        let started = tokio::task::block_in_place(|| flux::Flux::start(&env));
+        Some(started?)
+    } else {
+        None
+    };
     env.write_kubeconfig(&args.kubeconfig_out)?;
     println!("{}", env.url());
     eprintln!(
@@ -76,11 +91,19 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         args.kubeconfig_out.display(),
         env.data_dir().display()
     );
+    if let Some(flux) = &flux {
+        eprintln!(
+            "testenv: Flux running, artifacts served on {}; logs in {}",
+            flux.storage_addr(),
+            env.data_dir().join("flux").display()
+        );
+    }
     tokio::select! {
         _ = term.recv() => {}
         _ = int.recv() => {}
     }
     eprintln!("testenv: stopping");
+    drop(flux);
     drop(env);
     Ok(())
 }
