@@ -86,6 +86,13 @@ async fn an_unsigned_failover_commit_is_refused_and_the_old_primary_stays() {
     assert!(!outcome.ok, "the unsigned failover fails the pass");
     let report = outcome.errors.join("\n");
     assert!(report.contains(&bad[..12]), "names the commit: {report}");
+    assert!(
+        reconciler
+            .metrics
+            .encode()
+            .contains("drgitops_git_verification_failures_total 1"),
+        "counted"
+    );
 
     let stored = plan(&admin, "mysql", "mysql").await.expect("plan");
     assert_eq!(stored["spec"]["primary"], EAST, "the old primary stays");
