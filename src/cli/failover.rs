@@ -21,6 +21,7 @@ use serde_yaml::Value;
 use thiserror::Error;
 
 mod live;
+mod sign;
 
 pub use self::live::{Live, read_live};
 use self::live::{data_as_of, live_line};
@@ -124,6 +125,8 @@ pub struct FailoverReport {
     /// The declaration written, when one was.
     pub disaster: Option<Disaster>,
     pub commit: String,
+    /// Signed as the git config asks (`commit.gpgsign`).
+    pub signed: bool,
     pub branch: Option<String>,
     /// The commit's summary line.
     pub summary: String,
@@ -178,9 +181,17 @@ pub fn run(args: &FailoverArgs) -> anyhow::Result<ExitCode> {
         Declaration::Cleared => println!("  edited {file}: spec.failover.disaster removed"),
         Declaration::Absent => {}
     }
+    let signed = if report.signed { "signed " } else { "" };
     match &report.branch {
-        Some(b) => println!("  committed {} on {b}", report.commit),
-        None => println!("  committed {}", report.commit),
+        Some(b) => println!("  committed {signed}{} on {b}", report.commit),
+        None => println!("  committed {signed}{}", report.commit),
+    }
+    if !report.signed {
+        eprintln!(
+            "warning: the failover commit is not signed (git config commit.gpgsign is not true); a reconciler run \
+             with --verify-signatures refuses a role change no trusted key signed. To sign: git config \
+             gpg.format ssh; git config user.signingkey ~/.ssh/id_ed25519.pub; git config commit.gpgsign true"
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -486,7 +497,7 @@ impl Located {
             path: self.file.clone(),
             source,
         })?;
-        let commit = commit_file(&self.repo, &rel, &prepared.message)?;
+        let (commit, signed) = commit_file(&self.repo, &rel, &prepared.message)?;
         let branch = self
             .repo
             .head()
@@ -502,6 +513,7 @@ impl Located {
             declaration: prepared.edit.declaration,
             disaster: prepared.disaster,
             commit,
+            signed,
             branch,
             summary: prepared.summary,
             message: prepared.message,
@@ -669,7 +681,13 @@ fn validate_edited(
     })
 }
 
-fn commit_file(repo: &Repository, rel: &Path, message: &str) -> Result<String, FailoverError> {
+/// Commits the plan file, signed when the git config asks for it (`commit.gpgsign`, as `git commit` signs).
+/// Returns the commit id and whether it is signed.
+fn commit_file(
+    repo: &Repository,
+    rel: &Path,
+    message: &str,
+) -> Result<(String, bool), FailoverError> {
     let signature = repo.signature().map_err(git(
         "no author identity (set user.name and user.email with `git config` in the repository or globally)",
     ))?;
@@ -683,17 +701,48 @@ fn commit_file(repo: &Repository, rel: &Path, message: &str) -> Result<String, F
     let parent = repo.head().and_then(|h| h.peel_to_commit()).map_err(git(
         "reading HEAD (the repository needs at least one commit)",
     ))?;
+    let config = repo.config().map_err(git("reading the git config"))?;
+    let committer = format!(
+        "{} <{}>",
+        signature.name().unwrap_or_default(),
+        signature.email().unwrap_or_default()
+    );
+    let signing = sign::signing(&config, &committer).map_err(|message| FailoverError::Refused {
+        plan: String::new(),
+        message,
+    })?;
+    if signing == sign::Signing::Off {
+        let id = repo
+            .commit(
+                Some("HEAD"),
+                &signature,
+                &signature,
+                message,
+                &tree,
+                &[&parent],
+            )
+            .map_err(git("committing"))?;
+        return Ok((id.to_string(), false));
+    }
+    let buffer = repo
+        .commit_create_buffer(&signature, &signature, message, &tree, &[&parent])
+        .map_err(git("preparing the commit"))?;
+    let buffer = buffer.as_str().ok_or_else(|| FailoverError::Refused {
+        plan: String::new(),
+        message: "the commit to sign is not UTF-8 text".into(),
+    })?;
+    let signed = sign::sign(&signing, buffer).map_err(|message| FailoverError::Refused {
+        plan: String::new(),
+        message: format!("cannot sign the failover commit: {message}"),
+    })?;
     let id = repo
-        .commit(
-            Some("HEAD"),
-            &signature,
-            &signature,
-            message,
-            &tree,
-            &[&parent],
-        )
-        .map_err(git("committing"))?;
-    Ok(id.to_string())
+        .commit_signed(buffer, &signed, None)
+        .map_err(git("writing the signed commit"))?;
+    repo.find_reference("HEAD")
+        .and_then(|head| head.resolve())
+        .and_then(|mut branch| branch.set_target(id, "drgitops failover"))
+        .map_err(git("moving the branch to the signed commit"))?;
+    Ok((id.to_string(), true))
 }
 
 #[cfg(test)]

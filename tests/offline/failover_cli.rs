@@ -712,3 +712,79 @@ async fn the_live_plan_is_shown_and_gives_the_data_age() {
         git(&root, &["log", "-1", "--format=%B"])
     );
 }
+
+#[test]
+fn the_failover_commit_is_signed_as_git_config_asks_and_verifies() {
+    let dir = repo(&[("async.yaml", "plans/mysql.yaml")]);
+    let root = dir.path();
+    let keys = tempfile::tempdir().unwrap();
+    let key = keys.path().join("oncall");
+    let made = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "oncall", "-f"])
+        .arg(&key)
+        .output()
+        .expect("ssh-keygen runs");
+    assert!(made.status.success(), "{}", text(&made.stderr));
+    let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+    let signers = keys.path().join("allowed_signers");
+    std::fs::write(&signers, format!("dr@example.com {public}")).unwrap();
+    git(root, &["config", "gpg.format", "ssh"]);
+    git(
+        root,
+        &["config", "user.signingkey", &key.display().to_string()],
+    );
+    git(root, &["config", "commit.gpgsign", "true"]);
+    git(
+        root,
+        &[
+            "config",
+            "gpg.ssh.allowedSignersFile",
+            &signers.display().to_string(),
+        ],
+    );
+
+    // The plan's first commit, signed by git (the whole history is checked when nothing was applied yet).
+    git(root, &["commit", "-q", "--amend", "--no-edit", "-S"]);
+    let out = failover(root, &["--plan", "mysql", "--to", "us-east-1b"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("  committed signed "),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(
+        !text(&out.stderr).contains("not signed"),
+        "{}",
+        text(&out.stderr)
+    );
+    // git itself verifies it, and so does the reconciler's check of role changes.
+    git(root, &["verify-commit", "HEAD"]);
+    let render = Command::new(env!("CARGO_BIN_EXE_drgitops"))
+        .args(["render", "--repo"])
+        .arg(root)
+        .args(["--path", "plans", "--cluster-domain", "us-east-1b"])
+        .args(["--verify-signatures", "role-changes", "--trusted-signers"])
+        .arg(&signers)
+        .output()
+        .expect("drgitops runs");
+    assert!(render.status.success(), "{}", text(&render.stderr));
+    assert!(text(&render.stdout).contains("primary: us-east-1b"));
+
+    // Without commit.gpgsign the commit is made unsigned, with a warning that says how to sign.
+    git(root, &["config", "commit.gpgsign", "false"]);
+    let out = failover(root, &["--plan", "mysql", "--to", "us-east-1a"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("warning: the failover commit is not signed")
+            && stderr.contains("git config commit.gpgsign true"),
+        "{stderr}"
+    );
+    let verify = Command::new("git")
+        .arg("-C")
+        .arg(root)
+        .args(["verify-commit", "HEAD"])
+        .output()
+        .unwrap();
+    assert!(!verify.status.success(), "the second commit is unsigned");
+}
