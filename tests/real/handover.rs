@@ -45,14 +45,18 @@ async fn live_pods(cluster: &Cluster) -> usize {
         .count()
 }
 
+/// `spec.replicas` of the application. Stork's final migration deletes and re-creates a standby's changed objects:
+/// that moment is waited out.
 async fn replicas(cluster: &Cluster) -> i32 {
-    Api::<Deployment>::namespaced(cluster.client().await, NS)
-        .get("web")
-        .await
-        .expect("web")
-        .spec
-        .and_then(|s| s.replicas)
-        .unwrap_or(1)
+    let web = eventually(Duration::from_secs(10), || async {
+        Api::<Deployment>::namespaced(cluster.client().await, NS)
+            .get_opt("web")
+            .await
+            .expect("get web")
+    })
+    .await
+    .expect("Deployment web exists");
+    web.spec.and_then(|s| s.replicas).unwrap_or(1)
 }
 
 fn has_marker(cluster: &Cluster) -> bool {

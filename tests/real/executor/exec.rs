@@ -283,9 +283,20 @@ impl<'a> Side<'a> {
         )
     }
 
-    /// The replicas the workloads ask for.
+    /// The replicas the workloads ask for. A workload that is momentarily absent runs nothing: Stork's final
+    /// migration deletes and re-creates a standby's changed objects while the old primary hands over.
     async fn running(&self) -> i32 {
-        self.replicas("Deployment", "web").await.0 + self.replicas("StatefulSet", "db").await.0
+        let deployment = Api::<Deployment>::namespaced(self.admin.clone(), &self.ns)
+            .get_opt("web")
+            .await
+            .expect("get deployment")
+            .map(|d| d.spec.and_then(|s| s.replicas).unwrap_or(1));
+        let stateful_set = Api::<StatefulSet>::namespaced(self.admin.clone(), &self.ns)
+            .get_opt("db")
+            .await
+            .expect("get statefulset")
+            .map(|s| s.spec.and_then(|s| s.replicas).unwrap_or(1));
+        deployment.unwrap_or(0) + stateful_set.unwrap_or(0)
     }
 
     /// Waits until the workloads' Ready pods are `web` and `db`.

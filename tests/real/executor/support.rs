@@ -55,10 +55,15 @@ pub async fn reconciler(pair: &Pair, cluster: &Cluster) -> Arc<Reconciler> {
 
 /// `web`'s `spec.replicas` and recorded `migrationReplicas` in `mysql` on `cluster`.
 pub async fn web_replicas(cluster: &Cluster) -> (i32, Option<String>) {
-    let d = Api::<Deployment>::namespaced(cluster.client().await, "mysql")
-        .get("web")
-        .await
-        .expect("web");
+    // Stork's final migration deletes and re-creates a standby's changed objects: wait out that moment.
+    let d = eventually(Duration::from_secs(10), || async {
+        Api::<Deployment>::namespaced(cluster.client().await, "mysql")
+            .get_opt("web")
+            .await
+            .expect("get web")
+    })
+    .await
+    .expect("Deployment mysql/web exists");
     let recorded = d
         .metadata
         .annotations
