@@ -47,8 +47,9 @@ fn build() -> Result<PathBuf> {
     Ok(dir)
 }
 
-/// Runs the build script with `command`; its last stdout line is a path.
-fn run_script(command: &str) -> Result<PathBuf> {
+/// Runs the build script with `command` (`build`, `cert-manager`, `flux`, ...), which builds what is missing;
+/// its stdout is a path.
+pub fn run_script(command: &str) -> Result<PathBuf> {
     let script = build_script();
     let out = Command::new("bash")
         .arg(&script)
@@ -59,7 +60,8 @@ fn run_script(command: &str) -> Result<PathBuf> {
         .with_context(|| format!("running {}", script.display()))?;
     if !out.status.success() {
         bail!(
-            "building the control-plane assets failed ({}); its output above names the module and the error",
+            "{} {command} failed ({}); its output above names the module and the error",
+            script.display(),
             out.status
         );
     }

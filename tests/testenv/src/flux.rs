@@ -4,8 +4,8 @@
 //! loopback ports. source-controller keeps its artifacts under the control plane's data directory and serves
 //! them on a loopback port, the address it also advertises, so kustomize-controller fetches them from it.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -24,8 +24,8 @@ impl Flux {
     /// Builds Flux if missing, installs its CRDs into `env` and starts both controllers; returns once both
     /// report healthy.
     pub fn start(env: &TestEnv) -> Result<Flux> {
-        let bin = build_script("flux")?;
-        let crds = build_script("flux-crds")?;
+        let bin = testenv::assets::run_script("flux")?;
+        let crds = testenv::assets::run_script("flux-crds")?;
         let dir = env.data_dir().join("flux");
         std::fs::create_dir_all(dir.join("storage"))?;
         let kubeconfig = dir.join("kubeconfig.yaml");
@@ -138,24 +138,4 @@ fn install_crds(kubeconfig: &Path, crds: &Path) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// Runs `assets/build.sh <command>`, which builds Flux if missing and prints a path.
-fn build_script(command: &str) -> Result<PathBuf> {
-    let script = testenv::assets::build_script();
-    let out = Command::new("bash")
-        .arg(&script)
-        .arg(command)
-        .stdin(Stdio::null())
-        .stderr(Stdio::inherit())
-        .output()
-        .with_context(|| format!("running {}", script.display()))?;
-    if !out.status.success() {
-        bail!(
-            "{} {command} failed ({}); its output above names the module and the error",
-            script.display(),
-            out.status
-        );
-    }
-    Ok(PathBuf::from(String::from_utf8(out.stdout)?.trim()))
 }
