@@ -147,19 +147,27 @@ build_one() {
   log "built $what in $((SECONDS - started)) s"
 }
 
-build() {
-  if complete; then
-    echo "$bin"
-    return
+# Prints $2 and succeeds when the check $1 passes; otherwise takes the build lock (waiting while another process
+# builds) and checks again. The caller builds only when this fails, holding the lock.
+ready_or_locked() {
+  local check=$1 out=$2
+  if "$check"; then
+    echo "$out"
+    return 0
   fi
   require_go
   mkdir -p "$root"
   exec 9>"$root/.lock"
   flock -n 9 || { log "another build holds $root/.lock; waiting for it"; flock 9; }
-  if complete; then
-    echo "$bin"
-    return
+  if "$check"; then
+    echo "$out"
+    return 0
   fi
+  return 1
+}
+
+build() {
+  ready_or_locked complete "$bin" && return
   go_caches
   local started=$SECONDS
   binaries_complete || build_binaries
@@ -220,18 +228,7 @@ flux_complete() {
 # Flux's source-controller and kustomize-controller, built from the main packages of their root modules by
 # the wrapper module flux/ (which carries their replace lines), and their CRDs from config/crd/bases.
 build_flux() {
-  if flux_complete; then
-    echo "$flux_dir/bin"
-    return
-  fi
-  require_go
-  mkdir -p "$root"
-  exec 9>"$root/.lock"
-  flock -n 9 || { log "another build holds $root/.lock; waiting for it"; flock 9; }
-  if flux_complete; then
-    echo "$flux_dir/bin"
-    return
-  fi
+  ready_or_locked flux_complete "$flux_dir/bin" && return
   local m v required
   for m in source kustomize; do
     if [ "$m" = source ]; then v="$FLUX_SOURCE_CONTROLLER"; else v="$FLUX_KUSTOMIZE_CONTROLLER"; fi
