@@ -747,8 +747,8 @@ fn commit_file(
 
 #[cfg(test)]
 mod tests {
-    use super::live::age;
     use super::*;
+    use crate::plan::age::human_age as age;
     use crate::plan::types::DRPlanStatus;
     use crate::plan::types::MigrationRecord;
 

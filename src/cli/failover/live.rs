@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use super::to_the_second;
 use crate::plan::DRPlan;
+use crate::plan::age::human_age;
 use crate::plan::types::DRPlanStatus;
 
 /// How long the live lookup may take in all (kubeconfig, connection, the read): it only informs the operator.
@@ -56,12 +57,7 @@ pub(super) fn data_as_of(
         )
     })?;
     let at = to_the_second(at);
-    Ok((at, age(now.duration_since(at).as_secs())))
-}
-
-/// An age as `drgitops status` and kubectl print it: `45s`, `12m`, `5h`, `3d`.
-pub(super) fn age(seconds: i64) -> String {
-    crate::plan::age::human_age(seconds)
+    Ok((at, human_age(now.duration_since(at).as_secs())))
 }
 
 /// The preview's line about the live plan.
@@ -78,7 +74,7 @@ pub(super) fn live_line(live: &Live, now: Timestamp) -> String {
             let finished = m.finished_at.as_deref();
             let ago = finished
                 .and_then(|t| t.parse::<Timestamp>().ok())
-                .map(|t| format!(" ({} ago)", age(now.duration_since(t).as_secs())))
+                .map(|t| format!(" ({} ago)", human_age(now.duration_since(t).as_secs())))
                 .unwrap_or_default();
             format!(
                 "{} finished {}{ago}",
