@@ -171,12 +171,16 @@ pub struct PlanController {
     events: Events,
     /// Peer probes of the current pass, by kubeconfig: plans sharing a peer wait for one probe, not one each.
     probes: tokio::sync::Mutex<BTreeMap<String, bool>>,
+    /// The transition executor of every plan and pass (it keeps the peer clients between passes).
+    executor: TransitionExecutor,
 }
 
 impl PlanController {
     pub fn new(client: kube::Client, config: ControllerConfig) -> Self {
         PlanController {
             applier: Applier::new(client.clone()),
+            executor: TransitionExecutor::new(client.clone(), config.peer_timeout)
+                .with_events(&config.instance),
             events: Events::new(client, &config.instance),
             config,
             probes: tokio::sync::Mutex::new(BTreeMap::new()),
@@ -337,9 +341,7 @@ impl PlanController {
             }
         };
         // Role transitions (failover/failback steps) run here, before the steady-state apply.
-        let executor =
-            TransitionExecutor::new(self.applier.client().clone(), self.config.peer_timeout)
-                .with_events(&self.config.instance);
+        let executor = &self.executor;
         let mut applied_for_transition = 0;
         let fresh = loop {
             let gate = executor

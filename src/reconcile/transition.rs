@@ -25,8 +25,9 @@ mod perform;
 
 use self::observe::{empty_observation, stork_resource};
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt, stream};
@@ -93,6 +94,9 @@ pub struct TransitionExecutor {
     peer_timeout: Duration,
     parallelism: usize,
     events: Option<Events>,
+    /// Peer clients by kubeconfig, kept across passes: both roles ask the peer on every pass, and a new client
+    /// would cost a TLS handshake each time. A changed Secret is a new key.
+    peers: Arc<Mutex<HashMap<String, Client>>>,
 }
 
 impl TransitionExecutor {
@@ -103,6 +107,7 @@ impl TransitionExecutor {
             peer_timeout,
             parallelism: DEFAULT_PARALLELISM,
             events: None,
+            peers: Arc::default(),
         }
     }
 

@@ -174,6 +174,30 @@ impl TransitionExecutor {
         })
     }
 
+    /// The client for the peer `kubeconfig` names, built once and reused by later passes.
+    async fn peer_client(&self, kubeconfig: &str) -> Result<Client, String> {
+        let cached = self
+            .peers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(kubeconfig)
+            .cloned();
+        if let Some(client) = cached {
+            return Ok(client);
+        }
+        let client = crate::runtime::peer::client(kubeconfig, self.peer_timeout).await?;
+        let mut peers = self
+            .peers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // One entry per Secret content: drop those of rotated kubeconfigs.
+        if peers.len() > 64 {
+            peers.clear();
+        }
+        peers.insert(kubeconfig.to_string(), client.clone());
+        Ok(client)
+    }
+
     /// The peer's DRPlan status and its running workloads, all under one timeout.
     pub(super) async fn observe_peer(
         &self,
@@ -182,7 +206,7 @@ impl TransitionExecutor {
         namespaces: &BTreeSet<String>,
     ) -> Peer {
         let ask = async {
-            let client = crate::runtime::peer::client(kubeconfig, self.peer_timeout).await?;
+            let client = self.peer_client(kubeconfig).await?;
             let plans: Api<DRPlan> = Api::namespaced(client.clone(), &spec.namespace);
             let plan = match plans.get_opt(&spec.name).await {
                 Ok(plan) => plan,
