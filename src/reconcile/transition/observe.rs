@@ -58,10 +58,17 @@ impl TransitionExecutor {
                 },
             }
         };
-        // Only a cluster that is (or becomes) standby drains and hands over.
-        let standby = spec.primary != local_domain;
+        // Only a cluster becoming standby drains and hands over. A standby settled in its role (no transition under
+        // way) is not asked for its pods and Migrations on every pass: should it find applications running, the
+        // transition that stops them starts with the scale-down steps, and the drain is judged on a later pass.
+        let previous = PreviousStatus::from_status(plan.status.as_ref());
+        let settled_standby = previous.role == Some(crate::plan::Role::Standby)
+            && previous
+                .transition
+                .as_ref()
+                .is_none_or(|t| t.finished_at.is_some());
         let hand_over = async {
-            if !standby {
+            if spec.primary == local_domain || settled_standby {
                 return Ok((Vec::new(), Vec::new()));
             }
             futures::try_join!(
@@ -167,7 +174,7 @@ impl TransitionExecutor {
             cluster_domains,
             domain_updates,
             peer,
-            previous: PreviousStatus::from_status(plan.status.as_ref()),
+            previous,
             pods: running_pod_names(&pods),
             final_migrations,
             scheduled_migration,
