@@ -41,8 +41,23 @@ pub enum Command {
     Failover(FailoverArgs),
     /// Show the DRPlans on this cluster: role, phase, revision, the pods running, and the current transition.
     Status(StatusArgs),
-    /// Print the DRPlan CustomResourceDefinition.
-    Crd,
+    /// Print a CustomResourceDefinition: DRPlan (the default) or DRPlanOverride.
+    Crd(CrdArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CrdArgs {
+    /// Which CustomResourceDefinition to print.
+    #[arg(value_enum, default_value = "drplan")]
+    pub kind: CrdKind,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum CrdKind {
+    /// `manifests/crd/drplan.yaml`.
+    Drplan,
+    /// `manifests/crd/drplanoverride.yaml`: break-glass failover without Git.
+    Drplanoverride,
 }
 
 /// Logging flags shared by the long-running commands.
@@ -230,7 +245,7 @@ pub struct StatusArgs {
 /// Runs the parsed command and maps its result to the process exit code.
 pub fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
-        Command::Crd => print_crd(),
+        Command::Crd(args) => print_crd(args.kind),
         Command::Check(args) => check::run(args),
         Command::Render(args) => reconcile::render(args),
         Command::Failover(args) => failover::run(&args),
@@ -247,7 +262,11 @@ pub fn run(cli: Cli) -> ExitCode {
     }
 }
 
-fn print_crd() -> anyhow::Result<ExitCode> {
-    print!("{}", crate::plan::crd::crd_yaml()?);
+fn print_crd(kind: CrdKind) -> anyhow::Result<ExitCode> {
+    let yaml = match kind {
+        CrdKind::Drplan => crate::plan::crd::crd_yaml()?,
+        CrdKind::Drplanoverride => crate::plan::crd::override_crd_yaml()?,
+    };
+    print!("{yaml}");
     Ok(ExitCode::SUCCESS)
 }

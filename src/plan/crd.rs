@@ -1,15 +1,18 @@
-//! The DRPlan CustomResourceDefinition, generated from the Rust types (`drgitops crd`).
+//! The CustomResourceDefinitions of drgitops, generated from the Rust types: DRPlan (`drgitops crd`) and
+//! DRPlanOverride (`drgitops crd drplanoverride`).
 //!
-//! In: nothing. Out: the CRD as a YAML document; `manifests/crd/drplan.yaml` is this output, checked by a test.
+//! In: nothing. Out: each CRD as a YAML document; `manifests/crd/drplan.yaml` and `manifests/crd/drplanoverride.yaml`
+//! are this output, checked by a test.
 
 use kube::CustomResourceExt;
 use thiserror::Error;
 
+use super::breakglass::DRPlanOverride;
 use super::types::DRPlan;
 
 /// The CRD could not be written as YAML.
 #[derive(Debug, Error)]
-#[error("cannot serialise the DRPlan CustomResourceDefinition to YAML")]
+#[error("cannot serialise the CustomResourceDefinition to YAML")]
 pub struct CrdError(#[source] serde_yaml::Error);
 
 /// The DRPlan CustomResourceDefinition.
@@ -21,6 +24,17 @@ pub fn crd()
 /// The DRPlan CustomResourceDefinition as one YAML document (what `drgitops crd` prints).
 pub fn crd_yaml() -> Result<String, CrdError> {
     serde_yaml::to_string(&crd()).map_err(CrdError)
+}
+
+/// The DRPlanOverride CustomResourceDefinition (break-glass failover).
+pub fn override_crd()
+-> k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition {
+    DRPlanOverride::crd()
+}
+
+/// The DRPlanOverride CustomResourceDefinition as one YAML document (what `drgitops crd drplanoverride` prints).
+pub fn override_crd_yaml() -> Result<String, CrdError> {
+    serde_yaml::to_string(&override_crd()).map_err(CrdError)
 }
 
 #[cfg(test)]
@@ -63,5 +77,19 @@ mod tests {
             .map(|c| c["name"].as_str().unwrap())
             .collect();
         assert_eq!(columns, ["Mode", "Primary", "Role", "Phase", "Age"]);
+    }
+
+    #[test]
+    fn the_override_crd_requires_every_field() {
+        let crd = serde_json::to_value(override_crd()).unwrap();
+        assert_eq!(crd["metadata"]["name"], "drplanoverrides.drgitops.dev");
+        assert_eq!(crd["spec"]["group"], "drgitops.dev");
+        assert_eq!(crd["spec"]["scope"], "Namespaced");
+        let spec = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"];
+        assert_eq!(
+            spec["required"],
+            serde_json::json!(["plan", "primary", "reason", "requestedBy"])
+        );
+        assert_eq!(spec["properties"]["reason"]["minLength"], 1);
     }
 }

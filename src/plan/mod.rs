@@ -4,6 +4,7 @@
 //! CustomResourceDefinition ([`crd`]).
 
 pub mod age;
+pub mod breakglass;
 pub mod crd;
 pub mod render;
 pub mod transition;
