@@ -95,6 +95,7 @@ pub fn check(
             old_object: None,
             user: &user,
             dry_run: true,
+            field_manager: None,
         };
         let decision = evaluate(&req, &view.at(index), config);
         let finding = |rule, action, field: String, message: String| Finding {

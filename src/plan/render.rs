@@ -469,6 +469,7 @@ users:
                     old_object: None,
                     user: &user,
                     dry_run: false,
+                    field_manager: None,
                 };
                 let decision = evaluate(&req, &view, &config);
                 findings.extend(

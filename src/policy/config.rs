@@ -40,6 +40,15 @@ impl RuleConfig {
 /// the standby guard must let it through.
 pub const RECONCILER_USER: &str = "system:serviceaccount:drgitops-system:drgitops-reconciler";
 
+/// The field managers of the GitOps controllers users run beside drgitops: Flux's kustomize-controller and
+/// helm-controller, Argo CD's application controller (server-side apply). Their writes re-apply what Git
+/// declares; the standby guard stores them at 0 replicas instead of refusing them (see `standby-scale-guard`).
+pub const DEFAULT_GITOPS_FIELD_MANAGERS: [&str; 3] = [
+    "kustomize-controller",
+    "helm-controller",
+    "argocd-controller",
+];
+
 /// Per-rule actions, exemptions and the Stork admin namespace.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PolicyConfig {
@@ -51,6 +60,8 @@ pub struct PolicyConfig {
     pub exempt_users: Vec<String>,
     /// Groups no rule looks at.
     pub exempt_groups: Vec<String>,
+    /// Field managers (`fieldManager` of a write) whose writes apply what Git declares.
+    pub gitops_field_managers: Vec<String>,
     /// Settings per rule id; every rule of [`RULES`] has an entry.
     pub rules: BTreeMap<&'static str, RuleConfig>,
 }
@@ -76,6 +87,10 @@ impl Default for PolicyConfig {
             exempt_namespaces: Vec::new(),
             exempt_users: Vec::new(),
             exempt_groups: Vec::new(),
+            gitops_field_managers: DEFAULT_GITOPS_FIELD_MANAGERS
+                .iter()
+                .map(|m| m.to_string())
+                .collect(),
             rules,
         }
     }
@@ -133,6 +148,8 @@ struct PolicyFile {
     exempt_users: Vec<String>,
     #[serde(default)]
     exempt_groups: Vec<String>,
+    #[serde(default)]
+    gitops_field_managers: Vec<String>,
     #[serde(default)]
     rules: BTreeMap<String, RuleFile>,
 }
@@ -215,6 +232,7 @@ impl PolicyConfig {
         union(&mut self.exempt_namespaces, file.exempt_namespaces);
         union(&mut self.exempt_users, file.exempt_users);
         union(&mut self.exempt_groups, file.exempt_groups);
+        union(&mut self.gitops_field_managers, file.gitops_field_managers);
         for (id, rule_file) in file.rules {
             let Some(spec) = RULES.iter().find(|r| r.id == id) else {
                 return Err(ConfigError::UnknownRule {

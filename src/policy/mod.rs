@@ -48,6 +48,8 @@ pub struct Request<'a> {
     pub old_object: Option<&'a Value>,
     pub user: &'a UserInfo,
     pub dry_run: bool,
+    /// The write's `fieldManager` (`request.options.fieldManager`), when it names one.
+    pub field_manager: Option<&'a str>,
 }
 
 /// What a finding asks of the API server.
@@ -124,6 +126,7 @@ pub fn evaluate(req: &Request<'_>, view: &dyn ClusterView, config: &PolicyConfig
         req,
         view,
         admin_namespace: &config.admin_namespace,
+        gitops_field_managers: &config.gitops_field_managers,
         object,
         namespace,
     };
@@ -233,6 +236,7 @@ mod tests {
             old_object: None,
             user: &user,
             dry_run: false,
+            field_manager: None,
         };
         assert_eq!(
             evaluate(&req, &view, &PolicyConfig::default()),

@@ -87,6 +87,16 @@ struct WireRequest {
     old_object: Option<Value>,
     #[serde(default)]
     dry_run: Option<bool>,
+    /// CreateOptions, UpdateOptions or PatchOptions: only `fieldManager` is read.
+    #[serde(default)]
+    options: Option<WireOptions>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireOptions {
+    #[serde(default)]
+    field_manager: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -115,6 +125,8 @@ pub struct Review {
     pub object: Option<Value>,
     pub old_object: Option<Value>,
     pub dry_run: bool,
+    /// The write's field manager (`options.fieldManager`).
+    pub field_manager: Option<String>,
     /// The parent kind the rules judge: the object's kind, or for `/scale` the kind owning the subresource.
     pub target_kind: String,
 }
@@ -157,6 +169,10 @@ impl Review {
             object: req.object,
             old_object: req.old_object,
             dry_run: req.dry_run.unwrap_or(false),
+            field_manager: req
+                .options
+                .and_then(|o| o.field_manager)
+                .filter(|m| !m.is_empty()),
             target_kind,
         })
     }
@@ -177,6 +193,7 @@ impl Review {
             old_object: self.old_object.as_ref(),
             user: &self.user,
             dry_run: self.dry_run,
+            field_manager: self.field_manager.as_deref(),
         }
     }
 

@@ -25,6 +25,8 @@ pub struct Ctx<'a> {
     pub view: &'a dyn ClusterView,
     /// Stork's admin namespace, from the policy config.
     pub admin_namespace: &'a str,
+    /// Field managers whose writes apply what Git declares, from the policy config.
+    pub gitops_field_managers: &'a [String],
     /// The object being admitted (`request.object`).
     pub object: &'a Value,
     /// The object's namespace: the request's, else `metadata.namespace`; `None` for cluster-scoped objects and

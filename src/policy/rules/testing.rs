@@ -101,6 +101,7 @@ pub struct Case {
     user: UserInfo,
     sub_resource: Option<&'static str>,
     kind: Option<&'static str>,
+    field_manager: Option<String>,
     config: PolicyConfig,
     expected: Vec<(String, String, String)>,
 }
@@ -119,6 +120,7 @@ impl Case {
             },
             sub_resource: None,
             kind: None,
+            field_manager: None,
             config: PolicyConfig::default(),
             expected: Vec::new(),
         }
@@ -137,6 +139,12 @@ impl Case {
 
     pub fn user(mut self, username: &str) -> Self {
         self.user.username = username.to_string();
+        self
+    }
+
+    /// The write's `fieldManager`, e.g. `kustomize-controller` for Flux.
+    pub fn field_manager(mut self, manager: &str) -> Self {
+        self.field_manager = Some(manager.to_string());
         self
     }
 
@@ -181,6 +189,7 @@ impl Case {
             old_object: self.old.as_ref(),
             user: &self.user,
             dry_run: false,
+            field_manager: self.field_manager.as_deref(),
         };
         evaluate(&req, view, &self.config)
     }

@@ -109,25 +109,42 @@ fn has_controller(object: &Value) -> bool {
         })
 }
 
-/// Whether this cluster is a standby for `namespace`, and the plan that says so.
-fn standby_plan(ctx: &Ctx<'_>, namespace: &str) -> Option<(String, String)> {
+/// Why the applications of a namespace must not run on this cluster.
+enum NotHere {
+    /// A plan runs them on another domain.
+    Standby,
+    /// A commit made this domain the primary, and its reconciler has not started them yet: the old primary may
+    /// still be running them, or its last writes are still on their way.
+    BecomingPrimary,
+}
+
+/// Whether this cluster must not run the applications of `namespace`: why, the plan that says so and its
+/// primary.
+fn standby_plan(ctx: &Ctx<'_>, namespace: &str) -> Option<(NotHere, String, String)> {
     let local = ctx.view.local_domain();
     ctx.view
         .plans_covering(namespace)
         .into_iter()
         .find_map(|p| {
             // The desired role (primary vs. the local domain) wins over the recorded one: right after a commit moves
-            // the primary away, the old primary must stop taking scale-ups before its reconciler catches up.
-            let standby = match &local {
-                Some(local) => p.primary != *local,
-                None => p.role.as_deref() == Some("Standby"),
+            // the primary away, the old primary must stop taking scale-ups before its reconciler catches up. A
+            // cluster the commit makes primary still stands by until its reconciler records the role: only the
+            // failover starts the applications, after the fence.
+            let recorded_standby = p.role.as_deref() == Some("Standby");
+            let why = match &local {
+                Some(local) if p.primary != *local => Some(NotHere::Standby),
+                Some(_) if recorded_standby => Some(NotHere::BecomingPrimary),
+                None if recorded_standby => Some(NotHere::Standby),
+                _ => None,
             };
-            standby.then_some((p.name, p.primary))
+            why.map(|why| (why, p.name, p.primary))
         })
 }
 
 /// `standby-scale-guard`: on a Standby cluster, applications in a plan namespace stay at 0 replicas; only a
-/// failover (the reconciler, an exempt user) starts them. A CREATE is patched to 0 with the count recorded.
+/// failover (the reconciler, an exempt user) starts them. A CREATE, and a write by a GitOps controller (one of
+/// the policy's `gitopsFieldManagers`), is patched to 0 with the count recorded in `migrationReplicas`: Git's
+/// count is what the failover restores, and the GitOps tool finds what it applied without a refusal to retry.
 pub fn standby_scale_guard(ctx: &Ctx<'_>, out: &mut Out) {
     let Some(ns) = ctx.namespace else { return };
     // A ReplicaSet controlled by a Deployment follows the Deployment, which this rule guards itself; judging the
@@ -150,8 +167,17 @@ pub fn standby_scale_guard(ctx: &Ctx<'_>, out: &mut Out) {
     if ctx.req.operation == Operation::Update && after <= before {
         return;
     }
-    let Some((plan, primary)) = standby_plan(ctx, ns) else {
+    let Some((why, plan, primary)) = standby_plan(ctx, ns) else {
         return;
+    };
+    let standing_by = match why {
+        NotHere::Standby => {
+            format!("this cluster is standby for DRPlan {ns}/{plan} (primary {primary:?})")
+        }
+        NotHere::BecomingPrimary => format!(
+            "DRPlan {ns}/{plan} is failing over to this cluster ({primary:?}) and its reconciler has not started \
+             the applications yet"
+        ),
     };
     let kind = ctx.req.kind;
     let what = if ctx.req.sub_resource == Some("scale") {
@@ -161,40 +187,56 @@ pub fn standby_scale_guard(ctx: &Ctx<'_>, out: &mut Out) {
     };
     // A JSON patch cannot create `spec`; a workload without one is denied below instead of patched.
     let has_spec = ctx.object.get("spec").is_some_and(Value::is_object);
-    if ctx.req.operation == Operation::Create && ctx.req.sub_resource.is_none() && has_spec {
+    let gitops = ctx
+        .req
+        .field_manager
+        .is_some_and(|m| ctx.gitops_field_managers.iter().any(|g| g == m));
+    if ctx.req.sub_resource.is_none()
+        && has_spec
+        && (ctx.req.operation == Operation::Create || gitops)
+    {
         let mut ops = vec![PatchOperation::Add(AddOperation {
             path: pointer(&["spec", "replicas"]),
             value: json!(0),
         })];
-        if !MIGRATION_REPLICAS_KEYS
+        let recorded = MIGRATION_REPLICAS_KEYS
             .iter()
-            .any(|k| annotation(ctx.object, k).is_some())
-        {
+            .any(|k| annotation(ctx.object, k).is_some());
+        // A GitOps write declares the count to restore: it replaces whatever was recorded (under Stork's
+        // spelling, which Stork reads first). A user's CREATE keeps a count it brings.
+        if gitops || !recorded {
             ops.push(add_annotation(
                 ctx.object,
                 MIGRATION_REPLICAS,
                 &after.to_string(),
             ));
         }
+        let how = match (ctx.req.operation, ctx.req.field_manager) {
+            (Operation::Create, _) | (_, None) => "created".to_string(),
+            (_, Some(manager)) => format!("applied by {manager}"),
+        };
         out.mutations.push(Mutation {
             rule: "standby-scale-guard",
             field: "spec.replicas".to_string(),
             message: format!(
-                "this cluster is standby for DRPlan {ns}/{plan} (primary {primary:?}): created with 0 replicas, \
-                 {after} recorded in {MIGRATION_REPLICAS} for the failover"
+                "{standing_by}: {how} with 0 replicas, {after} recorded in {MIGRATION_REPLICAS} for the failover"
             ),
             ops,
         });
         return;
     }
-    out.violation(
-        "spec.replicas",
-        format!(
-            "{what} {ns}/{} scaled to {after} on a standby cluster: DRPlan {ns}/{plan} runs the applications on \
-             {primary:?}; to run them here commit a failover (drgitops failover --plan {plan} --to <this domain>)",
-            ctx.req.name.unwrap_or("")
+    let name = ctx.req.name.unwrap_or("");
+    let message = match why {
+        NotHere::Standby => format!(
+            "{what} {ns}/{name} scaled to {after} on a standby cluster: DRPlan {ns}/{plan} runs the applications \
+             on {primary:?}; to run them here commit a failover (drgitops failover --plan {plan} --to <this domain>)"
         ),
-    );
+        NotHere::BecomingPrimary => format!(
+            "{what} {ns}/{name} scaled to {after} before the failover started it: {standing_by}; it starts them \
+             with the recorded counts once the old primary has stopped (watch kubectl -n {ns} get drplan {plan})"
+        ),
+    };
+    out.violation("spec.replicas", message);
 }
 
 #[cfg(test)]
@@ -340,7 +382,97 @@ mod tests {
             plans: vec![plan("other", "east", None)],
             ..Default::default()
         };
+        let becoming_primary = FakeView {
+            local: Some("east"),
+            plans: vec![plan("mysql", "east", Some("Standby"))],
+            ..Default::default()
+        };
+        let fresh_primary = FakeView {
+            local: Some("east"),
+            plans: vec![plan("mysql", "east", None)],
+            ..Default::default()
+        };
         let cases = [
+            (
+                Case::new(
+                    "Flux re-applies Git's count on standby",
+                    deploy(Some(3), json!({})),
+                )
+                .update(deploy(Some(0), json!({})))
+                .field_manager("kustomize-controller")
+                .expect("standby-scale-guard", "patch", "spec.replicas"),
+                &standby,
+            ),
+            (
+                Case::new(
+                    "Argo CD's server-side apply on standby",
+                    deploy(Some(3), json!({})),
+                )
+                .update(deploy(Some(0), json!({})))
+                .field_manager("argocd-controller")
+                .expect("standby-scale-guard", "patch", "spec.replicas"),
+                &standby,
+            ),
+            (
+                Case::new(
+                    "another field manager is refused",
+                    deploy(Some(3), json!({})),
+                )
+                .update(deploy(Some(0), json!({})))
+                .field_manager("kubectl-edit")
+                .expect("standby-scale-guard", "deny", "spec.replicas"),
+                &standby,
+            ),
+            (
+                Case::new("Flux's /scale is still refused", scale(2))
+                    .scale("Deployment")
+                    .update(scale(0))
+                    .field_manager("kustomize-controller")
+                    .expect("standby-scale-guard", "deny", "spec.replicas"),
+                &standby,
+            ),
+            (
+                Case::new("Flux applies on the primary", deploy(Some(3), json!({})))
+                    .update(deploy(Some(0), json!({})))
+                    .field_manager("kustomize-controller"),
+                &primary,
+            ),
+            (
+                Case::new(
+                    "scale-up before the failover started them",
+                    deploy(Some(3), json!({})),
+                )
+                .update(deploy(Some(0), json!({})))
+                .expect("standby-scale-guard", "deny", "spec.replicas"),
+                &becoming_primary,
+            ),
+            (
+                Case::new(
+                    "Flux before the failover started them",
+                    deploy(Some(3), json!({})),
+                )
+                .update(deploy(Some(0), json!({})))
+                .field_manager("kustomize-controller")
+                .expect("standby-scale-guard", "patch", "spec.replicas"),
+                &becoming_primary,
+            ),
+            (
+                Case::new(
+                    "reconciler starts them on the new primary",
+                    deploy(Some(3), json!({})),
+                )
+                .update(deploy(Some(0), json!({})))
+                .user(RECONCILER_USER),
+                &becoming_primary,
+            ),
+            (
+                Case::new(
+                    "a plan not yet reconciled on its primary",
+                    deploy(Some(3), json!({})),
+                )
+                .update(deploy(Some(0), json!({}))),
+                &fresh_primary,
+            ),
             (
                 Case::new("scale-up on standby", deploy(Some(3), json!({})))
                     .update(deploy(Some(0), json!({})))
@@ -437,6 +569,36 @@ mod tests {
         for (case, view) in cases {
             case.check(view);
         }
+    }
+
+    #[test]
+    fn gitops_write_on_standby_records_gits_count_over_the_old_one() {
+        let view = FakeView {
+            local: Some("west"),
+            plans: vec![plan("mysql", "east", Some("Standby"))],
+            ..Default::default()
+        };
+        let recorded = json!({"stork.libopenstorage.org/migrationReplicas": "3"});
+        let obj = deploy(Some(5), recorded.clone());
+        let decision = Case::new("x", obj.clone())
+            .update(deploy(Some(0), recorded))
+            .field_manager("kustomize-controller")
+            .decide(&view);
+        assert!(decision.allowed(), "{decision:?}");
+        let mut patched = obj;
+        for m in &decision.mutations {
+            json_patch::patch(&mut patched, &m.ops).unwrap();
+        }
+        assert_eq!(patched["spec"]["replicas"], json!(0));
+        assert_eq!(
+            patched["metadata"]["annotations"]["stork.libopenstorage.org/migrationReplicas"],
+            json!("5")
+        );
+        let message = &decision.mutations[0].message;
+        assert!(
+            message.contains("applied by kustomize-controller with 0 replicas, 5 recorded"),
+            "{message}"
+        );
     }
 
     #[test]
