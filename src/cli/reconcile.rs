@@ -61,8 +61,9 @@ pub struct VerifyArgs {
     /// applied revision.
     #[arg(long, env = "DRGITOPS_VERIFY_SIGNATURES", value_enum)]
     pub verify_signatures: Option<VerifyMode>,
-    /// SSH allowed_signers file (git's gpg.ssh.allowedSignersFile format) of the trusted keys; repeatable, the
-    /// environment variable takes a comma- or newline-separated list.
+    /// File of trusted keys: an SSH allowed_signers file (git's gpg.ssh.allowedSignersFile format) or armored
+    /// OpenPGP public keys, told apart by content; repeatable, the environment variable takes a comma- or
+    /// newline-separated list.
     #[arg(
         long = "trusted-signers",
         env = "DRGITOPS_TRUSTED_SIGNERS",

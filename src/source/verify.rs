@@ -1,7 +1,9 @@
-//! Who may change roles: SSH commit signatures checked against trusted signers before a revision is applied.
+//! Who may change roles: commit signatures (SSH or OpenPGP) checked against trusted signers before a revision is
+//! applied.
 //!
-//! In: `--verify-signatures role-changes|all`, the trusted-signers files (SSH `allowed_signers`, as git's
-//! `gpg.ssh.allowedSignersFile`), a repository and the range of commits from the last applied revision to the tip.
+//! In: `--verify-signatures role-changes|all`, the trusted-signers files (each either an SSH `allowed_signers` file,
+//! as git's `gpg.ssh.allowedSignersFile`, or armored OpenPGP public keys, told apart by content), a repository and
+//! the range of commits from the last applied revision to the tip.
 //! Out: nothing when every commit that needs a signature carries a good one from a trusted key, else a
 //! [`Refusal`] that names the commit, its author and why. The check is on each commit in the range, not only on the
 //! tip: a role change committed unsigned stays refused when a signed commit lands on top of it.
@@ -18,6 +20,7 @@ use ssh_key::{PublicKey, SshSig};
 
 use crate::source::git::{self, SourceError};
 use crate::source::manifests;
+use crate::source::openpgp;
 
 /// The namespace git signs commits in (`ssh-keygen -Y sign -n git`).
 const GIT_NAMESPACE: &str = "git";
@@ -48,11 +51,8 @@ pub enum SignersError {
         #[source]
         cause: std::io::Error,
     },
-    #[error(
-        "{path}: OpenPGP keys are not supported yet; give an SSH allowed_signers file and sign commits with \
-         `git config gpg.format ssh`"
-    )]
-    OpenPgp { path: String },
+    #[error("{path}: {message}")]
+    OpenPgp { path: String, message: String },
     #[error("{path}:{line}: {message}")]
     Line {
         path: String,
@@ -70,16 +70,20 @@ pub enum SignersError {
 struct Signer {
     principals: String,
     key: PublicKey,
+    /// `valid-after` / `valid-before`, seconds since the epoch: the commit's committer time must fall between.
+    valid_after: Option<i64>,
+    valid_before: Option<i64>,
 }
 
-/// The keys trusted to sign commits, from one or more `allowed_signers` files.
+/// The keys trusted to sign commits, from one or more files: SSH `allowed_signers` entries and OpenPGP keys.
 #[derive(Clone, Debug, Default)]
 pub struct TrustedSigners {
     signers: Vec<Signer>,
+    openpgp: Vec<openpgp::SigningKey>,
 }
 
 impl TrustedSigners {
-    /// Reads every file; an armored OpenPGP key is told apart by its content and refused.
+    /// Reads every file; each is an SSH allowed_signers file or armored OpenPGP public keys, told apart by content.
     pub fn load(paths: &[impl AsRef<Path>]) -> Result<Self, SignersError> {
         if paths.is_empty() {
             return Err(SignersError::NoFiles);
@@ -92,16 +96,23 @@ impl TrustedSigners {
                 path: name.clone(),
                 cause,
             })?;
-            all.signers.extend(Self::parse(&text, &name)?.signers);
+            let one = Self::parse(&text, &name)?;
+            all.signers.extend(one.signers);
+            all.openpgp.extend(one.openpgp);
         }
         Ok(all)
     }
 
     /// Parses one file's text (`origin` names it in errors).
     pub fn parse(text: &str, origin: &str) -> Result<Self, SignersError> {
-        if text.contains("-----BEGIN PGP PUBLIC KEY BLOCK-----") {
-            return Err(SignersError::OpenPgp {
+        if openpgp::is_openpgp(text) {
+            let openpgp = openpgp::parse_keys(text).map_err(|message| SignersError::OpenPgp {
                 path: origin.into(),
+                message,
+            })?;
+            return Ok(TrustedSigners {
+                signers: Vec::new(),
+                openpgp,
             });
         }
         let mut signers = Vec::new();
@@ -119,8 +130,10 @@ impl TrustedSigners {
             let mut rest = tokens.iter().skip(1);
             let principals = tokens.first().cloned().unwrap_or_default();
             let mut next = rest.next();
-            if let Some(options) = next.filter(|t| !is_key_type(t)) {
-                if !git_namespace_allowed(options).map_err(fail)? {
+            let mut options = LineOptions::default();
+            if let Some(text) = next.filter(|t| !is_key_type(t)) {
+                options = LineOptions::parse(text).map_err(fail)?;
+                if !options.git_namespace {
                     continue;
                 }
                 next = rest.next();
@@ -132,14 +145,22 @@ impl TrustedSigners {
             };
             let key = PublicKey::from_openssh(&format!("{kind} {base64}"))
                 .map_err(|e| fail(format!("not an SSH public key: {e}")))?;
-            signers.push(Signer { principals, key });
+            signers.push(Signer {
+                principals,
+                key,
+                valid_after: options.valid_after,
+                valid_before: options.valid_before,
+            });
         }
         if signers.is_empty() {
             return Err(SignersError::Empty {
                 path: origin.into(),
             });
         }
-        Ok(TrustedSigners { signers })
+        Ok(TrustedSigners {
+            signers,
+            openpgp: Vec::new(),
+        })
     }
 
     fn find(&self, key: &ssh_key::public::KeyData) -> Option<&Signer> {
@@ -153,27 +174,76 @@ fn is_key_type(token: &str) -> bool {
         .any(|p| token.starts_with(p))
 }
 
-/// Whether an entry's options let it sign in the `git` namespace. Options this reader does not enforce are refused
-/// rather than ignored, so no entry is trusted more widely than its line says.
-fn git_namespace_allowed(options: &str) -> Result<bool, String> {
-    let mut allowed = true;
-    for option in split_options(options) {
-        let (name, value) = option.split_once('=').unwrap_or((option.as_str(), ""));
-        match name.to_ascii_lowercase().as_str() {
-            "namespaces" => {
-                allowed = value
-                    .trim_matches('"')
-                    .split(',')
-                    .any(|n| n.trim() == GIT_NAMESPACE);
-            }
-            other => {
-                return Err(format!(
-                    "option {other:?} is not supported; remove it (only namespaces=\"git\" is)"
-                ));
+/// The options of one `allowed_signers` entry that drgitops enforces.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct LineOptions {
+    /// Whether the entry may sign in the `git` namespace.
+    git_namespace: bool,
+    valid_after: Option<i64>,
+    valid_before: Option<i64>,
+}
+
+impl LineOptions {
+    /// Options this reader does not enforce are refused rather than ignored, so no entry is trusted more widely
+    /// than its line says.
+    fn parse(options: &str) -> Result<Self, String> {
+        let mut out = LineOptions {
+            git_namespace: true,
+            ..LineOptions::default()
+        };
+        for option in split_options(options) {
+            let (name, value) = option.split_once('=').unwrap_or((option.as_str(), ""));
+            let value = value.trim_matches('"');
+            match name.to_ascii_lowercase().as_str() {
+                "namespaces" => {
+                    out.git_namespace = value.split(',').any(|n| n.trim() == GIT_NAMESPACE);
+                }
+                "valid-after" => out.valid_after = Some(parse_ssh_time(value)?),
+                "valid-before" => out.valid_before = Some(parse_ssh_time(value)?),
+                "cert-authority" => {
+                    return Err(
+                        "cert-authority is not supported (signatures by SSH certificates are not checked); list \
+                         each signer's own key instead"
+                            .into(),
+                    );
+                }
+                other => {
+                    return Err(format!(
+                        "option {other:?} is not supported; remove it (namespaces=, valid-after= and \
+                         valid-before= are)"
+                    ));
+                }
             }
         }
+        Ok(out)
     }
-    Ok(allowed)
+}
+
+/// An `allowed_signers` time: `YYYYMMDD` or `YYYYMMDDHHMM[SS]`, optionally ending in `Z`, read as UTC (ssh-keygen
+/// reads it in its local time zone unless it ends in `Z`; a reconciler's container runs in UTC).
+fn parse_ssh_time(value: &str) -> Result<i64, String> {
+    let bad =
+        || format!("time {value:?} is not YYYYMMDD or YYYYMMDDHHMM[SS], optionally followed by Z");
+    let digits = value.strip_suffix(['Z', 'z']).unwrap_or(value);
+    if !digits.bytes().all(|b| b.is_ascii_digit()) || ![8, 12, 14].contains(&digits.len()) {
+        return Err(bad());
+    }
+    let field = |range: std::ops::Range<usize>| -> i16 {
+        digits.get(range).and_then(|d| d.parse().ok()).unwrap_or(0)
+    };
+    let date = jiff::civil::Date::new(field(0..4), field(4..6) as i8, field(6..8) as i8)
+        .map_err(|_| bad())?;
+    let time = jiff::civil::Time::new(
+        field(8..10) as i8,
+        field(10..12) as i8,
+        field(12..14) as i8,
+        0,
+    )
+    .map_err(|_| bad())?;
+    date.to_datetime(time)
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .map(|z| z.timestamp().as_second())
+        .map_err(|_| bad())
 }
 
 fn split_options(options: &str) -> Vec<String> {
@@ -305,7 +375,8 @@ pub fn verify_range(
         let Some(needs) = needs else {
             continue;
         };
-        if let Err(reason) = check_signature(&repo, oid, &verification.signers) {
+        let committed = commit.committer().when().seconds();
+        if let Err(reason) = check_signature(&repo, oid, committed, &verification.signers) {
             let author = commit.author();
             return Err(VerifyError::Refused(Refusal {
                 commit: oid.to_string(),
@@ -415,18 +486,29 @@ fn role_change(parent: Option<&Roles>, mine: Option<&Roles>) -> Option<String> {
     Some(parts.join(", "))
 }
 
-/// `Ok` when the commit carries a good SSH signature in the `git` namespace by a trusted key; else why not.
-fn check_signature(repo: &Repository, oid: Oid, signers: &TrustedSigners) -> Result<(), String> {
+/// `Ok` when the commit carries a good signature by a trusted key: OpenPGP, or SSH in the `git` namespace within
+/// the entry's validity at the commit's committer time (as `git verify-commit` checks it); else why not.
+fn check_signature(
+    repo: &Repository,
+    oid: Oid,
+    committed: i64,
+    signers: &TrustedSigners,
+) -> Result<(), String> {
     let (signature, data) = match repo.extract_signature(&oid, None) {
         Ok(pair) => pair,
         Err(e) if e.code() == git2::ErrorCode::NotFound => return Err("is not signed".into()),
         Err(e) => return Err(format!("its signature cannot be read: {}", e.message())),
     };
     let signature = String::from_utf8_lossy(&signature);
-    if signature.contains("-----BEGIN PGP SIGNATURE-----") {
-        return Err(
-            "is signed with OpenPGP, which is not supported yet (sign with an SSH key: gpg.format ssh)".into(),
-        );
+    if signature.trim_start().starts_with(openpgp::SIGNATURE_BLOCK) {
+        if signers.openpgp.is_empty() {
+            return Err(
+                "is signed with OpenPGP and no trusted-signers file holds an OpenPGP key (add the signer's \
+                 `gpg --armor --export` as a --trusted-signers file)"
+                    .into(),
+            );
+        }
+        return openpgp::verify(&signers.openpgp, &signature, &data);
     }
     let sig = SshSig::from_pem(signature.trim().as_bytes())
         .map_err(|e| format!("its signature is not an SSH signature ({e})"))?;
@@ -447,7 +529,16 @@ fn check_signature(repo: &Repository, oid: Oid, signers: &TrustedSigners) -> Res
             "its signature by {} ({fingerprint}) does not verify",
             signer.principals
         )
-    })
+    })?;
+    if signer.valid_after.is_some_and(|after| committed < after)
+        || signer.valid_before.is_some_and(|before| committed > before)
+    {
+        return Err(format!(
+            "is signed by {} ({fingerprint}) outside the key's valid-after/valid-before window",
+            signer.principals
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -477,22 +568,40 @@ mod tests {
     }
 
     #[test]
-    fn openpgp_keys_and_unenforced_options_are_refused() {
+    fn broken_openpgp_keys_and_unenforced_options_are_refused() {
         let pgp =
             "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nmQINBF\n-----END PGP PUBLIC KEY BLOCK-----\n";
         let err = TrustedSigners::parse(pgp, "key.asc").unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("OpenPGP keys are not supported yet"),
-            "{err}"
-        );
+        assert!(err.to_string().starts_with("key.asc: "), "{err}");
         let err = TrustedSigners::parse(
-            &format!("a@example.com valid-before=\"20300101\" ssh-ed25519 {KEY}"),
+            &format!("a@example.com principals=\"x\" ssh-ed25519 {KEY}"),
             "signers",
         )
         .unwrap_err();
         assert!(err.to_string().starts_with("signers:1: option"), "{err}");
+        let err = TrustedSigners::parse(
+            &format!("*@example.com cert-authority ssh-ed25519 {KEY}"),
+            "signers",
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("cert-authority is not supported"),
+            "{err}"
+        );
         assert!(TrustedSigners::parse("# nobody\n", "signers").is_err());
+    }
+
+    #[test]
+    fn validity_windows_read_like_ssh_keygen_in_utc() {
+        let options = LineOptions::parse("valid-after=\"20260101\",valid-before=\"202701021530Z\"")
+            .expect("parses");
+        assert_eq!(options.valid_after, Some(1_767_225_600));
+        assert_eq!(options.valid_before, Some(1_798_903_800));
+        assert!(options.git_namespace);
+        for bad in ["2026", "20261301", "2026010112", "tomorrow"] {
+            let err = LineOptions::parse(&format!("valid-after={bad}")).unwrap_err();
+            assert!(err.contains("is not YYYYMMDD"), "{bad}: {err}");
+        }
     }
 
     #[test]
