@@ -1,6 +1,6 @@
-//! `--verify-signatures`: real repositories whose commits are signed with SSH keys made by `ssh-keygen`, checked
-//! by `drgitops render` and by the git source's range check, as the reconciler runs it from its last applied
-//! revision.
+//! `--verify-signatures`: real repositories whose commits are signed with SSH keys made by `ssh-keygen` and with
+//! OpenPGP keys made by `gpg` in a temporary home, checked by `drgitops render` and by the git source's range check,
+//! as the reconciler runs it from its last applied revision.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -13,6 +13,99 @@ use testkit::{WEST, git};
 struct Signed {
     repo: tempfile::TempDir,
     keys: tempfile::TempDir,
+    gpg: Option<Gpg>,
+}
+
+/// How a commit is signed.
+#[derive(Clone, Copy)]
+enum Sign<'a> {
+    Unsigned,
+    /// With the SSH key of this name under `keys`.
+    Ssh(&'a str),
+    /// With the OpenPGP key of this user ID's email in the test's GnuPG home.
+    Pgp(&'a str),
+}
+
+/// A temporary GnuPG home holding two OpenPGP keys: `oncall@example.com`, a certify-only primary key with a signing
+/// subkey (git signs with the subkey), whose public key is exported to `trusted.asc`; and `mallory@example.com`, a
+/// primary key that signs itself, trusted by nobody.
+struct Gpg {
+    home: tempfile::TempDir,
+}
+
+impl Gpg {
+    fn new() -> Self {
+        let home = tempfile::Builder::new()
+            .prefix("gnupg")
+            .tempdir()
+            .expect("tempdir");
+        let gpg = Gpg { home };
+        gpg.run(&[
+            "--quick-gen-key",
+            "On-call <oncall@example.com>",
+            "ed25519",
+            "cert",
+            "never",
+        ]);
+        let fingerprint = gpg
+            .run(&["--with-colons", "--list-keys", "oncall@example.com"])
+            .lines()
+            .find_map(|l| l.strip_prefix("fpr:"))
+            .map(|l| l.trim_matches(':').to_string())
+            .expect("a fingerprint");
+        gpg.run(&["--quick-add-key", &fingerprint, "ed25519", "sign", "never"]);
+        gpg.run(&[
+            "--quick-gen-key",
+            "Mallory <mallory@example.com>",
+            "ed25519",
+            "sign",
+            "never",
+        ]);
+        let public = gpg.run(&["--armor", "--export", "oncall@example.com"]);
+        std::fs::write(gpg.trusted(), public).expect("write");
+        gpg
+    }
+
+    fn run(&self, args: &[&str]) -> String {
+        let out = Command::new("gpg")
+            .args([
+                "--batch",
+                "--quiet",
+                "--passphrase",
+                "",
+                "--pinentry-mode",
+                "loopback",
+            ])
+            .args(args)
+            .env("GNUPGHOME", self.home.path())
+            .output()
+            .expect("gpg runs");
+        assert!(out.status.success(), "gpg {args:?}: {out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn trusted(&self) -> PathBuf {
+        self.home.path().join("trusted.asc")
+    }
+
+    /// The fingerprint of the primary key of `email`, upper-case hex as gpg prints it.
+    fn fingerprint(&self, email: &str) -> String {
+        self.run(&["--with-colons", "--list-keys", email])
+            .lines()
+            .find_map(|l| l.strip_prefix("fpr:"))
+            .map(|l| l.trim_matches(':').to_string())
+            .expect("a fingerprint")
+    }
+}
+
+impl Drop for Gpg {
+    fn drop(&mut self) {
+        // The agent gpg started for this home would outlive the test.
+        let _ = Command::new("gpgconf")
+            .args(["--kill", "gpg-agent"])
+            .env("GNUPGHOME", self.home.path())
+            .output();
+    }
 }
 
 impl Signed {
@@ -34,7 +127,11 @@ impl Signed {
         )
         .expect("write");
         git(repo.path(), &["init", "-q", "-b", "main"]);
-        let signed = Signed { repo, keys };
+        let signed = Signed {
+            repo,
+            keys,
+            gpg: None,
+        };
         signed.commit(
             Some("trusted"),
             &[
@@ -50,8 +147,24 @@ impl Signed {
         self.keys.path().join("allowed_signers")
     }
 
+    /// [`Signed::new`] with a GnuPG home holding OpenPGP keys.
+    fn with_gpg() -> Self {
+        let mut signed = Signed::new();
+        signed.gpg = Some(Gpg::new());
+        signed
+    }
+
+    fn gpg(&self) -> &Gpg {
+        self.gpg.as_ref().expect("made with_gpg")
+    }
+
     /// Writes files and commits them as Mallory, signed with `key` (a name under `keys`) or unsigned.
     fn commit(&self, key: Option<&str>, files: &[(&str, &str)], message: &str) -> String {
+        self.commit_as(key.map_or(Sign::Unsigned, Sign::Ssh), files, message)
+    }
+
+    /// Writes files and commits them as Mallory, signed as `sign` says.
+    fn commit_as(&self, sign: Sign, files: &[(&str, &str)], message: &str) -> String {
         let dir = self.repo.path();
         for (path, contents) in files {
             let full = dir.join(path);
@@ -65,20 +178,33 @@ impl Signed {
             "-c".into(),
             "user.email=mallory@example.com".into(),
         ];
-        if let Some(key) = key {
-            args.extend([
+        let mut command = Command::new("git");
+        match sign {
+            Sign::Unsigned => {}
+            Sign::Ssh(key) => args.extend([
                 "-c".into(),
                 "gpg.format=ssh".into(),
                 "-c".into(),
                 format!("user.signingkey={}", self.keys.path().join(key).display()),
-            ]);
+            ]),
+            Sign::Pgp(email) => {
+                args.extend([
+                    "-c".into(),
+                    "gpg.format=openpgp".into(),
+                    "-c".into(),
+                    "gpg.program=gpg".into(),
+                    "-c".into(),
+                    format!("user.signingkey={email}"),
+                ]);
+                command.env("GNUPGHOME", self.gpg().home.path());
+            }
         }
         args.extend(["commit".into(), "-q".into(), "--allow-empty".into()]);
-        if key.is_some() {
+        if !matches!(sign, Sign::Unsigned) {
             args.push("-S".into());
         }
         args.extend(["-m".into(), message.into()]);
-        let out = Command::new("git")
+        let out = command
             .args(&args)
             .current_dir(dir)
             .output()
@@ -94,14 +220,21 @@ impl Signed {
     }
 
     fn render(&self, mode: &str) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_drgitops"))
+        self.render_trusting(mode, &[self.allowed_signers()])
+    }
+
+    /// `drgitops render` with `--trusted-signers` given once per file.
+    fn render_trusting(&self, mode: &str, signers: &[PathBuf]) -> Output {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_drgitops"));
+        command
             .args(["render", "--repo"])
             .arg(self.repo.path())
             .args(["--path", "plans", "--cluster-domain", WEST])
-            .args(["--verify-signatures", mode, "--trusted-signers"])
-            .arg(self.allowed_signers())
-            .output()
-            .expect("drgitops runs")
+            .args(["--verify-signatures", mode]);
+        for file in signers {
+            command.arg("--trusted-signers").arg(file);
+        }
+        command.output().expect("drgitops runs")
     }
 
     fn verification(&self, mode: VerifyMode) -> Verification {
@@ -219,7 +352,165 @@ fn an_unsigned_role_change_behind_a_signed_tip_is_still_refused() {
 }
 
 #[test]
-fn an_openpgp_key_is_refused_as_not_supported_yet() {
+fn a_role_change_signed_with_a_trusted_openpgp_subkey_is_rendered() {
+    let repo = Signed::with_gpg();
+    let plan = repo.mysql_with(FAILOVER.0, FAILOVER.1);
+    repo.commit_as(
+        Sign::Pgp("oncall@example.com"),
+        &[("plans/mysql.yaml", &plan)],
+        "fail over",
+    );
+
+    // The first commit is signed with SSH: both kinds of trusted signers are given.
+    let out = repo.render_trusting(
+        "role-changes",
+        &[repo.allowed_signers(), repo.gpg().trusted()],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("primary: us-east-1b"), "{stdout}");
+}
+
+#[test]
+fn openpgp_refusals_name_the_commit_and_why() {
+    let repo = Signed::with_gpg();
+    let trusted = [repo.allowed_signers(), repo.gpg().trusted()];
+
+    // Signed by an OpenPGP key nobody trusts.
+    let plan = repo.mysql_with(FAILOVER.0, FAILOVER.1);
+    let untrusted = repo.commit_as(
+        Sign::Pgp("mallory@example.com"),
+        &[("plans/mysql.yaml", &plan)],
+        "fail over",
+    );
+    let stderr = refused(&repo.render_trusting("role-changes", &trusted));
+    let mallory = repo.gpg().fingerprint("mallory@example.com");
+    for expected in [
+        format!(
+            "commit {} by Mallory <mallory@example.com>",
+            short(&untrusted)
+        ),
+        "changes the primary of DRPlan mysql/mysql".into(),
+        format!("is signed by OpenPGP key {mallory}, which is not a trusted signer"),
+        "nothing rendered".into(),
+    ] {
+        assert!(stderr.contains(&expected), "{expected:?} in {stderr}");
+    }
+
+    // Unsigned, then hidden behind a tip the trusted key signed.
+    git(repo.repo.path(), &["reset", "-q", "--hard", "HEAD~1"]);
+    let hidden = repo.commit_as(Sign::Unsigned, &[("plans/mysql.yaml", &plan)], "fail over");
+    let stderr = refused(&repo.render_trusting("role-changes", &trusted));
+    assert!(
+        stderr.contains(&format!("commit {} by Mallory", short(&hidden)))
+            && stderr.contains("is not signed"),
+        "{stderr}"
+    );
+    let tuned = plan.replace(INTERVAL.0, INTERVAL.1);
+    repo.commit_as(
+        Sign::Pgp("oncall@example.com"),
+        &[("plans/mysql.yaml", &tuned)],
+        "tune",
+    );
+    let stderr = refused(&repo.render_trusting("role-changes", &trusted));
+    assert!(
+        stderr.contains(&format!("commit {} by Mallory", short(&hidden)))
+            && stderr.contains("is not signed"),
+        "the unsigned failover under the signed tip: {stderr}"
+    );
+
+    // An OpenPGP signature and only SSH keys trusted: the refusal says what to add.
+    git(repo.repo.path(), &["reset", "-q", "--hard", "HEAD~2"]);
+    let pgp_only = repo.commit_as(
+        Sign::Pgp("oncall@example.com"),
+        &[("plans/mysql.yaml", &plan)],
+        "fail over",
+    );
+    let stderr = refused(&repo.render("role-changes"));
+    assert!(stderr.contains(short(&pgp_only)), "{stderr}");
+    assert!(
+        stderr.contains("no trusted-signers file holds an OpenPGP key"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn ssh_and_openpgp_signers_are_trusted_together_from_a_list() {
+    let repo = Signed::with_gpg();
+    let plan = repo.mysql_with(FAILOVER.0, FAILOVER.1);
+    repo.commit_as(
+        Sign::Pgp("oncall@example.com"),
+        &[("plans/mysql.yaml", &plan)],
+        "fail over, OpenPGP",
+    );
+    let tuned = plan.replace(INTERVAL.0, INTERVAL.1);
+    repo.commit_as(
+        Sign::Ssh("trusted"),
+        &[("plans/mysql.yaml", &tuned)],
+        "tune, SSH",
+    );
+
+    // Repeated flags.
+    let both = [repo.allowed_signers(), repo.gpg().trusted()];
+    let out = repo.render_trusting("all", &both);
+    assert!(out.status.success(), "{out:?}");
+    // The environment variable's list, comma- and newline-separated.
+    for separator in [",", "\n"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_drgitops"))
+            .args(["render", "--repo"])
+            .arg(repo.repo.path())
+            .args(["--path", "plans", "--cluster-domain", WEST])
+            .args(["--verify-signatures", "all"])
+            .env(
+                "DRGITOPS_TRUSTED_SIGNERS",
+                format!(
+                    "{}{separator}{}",
+                    repo.allowed_signers().display(),
+                    repo.gpg().trusted().display()
+                ),
+            )
+            .output()
+            .expect("drgitops runs");
+        assert!(out.status.success(), "{separator:?}: {out:?}");
+        assert!(String::from_utf8_lossy(&out.stdout).contains("intervalMinutes: 30"));
+    }
+    // Either file alone leaves the other kind's commit refused.
+    let stderr = refused(&repo.render_trusting("all", &[repo.gpg().trusted()]));
+    assert!(stderr.contains("which is not a trusted signer"), "{stderr}");
+}
+
+#[test]
+fn an_ssh_signature_outside_the_keys_validity_window_is_refused() {
+    let repo = Signed::new();
+    let public = std::fs::read_to_string(repo.keys.path().join("trusted.pub")).expect("key");
+    let expired = repo.keys.path().join("expired_signers");
+    std::fs::write(
+        &expired,
+        format!("oncall@example.com namespaces=\"git\",valid-before=\"20000101Z\" {public}"),
+    )
+    .expect("write");
+    let plan = repo.mysql_with(FAILOVER.0, FAILOVER.1);
+    let signed = repo.commit(Some("trusted"), &[("plans/mysql.yaml", &plan)], "fail over");
+
+    let stderr = refused(&repo.render_trusting("role-changes", &[expired]));
+    assert!(stderr.contains(short(&signed)), "{stderr}");
+    assert!(
+        stderr.contains("outside the key's valid-after/valid-before window"),
+        "{stderr}"
+    );
+    // The same key with a window that holds the commit's time.
+    let current = repo.keys.path().join("current_signers");
+    std::fs::write(
+        &current,
+        format!("oncall@example.com valid-after=\"20000101\",valid-before=\"29991231\" {public}"),
+    )
+    .expect("write");
+    let out = repo.render_trusting("role-changes", &[current]);
+    assert!(out.status.success(), "{out:?}");
+}
+
+#[test]
+fn a_broken_openpgp_key_file_stops_the_start_naming_the_file() {
     let repo = Signed::new();
     let key: &Path = &repo.keys.path().join("key.asc");
     std::fs::write(
@@ -239,8 +530,6 @@ fn an_openpgp_key_is_refused_as_not_supported_yet() {
         .output()
         .expect("drgitops runs");
     let stderr = refused(&out);
-    assert!(
-        stderr.contains("OpenPGP keys are not supported yet"),
-        "{stderr}"
-    );
+    assert!(stderr.contains(&format!("{}: ", key.display())), "{stderr}");
+    assert!(stderr.contains("OpenPGP"), "{stderr}");
 }
