@@ -9,6 +9,7 @@ mod crd;
 mod executor;
 mod failover;
 mod faults;
+mod flux;
 mod guard;
 mod handover;
 mod reconcile_https;

@@ -5,7 +5,7 @@
 //! environment is never changed).
 
 #[path = "../git_server/mod.rs"]
-mod git_server;
+pub(crate) mod git_server;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;

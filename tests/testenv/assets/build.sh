@@ -8,8 +8,8 @@
 #   build.sh cert-manager-crds   build what is missing, print the path of cert-manager's CRDs
 #   build.sh cert-manager        build what is missing, print the path of the cert-manager binary
 #                                (`cert-manager controller|cainjector --kubeconfig PATH`, see its main.go)
-#   build.sh flux      build Flux's source-controller and kustomize-controller if missing (opt-in: not part of
-#                      build), print their bin directory; its parent holds crds.yaml (build.sh flux-crds)
+#   build.sh flux      build Flux's source-controller and kustomize-controller if missing (part of build), print
+#                      their bin directory; its parent holds crds.yaml (build.sh flux-crds)
 #   build.sh flux-crds build Flux as above, print the path of its CRDs (source and kustomize controllers)
 #   build.sh stages    copy kwok's stage definitions again (part of build)
 #   build.sh update    regenerate the wrapper go.mod/go.sum files from the modules the proxy serves
@@ -49,7 +49,7 @@ binaries_complete() {
 }
 
 complete() {
-  binaries_complete && [ -s "$stages" ] && [ -s "$cert_manager_crds" ] && [ -x "$cert_manager_bin" ]
+  binaries_complete && [ -s "$stages" ] && [ -s "$cert_manager_crds" ] && [ -x "$cert_manager_bin" ] && flux_complete
 }
 
 # Writes the YAML documents of the files after the first argument into the first, as one stream.
@@ -174,6 +174,7 @@ build() {
   [ -s "$stages" ] || copy_kwok_stages
   [ -s "$cert_manager_crds" ] || copy_cert_manager_crds
   [ -x "$cert_manager_bin" ] || build_cert_manager
+  flux_complete || build_flux_binaries
   log "all assets built in $((SECONDS - started)) s into $bin"
   drop_go_caches
   echo "$bin"
@@ -229,6 +230,13 @@ flux_complete() {
 # the wrapper module flux/ (which carries their replace lines), and their CRDs from config/crd/bases.
 build_flux() {
   ready_or_locked flux_complete "$flux_dir/bin" && return
+  go_caches
+  build_flux_binaries
+  drop_go_caches
+  echo "$flux_dir/bin"
+}
+
+build_flux_binaries() {
   local m v required
   for m in source kustomize; do
     if [ "$m" = source ]; then v="$FLUX_SOURCE_CONTROLLER"; else v="$FLUX_KUSTOMIZE_CONTROLLER"; fi
@@ -238,7 +246,6 @@ build_flux() {
       exit 1
     fi
   done
-  go_caches
   local started=$SECONDS
   rm -rf "$flux_dir.partial"
   mkdir -p "$flux_dir.partial/bin"
@@ -252,8 +259,6 @@ build_flux() {
   rm -rf "$flux_dir"
   mv "$flux_dir.partial" "$flux_dir"
   log "Flux built in $((SECONDS - started)) s into $flux_dir"
-  drop_go_caches
-  echo "$flux_dir/bin"
 }
 
 # The replace lines of a module's go.mod, less those pointing into its own tree, one per line without

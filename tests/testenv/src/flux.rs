@@ -8,9 +8,9 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use crate::TestEnv;
+use crate::process::Proc;
 use anyhow::{Context, Result, bail};
-use testenv::TestEnv;
-use testenv::process::Proc;
 
 /// The two controllers; dropping this stops them.
 #[derive(Debug)]
@@ -24,25 +24,25 @@ impl Flux {
     /// Builds Flux if missing, installs its CRDs into `env` and starts both controllers; returns once both
     /// report healthy.
     pub fn start(env: &TestEnv) -> Result<Flux> {
-        let bin = testenv::assets::run_script("flux")?;
-        let crds = testenv::assets::run_script("flux-crds")?;
+        let bin = crate::assets::run_script("flux")?;
+        let crds = crate::assets::run_script("flux-crds")?;
         let dir = env.data_dir().join("flux");
         std::fs::create_dir_all(dir.join("storage"))?;
         let kubeconfig = dir.join("kubeconfig.yaml");
         env.write_kubeconfig(&kubeconfig)?;
         install_crds(&kubeconfig, &crds)?;
 
-        let storage_addr = format!("127.0.0.1:{}", testenv::free_port()?);
+        let storage_addr = format!("127.0.0.1:{}", crate::free_port()?);
         let pids = dir.join("pids");
         let start = |name: &str, args: Vec<String>| -> Result<(Proc, String)> {
-            let health = format!("127.0.0.1:{}", testenv::free_port()?);
+            let health = format!("127.0.0.1:{}", crate::free_port()?);
             // The controllers take their kubeconfig from KUBECONFIG only (their flags are pflag's, without
             // controller-runtime's --kubeconfig).
             let mut full = vec![
                 format!("KUBECONFIG={}", kubeconfig.display()),
                 bin.join(name).display().to_string(),
                 "--enable-leader-election=false".to_string(),
-                format!("--metrics-addr=127.0.0.1:{}", testenv::free_port()?),
+                format!("--metrics-addr=127.0.0.1:{}", crate::free_port()?),
                 format!("--health-addr={health}"),
                 "--log-level=debug".to_string(),
             ];

@@ -18,6 +18,7 @@
 
 pub mod assets;
 pub mod faults;
+pub mod flux;
 pub mod network;
 pub mod pki;
 pub mod process;

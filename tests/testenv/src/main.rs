@@ -12,8 +12,6 @@
 //! `--flux` also installs Flux's CRDs and runs its source-controller and kustomize-controller against the
 //! control plane (built first by `assets/build.sh flux` if missing); they stop with it.
 
-mod flux;
-
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -79,7 +77,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     };
     let flux = if args.flux {
         eprintln!("testenv: starting Flux's source-controller and kustomize-controller");
-        let started = tokio::task::block_in_place(|| flux::Flux::start(&env));
+        let started = tokio::task::block_in_place(|| testenv::flux::Flux::start(&env));
         Some(started?)
     } else {
         None
