@@ -106,9 +106,10 @@ impl Cluster {
         );
     }
 
-    /// Installs what the reconciler needs as the README says: the namespace, the DRPlan CRD, the reconciler's
-    /// ServiceAccount and RBAC (and its Deployment, whose pods kwok runs without running drgitops in them),
-    /// the peer role, and the stand-in CRDs of Stork. Waits until every CRD is Established.
+    /// Installs what the reconciler needs as the README says: the namespace, the DRPlan and DRPlanOverride CRDs,
+    /// the reconciler's ServiceAccount and RBAC (and its Deployment, whose pods kwok runs without running drgitops
+    /// in them), the peer role, the break-glass role and admission policy, and the stand-in CRDs of Stork. Waits
+    /// until every CRD is Established.
     pub fn install_reconciler(&self) {
         let f = |p: &str| repo_file(p).display().to_string();
         self.kubectl(&[
@@ -118,10 +119,13 @@ impl Cluster {
             "-f",
             &f("manifests/crd/drplan.yaml"),
             "-f",
+            &f("manifests/crd/drplanoverride.yaml"),
+            "-f",
             &f("tests/data/gitops/stork-crds.yaml"),
         ]);
         self.kubectl(&["apply", "-k", &f("manifests/reconciler")]);
         self.kubectl(&["apply", "-k", &f("manifests/peer")]);
+        self.kubectl(&["apply", "-k", &f("manifests/break-glass")]);
         self.wait_crds_established();
     }
 
