@@ -20,6 +20,7 @@ use jiff::Timestamp;
 use serde_yaml::Value;
 use thiserror::Error;
 
+mod break_glass;
 mod live;
 mod sign;
 
@@ -137,6 +138,14 @@ pub struct FailoverReport {
 /// Runs `drgitops failover`: says what will happen (and what the cluster of the current kubeconfig reports),
 /// then commits and prints what it did.
 pub fn run(args: &FailoverArgs) -> anyhow::Result<ExitCode> {
+    if args.break_glass {
+        return break_glass::run(args);
+    }
+    let Some(repo) = &args.repo else {
+        anyhow::bail!(
+            "--repo is required: pass a clone of the plans repository (or --break-glass without Git)"
+        );
+    };
     let request = FailoverRequest {
         plan: &args.plan,
         to: &args.to,
@@ -145,7 +154,7 @@ pub fn run(args: &FailoverArgs) -> anyhow::Result<ExitCode> {
         message: args.message.as_deref(),
         admin_namespace: &args.admin_namespace,
     };
-    let located = locate(&args.repo, &args.plan)?;
+    let located = locate(repo, &args.plan)?;
     // Refusals first, so a wrong command does not wait on a cluster.
     located.prepare(&request, &Live::Skipped, Timestamp::now())?;
     let live = if args.no_live {

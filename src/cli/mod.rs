@@ -37,7 +37,8 @@ pub enum Command {
     Render(RenderArgs),
     /// Check manifests offline against the DR rules (exit 0 clean, 1 denied, 2 usage or input error).
     Check(CheckArgs),
-    /// Edit a DRPlan's primary in a Git work tree and commit it: the failover (or failback) button.
+    /// Edit a DRPlan's primary in a Git work tree and commit it: the failover (or failback) button. With
+    /// `--break-glass`, fail over without Git on the cluster of the current kubeconfig.
     Failover(FailoverArgs),
     /// Show the DRPlans on this cluster: role, phase, revision, the pods running, and the current transition.
     Status(StatusArgs),
@@ -194,9 +195,24 @@ pub enum OutputFormat {
 
 #[derive(Debug, Args)]
 pub struct FailoverArgs {
-    /// Git work tree that holds the plan.
-    #[arg(long, env = "DRGITOPS_REPO")]
-    pub repo: PathBuf,
+    /// Git work tree that holds the plan (not with `--break-glass`).
+    #[arg(long, env = "DRGITOPS_REPO", required_unless_present = "break_glass")]
+    pub repo: Option<PathBuf>,
+    /// Fail over without Git, on the cluster of the current kubeconfig (the surviving one): creates a
+    /// DRPlanOverride that the reconciler there carries out as a declared disaster. Needs `-n` and `--reason`.
+    #[arg(
+        long,
+        env = "DRGITOPS_BREAK_GLASS",
+        requires = "reason",
+        conflicts_with_all = ["repo", "deactivate", "disaster", "message", "no_live"]
+    )]
+    pub break_glass: bool,
+    /// With `--break-glass`: the plan's namespace (default: the kubeconfig context's).
+    #[arg(short = 'n', long = "namespace", env = "DRGITOPS_NAMESPACE")]
+    pub namespace: Option<String>,
+    /// With `--break-glass`: why Git cannot be used, recorded in the override, the plan's status and its Events.
+    #[arg(long, env = "DRGITOPS_REASON")]
+    pub reason: Option<String>,
     /// Name of the DRPlan (`metadata.name`).
     #[arg(long, env = "DRGITOPS_PLAN")]
     pub plan: String,

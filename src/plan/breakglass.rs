@@ -12,6 +12,8 @@
 //! refuses an override whose `requestedBy` is not the requesting user's name, so the field is the API server's word,
 //! not the client's.
 
+use std::collections::BTreeMap;
+
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -72,6 +74,44 @@ pub struct DRPlanOverrideSpec {
     /// any other value).
     #[schemars(length(min = 1))]
     pub requested_by: String,
+}
+
+/// An override standing on this cluster, as the reconciler read it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Standing {
+    pub namespace: String,
+    pub name: String,
+    /// `metadata.creationTimestamp`: when it was created, as the API server recorded it.
+    pub created_at: String,
+    pub spec: DRPlanOverrideSpec,
+}
+
+impl Standing {
+    /// The plan it overrides, as `namespace/name`.
+    pub fn plan_id(&self) -> String {
+        format!("{}/{}", self.namespace, self.spec.plan)
+    }
+
+    /// The revision the plan's transition is recorded under while it stands.
+    pub fn revision(&self) -> String {
+        revision_token(&self.namespace, &self.name, &self.created_at)
+    }
+}
+
+/// The override that stands for each plan (`namespace/name`): of several for one plan, the newest (a later
+/// decision replaces an earlier one; on equal times, the last by name).
+pub fn by_plan(overrides: Vec<Standing>) -> BTreeMap<String, Standing> {
+    let mut out: BTreeMap<String, Standing> = BTreeMap::new();
+    for ov in overrides {
+        let id = ov.plan_id();
+        let newer = out
+            .get(&id)
+            .is_none_or(|old| (&ov.created_at, &ov.name) > (&old.created_at, &old.name));
+        if newer {
+            out.insert(id, ov);
+        }
+    }
+    out
 }
 
 /// The revision token a plan's transition is recorded under while an override is in effect (instead of a commit).
@@ -345,6 +385,26 @@ mod tests {
             GitVerdict::Agrees {
                 revision: "fedcba9876543210".into()
             }
+        );
+    }
+
+    #[test]
+    fn the_newest_override_of_a_plan_stands() {
+        let standing = |name: &str, at: &str, primary: &str| Standing {
+            namespace: "mysql".into(),
+            name: name.into(),
+            created_at: at.into(),
+            spec: ov(primary),
+        };
+        let plans = by_plan(vec![
+            standing("b", "2026-12-05T02:00:00Z", "west"),
+            standing("a", "2026-12-05T02:05:00Z", "east"),
+        ]);
+        assert_eq!(plans.len(), 1);
+        assert_eq!(plans["mysql/mysql"].spec.primary, "east");
+        assert_eq!(
+            plans["mysql/mysql"].revision(),
+            "break-glass:mysql/a@2026-12-05T02:05:00Z"
         );
     }
 

@@ -14,6 +14,7 @@
 //! Argo CD or Flux, admitted with the webhook off, or stored before a rule existed reach the controller unchecked.
 //! An invalid plan gets nothing applied, no transition step, and a Stalled condition naming each field.
 
+mod breakglass;
 mod inputs;
 mod status;
 
@@ -246,6 +247,26 @@ impl PlanController {
         };
         let local = self.local_domain().await;
         for plan in &plans {
+            // A break-glass override goes into the live plan first: the pass then carries it out like a commit.
+            let overridden = match source.overrides.get(&plan_id(plan)) {
+                Some(ov) if !self.config.dry_run => {
+                    match self.put_override_in_effect(plan, ov).await {
+                        Ok(overridden) => Some(overridden),
+                        Err(problem) => {
+                            let role = local.as_ref().ok().map(|l| decide_role(plan, l));
+                            let local = local.as_ref().ok().map(String::as_str);
+                            let plan_report = self
+                                .report_problem(plan, local, role, source, problem)
+                                .await;
+                            report.retry |= plan_report.retry;
+                            report.plans.push(plan_report);
+                            continue;
+                        }
+                    }
+                }
+                _ => None,
+            };
+            let plan = overridden.as_ref().unwrap_or(plan);
             let plan_report = match &local {
                 Ok(local) => {
                     self.reconcile_plan(plan, local, source, &mut report.diff)

@@ -20,7 +20,11 @@ use kube::core::PartialObjectMeta;
 use kube::runtime::{WatchStreamExt, watcher};
 use tokio::sync::{Mutex, Notify, watch};
 
+use std::collections::BTreeMap;
+
 use crate::plan::DRPlan;
+use crate::plan::breakglass::{DRPlanOverride, GitVerdict, by_plan, condition_message, judge};
+use crate::reconcile::breakglass;
 use crate::reconcile::controller::{ControllerConfig, PassReport, PlanController};
 use crate::runtime::admin;
 use crate::runtime::leader::LeaderElector;
@@ -120,6 +124,10 @@ pub struct Reconciler {
     pub leader: Arc<AtomicBool>,
     options: ReconcilerOptions,
     client: kube::Client,
+    /// Events of the pass itself (break-glass overrides held against or ended by Git).
+    events: crate::runtime::events::Events,
+    /// Per plan, the git revision last reported as held back by a break-glass override (one Event per revision).
+    held_reported: Mutex<BTreeMap<String, String>>,
 }
 
 impl Reconciler {
@@ -158,6 +166,8 @@ impl Reconciler {
             ready: Arc::new(AtomicBool::new(false)),
             synced: Arc::new(AtomicBool::new(false)),
             leader: Arc::new(AtomicBool::new(false)),
+            events: crate::runtime::events::Events::new(client.clone(), &options.identity),
+            held_reported: Mutex::new(BTreeMap::new()),
             options,
             client,
         })
@@ -171,7 +181,30 @@ impl Reconciler {
         let mut sync = self.sync.lock().await;
         let mut state = self.state.lock().await;
         let mut dry_run_plans = None;
-        if let Some(sync) = sync.as_mut() {
+        // Break-glass overrides first: the git source must know which plans it may not apply a revision to. When
+        // they cannot be read, no revision is applied this pass (one might go over an override).
+        let overrides_read = match breakglass::list(&self.client).await {
+            Ok(list) => {
+                state.overrides = by_plan(list);
+                true
+            }
+            Err(err) => {
+                let message = format!(
+                    "cannot list DRPlanOverrides: {err}; no git revision is applied until they can be read"
+                );
+                outcome.retry = true;
+                outcome.errors.push(message);
+                false
+            }
+        };
+        if let Some(sync) = sync.as_mut().filter(|_| overrides_read) {
+            sync.hold(
+                state
+                    .overrides
+                    .iter()
+                    .map(|(id, ov)| (id.clone(), ov.spec.primary.clone()))
+                    .collect(),
+            );
             match sync
                 .sync(&mut state, &self.metrics, force, &mut outcome.diff)
                 .await
@@ -201,6 +234,12 @@ impl Reconciler {
                 }
             }
         }
+        if overrides_read {
+            self.judge_overrides(&mut state).await;
+        }
+        self.metrics
+            .break_glass_overrides
+            .set(i64::try_from(state.overrides.len()).unwrap_or(i64::MAX));
         let source = state.clone();
         drop(state);
         drop(sync);
@@ -252,6 +291,62 @@ impl Reconciler {
         outcome
     }
 
+    /// Compares each standing override with what the git source last read for its plan: an override Git agrees
+    /// with is ended; a git revision it holds back is reported once (Event and log line, with the commit to push).
+    async fn judge_overrides(&self, state: &mut SourceState) {
+        let mut reported = self.held_reported.lock().await;
+        reported.retain(|id, _| state.overrides.contains_key(id));
+        for (id, ov) in state.overrides.clone() {
+            let git = state
+                .git_primaries
+                .get(&id)
+                .map(|(r, p)| (r.as_str(), p.as_str()));
+            match judge(&ov.spec.primary, git) {
+                GitVerdict::Agrees { revision } if !self.options.dry_run => {
+                    match breakglass::end(&self.client, &self.events, &ov, &revision).await {
+                        Ok(()) => {
+                            state.overrides.remove(&id);
+                            reported.remove(&id);
+                        }
+                        Err(err) => tracing::warn!(
+                            plan = %id,
+                            "cannot remove DRPlanOverride {}/{} although Git agrees with it: {err}; retrying",
+                            ov.namespace,
+                            ov.name
+                        ),
+                    }
+                }
+                verdict @ GitVerdict::Held { .. } => {
+                    let GitVerdict::Held { revision, .. } = &verdict else {
+                        continue;
+                    };
+                    if reported.get(&id) == Some(revision) {
+                        continue;
+                    }
+                    let note = condition_message(
+                        &ov.namespace,
+                        &ov.name,
+                        &ov.spec,
+                        &ov.created_at,
+                        &verdict,
+                    );
+                    tracing::warn!(plan = %id, revision = %revision, reason = %ov.spec.reason, "{note}");
+                    self.events
+                        .publish(
+                            &breakglass::plan_reference(&ov.namespace, &ov.spec.plan),
+                            kube::runtime::events::EventType::Warning,
+                            "BreakGlass",
+                            "GitRevisionHeld",
+                            &note,
+                        )
+                        .await;
+                    reported.insert(id, revision.clone());
+                }
+                _ => {}
+            }
+        }
+    }
+
     /// The admin router: `/livez`, `/readyz`, `/metrics`, `POST /hooks/git`.
     pub fn admin_router(self: &Arc<Self>) -> Router {
         let (ready, metrics) = (self.clone(), self.clone());
@@ -293,6 +388,8 @@ impl Reconciler {
             self.trigger.clone(),
             self.synced.clone(),
         ));
+        let overrides_task =
+            tokio::spawn(watch_overrides(self.client.clone(), self.trigger.clone()));
 
         let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(30));
         // Three independent wake-ups: the poll (drift repair, forced), the error retry (backoff, forced), and the
@@ -349,6 +446,7 @@ impl Reconciler {
                 .map(|after| done + after.max(MIN_REQUEUE));
         }
         watch_task.abort();
+        overrides_task.abort();
         leader_task.abort();
         if self.leader.swap(false, Ordering::SeqCst)
             && let Err(err) = elector.release().await
@@ -416,6 +514,24 @@ async fn watch_plans(client: kube::Client, trigger: Arc<Notify>, synced: Arc<Ato
             }
             Ok(_) => {}
             Err(err) => tracing::debug!("DRPlan watch: {err}"),
+        }
+    }
+}
+
+/// Triggers a pass when a break-glass override is created or removed, so breaking glass acts at once rather than at
+/// the next poll. Without the DRPlanOverride CRD the watch keeps retrying with backoff, quietly.
+async fn watch_overrides(client: kube::Client, trigger: Arc<Notify>) {
+    let api: kube::Api<PartialObjectMeta<DRPlanOverride>> = kube::Api::all(client);
+    let mut stream = watcher(api, watcher::Config::default())
+        .default_backoff()
+        .boxed();
+    while let Some(event) = stream.next().await {
+        match event {
+            Ok(watcher::Event::Apply(_)) | Ok(watcher::Event::Delete(_)) => {
+                trigger.notify_one();
+            }
+            Ok(_) => {}
+            Err(err) => tracing::debug!("DRPlanOverride watch: {err}"),
         }
     }
 }

@@ -66,6 +66,7 @@ pub struct Metrics {
     pub git_commit_invalid_total: Counter,
     pub git_verification_failures_total: Counter,
     pub plan_last_migration_timestamp_seconds: Family<PlanLabels, Gauge>,
+    pub break_glass_overrides: Gauge,
 }
 
 impl Metrics {
@@ -82,6 +83,7 @@ impl Metrics {
         let git_commit_invalid_total = Counter::default();
         let git_verification_failures_total = Counter::default();
         let plan_last_migration_timestamp_seconds = Family::<PlanLabels, Gauge>::default();
+        let break_glass_overrides = Gauge::default();
         registry.register(
             "reconcile",
             "Reconcile passes over all DRPlans, by result",
@@ -134,6 +136,12 @@ impl Metrics {
              per DRPlan: time() minus it is the age of the standby's copy",
             plan_last_migration_timestamp_seconds.clone(),
         );
+        registry.register(
+            "break_glass_overrides",
+            "Break-glass DRPlanOverrides standing on this cluster: failovers made without Git that Git does not \
+             hold yet",
+            break_glass_overrides.clone(),
+        );
         Metrics {
             registry,
             reconcile_total,
@@ -146,6 +154,7 @@ impl Metrics {
             git_commit_invalid_total,
             git_verification_failures_total,
             plan_last_migration_timestamp_seconds,
+            break_glass_overrides,
         }
     }
 

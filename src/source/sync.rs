@@ -31,6 +31,11 @@ pub struct SourceState {
     pub applied_revision: Option<String>,
     /// Why the attempted revision was refused, per affected plan (`namespace/name`); `"*"` affects all plans.
     pub failures: BTreeMap<String, String>,
+    /// The break-glass overrides standing on this cluster, by plan (`namespace/name`).
+    pub overrides: BTreeMap<String, crate::plan::breakglass::Standing>,
+    /// Per plan (`namespace/name`), the revision the git source last read in full and the primary it names there
+    /// (applied, or held back by an override).
+    pub git_primaries: BTreeMap<String, (String, String)>,
 }
 
 impl SourceState {
@@ -151,6 +156,9 @@ pub struct GitSync {
     last_applied: Option<String>,
     /// `--verify-signatures`: commits from the last applied revision to the tip must be signed by a trusted key.
     verification: Option<Verification>,
+    /// Plans (`namespace/name`) under a break-glass override, with its primary: a revision naming another primary
+    /// is not applied to them, and they are never pruned while the override stands.
+    held: BTreeMap<String, String>,
 }
 
 impl GitSync {
@@ -171,7 +179,13 @@ impl GitSync {
             dry_run,
             last_applied: None,
             verification: None,
+            held: BTreeMap::new(),
         }
+    }
+
+    /// The plans under a break-glass override (`namespace/name` → its primary), for the next syncs.
+    pub fn hold(&mut self, held: BTreeMap<String, String>) {
+        self.held = held;
     }
 
     /// Refuses revisions whose commits lack the signatures `verification` requires.
@@ -296,12 +310,29 @@ impl GitSync {
             ..SyncReport::default()
         };
         let mut desired = BTreeSet::new();
+        let mut primaries = BTreeMap::new();
         for plan in &plans {
             let object = plan_to_apply(plan, &revision);
             let Some(key) = ObjectKey::of(&object) else {
                 continue;
             };
             desired.insert(key.clone());
+            let id = format!("{}/{}", key.namespace, key.name);
+            let primary = object
+                .pointer("/spec/primary")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            let held = self.held.get(&id).is_some_and(|target| *target != primary);
+            primaries.insert(id.clone(), (revision.clone(), primary.clone()));
+            if held {
+                // A break-glass override stands and Git names another primary: the live plan keeps the override's.
+                tracing::info!(
+                    plan = %id, revision = %revision, git_primary = %primary,
+                    "not applied: a break-glass override stands on this plan"
+                );
+                continue;
+            }
             if self.dry_run {
                 let live = self.applier.get(&key).await?;
                 let result = self.applier.apply(&object, true).await?;
@@ -326,6 +357,14 @@ impl GitSync {
             kept_after_failure.extend(previous.iter().cloned());
         } else {
             for stale in previous.difference(&desired) {
+                if self
+                    .held
+                    .contains_key(&format!("{}/{}", stale.namespace, stale.name))
+                {
+                    // Under a break-glass override: kept until Git holds the override's primary again.
+                    kept_after_failure.insert(stale.clone());
+                    continue;
+                }
                 if self.dry_run {
                     if let Some(live) = self.applier.get(stale).await? {
                         diff_out.push_str(&diff::object_diff(stale, Some(&live), None));
@@ -348,6 +387,7 @@ impl GitSync {
             self.write_inventory(&inventory, &revision).await?;
             self.last_applied = Some(revision.clone());
             state.applied_revision = Some(revision.clone());
+            state.git_primaries = primaries;
         }
         state.failures.clear();
         Ok(report)

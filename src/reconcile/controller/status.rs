@@ -68,6 +68,9 @@ impl PlanController {
             None,
             stalled_reason.as_ref().map(|(r, m)| (*r, m.as_str())),
         );
+        status
+            .conditions
+            .extend(breakglass::override_condition(plan, source));
         let changed = !applied.changed.is_empty() || !applied.pruned.is_empty();
         if changed && !self.config.dry_run {
             let note = [applied.changed.clone(), applied.pruned.clone()]
@@ -108,6 +111,9 @@ impl PlanController {
             None,
             None,
         );
+        status
+            .conditions
+            .extend(breakglass::override_condition(plan, source));
         if plan.status.as_ref().and_then(|s| s.phase.as_deref()) != Some(Phase::Suspended.as_str())
             && !self.config.dry_run
         {
@@ -162,6 +168,9 @@ impl PlanController {
             reconciling,
             stalled,
         );
+        status
+            .conditions
+            .extend(breakglass::override_condition(plan, source));
         tracing::warn!(plan = %id, reason = problem.reason, "{}", problem.message);
         if !self.config.dry_run {
             self.event(plan, EventType::Warning, problem.reason, &problem.message)
