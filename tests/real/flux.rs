@@ -16,6 +16,7 @@ use kube::Api;
 use crate::reconcile_https::git_server::GitHttpsServer;
 use testenv::flux::Flux;
 use testenv::pki::Pki;
+use testkit::gpg::Gpg;
 use testkit::reconcile::{add_peer_secrets, commit};
 use testkit::webhook::{Install, SERVICE_NAMES, Webhook};
 use testkit::{Cluster, Drgitops, EAST, WEST, eventually, git, repo_file};
@@ -36,6 +37,8 @@ struct Site {
 struct FluxPair {
     sites: [Site; 2],
     repo: tempfile::TempDir,
+    /// The on-call engineer's OpenPGP key, which signs every commit but the last one of the test; Flux trusts it.
+    gpg: Gpg,
     _server: GitHttpsServer,
     _stork: testkit::migration::StorkStandIn,
 }
@@ -79,12 +82,13 @@ impl FluxPair {
         add_peer_secrets(&east, &west, &[NS], None).await;
         add_peer_secrets(&west, &east, &[NS], None).await;
 
-        // The repository of examples/flux/repo, served over HTTPS with a token.
+        // The repository of examples/flux/repo, served over HTTPS with a token, its commits signed.
         let repo = tempfile::tempdir().expect("repo");
-        copy_dir(&repo_file("examples/flux/repo"), repo.path());
         git(repo.path(), &["init", "-q", "-b", "main"]);
-        git(repo.path(), &["add", "-A"]);
-        git(repo.path(), &["commit", "-q", "-m", "protect mysql"]);
+        let gpg = Gpg::with_key("On-call <oncall@example.com>");
+        gpg.sign_commits_in(repo.path(), "oncall@example.com");
+        copy_dir(&repo_file("examples/flux/repo"), repo.path());
+        signed_commit(repo.path(), &gpg, &[], "protect mysql");
         let pki = Pki::new("flux test git CA").expect("CA");
         let leaf = pki
             .serving(&["localhost", "127.0.0.1"])
@@ -109,6 +113,18 @@ impl FluxPair {
                 &format!("--from-literal=password={TOKEN}"),
                 &format!("--from-literal=ca.crt={}", pki.ca_pem()),
             ]);
+            cluster.kubectl(&[
+                "-n",
+                "flux-system",
+                "create",
+                "secret",
+                "generic",
+                "dr-signing-keys",
+                &format!(
+                    "--from-literal=oncall.asc={}",
+                    gpg.public_key("oncall@example.com")
+                ),
+            ]);
             cluster.apply_yaml(&sync_yaml(&server.url()));
             let reconciler = spawn_reconciler(&cluster).await;
             sites.push(Site {
@@ -124,6 +140,7 @@ impl FluxPair {
         FluxPair {
             sites,
             repo,
+            gpg,
             _server: server,
             _stork: stork,
         }
@@ -155,6 +172,7 @@ impl FluxPair {
                 "--repo",
             ])
             .arg(self.repo.path())
+            .env("GNUPGHOME", self.gpg.home())
             .env("GIT_AUTHOR_NAME", "On-call")
             .env("GIT_AUTHOR_EMAIL", "oncall@example.com")
             .env("GIT_COMMITTER_NAME", "On-call")
@@ -337,8 +355,9 @@ async fn flux_delivers_plans_and_applications_through_failover_and_failback() {
     // Git changes the count while west is primary: west runs it, east records it for the failback.
     let web =
         std::fs::read_to_string(pair.repo.path().join("apps/mysql/web.yaml")).expect("web.yaml");
-    let revision = commit(
+    let revision = signed_commit(
         pair.repo.path(),
+        &pair.gpg,
         &[(
             "apps/mysql/web.yaml",
             &web.replace("replicas: 3", "replicas: 4"),
@@ -353,8 +372,9 @@ async fn flux_delivers_plans_and_applications_through_failover_and_failback() {
 
     // A broken DRPlan commit: Flux reports our validation message on the Kustomization, nothing changes.
     let plan = std::fs::read_to_string(pair.repo.path().join("plans/mysql.yaml")).expect("plan");
-    let broken = commit(
+    let broken = signed_commit(
         pair.repo.path(),
+        &pair.gpg,
         &[(
             "plans/mysql.yaml",
             &plan.replace("primary: us-east-1a", "primary: us-east-1z"),
@@ -380,6 +400,78 @@ async fn flux_delivers_plans_and_applications_through_failover_and_failback() {
     assert_eq!(role(pair.west()).await, Some(Role::Standby));
     assert_eq!(pair.east().ready_pods(NS, "web").await, 4);
     assert_eq!(pair.west().ready_pods(NS, "web").await, 0);
+
+    // An unsigned role change (moving the primary to west) is not fetched: Flux's signature check refuses it,
+    // and neither cluster changes.
+    let unsigned = commit(
+        pair.repo.path(),
+        &[(
+            "plans/mysql.yaml",
+            &plan.replace("primary: us-east-1a", "primary: us-east-1b"),
+        )],
+        "mysql: to us-east-1b, unsigned",
+    );
+    for site in &pair.sites {
+        let refused = eventually(Duration::from_secs(60), || async {
+            let verified = site.cluster.get(
+                &["-n", "flux-system", "gitrepository", "dr"],
+                "{.status.conditions[?(@.type==\"SourceVerified\")].status}|{.status.conditions[?(@.type==\"SourceVerified\")].message}",
+            );
+            (verified.starts_with("False|") && verified.contains(&unsigned[..7])).then_some(verified)
+        })
+        .await;
+        assert!(
+            refused.is_some(),
+            "Flux on {} did not refuse the unsigned commit {unsigned}\n{}",
+            site.cluster.domain,
+            pair.describe()
+        );
+        let primary = site
+            .cluster
+            .get(&["-n", NS, "drplan", "mysql"], "{.spec.primary}");
+        assert_eq!(
+            primary, EAST,
+            "the unsigned role change reached {}",
+            site.cluster.domain
+        );
+    }
+    assert_eq!(role(pair.east()).await, Some(Role::Primary));
+    assert_eq!(pair.east().ready_pods(NS, "web").await, 4);
+    assert_eq!(pair.west().ready_pods(NS, "web").await, 0);
+}
+
+/// Writes `files` into `repo` and commits them signed with the repository's signing key; returns the commit id.
+fn signed_commit(
+    repo: &std::path::Path,
+    gpg: &Gpg,
+    files: &[(&str, &str)],
+    message: &str,
+) -> String {
+    for (path, contents) in files {
+        std::fs::write(repo.join(path), contents).expect("write");
+    }
+    for args in [
+        &["add", "-A"][..],
+        &[
+            "-c",
+            "user.name=On-call",
+            "-c",
+            "user.email=oncall@example.com",
+            "commit",
+            "-q",
+            "-m",
+            message,
+        ],
+    ] {
+        let out = std::process::Command::new("git")
+            .args(args)
+            .current_dir(repo)
+            .env("GNUPGHOME", gpg.home())
+            .output()
+            .expect("git runs");
+        assert!(out.status.success(), "git {args:?}: {out:?}");
+    }
+    git(repo, &["rev-parse", "HEAD"])
 }
 
 /// `drgitops reconcile` without `--git-url`, as the shipped ServiceAccount: it reconciles the DRPlans Flux applies.
