@@ -54,23 +54,24 @@ pub fn router(ready: ReadyFn, metrics: MetricsFn) -> Router {
         )
 }
 
-/// Serves `router` on `listener` until `shutdown` turns true.
+/// How long a shutdown waits for admin requests in flight (a scrape, a push notification).
+const ADMIN_DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Serves `router` on `listener` until `shutdown` turns true, with the default [`super::http::Limits`] on every
+/// client (the push receiver is reachable from outside the cluster).
 pub fn serve(
     listener: TcpListener,
     router: Router,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let stop = async move {
-            let _ = shutdown.wait_for(|stop| *stop).await;
-        };
-        if let Err(err) = axum::serve(listener, router)
-            .with_graceful_shutdown(stop)
-            .await
-        {
-            tracing::error!("admin server failed: {err}");
-        }
-    })
+    tokio::spawn(super::http::serve(
+        listener,
+        None,
+        router,
+        shutdown,
+        ADMIN_DRAIN_TIMEOUT,
+        super::http::Limits::default(),
+    ))
 }
 
 /// Binds `addr` for [`serve`], returning the address actually bound (port 0 picks a free one).

@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod events;
+pub mod http;
 pub mod leader;
 pub mod logging;
 pub mod metrics;

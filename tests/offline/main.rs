@@ -2,6 +2,7 @@
 //! `failover`'s commit, the git source, the admission handler in-process, and the shipped manifests read as
 //! files. One test binary, so the suite links once for all of them.
 
+mod abuse;
 mod argocd_cmp;
 mod argocd_health;
 mod check;
