@@ -75,9 +75,14 @@ impl Default for PolicyConfig {
         if let Some(r) = rules.get_mut("migration-start-applications") {
             r.kind_actions.insert("Migration".to_string(), Action::Warn);
         }
-        // The reconciler starts applications on failover, and applies a plan's schedule right after the policy it
-        // rendered with it, before the webhook's cache may have seen that policy.
-        for id in ["standby-scale-guard", "schedule-policy-exists"] {
+        // The reconciler starts applications (and resumes their CronJobs) on failover, and applies a plan's
+        // schedule right after the policy it rendered with it, before the webhook's cache may have seen that
+        // policy.
+        for id in [
+            "standby-scale-guard",
+            "standby-cronjob-guard",
+            "schedule-policy-exists",
+        ] {
             if let Some(r) = rules.get_mut(id) {
                 r.exempt_users.push(RECONCILER_USER.to_string());
             }

@@ -112,10 +112,11 @@ fn webhook_configurations_fail_closed_only_for_dr_objects() {
                 }
                 "Ignore" => {
                     assert_eq!(name, "workloads.drgitops.dev");
-                    assert_eq!(groups, ["apps"]);
+                    assert_eq!(groups, ["apps", "batch"]);
                     if kind == "ValidatingWebhookConfiguration" {
                         assert!(resources.contains(&"deployments/scale".to_string()));
                     }
+                    assert!(resources.contains(&"cronjobs".to_string()));
                 }
                 other => panic!("unexpected failurePolicy {other}"),
             }

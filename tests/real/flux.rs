@@ -295,6 +295,11 @@ impl FluxPair {
             format!("0 {replicas}"),
             "the standby holds the application at 0 replicas, with Git's count recorded for the next failover"
         );
+        // Git says `suspend: false`: the primary runs the CronJob, the standby keeps it suspended.
+        for (cluster, suspended) in [(p, "false"), (s, "true")] {
+            let suspend = cluster.get(&["-n", NS, "cronjob", "backup"], "{.spec.suspend}");
+            assert_eq!(suspend, suspended, "CronJob backup on {}", cluster.domain);
+        }
     }
 }
 

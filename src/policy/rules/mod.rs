@@ -88,7 +88,7 @@ const WORKLOADS: &[&str] = &["Deployment", "StatefulSet", "ReplicaSet"];
 const MIGRATIONS: &[&str] = &["MigrationSchedule", "Migration"];
 
 /// Every rule, in DESIGN.md's order.
-pub static RULES: [RuleSpec; 12] = [
+pub static RULES: [RuleSpec; 13] = [
     RuleSpec {
         id: "migration-start-applications",
         group: STORK,
@@ -184,6 +184,14 @@ pub static RULES: [RuleSpec; 12] = [
         scale: false,
         default_action: Action::Deny,
         check: drplan::valid,
+    },
+    RuleSpec {
+        id: "standby-cronjob-guard",
+        group: "batch",
+        kinds: &["CronJob"],
+        scale: false,
+        default_action: Action::Deny,
+        check: workload::standby_cronjob_guard,
     },
 ];
 

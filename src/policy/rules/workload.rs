@@ -1,9 +1,11 @@
-//! Rules on Deployments, StatefulSets and ReplicaSets: the `migrationReplicas` annotation, and the standby guard.
+//! Rules on Deployments, StatefulSets and ReplicaSets (the `migrationReplicas` annotation, the standby guard)
+//! and on CronJobs (the standby guard: a standby runs no Job of the plan's namespaces).
 
 use json_patch::{AddOperation, PatchOperation};
 use serde_json::{Map, Value, json};
 
 use super::{Ctx, Out, annotation_field};
+use crate::plan::transition::{SUSPENDED_BY_ANNOTATION, SUSPENDED_BY_VALUE};
 use crate::policy::value::{annotation, get, pointer, replicas, show};
 use crate::policy::{Mutation, Operation};
 use crate::stork::keys::{MIGRATION_REPLICAS, MIGRATION_REPLICAS_KEYS};
@@ -118,6 +120,21 @@ enum NotHere {
     BecomingPrimary,
 }
 
+impl NotHere {
+    /// Why, for a message: names the plan and its primary.
+    fn describe(&self, ns: &str, plan: &str, primary: &str) -> String {
+        match self {
+            NotHere::Standby => {
+                format!("this cluster is standby for DRPlan {ns}/{plan} (primary {primary:?})")
+            }
+            NotHere::BecomingPrimary => format!(
+                "DRPlan {ns}/{plan} is failing over to this cluster ({primary:?}) and its reconciler has not \
+                 started the applications yet"
+            ),
+        }
+    }
+}
+
 /// Whether this cluster must not run the applications of `namespace`: why, the plan that says so and its
 /// primary.
 fn standby_plan(ctx: &Ctx<'_>, namespace: &str) -> Option<(NotHere, String, String)> {
@@ -170,15 +187,7 @@ pub fn standby_scale_guard(ctx: &Ctx<'_>, out: &mut Out) {
     let Some((why, plan, primary)) = standby_plan(ctx, ns) else {
         return;
     };
-    let standing_by = match why {
-        NotHere::Standby => {
-            format!("this cluster is standby for DRPlan {ns}/{plan} (primary {primary:?})")
-        }
-        NotHere::BecomingPrimary => format!(
-            "DRPlan {ns}/{plan} is failing over to this cluster ({primary:?}) and its reconciler has not started \
-             the applications yet"
-        ),
-    };
+    let standing_by = why.describe(ns, &plan, &primary);
     let kind = ctx.req.kind;
     let what = if ctx.req.sub_resource == Some("scale") {
         format!("{kind}/scale")
@@ -237,6 +246,59 @@ pub fn standby_scale_guard(ctx: &Ctx<'_>, out: &mut Out) {
         ),
     };
     out.violation("spec.replicas", message);
+}
+
+/// `standby-cronjob-guard`: on a Standby cluster, CronJobs in a plan namespace stay suspended; only a failover
+/// (the reconciler, an exempt user) resumes them. A CREATE, and a write by a GitOps controller, is patched to
+/// `suspend: true` with the reconciler's `drgitops.dev/suspended-by` mark, so the failover resumes it; a user
+/// resuming one is refused.
+pub fn standby_cronjob_guard(ctx: &Ctx<'_>, out: &mut Out) {
+    let Some(ns) = ctx.namespace else { return };
+    let suspended = |o: &Value| get(o, &["spec", "suspend"]).and_then(Value::as_bool) == Some(true);
+    if suspended(ctx.object) {
+        return;
+    }
+    // An update that leaves a running CronJob running is not a resume: the failover's own step suspends it.
+    if ctx.req.operation == Operation::Update
+        && ctx.req.old_object.is_some_and(|old| !suspended(old))
+    {
+        return;
+    }
+    let Some((why, plan, primary)) = standby_plan(ctx, ns) else {
+        return;
+    };
+    let gitops = ctx
+        .req
+        .field_manager
+        .is_some_and(|m| ctx.gitops_field_managers.iter().any(|g| g == m));
+    let has_spec = ctx.object.get("spec").is_some_and(Value::is_object);
+    if has_spec && (ctx.req.operation == Operation::Create || gitops) {
+        out.mutations.push(Mutation {
+            rule: "standby-cronjob-guard",
+            field: "spec.suspend".to_string(),
+            message: format!(
+                "{}: stored suspended; the failover resumes it",
+                why.describe(ns, &plan, &primary)
+            ),
+            ops: vec![
+                PatchOperation::Add(AddOperation {
+                    path: pointer(&["spec", "suspend"]),
+                    value: json!(true),
+                }),
+                add_annotation(ctx.object, SUSPENDED_BY_ANNOTATION, SUSPENDED_BY_VALUE),
+            ],
+        });
+        return;
+    }
+    let name = ctx.req.name.unwrap_or("");
+    out.violation(
+        "spec.suspend",
+        format!(
+            "CronJob {ns}/{name} resumed on a cluster that must not run it: {}; its Jobs would write to volumes \
+             that migrations overwrite; a failover (drgitops failover --plan {plan} --to <this domain>) resumes it",
+            why.describe(ns, &plan, &primary)
+        ),
+    );
 }
 
 #[cfg(test)]
@@ -621,5 +683,113 @@ mod tests {
         );
         assert_eq!(patched["metadata"]["annotations"]["team"], json!("db"));
         assert!(decision.allowed());
+    }
+
+    fn cronjob(suspend: Option<bool>) -> serde_json::Value {
+        let mut c = json!({"apiVersion": "batch/v1", "kind": "CronJob",
+               "metadata": {"name": "backup", "namespace": "mysql"},
+               "spec": {"schedule": "*/5 * * * *", "jobTemplate": {}}});
+        if let Some(s) = suspend {
+            c["spec"]["suspend"] = json!(s);
+        }
+        c
+    }
+
+    #[test]
+    fn standby_cronjob_guard_table() {
+        let standby = FakeView {
+            local: Some("west"),
+            plans: vec![plan("mysql", "east", Some("Standby"))],
+            ..Default::default()
+        };
+        let primary = FakeView {
+            local: Some("east"),
+            plans: vec![plan("mysql", "east", Some("Primary"))],
+            ..Default::default()
+        };
+        let becoming_primary = FakeView {
+            local: Some("east"),
+            plans: vec![plan("mysql", "east", Some("Standby"))],
+            ..Default::default()
+        };
+        let cases = [
+            (
+                Case::new("created running on standby", cronjob(None)).expect(
+                    "standby-cronjob-guard",
+                    "patch",
+                    "spec.suspend",
+                ),
+                &standby,
+            ),
+            (
+                Case::new("created suspended on standby", cronjob(Some(true))),
+                &standby,
+            ),
+            (
+                Case::new("resumed by a user on standby", cronjob(Some(false)))
+                    .update(cronjob(Some(true)))
+                    .expect("standby-cronjob-guard", "deny", "spec.suspend"),
+                &standby,
+            ),
+            (
+                Case::new("resumed by Flux on standby", cronjob(Some(false)))
+                    .update(cronjob(Some(true)))
+                    .field_manager("kustomize-controller")
+                    .expect("standby-cronjob-guard", "patch", "spec.suspend"),
+                &standby,
+            ),
+            (
+                Case::new("resumed by the reconciler", cronjob(Some(false)))
+                    .update(cronjob(Some(true)))
+                    .user(RECONCILER_USER),
+                &becoming_primary,
+            ),
+            (
+                Case::new(
+                    "resumed before the failover started the apps",
+                    cronjob(None),
+                )
+                .update(cronjob(Some(true)))
+                .expect("standby-cronjob-guard", "deny", "spec.suspend"),
+                &becoming_primary,
+            ),
+            (
+                Case::new("resumed on the primary", cronjob(Some(false)))
+                    .update(cronjob(Some(true))),
+                &primary,
+            ),
+            (
+                Case::new("a running one edited on standby", cronjob(Some(false)))
+                    .update(cronjob(None)),
+                &standby,
+            ),
+        ];
+        for (case, view) in cases {
+            case.check(view);
+        }
+    }
+
+    #[test]
+    fn gitops_cronjob_on_standby_is_stored_suspended_and_marked_for_the_failover() {
+        let view = FakeView {
+            local: Some("west"),
+            plans: vec![plan("mysql", "east", Some("Standby"))],
+            ..Default::default()
+        };
+        let obj = cronjob(Some(false));
+        let decision = Case::new("x", obj.clone())
+            .update(cronjob(Some(true)))
+            .field_manager("kustomize-controller")
+            .decide(&view);
+        assert!(decision.allowed(), "{decision:?}");
+        let mut patched = obj;
+        for m in &decision.mutations {
+            json_patch::patch(&mut patched, &m.ops).unwrap();
+        }
+        assert_eq!(patched["spec"]["suspend"], json!(true));
+        assert_eq!(
+            patched["metadata"]["annotations"]["drgitops.dev/suspended-by"],
+            json!("drgitops")
+        );
     }
 }
