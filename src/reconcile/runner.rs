@@ -189,8 +189,14 @@ impl Reconciler {
                 true
             }
             Err(err) => {
+                let forbidden = matches!(&err, kube::Error::Api(s) if s.code == 403);
+                let fix = if forbidden {
+                    "; apply manifests/reconciler/rbac.yaml, which lets the reconciler list drplanoverrides"
+                } else {
+                    ""
+                };
                 let message = format!(
-                    "cannot list DRPlanOverrides: {err}; no git revision is applied until they can be read"
+                    "cannot list DRPlanOverrides: {err}; no git revision is applied until they can be read{fix}"
                 );
                 outcome.retry = true;
                 outcome.errors.push(message);
@@ -320,7 +326,7 @@ impl Reconciler {
                     let GitVerdict::Held { revision, .. } = &verdict else {
                         continue;
                     };
-                    if reported.get(&id) == Some(revision) {
+                    if reported.get(&id) == Some(revision) || self.options.dry_run {
                         continue;
                     }
                     let note = condition_message(
