@@ -278,11 +278,15 @@ pub fn render_table(plans: &[PlanSummary], now: Timestamp, show_last_transition:
             .conditions
             .iter()
             .find(|c| c.type_ == "Stalled" && c.status == "True");
+        let break_glass = p
+            .conditions
+            .iter()
+            .find(|c| c.type_ == crate::plan::breakglass::OVERRIDE_CONDITION && c.status == "True");
         let transition = p
             .transition
             .as_ref()
             .filter(|_| p.in_transition() || show_last_transition);
-        if transition.is_none() && stalled.is_none() {
+        if transition.is_none() && stalled.is_none() && break_glass.is_none() {
             continue;
         }
         out.push('\n');
@@ -323,6 +327,16 @@ pub fn render_table(plans: &[PlanSummary], now: Timestamp, show_last_transition:
                 p.namespace,
                 p.name,
                 c.reason.as_deref().unwrap_or("Stalled"),
+                c.message.as_deref().unwrap_or("")
+            );
+        }
+        if let Some(c) = break_glass {
+            let _ = writeln!(
+                out,
+                "{}/{}: BreakGlass ({}): {}",
+                p.namespace,
+                p.name,
+                c.reason.as_deref().unwrap_or("BreakGlass"),
                 c.message.as_deref().unwrap_or("")
             );
         }
@@ -543,6 +557,28 @@ protect    Pending   2026-11-22T15:57:00Z
         assert!(text.contains("scale-down         Succeeded   2026-11-22T11:00:00Z   2 workload(s) at 0 replicas\n"), "{text}");
         assert!(
             text.ends_with("shop/shop: Stalled (PeerStillRunning): commit a failback\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_break_glass_override_is_shown_with_the_commit_to_push() {
+        let mut all = plans();
+        all[1].status.as_mut().unwrap().conditions.push(Condition {
+            type_: "BreakGlass".into(),
+            status: "True".into(),
+            reason: Some("GitRevisionHeld".into()),
+            message: Some(
+                "... commit and push `drgitops failover --plan shop --to us-east-1a --disaster` ...".into(),
+            ),
+            ..Default::default()
+        });
+        let text = render_table(&summaries(&all, Some("shop")), now(), false);
+        assert!(
+            text.ends_with(
+                "shop/shop: BreakGlass (GitRevisionHeld): ... commit and push `drgitops failover --plan shop --to \
+                 us-east-1a --disaster` ...\n"
+            ),
             "{text}"
         );
     }

@@ -249,6 +249,18 @@ async fn break_glass_fails_over_while_git_is_down_and_hands_back_to_git() {
         )
     };
     assert!(message.contains(COMMIT), "{message}");
+    // `drgitops status` shows it to whoever looks at the cluster.
+    let out = Command::new(crate::DRGITOPS)
+        .args(["status", "-n", NS])
+        .env("KUBECONFIG", &west.admin)
+        .output()
+        .expect("drgitops status runs");
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table.contains("mysql/mysql: BreakGlass (GitRevisionHeld): DRPlanOverride mysql/mysql by system:serviceaccount:mysql:oncall")
+            && table.contains(COMMIT),
+        "{table}"
+    );
     assert_eq!(
         plan(west).await.spec.primary,
         WEST,
