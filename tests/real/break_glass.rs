@@ -95,6 +95,30 @@ fn set_peer_kubeconfig(cluster: &Cluster, kubeconfig: &str) {
     cluster.apply_yaml(&secret);
 }
 
+/// A kubeconfig whose server does not answer: the peer as seen during the outage.
+fn unreachable_kubeconfig() -> String {
+    let port = testenv::free_port().expect("port");
+    format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: lost\n  cluster:\n    server: https://127.0.0.1:{port}\n    insecure-skip-tls-verify: true\nusers:\n- name: lost\n  user: {{token: x}}\ncontexts:\n- name: lost\n  context: {{cluster: lost, user: lost}}\ncurrent-context: lost\n"
+    )
+}
+
+/// ServiceAccount `mysql/oncall` on `cluster`, bound to the ClusterRole drgitops-break-glass in the plan's
+/// namespace as the README says; its kubeconfig.
+async fn oncall(cluster: &Cluster) -> PathBuf {
+    let kubeconfig = user_kubeconfig(cluster, "oncall").await;
+    cluster.kubectl(&[
+        "-n",
+        NS,
+        "create",
+        "rolebinding",
+        "drgitops-break-glass",
+        "--clusterrole=drgitops-break-glass",
+        "--serviceaccount=mysql:oncall",
+    ]);
+    kubeconfig
+}
+
 fn overrides(cluster: &Cluster) -> String {
     cluster.get(&["-n", NS, "drplanoverrides"], "{.items[*].metadata.name}")
 }
@@ -110,13 +134,7 @@ async fn break_glass_fails_over_while_git_is_down_and_hands_back_to_git() {
     drop(pair.reconcilers.remove(0));
     let west = &pair.west;
     let peer_secret = west.get(&["-n", NS, "secret", "drgitops-peer"], "{.data.kubeconfig}");
-    let port = testenv::free_port().expect("port");
-    set_peer_kubeconfig(
-        west,
-        &format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: lost\n  cluster:\n    server: https://127.0.0.1:{port}\n    insecure-skip-tls-verify: true\nusers:\n- name: lost\n  user: {{token: x}}\ncontexts:\n- name: lost\n  context: {{cluster: lost, user: lost}}\ncurrent-context: lost\n"
-        ),
-    );
+    set_peer_kubeconfig(west, &unreachable_kubeconfig());
     let away = pair.repo.path().with_extension("unreachable");
     std::fs::rename(pair.repo.path(), &away).expect("take the repository away");
 
@@ -146,16 +164,7 @@ async fn break_glass_fails_over_while_git_is_down_and_hands_back_to_git() {
     );
 
     // The on-call engineer, bound to the ClusterRole in the plan's namespace as the README says, breaks glass.
-    let oncall = user_kubeconfig(west, "oncall").await;
-    west.kubectl(&[
-        "-n",
-        NS,
-        "create",
-        "rolebinding",
-        "drgitops-break-glass",
-        "--clusterrole=drgitops-break-glass",
-        "--serviceaccount=mysql:oncall",
-    ]);
+    let oncall = oncall(west).await;
     let out = break_glass(&oncall, "us-east-1a and the Git host are down");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -335,4 +344,66 @@ async fn break_glass_fails_over_while_git_is_down_and_hands_back_to_git() {
         events.contains("GitRevisionHeld") && events.contains("BreakGlassEnded"),
         "{events}"
     );
+}
+
+/// The lost cluster comes back before Git does: its own copy of the plan still names it primary, so it runs the
+/// applications again; the same break glass there makes it stand down as the cluster declared lost, without a
+/// final migration.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_old_primary_back_before_git_stands_down_by_the_same_break_glass() {
+    let mut pair = Pair::start().await;
+    pair.converge(&pair.east, &pair.west).await;
+    drop(pair.reconcilers.remove(0));
+    // Neither cluster reaches the other (so no migration runs between them), and Git is gone.
+    set_peer_kubeconfig(&pair.west, &unreachable_kubeconfig());
+    set_peer_kubeconfig(&pair.east, &unreachable_kubeconfig());
+    let away = pair.repo.path().with_extension("unreachable");
+    std::fs::rename(pair.repo.path(), &away).expect("take the repository away");
+
+    let west_oncall = oncall(&pair.west).await;
+    let out = break_glass(&west_oncall, "us-east-1a and the Git host are down");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let started = eventually(Duration::from_secs(90), || async {
+        (pair.west.ready_pods(NS, "web").await == 3).then_some(())
+    })
+    .await;
+    assert!(started.is_some(), "west never started\n{}", logs(&pair));
+
+    // East's reconciler comes back while Git is still down: its plan names it primary.
+    let east_reconciler = pair.spawn_reconciler(0).await;
+    pair.reconcilers.insert(0, east_reconciler);
+    assert_eq!(plan(&pair.east).await.spec.primary, EAST);
+    let east_oncall = oncall(&pair.east).await;
+    let out = break_glass(&east_oncall, "us-east-1b took over while Git was down");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stood_down = eventually(Duration::from_secs(90), || async {
+        let status = status(&pair.east).await;
+        (pair.east.ready_pods(NS, "web").await == 0
+            && status.role == Some(drgitops::plan::Role::Standby)
+            && status.phase.as_deref() == Some("Standby"))
+        .then_some(status)
+    })
+    .await;
+    let Some(east) = stood_down else {
+        panic!(
+            "east never stood down: {:?}\n{}",
+            status(&pair.east).await,
+            logs(&pair)
+        )
+    };
+    assert!(
+        east.final_migration.is_none(),
+        "the cluster declared lost ran a final migration: {:?}",
+        east.final_migration
+    );
+    assert_eq!(pair.west.ready_pods(NS, "web").await, 3);
+    std::fs::rename(&away, pair.repo.path()).expect("bring the repository back");
 }
