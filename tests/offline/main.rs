@@ -5,6 +5,7 @@
 mod abuse;
 mod argocd_cmp;
 mod argocd_health;
+mod break_glass;
 mod check;
 mod crd;
 mod failover_cli;
