@@ -115,8 +115,14 @@ pub fn by_plan(overrides: Vec<Standing>) -> BTreeMap<String, Standing> {
 }
 
 /// The revision token a plan's transition is recorded under while an override is in effect (instead of a commit).
+/// It starts with 8 hex digits of a hash of the rest, because the names derived from a revision (the final
+/// Migration's, a ClusterDomainUpdate's) take its first characters and must differ between two overrides.
 pub fn revision_token(namespace: &str, name: &str, created_at: &str) -> String {
-    format!("break-glass:{namespace}/{name}@{created_at}")
+    let what = format!("break-glass:{namespace}/{name}@{created_at}");
+    let hash = what.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("{:08x}.{what}", hash >> 32)
 }
 
 /// The disaster declaration's message: who broke glass and why.
@@ -402,9 +408,21 @@ mod tests {
         ]);
         assert_eq!(plans.len(), 1);
         assert_eq!(plans["mysql/mysql"].spec.primary, "east");
-        assert_eq!(
-            plans["mysql/mysql"].revision(),
-            "break-glass:mysql/a@2026-12-05T02:05:00Z"
+        let revision = plans["mysql/mysql"].revision();
+        assert!(
+            revision.ends_with(".break-glass:mysql/a@2026-12-05T02:05:00Z"),
+            "{revision}"
+        );
+        assert!(revision[..8].chars().all(|c| c.is_ascii_hexdigit()));
+        let other = revision_token("mysql", "a", "2026-12-05T02:06:00Z");
+        assert_ne!(
+            crate::plan::transition::domain_update_name("mysql", "east", false, &revision),
+            crate::plan::transition::domain_update_name("mysql", "east", false, &other),
+            "two overrides never share a ClusterDomainUpdate"
+        );
+        assert_ne!(
+            crate::plan::transition::final_migration_name("mysql", &revision),
+            crate::plan::transition::final_migration_name("mysql", &other)
         );
     }
 
