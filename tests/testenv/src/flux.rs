@@ -101,7 +101,7 @@ impl Flux {
 }
 
 /// `GET /healthz` answers 200.
-fn healthz(addr: &str) -> bool {
+pub(crate) fn healthz(addr: &str) -> bool {
     use std::io::{Read, Write};
     let Ok(mut stream) = std::net::TcpStream::connect(addr) else {
         return false;

@@ -16,6 +16,7 @@
 //! tmpfs where there is one), and every process is stopped when the [`TestEnv`] is dropped, or, if the
 //! process holding it dies first, by a watchdog shell that notices the closed pipe.
 
+pub mod argocd;
 pub mod assets;
 pub mod faults;
 pub mod flux;

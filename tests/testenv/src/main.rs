@@ -2,7 +2,7 @@
 //! until SIGTERM or SIGINT, then stops every process and removes its data.
 //!
 //! ```sh
-//! testenv --kubeconfig-out kc.yaml [--nodes 3] [--name east] [--flux]
+//! testenv --kubeconfig-out kc.yaml [--nodes 3] [--name east] [--flux] [--argocd [--argocd-plugin plugin.yaml]]
 //! kubectl --kubeconfig kc.yaml get nodes
 //! ```
 //!
@@ -11,6 +11,11 @@
 //!
 //! `--flux` also installs Flux's CRDs and runs its source-controller and kustomize-controller against the
 //! control plane (built first by `assets/build.sh flux` if missing); they stop with it.
+//!
+//! `--argocd` also installs Argo CD's CRDs and base config into namespace `argocd` and runs redis
+//! (`redis-server` from PATH), its repo-server and application controller against the control plane (built first
+//! by `assets/build.sh argocd` if missing), with an `argocd-cmp-server` for each `--argocd-plugin` file (a
+//! `ConfigManagementPlugin`, whose commands run with testenv's own PATH); they stop with it.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -35,6 +40,12 @@ struct Args {
     /// Also install Flux's CRDs and run its source-controller and kustomize-controller.
     #[arg(long)]
     flux: bool,
+    /// Also install Argo CD's CRDs and config and run redis, its repo-server and application controller.
+    #[arg(long)]
+    argocd: bool,
+    /// A config-management plugin file for an argocd-cmp-server next to the repo-server (with --argocd).
+    #[arg(long, value_name = "PATH", requires = "argocd")]
+    argocd_plugin: Vec<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -82,6 +93,24 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     } else {
         None
     };
+    let argocd = if args.argocd {
+        eprintln!(
+            "testenv: starting Argo CD's redis, repo-server, cmp-servers and application controller"
+        );
+        let plugins: Vec<_> = args
+            .argocd_plugin
+            .iter()
+            .map(|config| testenv::argocd::Plugin {
+                config: config.clone(),
+                path: Vec::new(),
+            })
+            .collect();
+        let started =
+            tokio::task::block_in_place(|| testenv::argocd::ArgoCd::start(&env, &plugins));
+        Some(started?)
+    } else {
+        None
+    };
     env.write_kubeconfig(&args.kubeconfig_out)?;
     println!("{}", env.url());
     eprintln!(
@@ -96,11 +125,19 @@ async fn serve(args: Args) -> anyhow::Result<()> {
             env.data_dir().join("flux").display()
         );
     }
+    if let Some(argocd) = &argocd {
+        eprintln!(
+            "testenv: Argo CD running in namespace {}; logs in {}",
+            testenv::argocd::NAMESPACE,
+            argocd.dir().display()
+        );
+    }
     tokio::select! {
         _ = term.recv() => {}
         _ = int.recv() => {}
     }
     eprintln!("testenv: stopping");
+    drop(argocd);
     drop(flux);
     drop(env);
     Ok(())
