@@ -1,5 +1,5 @@
-//! The DRPlan CRD from `manifests/crd/` on a real kube-apiserver: accepted and Established, and its schema
-//! enforced by the server itself, with kubectl's usual message.
+//! The DRPlan and DRPlanOverride CRDs from `manifests/crd/` on a real kube-apiserver: accepted and Established, and
+//! their schemas enforced by the server itself, with kubectl's usual message.
 
 use testkit::{Cluster, EAST, repo_file};
 
@@ -56,5 +56,52 @@ async fn the_crd_is_established_and_its_schema_refuses_an_invalid_plan() {
         out.status.success(),
         "a valid plan is stored: {}",
         String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_override_crd_is_established_and_refuses_an_override_without_a_reason() {
+    let cluster = Cluster::start(EAST).await;
+    let crd = repo_file("manifests/crd/drplanoverride.yaml")
+        .display()
+        .to_string();
+    let out = cluster.kubectl(&["apply", "-f", &crd]);
+    assert!(
+        out.contains("drplanoverrides.drgitops.dev created"),
+        "{out}"
+    );
+    cluster.kubectl(&[
+        "wait",
+        "--for=condition=Established",
+        "crd/drplanoverrides.drgitops.dev",
+        "--timeout=60s",
+    ]);
+    cluster.kubectl(&["create", "namespace", "mysql"]);
+    let with_reason = |reason: &str| {
+        format!(
+            "apiVersion: drgitops.dev/v1alpha1\nkind: DRPlanOverride\nmetadata: {{name: mysql, namespace: mysql}}\nspec:\n  plan: mysql\n  primary: us-east-1b\n  reason: \"{reason}\"\n  requestedBy: admin\n"
+        )
+    };
+    let out = cluster.kubectl_output(&["apply", "-f", "-"], Some(&with_reason("")));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "an override without a reason was stored"
+    );
+    assert!(
+        stderr.starts_with("The DRPlanOverride \"mysql\" is invalid:")
+            && stderr.contains("spec.reason"),
+        "{stderr}"
+    );
+    let out = cluster.kubectl_output(&["apply", "-f", "-"], Some(&with_reason("east is down")));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let columns = cluster.kubectl(&["-n", "mysql", "get", "drplanoverrides"]);
+    assert!(
+        columns.starts_with("NAME    PLAN    PRIMARY      REQUESTED-BY   REASON         AGE"),
+        "{columns}"
     );
 }
