@@ -267,7 +267,8 @@ build_flux_binaries() {
 }
 
 argocd_complete() {
-  [ -x "$argocd_dir/bin/argocd" ] && [ -s "$argocd_dir/crds.yaml" ] && [ -s "$argocd_dir/config.yaml" ]
+  [ -x "$argocd_dir/bin/argocd" ] && [ -x "$argocd_dir/bin/git-verify-wrapper.sh" ] && [ -s "$argocd_dir/crds.yaml" ] \
+    && [ -s "$argocd_dir/config.yaml" ]
 }
 
 # Argo CD's application controller, repo-server, cmp-server and git askpass helper as one binary (argocd/main.go;
@@ -302,6 +303,11 @@ build_argocd_binaries() {
   done
   local dir
   dir="$(module_dir "$here/argocd" "github.com/argoproj/argo-cd/v3@$ARGOCD")"
+  # The scripts Argo CD's image puts next to the binary: the repo-server runs git-verify-wrapper.sh on every
+  # revision it generates manifests for.
+  for name in gpg-wrapper.sh git-verify-wrapper.sh; do
+    install -m 0755 "$dir/hack/$name" "$argocd_dir.partial/bin/$name"
+  done
   # shellcheck disable=SC2046 # one path per line, none with spaces
   concat_yaml "$argocd_dir.partial/crds.yaml" $(kustomization_files "$dir/manifests/crds")
   # shellcheck disable=SC2046
