@@ -6,11 +6,15 @@
 
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use base64::Engine as _;
+
+use crate::source::deadline::Deadline;
+use crate::source::limits::{self, Budget};
 use git2::{
     AutotagOption, CertificateCheckStatus, Cred, CredentialType, Direction, FetchOptions,
-    ObjectType, RemoteCallbacks, Repository,
+    ObjectType, ProxyOptions, RemoteCallbacks, Repository,
 };
 
 /// How to authenticate to the remote.
@@ -94,6 +98,11 @@ pub enum SourceError {
     Untrusted { url: String, reason: String },
     #[error("{url} refused the credentials: {reason}")]
     Rejected { url: String, reason: String },
+    #[error(
+        "fetching from {url} did not finish within {seconds}s: the remote stalled or is too slow; nothing was \
+         applied from it. Check the remote, or raise --git-timeout"
+    )]
+    Timeout { url: String, seconds: f64 },
     #[error("branch {branch:?} does not exist in {url}; check --git-branch")]
     NoBranch { url: String, branch: String },
     #[error("fetching {branch:?} from {url} failed: {cause}")]
@@ -110,6 +119,13 @@ pub enum SourceError {
     },
     #[error("path {path:?} does not exist at revision {rev}; check --git-path")]
     NoPath { path: String, rev: String },
+    /// A hostile or oversized tree: a link out of the plans path, a submodule, a cap exceeded.
+    #[error("refusing {}: {reason}", refused_at(.rev))]
+    Refused {
+        path: String,
+        rev: String,
+        reason: String,
+    },
     #[error("cannot read {path} at revision {rev}: {reason}")]
     Read {
         path: String,
@@ -122,12 +138,70 @@ pub enum SourceError {
     Open { path: String, cause: git2::Error },
 }
 
+/// What a refusal is of: a revision, or the working directory `render` reads.
+fn refused_at(rev: &str) -> String {
+    if rev.starts_with('(') {
+        "the working directory".into()
+    } else {
+        format!("revision {}", rev.get(..12).unwrap_or(rev))
+    }
+}
+
 /// Fetches `branch` into the bare cache, downloading only when the remote head moved.
 ///
 /// The remote's refs are listed first (one round trip, no objects); when the branch still points at the commit the
-/// cache holds, nothing is downloaded.
+/// cache holds, nothing is downloaded. An `http(s)://` fetch that takes longer than [`limits::GIT_TIMEOUT`] is cut.
 pub fn fetch(config: &GitSourceConfig) -> Result<FetchOutcome, SourceError> {
-    fetch_with_pack_limit(config, MAX_PACKS)
+    fetch_within(config, limits::GIT_TIMEOUT)
+}
+
+/// [`fetch`], cutting an `http(s)://` fetch after `timeout` (`--git-timeout`).
+pub fn fetch_within(
+    config: &GitSourceConfig,
+    timeout: Duration,
+) -> Result<FetchOutcome, SourceError> {
+    let url = remote_url(&config.url);
+    let deadline = bounded(&url, timeout)?;
+    fetch_inner(config, MAX_PACKS, deadline.as_ref())
+        .map_err(|err| timed_out(err, &url, timeout, &deadline))
+}
+
+/// A relay that bounds the fetch in time, for the remotes that go through libgit2's HTTP client.
+fn bounded(url: &str, timeout: Duration) -> Result<Option<Deadline>, SourceError> {
+    if !(url.starts_with("https://") || url.starts_with("http://")) {
+        return Ok(None);
+    }
+    Deadline::start(url, timeout)
+        .map(Some)
+        .map_err(|source| SourceError::Io {
+            path: "a loopback port for the fetch's time limit".into(),
+            cause: source,
+        })
+}
+
+/// A failure after the deadline passed is the deadline's doing, whatever libgit2 made of the closed connection.
+fn timed_out(
+    err: SourceError,
+    url: &str,
+    timeout: Duration,
+    deadline: &Option<Deadline>,
+) -> SourceError {
+    if deadline.as_ref().is_some_and(Deadline::expired) {
+        SourceError::Timeout {
+            url: url.to_string(),
+            seconds: timeout.as_secs_f64(),
+        }
+    } else {
+        err
+    }
+}
+
+fn proxy(deadline: Option<&Deadline>) -> ProxyOptions<'static> {
+    let mut options = ProxyOptions::new();
+    if let Some(proxy) = deadline.and_then(Deadline::proxy_url) {
+        options.url(&proxy);
+    }
+    options
 }
 
 /// Packs the cache may hold before it is rebuilt: libgit2 cannot repack, and every fetch that downloads adds a
@@ -138,6 +212,17 @@ pub const MAX_PACKS: usize = 64;
 pub fn fetch_with_pack_limit(
     config: &GitSourceConfig,
     max_packs: usize,
+) -> Result<FetchOutcome, SourceError> {
+    let url = remote_url(&config.url);
+    let deadline = bounded(&url, limits::GIT_TIMEOUT)?;
+    fetch_inner(config, max_packs, deadline.as_ref())
+        .map_err(|err| timed_out(err, &url, limits::GIT_TIMEOUT, &deadline))
+}
+
+fn fetch_inner(
+    config: &GitSourceConfig,
+    max_packs: usize,
+    deadline: Option<&Deadline>,
 ) -> Result<FetchOutcome, SourceError> {
     if pack_count(&config.cache_dir) > max_packs {
         tracing::info!(cache = %config.cache_dir.display(), "git cache holds too many packs: rebuilding it");
@@ -151,10 +236,17 @@ pub fn fetch_with_pack_limit(
     let local_ref = format!("refs/heads/{}", config.branch);
     let cached = repo.refname_to_id(&local_ref).ok();
 
-    let mut remote = repo.remote_anonymous(&url).map_err(connect_error(&url))?;
+    let fetch_url = deadline.map_or(url.as_str(), |d| d.fetch_url(&url));
+    let mut remote = repo
+        .remote_anonymous(fetch_url)
+        .map_err(connect_error(&url))?;
     let remote_head = {
         let connection = remote
-            .connect_auth(Direction::Fetch, Some(callbacks(&config.auth, &url)), None)
+            .connect_auth(
+                Direction::Fetch,
+                Some(callbacks(&config.auth, &url)),
+                Some(proxy(deadline)),
+            )
             .map_err(connect_error(&url))?;
         let heads = connection.list().map_err(connect_error(&url))?;
         heads
@@ -179,6 +271,7 @@ pub fn fetch_with_pack_limit(
 
     let mut options = FetchOptions::new();
     options.remote_callbacks(callbacks(&config.auth, &url));
+    options.proxy_options(proxy(deadline));
     options.download_tags(AutotagOption::None);
     options.update_fetchhead(false);
     let refspec = format!("+{local_ref}:{local_ref}");
@@ -263,21 +356,38 @@ pub(crate) fn read_revision_in(
                 path: dir.clone(),
                 rev: rev_hex.clone(),
             })?;
+        if entry.filemode() == MODE_LINK || entry.filemode() == MODE_GITLINK {
+            let reason = if entry.filemode() == MODE_LINK {
+                format!(
+                    "{dir} is a symbolic link; point --git-path (or --path) at the real directory or file"
+                )
+            } else {
+                limits::submodule(&dir)
+            };
+            return Err(SourceError::Refused {
+                path: dir.clone(),
+                rev: rev_hex,
+                reason,
+            });
+        }
         if entry.kind() == Some(ObjectType::Blob) && is_manifest(&dir) {
             // --path may name one manifest file.
-            let blob = repo.find_blob(entry.id()).map_err(|e| SourceError::Read {
-                path: dir.clone(),
-                rev: rev_hex.clone(),
-                reason: e.message().to_string(),
-            })?;
-            let contents = std::str::from_utf8(blob.content()).map_err(|_| SourceError::Read {
-                path: dir.clone(),
-                rev: rev_hex.clone(),
-                reason: "not UTF-8 text".into(),
-            })?;
+            let mut reader = TreeReader {
+                repo,
+                odb: repo.odb().map_err(|e| SourceError::Read {
+                    path: dir.clone(),
+                    rev: rev_hex.clone(),
+                    reason: e.message().to_string(),
+                })?,
+                dir: &dir,
+                rev: &rev_hex,
+                budget: Budget::default(),
+                files: Vec::new(),
+            };
+            let contents = reader.manifest(&dir, entry.id())?;
             return Ok(vec![ManifestFile {
-                path: dir,
-                contents: contents.to_string(),
+                path: dir.clone(),
+                contents,
             }]);
         }
         if entry.kind() != Some(ObjectType::Tree) {
@@ -293,72 +403,198 @@ pub(crate) fn read_revision_in(
         })?
     };
 
-    let mut files = Vec::new();
-    let mut failure = None;
-    tree.walk(git2::TreeWalkMode::PreOrder, |parent, entry| {
-        let name = entry.name().unwrap_or_default();
-        if entry.kind() != Some(ObjectType::Blob) || !is_manifest(name) {
-            return git2::TreeWalkResult::Ok;
-        }
-        let rel = format!("{parent}{name}");
-        let path = if dir.is_empty() {
-            rel
-        } else {
-            format!("{dir}/{rel}")
-        };
-        match repo.find_blob(entry.id()) {
-            Ok(blob) => match std::str::from_utf8(blob.content()) {
-                Ok(text) => files.push(ManifestFile {
-                    path,
-                    contents: text.to_string(),
-                }),
-                Err(_) => {
-                    failure = Some(SourceError::Read {
-                        path,
-                        rev: rev_hex.clone(),
-                        reason: "not UTF-8 text".into(),
-                    });
-                    return git2::TreeWalkResult::Abort;
-                }
-            },
-            Err(e) => {
-                failure = Some(SourceError::Read {
-                    path,
-                    rev: rev_hex.clone(),
-                    reason: e.message().to_string(),
-                });
-                return git2::TreeWalkResult::Abort;
-            }
-        }
-        git2::TreeWalkResult::Ok
-    })
-    .map_err(|e| SourceError::Read {
-        path: dir.clone(),
-        rev: rev_hex.clone(),
-        reason: e.message().to_string(),
-    })
-    .or_else(|err| if failure.is_some() { Ok(()) } else { Err(err) })?;
-    if let Some(err) = failure {
-        return Err(err);
-    }
+    let mut reader = TreeReader {
+        repo,
+        odb: repo.odb().map_err(|e| SourceError::Read {
+            path: dir.clone(),
+            rev: rev_hex.clone(),
+            reason: e.message().to_string(),
+        })?,
+        dir: &dir,
+        rev: &rev_hex,
+        budget: Budget::default(),
+        files: Vec::new(),
+    };
+    reader.walk(&tree, "", 0)?;
+    let mut files = reader.files;
     files.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(files)
 }
 
+/// Git's file modes of a tree entry.
+const MODE_TREE: i32 = 0o040000;
+const MODE_LINK: i32 = 0o120000;
+const MODE_GITLINK: i32 = 0o160000;
+
+/// Reads the manifests below the plans path at one revision, within the caps of [`crate::source::limits`].
+struct TreeReader<'r> {
+    repo: &'r Repository,
+    odb: git2::Odb<'r>,
+    dir: &'r str,
+    rev: &'r str,
+    budget: Budget,
+    files: Vec<ManifestFile>,
+}
+
+impl TreeReader<'_> {
+    fn full_path(&self, rel: &str) -> String {
+        if rel.is_empty() {
+            self.dir.to_string()
+        } else if self.dir.is_empty() {
+            rel.to_string()
+        } else {
+            format!("{}/{rel}", self.dir)
+        }
+    }
+
+    fn refuse(&self, path: &str, reason: String) -> SourceError {
+        SourceError::Refused {
+            path: path.to_string(),
+            rev: self.rev.to_string(),
+            reason,
+        }
+    }
+
+    fn read_error(&self, path: &str, reason: &str) -> SourceError {
+        SourceError::Read {
+            path: path.to_string(),
+            rev: self.rev.to_string(),
+            reason: reason.to_string(),
+        }
+    }
+
+    /// `tree` is `prefix` (relative to the plans path, ending in `/` unless empty), `depth` directories down.
+    fn walk(
+        &mut self,
+        tree: &git2::Tree<'_>,
+        prefix: &str,
+        depth: usize,
+    ) -> Result<(), SourceError> {
+        for entry in tree.iter() {
+            let Some(name) = entry.name() else {
+                let parent = self.full_path(prefix.trim_end_matches('/'));
+                let lossy = String::from_utf8_lossy(entry.name_bytes()).into_owned();
+                return Err(self.refuse(&parent, limits::not_utf8_name(&parent, &lossy)));
+            };
+            let rel = format!("{prefix}{name}");
+            let path = self.full_path(&rel);
+            match entry.filemode() {
+                MODE_TREE => {
+                    // Directories count too: a crafted tree of empty directories is bounded as well.
+                    self.budget
+                        .entry(&path, depth + 1)
+                        .map_err(|reason| self.refuse(&path, reason))?;
+                    let subtree = self
+                        .repo
+                        .find_tree(entry.id())
+                        .map_err(|e| self.read_error(&path, e.message()))?;
+                    self.walk(&subtree, &format!("{rel}/"), depth + 1)?;
+                }
+                MODE_GITLINK => return Err(self.refuse(&path, limits::submodule(&path))),
+                MODE_LINK => {
+                    self.budget
+                        .entry(&path, depth)
+                        .map_err(|reason| self.refuse(&path, reason))?;
+                    let target = self.small_blob(&path, entry.id())?;
+                    let target = String::from_utf8_lossy(&target);
+                    if let Some(reason) = limits::link_outside(&path, &target, self.dir) {
+                        return Err(self.refuse(&path, reason));
+                    }
+                    // A link inside the plans path: its target is read where it is.
+                }
+                _ => {
+                    self.budget
+                        .entry(&path, depth)
+                        .map_err(|reason| self.refuse(&path, reason))?;
+                    if is_manifest(name) {
+                        let contents = self.manifest(&path, entry.id())?;
+                        self.files.push(ManifestFile { path, contents });
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A symlink's target, refused past the per-file cap before it is read.
+    fn small_blob(&mut self, path: &str, id: git2::Oid) -> Result<Vec<u8>, SourceError> {
+        let (size, _) = self
+            .odb
+            .read_header(id)
+            .map_err(|e| self.read_error(path, e.message()))?;
+        if size as u64 > limits::MAX_FILE_BYTES {
+            return Err(self.refuse(path, format!("symbolic link target of {size} bytes")));
+        }
+        let blob = self
+            .repo
+            .find_blob(id)
+            .map_err(|e| self.read_error(path, e.message()))?;
+        Ok(blob.content().to_vec())
+    }
+
+    /// A manifest's text, its size counted against the caps before it is read.
+    fn manifest(&mut self, path: &str, id: git2::Oid) -> Result<String, SourceError> {
+        let (size, _) = self
+            .odb
+            .read_header(id)
+            .map_err(|e| self.read_error(path, e.message()))?;
+        self.budget
+            .file(path, size as u64)
+            .map_err(|reason| self.refuse(path, reason))?;
+        let blob = self
+            .repo
+            .find_blob(id)
+            .map_err(|e| self.read_error(path, e.message()))?;
+        String::from_utf8(blob.content().to_vec())
+            .map_err(|_| self.read_error(path, "not UTF-8 text"))
+    }
+}
+
 /// The manifest files below `dir` in a plain directory tree (as Argo CD's config-management plugin sees a checkout),
-/// sorted by path; hidden entries (`.git`, ...) are skipped.
+/// sorted by path; hidden entries (`.git`, ...) are skipped. The same caps and checks as at a git revision: a
+/// symbolic link that resolves outside `dir` (the service account's token, another app's secrets) is refused, one
+/// inside is skipped (its target is read where it is), and a nested repository counts as a submodule.
 pub fn read_directory(root: &Path, dir: &str) -> Result<Vec<ManifestFile>, SourceError> {
+    const HERE: &str = "(working directory)";
     let dir = normalize_dir(dir);
     let start = if dir.is_empty() {
         root.to_path_buf()
     } else {
         root.join(&dir)
     };
-    if start.is_file() && is_manifest(&dir) {
-        let contents = std::fs::read_to_string(&start).map_err(|source| SourceError::Io {
-            path: start.display().to_string(),
+    let io = |path: &Path| {
+        let path = path.display().to_string();
+        move |source| SourceError::Io {
+            path,
             cause: source,
-        })?;
+        }
+    };
+    let refuse = |path: &str, reason: String| SourceError::Refused {
+        path: path.to_string(),
+        rev: HERE.into(),
+        reason,
+    };
+    let rel_of = |path: &Path| {
+        path.strip_prefix(root)
+            .unwrap_or(path)
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/")
+    };
+    if std::fs::symlink_metadata(&start).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(refuse(
+            &dir,
+            format!("{dir} is a symbolic link; point --path at the real directory or file"),
+        ));
+    }
+    let mut budget = Budget::default();
+    if start.is_file() && is_manifest(&dir) {
+        let size = std::fs::metadata(&start).map_err(io(&start))?.len();
+        budget
+            .file(&dir, size)
+            .map_err(|reason| refuse(&dir, reason))?;
+        let contents = std::fs::read_to_string(&start).map_err(io(&start))?;
         return Ok(vec![ManifestFile {
             path: dir,
             contents,
@@ -367,44 +603,67 @@ pub fn read_directory(root: &Path, dir: &str) -> Result<Vec<ManifestFile>, Sourc
     if !start.is_dir() {
         return Err(SourceError::NoPath {
             path: start.display().to_string(),
-            rev: "(working directory)".into(),
+            rev: HERE.into(),
         });
     }
+    let real_start = std::fs::canonicalize(&start).map_err(io(&start))?;
     let mut files = Vec::new();
-    let mut stack = vec![start];
-    while let Some(current) = stack.pop() {
-        let entries = std::fs::read_dir(&current).map_err(|source| SourceError::Io {
-            path: current.display().to_string(),
-            cause: source,
-        })?;
+    let mut stack = vec![(start.clone(), 0usize)];
+    while let Some((current, depth)) = stack.pop() {
+        let entries = std::fs::read_dir(&current).map_err(io(&current))?;
         for entry in entries {
-            let entry = entry.map_err(|source| SourceError::Io {
-                path: current.display().to_string(),
-                cause: source,
-            })?;
-            let name = entry.file_name().to_string_lossy().to_string();
+            let entry = entry.map_err(io(&current))?;
+            let path = entry.path();
+            let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+                let parent = rel_of(&current);
+                let lossy = entry.file_name().to_string_lossy().into_owned();
+                return Err(refuse(&parent, limits::not_utf8_name(&parent, &lossy)));
+            };
             if name.starts_with('.') {
                 continue;
             }
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if is_manifest(&name) {
-                let contents =
-                    std::fs::read_to_string(&path).map_err(|source| SourceError::Io {
-                        path: path.display().to_string(),
-                        cause: source,
-                    })?;
-                let rel = path.strip_prefix(root).unwrap_or(&path);
-                let rel = rel
-                    .components()
-                    .map(|c| c.as_os_str().to_string_lossy())
-                    .collect::<Vec<_>>()
-                    .join("/");
-                files.push(ManifestFile {
-                    path: rel,
-                    contents,
-                });
+            let rel = rel_of(&path);
+            let kind = entry.file_type().map_err(io(&path))?;
+            if kind.is_symlink() {
+                budget
+                    .entry(&rel, depth)
+                    .map_err(|reason| refuse(&rel, reason))?;
+                let inside =
+                    std::fs::canonicalize(&path).is_ok_and(|real| real.starts_with(&real_start));
+                if !inside {
+                    let target = std::fs::read_link(&path).map_err(io(&path))?;
+                    return Err(refuse(
+                        &rel,
+                        format!(
+                            "{rel} is a symbolic link to {:?}, outside the plans path (or to nothing); commit the \
+                             file itself instead of a link",
+                            target.display().to_string()
+                        ),
+                    ));
+                }
+            } else if kind.is_dir() {
+                budget
+                    .entry(&rel, depth + 1)
+                    .map_err(|reason| refuse(&rel, reason))?;
+                if path.join(".git").exists() {
+                    return Err(refuse(&rel, limits::submodule(&rel)));
+                }
+                stack.push((path, depth + 1));
+            } else {
+                budget
+                    .entry(&rel, depth)
+                    .map_err(|reason| refuse(&rel, reason))?;
+                if is_manifest(&name) {
+                    let size = entry.metadata().map_err(io(&path))?.len();
+                    budget
+                        .file(&rel, size)
+                        .map_err(|reason| refuse(&rel, reason))?;
+                    let contents = std::fs::read_to_string(&path).map_err(io(&path))?;
+                    files.push(ManifestFile {
+                        path: rel,
+                        contents,
+                    });
+                }
             }
         }
     }
@@ -421,16 +680,53 @@ pub fn clone_and_read(
     auth: &GitAuth,
 ) -> Result<(String, Vec<ManifestFile>), SourceError> {
     let url = remote_url(url);
+    let deadline = bounded(&url, limits::GIT_TIMEOUT)?;
     let mut options = FetchOptions::new();
     options.remote_callbacks(callbacks(auth, &url));
+    options.proxy_options(proxy(deadline.as_ref()));
+    let fetch_url = deadline
+        .as_ref()
+        .map_or(url.as_str(), |d| d.fetch_url(&url));
     let repo = git2::build::RepoBuilder::new()
         .bare(true)
         .fetch_options(options)
-        .clone(&url, into)
-        .map_err(connect_error(&url))?;
+        .clone(fetch_url, into)
+        .map_err(connect_error(&url))
+        .map_err(|err| timed_out(err, &url, limits::GIT_TIMEOUT, &deadline))?;
+    drop(deadline);
     let rev = rev.unwrap_or("HEAD");
     let commit = peel_commit(&repo, rev)?.id().to_string();
     Ok((commit.clone(), read_revision_in(&repo, &commit, dir)?))
+}
+
+/// Whether `ancestor` is `tip` or in its history, in the repository at `repo_path`; `None` when the repository does
+/// not hold `ancestor` (the history that held it was rewritten and it was never fetched into this cache).
+pub fn contains(repo_path: &Path, ancestor: &str, tip: &str) -> Result<Option<bool>, SourceError> {
+    let repo = Repository::open(repo_path).map_err(|source| SourceError::Open {
+        path: repo_path.display().to_string(),
+        cause: source,
+    })?;
+    let revision = |rev: &str| {
+        git2::Oid::from_str(rev).map_err(|source| SourceError::Revision {
+            repo: repo_path.display().to_string(),
+            rev: rev.to_string(),
+            cause: source,
+        })
+    };
+    let (ancestor, tip) = (revision(ancestor)?, revision(tip)?);
+    if ancestor == tip {
+        return Ok(Some(true));
+    }
+    if repo.find_commit(ancestor).is_err() {
+        return Ok(None);
+    }
+    repo.graph_descendant_of(tip, ancestor)
+        .map(Some)
+        .map_err(|source| SourceError::Revision {
+            repo: repo_path.display().to_string(),
+            rev: tip.to_string(),
+            cause: source,
+        })
 }
 
 /// Number of pack files in a bare repository.
