@@ -35,6 +35,9 @@ pub struct GitopsArgs {
     /// known_hosts with the SSH server's host key; unknown host keys are always refused.
     #[arg(long, env = "DRGITOPS_GIT_KNOWN_HOSTS_FILE")]
     pub git_known_hosts_file: Option<PathBuf>,
+    /// The longest one fetch from an `http(s)://` remote may take, e.g. `60s`; a stalled remote is cut off then.
+    #[arg(long, env = "DRGITOPS_GIT_TIMEOUT", default_value = "60s")]
+    pub git_timeout: String,
     /// Directory of the bare fetch cache.
     #[arg(long, env = "DRGITOPS_CACHE_DIR")]
     pub cache_dir: Option<PathBuf>,
@@ -144,6 +147,8 @@ pub fn options_from_args(args: &ReconcileArgs) -> anyhow::Result<ReconcilerOptio
         .with_context(|| format!("--interval {:?}: use e.g. 30s, 5m or 1h", args.interval))?;
     options.lease_duration = parse_duration(&g.lease_duration)
         .with_context(|| format!("--lease-duration {:?}: use e.g. 15s", g.lease_duration))?;
+    options.git_timeout = parse_duration(&g.git_timeout)
+        .with_context(|| format!("--git-timeout {:?}: use e.g. 60s or 2m", g.git_timeout))?;
     options.once = args.once;
     options.dry_run = args.dry_run;
     options.allow_empty = args.allow_empty;

@@ -65,6 +65,8 @@ pub struct ReconcilerOptions {
     pub allow_empty: bool,
     /// `--verify-signatures`: which commits the git source requires trusted signatures on, and whose keys.
     pub verification: Option<crate::source::verify::Verification>,
+    /// `--git-timeout`: the longest one fetch of the git source may take.
+    pub git_timeout: Duration,
 }
 
 impl ReconcilerOptions {
@@ -86,6 +88,7 @@ impl ReconcilerOptions {
             peer_timeout: Duration::from_secs(3),
             allow_empty: false,
             verification: None,
+            git_timeout: crate::source::limits::GIT_TIMEOUT,
         }
     }
 }
@@ -152,6 +155,7 @@ impl Reconciler {
                 options.allow_empty,
             )
             .with_verification(options.verification.clone())
+            .with_fetch_timeout(options.git_timeout)
         });
         let state = SourceState {
             git: sync.is_some(),

@@ -4,7 +4,9 @@
 //! In: the git source settings and the inventory of plans applied before (a ConfigMap). Out: DRPlans in the
 //! cluster (labelled `app.kubernetes.io/managed-by: drgitops`, annotated with revision and file) and the updated
 //! [`SourceState`]. Fail closed: one invalid plan anywhere in a commit means nothing from it is applied, and an
-//! empty commit (no DRPlan at all) never prunes unless `--allow-empty` says it may (as Argo CD's `allowEmpty`).
+//! empty commit (no DRPlan at all) never prunes unless `--allow-empty` says it may (as Argo CD's `allowEmpty`). A
+//! branch whose new tip no longer contains the last applied revision (a force push) is refused until someone
+//! accepts that tip by annotating the inventory ConfigMap ([`ACCEPT_REWRITE_ANNOTATION`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
@@ -47,6 +49,10 @@ impl SourceState {
 
 /// Name of the ConfigMap that records which DRPlans the reconciler applied.
 pub const INVENTORY_NAME: &str = "drgitops-inventory";
+
+/// Annotation on the inventory ConfigMap that accepts one rewritten tip: its value is the full commit id of a tip
+/// whose history does not contain the last applied revision.
+pub const ACCEPT_REWRITE_ANNOTATION: &str = "drgitops.dev/accept-rewrite";
 
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
@@ -156,6 +162,8 @@ pub struct GitSync {
     last_applied: Option<String>,
     /// `--verify-signatures`: commits from the last applied revision to the tip must be signed by a trusted key.
     verification: Option<Verification>,
+    /// `--git-timeout`: the longest one fetch may take.
+    timeout: std::time::Duration,
     /// Plans (`namespace/name`) under a break-glass override, with its primary: a revision naming another primary
     /// is not applied to them, and they are never pruned while the override stands.
     held: BTreeMap<String, String>,
@@ -179,6 +187,7 @@ impl GitSync {
             dry_run,
             last_applied: None,
             verification: None,
+            timeout: crate::source::limits::GIT_TIMEOUT,
             held: BTreeMap::new(),
         }
     }
@@ -186,6 +195,12 @@ impl GitSync {
     /// The plans under a break-glass override (`namespace/name` → its primary), for the next syncs.
     pub fn hold(&mut self, held: BTreeMap<String, String>) {
         self.held = held;
+    }
+
+    /// Cuts a fetch that takes longer than `timeout`.
+    pub fn with_fetch_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.timeout = timeout;
+        self
     }
 
     /// Refuses revisions whose commits lack the signatures `verification` requires.
@@ -204,8 +219,8 @@ impl GitSync {
         diff_out: &mut String,
     ) -> Result<SyncReport, SyncError> {
         let started = Instant::now();
-        let config = self.config.clone();
-        let fetched = tokio::task::spawn_blocking(move || git::fetch(&config))
+        let (config, timeout) = (self.config.clone(), self.timeout);
+        let fetched = tokio::task::spawn_blocking(move || git::fetch_within(&config, timeout))
             .await
             .map_err(|e| SyncError::Join(e.to_string()))?;
         metrics
@@ -239,12 +254,28 @@ impl GitSync {
             });
         }
 
+        // The last applied revision: this process's, else the one the inventory records.
+        let base = match &self.last_applied {
+            Some(applied) => Some(applied.clone()),
+            None => self.inventory_revision().await?,
+        };
+        // A revision the inventory recorded from another remote (--git-url changed) says nothing of this history.
+        let same_remote = self.last_applied.is_some()
+            || self.inventory_url().await?.as_deref() == Some(self.config.url.as_str());
+        if let Some(applied) = base.clone().filter(|b| *b != revision && same_remote) {
+            let cache = self.config.cache_dir.clone();
+            let (tip, ancestor) = (revision.clone(), applied.clone());
+            let contained =
+                tokio::task::spawn_blocking(move || git::contains(&cache, &ancestor, &tip))
+                    .await
+                    .map_err(|e| SyncError::Join(e.to_string()))??;
+            if contained != Some(true) && !self.rewrite_accepted(&revision).await? {
+                return Err(self.refuse_rewrite(state, metrics, revision, &applied));
+            }
+        }
+
         if let Some(verification) = self.verification.clone() {
-            // From the last applied revision (this process's, else the one the inventory records) to the tip.
-            let base = match &self.last_applied {
-                Some(applied) => Some(applied.clone()),
-                None => self.inventory_revision().await?,
-            };
+            // From the last applied revision to the tip.
             let cache = self.config.cache_dir.clone();
             let (tip, dir) = (revision.clone(), self.config.path.clone());
             let checked = tokio::task::spawn_blocking(move || {
@@ -256,6 +287,16 @@ impl GitSync {
                 Ok(()) => {}
                 Err(VerifyError::Refused(refusal)) => {
                     return Err(self.refuse_unverified(state, metrics, revision, &refusal));
+                }
+                Err(VerifyError::Source(err @ SourceError::Refused { .. })) => {
+                    let error = ManifestError {
+                        file: String::new(),
+                        line: 0,
+                        field: None,
+                        plan: None,
+                        message: err.to_string(),
+                    };
+                    return Err(self.refuse(state, metrics, revision, vec![error]).await);
                 }
                 Err(VerifyError::Source(err)) => return Err(err.into()),
                 Err(err @ VerifyError::Walk(_)) => {
@@ -287,9 +328,15 @@ impl GitSync {
                 Vec::new()
             }
             Err(err) => {
-                // A missing --git-path at this revision is a broken commit like any other.
+                // A missing --git-path at this revision is a broken commit like any other; a refused tree names
+                // its own path.
+                let file = if matches!(err, SourceError::Refused { .. }) {
+                    String::new()
+                } else {
+                    self.config.path.clone()
+                };
                 let error = ManifestError {
-                    file: self.config.path.clone(),
+                    file,
                     line: 0,
                     field: None,
                     plan: None,
@@ -452,6 +499,68 @@ impl GitSync {
                 message,
             }],
         }
+    }
+
+    /// Records a tip whose history does not contain the last applied revision: nothing is applied, and every
+    /// plan's status names both revisions and how to accept the new history.
+    fn refuse_rewrite(
+        &self,
+        state: &mut SourceState,
+        metrics: &Metrics,
+        revision: String,
+        applied: &str,
+    ) -> SyncError {
+        metrics.git_commit_invalid_total.inc();
+        let message = format!(
+            "branch {branch:?} was rewritten: its tip {tip} does not contain the last applied revision {applied} \
+             (a force push or a reset); nothing of it is applied. If the new history is meant, accept this tip \
+             with `kubectl -n {namespace} annotate configmap {INVENTORY_NAME} --overwrite \
+             {ACCEPT_REWRITE_ANNOTATION}={revision}`; else push a tip that contains {applied}",
+            branch = self.config.branch,
+            tip = short(&revision),
+            applied = short(applied),
+            namespace = self.inventory_namespace,
+        );
+        tracing::error!(revision = %revision, applied = %applied, "{message}");
+        state.failures = BTreeMap::from([("*".to_string(), message.clone())]);
+        SyncError::Invalid {
+            revision,
+            errors: vec![ManifestError {
+                file: String::new(),
+                line: 0,
+                field: None,
+                plan: None,
+                message,
+            }],
+        }
+    }
+
+    /// The remote the inventory's revision came from.
+    async fn inventory_url(&self) -> Result<Option<String>, ApplyError> {
+        Ok(self
+            .applier
+            .get(&self.inventory_key())
+            .await?
+            .and_then(|c| {
+                c.pointer("/data/url")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            }))
+    }
+
+    /// Whether the inventory ConfigMap's [`ACCEPT_REWRITE_ANNOTATION`] names `revision`.
+    async fn rewrite_accepted(&self, revision: &str) -> Result<bool, ApplyError> {
+        let accepted = self
+            .applier
+            .get(&self.inventory_key())
+            .await?
+            .and_then(|c| {
+                c.pointer("/metadata/annotations")
+                    .and_then(|a| a.get(ACCEPT_REWRITE_ANNOTATION))
+                    .and_then(Value::as_str)
+                    .map(|v| v.trim().to_ascii_lowercase())
+            });
+        Ok(accepted.is_some_and(|a| a == revision))
     }
 
     /// The revision the inventory records as last applied, by this or an earlier reconciler.
