@@ -5,6 +5,7 @@
 /// The binary under test.
 pub const DRGITOPS: &str = env!("CARGO_BIN_EXE_drgitops");
 
+mod argocd;
 mod break_glass;
 mod crd;
 mod executor;

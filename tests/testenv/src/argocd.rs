@@ -293,16 +293,23 @@ fn install(kubeconfig: &Path, crds: &Path, config: &Path) -> Result<()> {
             &file,
         ],
     )?;
-    kubectl(
+    // kubectl wait fails at once on a CRD whose status has no conditions yet; so ask again until the deadline.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while let Err(e) = kubectl(
         kubeconfig,
         &[
             "wait",
             "--for=condition=Established",
-            "--timeout=60s",
+            "--timeout=10s",
             "-f",
             &file,
         ],
-    )?;
+    ) {
+        if Instant::now() > deadline {
+            return Err(e);
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
     kubectl_stdin(
         kubeconfig,
         &[

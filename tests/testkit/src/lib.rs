@@ -10,6 +10,7 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use kube::api::ListParams;
 
+pub mod gitops;
 pub mod gpg;
 pub mod migration;
 pub mod reconcile;
