@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the control-plane assets the test kit runs (etcd, kube-apiserver, kube-controller-manager,
-# kube-scheduler, kubectl, kwok, and cert-manager's controller and cainjector as one binary) from the Go
-# module proxy, at the versions pinned in versions.env, into cache directories keyed by those versions.
+# kube-scheduler, kubectl, kwok, cert-manager's controller and cainjector as one binary, Flux's controllers and
+# Argo CD's components) from the Go module proxy, at the versions pinned in versions.env, into cache directories
+# keyed by those versions.
 #
 #   build.sh [build]   build what is missing, print the bin directory on stdout (progress on stderr)
 #   build.sh path      print the bin directory without building
@@ -12,8 +13,8 @@
 #                      their bin directory; its parent holds crds.yaml (build.sh flux-crds)
 #   build.sh flux-crds build Flux as above, print the path of its CRDs (source and kustomize controllers)
 #   build.sh argocd    build Argo CD's application controller, repo-server, cmp-server and git askpass helper (one
-#                      binary, argocd/main.go) if missing, print its bin directory; its parent holds crds.yaml and
-#                      config.yaml (the base ConfigMaps and Secret of a non-HA install)
+#                      binary, argocd/main.go) if missing (part of build), print its bin directory; its parent
+#                      holds crds.yaml and config.yaml (the base ConfigMaps and Secret of a non-HA install)
 #   build.sh stages    copy kwok's stage definitions again (part of build)
 #   build.sh update    regenerate the wrapper go.mod/go.sum files from the modules the proxy serves
 #   build.sh update-argocd   regenerate argocd/go.mod and go.sum alone
@@ -54,7 +55,8 @@ binaries_complete() {
 }
 
 complete() {
-  binaries_complete && [ -s "$stages" ] && [ -s "$cert_manager_crds" ] && [ -x "$cert_manager_bin" ] && flux_complete
+  binaries_complete && [ -s "$stages" ] && [ -s "$cert_manager_crds" ] && [ -x "$cert_manager_bin" ] && flux_complete \
+    && argocd_complete
 }
 
 # Writes the YAML documents of the files after the first argument into the first, as one stream.
@@ -180,6 +182,7 @@ build() {
   [ -s "$cert_manager_crds" ] || copy_cert_manager_crds
   [ -x "$cert_manager_bin" ] || build_cert_manager
   flux_complete || build_flux_binaries
+  argocd_complete || build_argocd_binaries
   log "all assets built in $((SECONDS - started)) s into $bin"
   drop_go_caches
   echo "$bin"
