@@ -16,6 +16,7 @@ use kube::Api;
 use crate::reconcile_https::git_server::GitHttpsServer;
 use testenv::flux::Flux;
 use testenv::pki::Pki;
+use testkit::gitops::{copy_dir, settle_on};
 use testkit::gpg::Gpg;
 use testkit::reconcile::{add_peer_secrets, commit};
 use testkit::webhook::{Install, SERVICE_NAMES, Webhook};
@@ -233,25 +234,17 @@ impl FluxPair {
             &self.sites[primary].cluster,
             &self.sites[1 - primary].cluster,
         );
-        let settled = eventually(Duration::from_secs(180), || async {
-            let (on_p, on_s) = (p.ready_pods(NS, "web").await, s.ready_pods(NS, "web").await);
-            assert!(
-                on_p == 0 || on_s == 0,
-                "the application runs on both clusters: {on_p} pods on {}, {on_s} on {}",
-                p.domain,
-                s.domain
-            );
-            let roles = (role(p).await, role(s).await);
-            (on_p == replicas && on_s == 0 && roles == (Some(Role::Primary), Some(Role::Standby)))
-                .then_some(())
-        })
+        settle_on(
+            p,
+            s,
+            NS,
+            "mysql",
+            "web",
+            replicas,
+            Duration::from_secs(180),
+            || self.describe(),
+        )
         .await;
-        assert!(
-            settled.is_some(),
-            "{} never ran {replicas} pods alone\n{}",
-            p.domain,
-            self.describe()
-        );
         // Flux re-applies the applications after the hand-over (a reconcile requested now), and is content with
         // what it finds on both clusters.
         for site in &self.sites {
@@ -500,17 +493,4 @@ async fn spawn_reconciler(cluster: &Cluster) -> Drgitops {
         ],
         cluster.dir.path().join("reconcile.log"),
     )
-}
-
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    for entry in std::fs::read_dir(from).expect("read_dir") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("file type").is_dir() {
-            std::fs::create_dir_all(&target).expect("mkdir");
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
 }
