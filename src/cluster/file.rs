@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 use thiserror::Error;
 
+use crate::manifest::{MAX_FILE_BYTES, parse_document, value_budget};
 use crate::plan::DRPlan;
 use crate::policy::value::{annotation, default_class_annotation};
 use crate::policy::view::{ClusterView, DomainInfo, PlanGuard, PolicySource};
@@ -92,6 +93,15 @@ pub enum LoadError {
     },
     #[error("{}: no manifests: a directory needs *.yaml, *.yml or *.json files", path.display())]
     EmptyDirectory { path: PathBuf },
+    #[error(
+        "{}: {size} bytes is over the limit of {limit} bytes per manifest file; split it into smaller files",
+        path.display()
+    )]
+    TooLarge {
+        path: PathBuf,
+        size: u64,
+        limit: usize,
+    },
 }
 
 /// Kinds without a namespace; every other kind is namespaced.
@@ -151,6 +161,20 @@ pub fn read_manifests(
     }
     let mut manifests = Vec::new();
     for file in &files {
+        let too_large = |size: u64| LoadError::TooLarge {
+            path: file.clone(),
+            size,
+            limit: MAX_FILE_BYTES,
+        };
+        let size = std::fs::metadata(file)
+            .map_err(|source| LoadError::Read {
+                path: file.clone(),
+                source,
+            })?
+            .len();
+        if size > MAX_FILE_BYTES as u64 {
+            return Err(too_large(size));
+        }
         let text = std::fs::read_to_string(file).map_err(|source| LoadError::Read {
             path: file.clone(),
             source,
@@ -194,9 +218,17 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), LoadError> {
     Ok(())
 }
 
-/// Parses one file's text: JSON when it ends in `.json`, else a YAML stream.
+/// Parses one file's text: JSON when it ends in `.json`, else a YAML stream. Refuses a text over
+/// [`MAX_FILE_BYTES`], and YAML whose aliases expand past [`value_budget`] of its size.
 pub fn parse_file(path: &Path, text: &str) -> Result<Vec<Manifest>, LoadError> {
     let mut out = Vec::new();
+    if text.len() > MAX_FILE_BYTES {
+        return Err(LoadError::TooLarge {
+            path: path.to_path_buf(),
+            size: text.len() as u64,
+            limit: MAX_FILE_BYTES,
+        });
+    }
     if path.extension().is_some_and(|e| e == "json") {
         let value: Value = serde_json::from_str(text).map_err(|e| LoadError::Json {
             path: path.to_path_buf(),
@@ -206,9 +238,10 @@ pub fn parse_file(path: &Path, text: &str) -> Result<Vec<Manifest>, LoadError> {
         push_object(path, 1, 1, value, &mut out)?;
         return Ok(out);
     }
+    let mut budget = value_budget(text.len());
     for doc in crate::manifest::documents(text) {
         let (document, line) = (doc.number, doc.line);
-        let value: Value = serde_yaml::from_str(doc.text).map_err(|e| {
+        let value: Value = parse_document(doc.text, &mut budget).map_err(|e| {
             let at = e.location().map_or(line, |l| doc.stream_line(l.line()));
             // serde_yaml repeats the location at the end of its message; the file:line prefix already says it.
             let message = e.to_string();

@@ -10,6 +10,7 @@ mod check;
 mod crd;
 mod failover_cli;
 mod git_source;
+mod hostile_manifests;
 mod hostile_repo;
 mod render;
 mod roundtrip;
