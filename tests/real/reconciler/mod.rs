@@ -9,6 +9,7 @@ mod cli;
 mod controller;
 mod git;
 mod hooks;
+mod hostile;
 mod leader;
 mod status;
 pub(crate) mod support;

@@ -1,6 +1,8 @@
 //! `--verify-signatures role-changes` on a real cluster: an unsigned failover commit is refused fail-closed (the
 //! old primary stays, the plan's status and a Warning Event name the commit and its author), and the same change
-//! signed by a trusted key on top of the last applied revision is applied.
+//! signed by a trusted key on top of the last applied revision is applied. The same with OpenPGP keys made by
+//! `gpg` in a temporary home: a failover signed by an untrusted key is refused, one signed by the trusted key is
+//! applied.
 
 use std::path::Path;
 use std::process::Command;
@@ -29,22 +31,37 @@ fn keygen(dir: &Path) {
 
 /// Commits `plans/mysql.yaml` as Mallory, signed with `key` if given; returns the commit id.
 fn commit_as_mallory(repo: &Path, contents: &str, key: Option<&Path>, message: &str) -> String {
+    let signing = key.map(|key| {
+        vec![
+            "gpg.format=ssh".to_string(),
+            format!("user.signingkey={}", key.display()),
+        ]
+    });
+    commit_signed(repo, contents, signing, Command::new("git"), message)
+}
+
+/// Commits `plans/mysql.yaml` as Mallory with `command` (a `git` command), signed with the `-c` settings
+/// `signing` if given; returns the commit id.
+fn commit_signed(
+    repo: &Path,
+    contents: &str,
+    signing: Option<Vec<String>>,
+    mut command: Command,
+    message: &str,
+) -> String {
     std::fs::write(repo.join("plans/mysql.yaml"), contents).expect("write");
     git(repo, &["add", "-A"]);
-    let mut command = Command::new("git");
     command.args([
         "-c",
         "user.name=Mallory",
         "-c",
         "user.email=mallory@example.com",
     ]);
-    if let Some(key) = key {
-        command
-            .args(["-c", "gpg.format=ssh", "-c"])
-            .arg(format!("user.signingkey={}", key.display()));
+    for setting in signing.iter().flatten() {
+        command.arg("-c").arg(setting);
     }
     command.args(["commit", "-q", "-m", message]);
-    if key.is_some() {
+    if signing.is_some() {
         command.arg("-S");
     }
     let out = command.current_dir(repo).output().expect("git runs");
@@ -142,6 +159,147 @@ async fn an_unsigned_failover_commit_is_refused_and_the_old_primary_stays() {
     );
     // The pass carries on into the transition (east hands over to west), so it is not Ready yet.
     let outcome = restarted.pass(false).await;
+    let report = outcome.errors.join("\n");
+    assert!(
+        !report.contains("--verify-signatures"),
+        "the signed failover is not refused: {report}"
+    );
+    let stored = plan(&admin, "mysql", "mysql").await.expect("plan");
+    assert_eq!(stored["spec"]["primary"], WEST);
+    assert_eq!(
+        stored["metadata"]["annotations"][drgitops::stork::keys::REVISION_ANNOTATION],
+        good.as_str()
+    );
+}
+
+/// Runs gpg in the GnuPG home `home`.
+fn gpg(home: &Path, args: &[&str]) -> String {
+    let out = Command::new("gpg")
+        .args([
+            "--batch",
+            "--quiet",
+            "--passphrase",
+            "",
+            "--pinentry-mode",
+            "loopback",
+        ])
+        .args(args)
+        .env("GNUPGHOME", home)
+        .output()
+        .expect("gpg runs");
+    assert!(out.status.success(), "gpg {args:?}: {out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Stops the gpg-agent of a GnuPG home when the test ends.
+struct AgentGuard<'a>(&'a Path);
+
+impl Drop for AgentGuard<'_> {
+    fn drop(&mut self) {
+        let _ = Command::new("gpgconf")
+            .args(["--kill", "gpg-agent"])
+            .env("GNUPGHOME", self.0)
+            .output();
+    }
+}
+
+/// Commits `plans/mysql.yaml` as Mallory, signed by the OpenPGP key of `email` in the GnuPG home `home`.
+fn commit_signed_with_gpg(
+    repo: &Path,
+    home: &Path,
+    email: &str,
+    contents: &str,
+    message: &str,
+) -> String {
+    let mut command = Command::new("git");
+    command.env("GNUPGHOME", home);
+    let signing = vec![
+        "gpg.format=openpgp".to_string(),
+        "gpg.program=gpg".into(),
+        format!("user.signingkey={email}"),
+    ];
+    commit_signed(repo, contents, Some(signing), command, message)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failover_signed_with_a_trusted_openpgp_key_is_applied_and_an_untrusted_one_refused() {
+    let east = east().await;
+    let admin = east.client().await;
+    let repo = plan_repo();
+    let first = git(repo.path(), &["rev-parse", "HEAD"]);
+    let cache = tempfile::tempdir().expect("tmp");
+    let home = tempfile::Builder::new()
+        .prefix("gnupg")
+        .tempdir()
+        .expect("tmp");
+    let _agent = AgentGuard(home.path());
+    for uid in [
+        "On-call <oncall@example.com>",
+        "Mallory <mallory@example.com>",
+    ] {
+        gpg(
+            home.path(),
+            &["--quick-gen-key", uid, "ed25519", "sign", "never"],
+        );
+    }
+    let trusted = home.path().join("trusted.asc");
+    std::fs::write(
+        &trusted,
+        gpg(home.path(), &["--armor", "--export", "oncall@example.com"]),
+    )
+    .expect("write");
+
+    let unverified = Reconciler::new(
+        reconciler_client(&east).await,
+        options(EAST, repo.path(), cache.path()),
+    );
+    assert!(unverified.pass(true).await.ok, "plans applied");
+
+    let mut verified = options(EAST, repo.path(), cache.path());
+    verified.verification = Some(Verification {
+        mode: VerifyMode::RoleChanges,
+        signers: TrustedSigners::load(&[trusted]).expect("signers"),
+    });
+    let reconciler = Reconciler::new(reconciler_client(&east).await, verified);
+    let failover =
+        read_data("plans/mysql.yaml").replace("primary: us-east-1a", "primary: us-east-1b");
+
+    let bad = commit_signed_with_gpg(
+        repo.path(),
+        home.path(),
+        "mallory@example.com",
+        &failover,
+        "fail over to west",
+    );
+    assert!(
+        !reconciler.pass(false).await.ok,
+        "the untrusted failover fails the pass"
+    );
+    let stored = plan(&admin, "mysql", "mysql").await.expect("plan");
+    assert_eq!(stored["spec"]["primary"], EAST, "the old primary stays");
+    assert_eq!(stored["status"]["lastAppliedRevision"], first.as_str());
+    let message = condition(&stored, "Stalled").expect("Stalled")["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    for expected in [
+        &bad[..12],
+        "Mallory <mallory@example.com>",
+        "is signed by OpenPGP key",
+        "which is not a trusted signer",
+    ] {
+        assert!(message.contains(expected), "{expected:?} in {message}");
+    }
+
+    git(repo.path(), &["reset", "-q", "--hard", &first]);
+    let good = commit_signed_with_gpg(
+        repo.path(),
+        home.path(),
+        "oncall@example.com",
+        &failover,
+        "fail over to west, signed",
+    );
+    let outcome = reconciler.pass(false).await;
     let report = outcome.errors.join("\n");
     assert!(
         !report.contains("--verify-signatures"),
