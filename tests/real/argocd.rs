@@ -17,7 +17,7 @@ use crate::reconcile_https::git_server::GitHttpsServer;
 use testenv::argocd::{ArgoCd, NAMESPACE as ARGOCD, Plugin};
 use testenv::pki::Pki;
 use testkit::gitops::{copy_dir, role, settle_on};
-use testkit::reconcile::add_peer_secrets;
+use testkit::reconcile::{add_peer_secrets, commit};
 use testkit::webhook::{Install, SERVICE_NAMES, Webhook};
 use testkit::{Cluster, Drgitops, EAST, WEST, eventually, git, repo_file};
 
@@ -478,6 +478,35 @@ async fn argocd_delivers_plans_and_applications_through_failover_and_failback() 
     assert_eq!(
         role(&pair.sites[west].cluster, NS, "mysql").as_deref(),
         Some("Standby")
+    );
+
+    // Git changes the count: Argo CD ignores `replicas` on both clusters (workloads-application.yaml), so both
+    // Applications are Synced at the commit and Git's new count reaches neither cluster: the primary keeps running
+    // 3, and the standby keeps 3 recorded for the next failover (the README says how to change the count).
+    let web = std::fs::read_to_string(pair.repo.path().join("mysql/web.yaml")).expect("web.yaml");
+    let revision = commit(
+        pair.repo.path(),
+        &[("mysql/web.yaml", &web.replace("replicas: 3", "replicas: 4"))],
+        "web: 4 replicas",
+    );
+    for site in &pair.sites {
+        let name = format!("mysql-{}", site.cluster.domain);
+        refresh(&site.cluster, &name);
+        pair.wait_synced(site, &name, &revision).await;
+    }
+    let (e, w) = (&pair.sites[east].cluster, &pair.sites[west].cluster);
+    assert_eq!(e.ready_pods(NS, "web").await, 3);
+    assert_eq!(
+        e.get(&["-n", NS, "deployment", "web"], "{.spec.replicas}"),
+        "3"
+    );
+    assert_eq!(w.ready_pods(NS, "web").await, 0);
+    assert_eq!(
+        w.get(
+            &["-n", NS, "deployment", "web"],
+            "{.spec.replicas} {.metadata.annotations.stork\\.libopenstorage\\.org/migrationReplicas}",
+        ),
+        "0 3"
     );
 }
 
