@@ -1,7 +1,8 @@
 //! Clients that abuse the servers (`drgitops::runtime::http`, the accept loop of the webhook's HTTPS port and of
 //! the admin port with the push receiver): headers or bodies dribbled a byte at a time, plaintext and garbage on
 //! the TLS port, connections opened and left idle. Each is cut off after its limit (short ones here, so the test
-//! is quick; the defaults are 10 s and 30 s), and a well-behaved client is served all the while.
+//! is quick; the defaults are 10 s, 30 s and 120 s idle), and a well-behaved client is served all the while. A
+//! keep-alive connection left idle longer than the header limit is still served: only its idle limit closes it.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -18,6 +19,7 @@ use tokio::sync::watch;
 const LIMITS: Limits = Limits {
     handshake: Duration::from_millis(800),
     header_read: Duration::from_millis(800),
+    idle: Duration::from_millis(3000),
     request: Duration::from_millis(1500),
 };
 /// How long a test waits for the server to cut a client off: far past every limit, so a slow machine is no
@@ -254,4 +256,75 @@ async fn idle_connections_are_closed_and_never_block_a_client() {
             "an idle connection was kept open"
         );
     }
+}
+
+/// Sends one request on `stream` and reads its whole answer (the routes answer with a `Content-Length`).
+async fn exchange(stream: &mut TcpStream, request: &[u8]) -> String {
+    stream.write_all(request).await.unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 1024];
+    tokio::time::timeout(CUT_OFF_WITHIN, async {
+        while !String::from_utf8_lossy(&seen).ends_with("ok\n") {
+            let n = stream.read(&mut buf).await.unwrap();
+            assert!(n > 0, "closed after {:?}", String::from_utf8_lossy(&seen));
+            seen.extend_from_slice(&buf[..n]);
+        }
+    })
+    .await
+    .expect("an answer");
+    String::from_utf8_lossy(&seen).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keep_alive_connection_idle_past_the_header_limit_is_served_and_a_dribbled_next_request_cut_off()
+ {
+    let server = start(None).await;
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    let request = b"GET /livez HTTP/1.1\r\nHost: test\r\n\r\n";
+    assert!(
+        exchange(&mut stream, request)
+            .await
+            .starts_with("HTTP/1.1 200")
+    );
+    // Idle for twice the header limit, well within the idle limit: a client reusing its connection, as
+    // kube-apiserver does, is answered instead of finding it closed.
+    tokio::time::sleep(LIMITS.header_read * 2).await;
+    assert!(
+        exchange(&mut stream, request)
+            .await
+            .starts_with("HTTP/1.1 200")
+    );
+    // The next request's headers dribbled: cut off by the header limit, counted from their first byte.
+    stream
+        .write_all(b"GET /livez HTTP/1.1\r\nX-Slow: ")
+        .await
+        .unwrap();
+    let mut cut = false;
+    for _ in 0..300 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if stream.write_all(b"x").await.is_err() {
+            cut = true;
+            break;
+        }
+        let mut probe = [0u8; 1];
+        if let Ok(Ok(0)) =
+            tokio::time::timeout(Duration::from_millis(1), stream.peek(&mut probe)).await
+        {
+            cut = true;
+            break;
+        }
+    }
+    assert!(cut, "a dribbled second request was never cut off");
+    // A connection left idle after a request is closed by the idle limit.
+    let mut idle = TcpStream::connect(server.addr).await.unwrap();
+    assert!(
+        exchange(&mut idle, request)
+            .await
+            .starts_with("HTTP/1.1 200")
+    );
+    assert_eq!(
+        until_closed(&mut idle).await.as_deref(),
+        Some(""),
+        "an idle keep-alive connection was kept open"
+    );
 }
