@@ -21,6 +21,8 @@
 //! See [`api_writes`].
 
 mod substrate;
+#[path = "substrate/webhook_load.rs"]
+mod webhook_load;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -29,9 +31,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1::SendRequest;
-use hyper_util::rt::TokioIo;
 use k8s_openapi::api::admissionregistration::v1::{
     MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
 };
@@ -39,10 +38,16 @@ use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
+use webhook_load::{
+    Conn, OBJECTS, client_config, connect, mix, objects_for_view, open_files_limit, review,
+    rss_kib, send, start_binary, write_tls,
+};
+
 const ROLE_ENV: &str = "DRGITOPS_BENCH_ROLE";
 const BASELINE_ENV: &str = "DRGITOPS_BENCH_BASELINE";
 const DIR_ENV: &str = "DRGITOPS_BENCH_DIR";
-const OBJECTS: usize = 10_000;
+/// `DRGITOPS_BENCH_IDLE=N`: the idle-connections run ([`idle_connections`]) with N idle connections.
+const IDLE_ENV: &str = "DRGITOPS_BENCH_IDLE";
 /// Keep-alive connections of the load generator.
 const CONNS: usize = 16;
 
@@ -58,6 +63,7 @@ fn main() {
         Ok("rules") => serve(false),
         Ok("baseline") => serve(true),
         Ok("handler") => handler_cost(),
+        _ if std::env::var(IDLE_ENV).is_ok() => idle_connections(),
         _ if substrate::real() => api_writes(),
         _ => drive(),
     }
@@ -65,39 +71,6 @@ fn main() {
 
 // ---------------------------------------------------------------------------------------------------------------
 // Server side
-
-/// The 30,000 objects of the view: StorageClasses (one default), DRPlans making each `app-<i>` namespace standby
-/// on this cluster (`us-east-1b`), and a ClusterPair with storage options in each.
-fn objects_for_view() -> Vec<Value> {
-    let mut out = Vec::with_capacity(3 * OBJECTS);
-    for i in 0..OBJECTS {
-        let mut annotations = serde_json::Map::new();
-        if i == 0 {
-            annotations.insert(
-                "storageclass.kubernetes.io/is-default-class".into(),
-                "true".into(),
-            );
-        }
-        out.push(json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
-            "metadata": {"name": format!("px-class-{i}"), "annotations": annotations},
-            "provisioner": "pxd.portworx.com", "parameters": {"repl": "3", "io_profile": "db_remote"}}));
-        out.push(
-            json!({"apiVersion": "drgitops.dev/v1alpha1", "kind": "DRPlan",
-            "metadata": {"name": format!("app-{i}"), "namespace": format!("app-{i}")},
-            "spec": {"mode": "async", "primary": "us-east-1a",
-                "domains": [{"name": "us-east-1a"}, {"name": "us-east-1b"}],
-                "clusterPair": {"name": "remotecluster",
-                    "peerKubeconfigSecret": {"name": "drgitops-peer", "key": "kubeconfig"},
-                    "storageSecret": {"name": "drgitops-peer-storage"}},
-                "schedule": {"interval": {"intervalMinutes": 15}}}}),
-        );
-        out.push(json!({"apiVersion": "stork.libopenstorage.org/v1alpha1", "kind": "ClusterPair",
-            "metadata": {"name": "remotecluster", "namespace": format!("app-{i}")},
-            "spec": {"options": {"ip": "10.0.0.1", "port": "9001", "token": "secret", "mode": "DisasterRecovery"},
-                "config": {"clusters": {"remote": {"server": "https://10.0.0.1:6443"}}}}}));
-    }
-    out
-}
 
 fn populate(view: &drgitops::cluster::live::LiveView) {
     for v in objects_for_view() {
@@ -150,181 +123,6 @@ fn serve(baseline: bool) {
 // ---------------------------------------------------------------------------------------------------------------
 // Load generator
 
-// One positional argument per AdmissionRequest field keeps the mix below readable as a table.
-#[allow(clippy::too_many_arguments)]
-fn review(
-    uid: &str,
-    kind: (&str, &str, &str),
-    resource: &str,
-    sub: Option<&str>,
-    ns: Option<&str>,
-    name: &str,
-    operation: &str,
-    user: &str,
-    object: Value,
-    old: Value,
-) -> Bytes {
-    let (group, version, k) = kind;
-    let resource_group = if sub == Some("scale") { "apps" } else { group };
-    let mut request = json!({
-        "uid": uid, "kind": {"group": group, "version": version, "kind": k},
-        "resource": {"group": resource_group, "version": "v1", "resource": resource},
-        "name": name, "operation": operation, "userInfo": {"username": user, "groups": ["system:authenticated"]},
-        "object": object, "oldObject": old, "dryRun": false});
-    if let Some(ns) = ns {
-        request["namespace"] = json!(ns);
-    }
-    if let Some(sub) = sub {
-        request["subResource"] = json!(sub);
-    }
-    Bytes::from(
-        serde_json::to_vec(
-            &json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
-        "request": request}),
-        )
-        .expect("json"),
-    )
-}
-
-/// A mix touching every cluster-view lookup. Of the six reviews two are denied (a second default StorageClass,
-/// a scale-up on a standby namespace); the allowed ones come twice, so one review in five is denied and logged,
-/// more than a cluster sees outside of a bad day.
-fn mix() -> Vec<Bytes> {
-    let stork = |k| ("stork.libopenstorage.org", "v1alpha1", k);
-    let six = [
-        review(
-            "b-1",
-            stork("MigrationSchedule"),
-            "migrationschedules",
-            None,
-            Some("app-42"),
-            "ms",
-            "CREATE",
-            "alice",
-            json!({"apiVersion": "stork.libopenstorage.org/v1alpha1", "kind": "MigrationSchedule",
-                "metadata": {"name": "ms", "namespace": "app-42"},
-                "spec": {"schedulePolicyName": "default-interval-policy",
-                    "template": {"spec": {"clusterPair": "remotecluster", "namespaces": ["app-42"],
-                        "includeResources": true, "includeVolumes": true, "startApplications": false}}}}),
-            Value::Null,
-        ),
-        review(
-            "b-2",
-            ("storage.k8s.io", "v1", "StorageClass"),
-            "storageclasses",
-            None,
-            None,
-            "fast",
-            "CREATE",
-            "alice",
-            json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
-                "metadata": {"name": "fast", "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
-                "provisioner": "pxd.portworx.com"}),
-            Value::Null,
-        ),
-        review(
-            "b-3",
-            ("autoscaling", "v1", "Scale"),
-            "deployments",
-            Some("scale"),
-            Some("app-7"),
-            "web",
-            "UPDATE",
-            "bob",
-            json!({"apiVersion": "autoscaling/v1", "kind": "Scale", "metadata": {"name": "web", "namespace": "app-7"},
-                "spec": {"replicas": 3}}),
-            json!({"apiVersion": "autoscaling/v1", "kind": "Scale", "metadata": {"name": "web", "namespace": "app-7"},
-                "spec": {"replicas": 0}}),
-        ),
-        review(
-            "b-4",
-            ("apps", "v1", "Deployment"),
-            "deployments",
-            None,
-            Some("shop"),
-            "cart",
-            "UPDATE",
-            "carol",
-            json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "cart", "namespace": "shop",
-                "annotations": {"stork.libopenstorage.org/migrationReplicas": "2"}}, "spec": {"replicas": 2}}),
-            json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "cart", "namespace": "shop"},
-                "spec": {"replicas": 2}}),
-        ),
-        review(
-            "b-5",
-            stork("SchedulePolicy"),
-            "schedulepolicies",
-            None,
-            None,
-            "nightly",
-            "CREATE",
-            "alice",
-            json!({"apiVersion": "stork.libopenstorage.org/v1alpha1", "kind": "SchedulePolicy",
-                "metadata": {"name": "nightly"}, "policy": {"daily": {"time": "10:14PM", "retain": 3}}}),
-            Value::Null,
-        ),
-        review(
-            "b-6",
-            ("drgitops.dev", "v1alpha1", "DRPlan"),
-            "drplans",
-            None,
-            Some("app-9"),
-            "app-9",
-            "UPDATE",
-            "alice",
-            json!({"apiVersion": "drgitops.dev/v1alpha1", "kind": "DRPlan", "metadata": {"name": "app-9", "namespace": "app-9"},
-                "spec": {"mode": "async", "primary": "us-east-1b", "domains": [{"name": "us-east-1a"}, {"name": "us-east-1b"}],
-                    "clusterPair": {"name": "remotecluster", "peerKubeconfigSecret": {"name": "p", "key": "kubeconfig"},
-                        "storageSecret": {"name": "drgitops-peer-storage"}},
-                    "schedule": {"interval": {"intervalMinutes": 15}}}}),
-            Value::Null,
-        ),
-    ];
-    [0, 3, 4, 5, 0, 3, 4, 5, 1, 2]
-        .iter()
-        .map(|&i| six[i].clone())
-        .collect()
-}
-
-async fn connect(addr: &str, ca_pem: &str) -> SendRequest<Full<Bytes>> {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_pemfile::certs(&mut ca_pem.as_bytes()) {
-        roots.add(cert.expect("pem")).expect("root");
-    }
-    let config = rustls::ClientConfig::builder()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    tcp.set_nodelay(true).expect("nodelay");
-    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
-    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
-        .connect(name, tcp)
-        .await
-        .expect("handshake");
-    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
-        .await
-        .expect("http handshake");
-    tokio::spawn(conn);
-    sender
-}
-
-async fn send(sender: &mut SendRequest<Full<Bytes>>, body: Bytes) -> Bytes {
-    sender.ready().await.expect("connection ready");
-    let req = http::Request::post("/validate")
-        .header(http::header::HOST, "localhost")
-        .header(http::header::CONTENT_TYPE, "application/json")
-        .body(Full::new(body))
-        .expect("request");
-    let resp = sender.send_request(req).await.expect("response");
-    assert_eq!(resp.status(), 200);
-    let bytes = resp.into_body().collect().await.expect("body").to_bytes();
-    assert!(
-        bytes.starts_with(br#"{"apiVersion":"admission.k8s.io/v1""#),
-        "not a review: {bytes:?}"
-    );
-    bytes
-}
-
 struct Run {
     count: usize,
     seconds: f64,
@@ -367,8 +165,6 @@ enum Load {
     Rate(u64),
 }
 
-/// One keep-alive connection of the load generator.
-type Conn = SendRequest<Full<Bytes>>;
 /// One server's connections, kept open across the measured slices.
 type Conns = Vec<Conn>;
 /// A connection's task: its latencies in µs, how many of its sends were late, and the connection to hand back.
@@ -540,147 +336,6 @@ fn spawn_server(role: &str, dir: &Path) -> (Child, String) {
     (child, line.trim().to_string())
 }
 
-/// Applies every document of a YAML stream (CRDs) through `client`.
-async fn apply_yaml(client: &kube::Client, path: &Path) {
-    let text = std::fs::read_to_string(path).expect("manifest");
-    for doc in serde_yaml::Deserializer::from_str(&text) {
-        let value = <serde_yaml::Value as serde::Deserialize>::deserialize(doc).expect("yaml");
-        if value.is_null() {
-            continue;
-        }
-        let obj: kube::api::DynamicObject = serde_yaml::from_value(value).expect("object");
-        create(client, obj).await;
-    }
-}
-
-async fn create(client: &kube::Client, obj: kube::api::DynamicObject) {
-    let types = obj.types.clone().expect("apiVersion and kind");
-    let (group, version) = match types.api_version.split_once('/') {
-        Some((g, v)) => (g.to_string(), v.to_string()),
-        None => (String::new(), types.api_version.clone()),
-    };
-    let plural = match types.kind.as_str() {
-        "CustomResourceDefinition" => "customresourcedefinitions".to_string(),
-        "StorageClass" => "storageclasses".to_string(),
-        "Namespace" => "namespaces".to_string(),
-        "DRPlan" => "drplans".to_string(),
-        "ClusterPair" => "clusterpairs".to_string(),
-        other => panic!("no plural for {other}"),
-    };
-    let ar = kube::api::ApiResource::from_gvk_with_plural(
-        &kube::api::GroupVersionKind::gvk(&group, &version, &types.kind),
-        &plural,
-    );
-    let api: kube::Api<kube::api::DynamicObject> = match &obj.metadata.namespace {
-        Some(ns) => kube::Api::namespaced_with(client.clone(), ns, &ar),
-        None => kube::Api::all_with(client.clone(), &ar),
-    };
-    api.create(&kube::api::PostParams::default(), &obj)
-        .await
-        .expect("create");
-}
-
-/// The real `drgitops webhook` binary, its view filled by its own watchers from an in-memory API server holding
-/// the 30,000 objects. Returns the process, its HTTPS and admin addresses, and the API server (keep it alive).
-fn start_binary(
-    runtime: &tokio::runtime::Runtime,
-    dir: &Path,
-) -> (Child, String, String, fake_apiserver::FakeApiServer) {
-    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let api = runtime
-        .block_on(fake_apiserver::FakeApiServer::start())
-        .expect("fake API server");
-    api.write_kubeconfig(dir.join("kubeconfig"))
-        .expect("kubeconfig");
-    // The client spawns its request buffer onto the current runtime.
-    let client = {
-        let _runtime = runtime.enter();
-        api.client()
-    };
-    runtime.block_on(async {
-        use futures::StreamExt as _;
-        apply_yaml(&client, &repo.join("tests/data/webhook/stork-crds.yaml")).await;
-        apply_yaml(&client, &repo.join("manifests/crd/drplan.yaml")).await;
-        let mut objects: Vec<kube::api::DynamicObject> = Vec::new();
-        let mut push = |v: Value| objects.push(serde_json::from_value(v).expect("object"));
-        for i in 0..OBJECTS {
-            push(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": format!("app-{i}")}}));
-        }
-        let namespaces: Vec<_> = std::mem::take(&mut objects);
-        futures::stream::iter(namespaces).for_each_concurrent(32, |o| create(&client, o)).await;
-        let mut push = |v: Value| objects.push(serde_json::from_value(v).expect("object"));
-        for v in objects_for_view() {
-            push(v);
-        }
-        futures::stream::iter(objects).for_each_concurrent(32, |o| create(&client, o)).await;
-    });
-    let listen = free_addr();
-    let admin = free_addr();
-    let child = Command::new(env!("CARGO_BIN_EXE_drgitops"))
-        .args([
-            "webhook",
-            "--listen",
-            &listen,
-            "--admin-listen",
-            &admin,
-            "--cluster-domain",
-            "us-east-1b",
-        ])
-        .args(["--log-format", "json"])
-        .arg("--tls-cert")
-        .arg(dir.join("tls.crt"))
-        .arg("--tls-key")
-        .arg(dir.join("tls.key"))
-        .arg("--policies")
-        .arg(repo.join("policies"))
-        .env("KUBECONFIG", dir.join("kubeconfig"))
-        .env_remove("KUBERNETES_SERVICE_HOST")
-        .env_remove("RUST_LOG")
-        // As the shipped Deployment sets it.
-        .env("MALLOC_ARENA_MAX", "2")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start drgitops webhook");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !ready(&admin) {
-        assert!(
-            Instant::now() < deadline,
-            "drgitops webhook did not become ready"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    (child, listen, admin, api)
-}
-
-fn free_addr() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("addr").to_string()
-}
-
-/// `GET /readyz` answers 200.
-fn ready(admin: &str) -> bool {
-    use std::io::{Read, Write};
-    let Ok(mut tcp) = std::net::TcpStream::connect(admin) else {
-        return false;
-    };
-    let _ = tcp.write_all(b"GET /readyz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-    let mut out = String::new();
-    let _ = tcp.read_to_string(&mut out);
-    out.starts_with("HTTP/1.1 200")
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 /// What the webhook adds per review before HTTP and TLS: parsing the review, every rule against a view of
 /// 30,000 objects, and the answer's bytes, on one thread (µs per review, averaged over the mix).
 fn rules_path_cost(bodies: &[Bytes]) -> f64 {
@@ -830,14 +485,7 @@ fn drive() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(5);
     let dir = tempfile::tempdir().expect("tempdir");
-    let key = rcgen::KeyPair::generate().expect("key");
-    let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
-        .expect("params")
-        .self_signed(&key)
-        .expect("cert");
-    std::fs::write(dir.path().join("tls.crt"), cert.pem()).expect("write");
-    std::fs::write(dir.path().join("tls.key"), key.serialize_pem()).expect("write");
-    let ca = cert.pem();
+    let ca = write_tls(dir.path());
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -852,7 +500,7 @@ fn drive() {
         let (child, addr) = spawn_server("rules", dir.path());
         (child, addr, None)
     } else {
-        let (child, addr, _admin, api) = start_binary(&runtime, dir.path());
+        let (child, addr, _admin, api) = start_binary(&runtime, dir.path(), Stdio::null());
         (child, addr, Some(api))
     };
     let load_secs = load_start.elapsed().as_secs_f64();
@@ -1365,4 +1013,261 @@ impl Latencies {
             self.failed
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Thousands of idle connections (`DRGITOPS_BENCH_IDLE=N`)
+
+/// The steady client's rate beside the idle connections.
+const IDLE_RATE: u64 = 500;
+/// Keep-alive connections of the steady client.
+const IDLE_CLIENT_CONNS: usize = 8;
+
+/// What the idle connections do, by their index modulo 10.
+#[derive(Clone, Copy, PartialEq)]
+enum Idle {
+    /// Index 0: the first 100 bytes of a TLS ClientHello, then nothing: a handshake stalled midway.
+    MidHandshake,
+    /// Indexes 1–4: a whole TLS handshake, then no request: an idle keep-alive connection.
+    AfterHandshake,
+    /// Indexes 5–9: a TCP connection that never sends a byte.
+    Silent,
+}
+
+impl Idle {
+    fn of(i: usize) -> Idle {
+        match i % 10 {
+            0 => Idle::MidHandshake,
+            1..=4 => Idle::AfterHandshake,
+            _ => Idle::Silent,
+        }
+    }
+}
+
+/// The idle connections' counters: how many are open now, how many were opened, how many attempts failed.
+#[derive(Default)]
+struct IdleCounters {
+    open: std::sync::atomic::AtomicUsize,
+    opened: std::sync::atomic::AtomicUsize,
+    failed: std::sync::atomic::AtomicUsize,
+}
+
+/// Counts a connection as open while it lives.
+struct OpenGuard(Arc<IdleCounters>);
+
+impl OpenGuard {
+    fn new(counters: &Arc<IdleCounters>) -> OpenGuard {
+        counters
+            .open
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        OpenGuard(counters.clone())
+    }
+}
+
+impl Drop for OpenGuard {
+    fn drop(&mut self) {
+        self.0
+            .open
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// One idle connection's task: while `on` is true, holds a connection of its kind open until the server closes
+/// it (it cuts off a handshake and an idle keep-alive connection after 10 s), then opens another.
+async fn hold_idle(
+    i: usize,
+    addr: String,
+    tls: Arc<rustls::ClientConfig>,
+    hello: Arc<Vec<u8>>,
+    mut on: tokio::sync::watch::Receiver<bool>,
+    counters: Arc<IdleCounters>,
+    stagger: Duration,
+) {
+    use std::sync::atomic::Ordering::Relaxed;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let kind = Idle::of(i);
+    loop {
+        if on.wait_for(|on| *on).await.is_err() {
+            return;
+        }
+        // Spread over the server's 10 s, so that the connections it cuts off are re-opened evenly.
+        tokio::time::sleep(stagger).await;
+        while *on.borrow() {
+            let held = async {
+                let mut tcp = tokio::net::TcpStream::connect(&addr).await.ok()?;
+                let mut buf = [0u8; 64];
+                let _open = match kind {
+                    Idle::Silent => OpenGuard::new(&counters),
+                    Idle::MidHandshake => {
+                        tcp.write_all(&hello[..100.min(hello.len())]).await.ok()?;
+                        OpenGuard::new(&counters)
+                    }
+                    Idle::AfterHandshake => {
+                        let name =
+                            rustls::pki_types::ServerName::try_from("localhost").expect("name");
+                        let mut stream = tokio_rustls::TlsConnector::from(tls.clone())
+                            .connect(name, tcp)
+                            .await
+                            .ok()?;
+                        let open = OpenGuard::new(&counters);
+                        let _ = stream.read(&mut buf).await;
+                        return Some(open);
+                    }
+                };
+                let _ = tcp.read(&mut buf).await;
+                Some(_open)
+            };
+            let outcome = tokio::select! {
+                outcome = held => outcome.map(drop),
+                // Turned off while held: the connection is dropped.
+                _ = on.wait_for(|on| !*on) => Some(()),
+            };
+            match outcome {
+                Some(()) => counters.opened.fetch_add(1, Relaxed),
+                None => counters.failed.fetch_add(1, Relaxed),
+            };
+        }
+    }
+}
+
+/// The first TLS record a client sends: its ClientHello.
+fn client_hello(config: &Arc<rustls::ClientConfig>) -> Vec<u8> {
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+    let mut conn = rustls::ClientConnection::new(config.clone(), name).expect("client");
+    let mut hello = Vec::new();
+    conn.write_tls(&mut hello).expect("ClientHello");
+    hello
+}
+
+/// The latency of a steady client beside thousands of idle connections: the real `drgitops webhook` (as in the
+/// default run, over the in-memory API server), a client sending 500 reviews/s (the open loop of the default run,
+/// over 8 keep-alive connections), and N idle connections held by the bench (`DRGITOPS_BENCH_IDLE=N`): a tenth
+/// stalled in the middle of a TLS handshake, four tenths idle after a whole handshake, half TCP connections that
+/// never send a byte. The server cuts each off after 10 s, so the bench opens them again at once, N/10 a second.
+/// Each round measures the client without the idle connections (the floor) and with them, in alternating order,
+/// `DRGITOPS_BENCH_SECONDS` (default 20) each.
+fn idle_connections() {
+    let env_number = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(default)
+    };
+    let idle = env_number(IDLE_ENV, 5_000) as usize;
+    let seconds = env_number("DRGITOPS_BENCH_SECONDS", 20);
+    let rounds = env_number("DRGITOPS_BENCH_ROUNDS", 3);
+    let limit = open_files_limit().unwrap_or(0);
+    assert!(
+        limit >= idle as u64 + 1_000,
+        "the limit on open files ({limit}) is too low for {idle} idle connections: raise it (`ulimit -n`)"
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = write_tls(dir.path());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (mut child, addr, _admin, _api) = start_binary(&runtime, dir.path(), Stdio::null());
+    let pid = child.id();
+    let bodies = mix();
+    println!(
+        "drgitops webhook beside {idle} idle connections (a tenth mid-handshake, four tenths after the handshake,          half silent TCP; each re-opened when the server cuts it off): a client at {IDLE_RATE} reviews/s over          {IDLE_CLIENT_CONNS} keep-alive connections, {seconds} s per run, {rounds} rounds; open files limit {limit}"
+    );
+    println!(
+        "| round | idle connections | open during the run (min–max) | re-opened/s | reviews/s | p50 ms | p99 ms | \
+         late sends | webhook FDs | webhook threads | webhook RSS MiB |"
+    );
+    println!("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    runtime.block_on(async {
+        use std::sync::atomic::Ordering::Relaxed;
+        let mut conns = Vec::new();
+        for _ in 0..IDLE_CLIENT_CONNS {
+            conns.push(connect(&addr, &ca).await);
+        }
+        let tls = Arc::new(client_config(&ca));
+        let hello = Arc::new(client_hello(&tls));
+        let (on_tx, on_rx) = tokio::sync::watch::channel(false);
+        let counters = Arc::new(IdleCounters::default());
+        for i in 0..idle {
+            let stagger = Duration::from_secs(10) * i as u32 / idle as u32;
+            tokio::spawn(hold_idle(
+                i,
+                addr.clone(),
+                tls.clone(),
+                hello.clone(),
+                on_rx.clone(),
+                counters.clone(),
+                stagger,
+            ));
+        }
+        open_loop(&mut conns, IDLE_RATE, Duration::from_secs(2), &bodies).await;
+        let (mut floor_all, mut idle_all) = (Vec::new(), Vec::new());
+        for round in 1..=rounds {
+            let order = if round % 2 == 1 {
+                [false, true]
+            } else {
+                [true, false]
+            };
+            for on in order {
+                on_tx.send_replace(on);
+                // Idle connections: all opened (staggered over 10 s) and the first cut off and re-opened;
+                // none: the server has seen every close.
+                tokio::time::sleep(Duration::from_secs(if on { 15 } else { 3 })).await;
+                let opened = counters.opened.load(Relaxed);
+                let watching = Arc::new(std::sync::atomic::AtomicBool::new(true));
+                let watch = {
+                    let (counters, watching) = (counters.clone(), watching.clone());
+                    tokio::spawn(async move {
+                        let (mut min, mut max) = (usize::MAX, 0);
+                        while watching.load(Relaxed) {
+                            let open = counters.open.load(Relaxed);
+                            (min, max) = (min.min(open), max.max(open));
+                            tokio::time::sleep(Duration::from_millis(250)).await;
+                        }
+                        (min, max)
+                    })
+                };
+                let run = open_loop(&mut conns, IDLE_RATE, Duration::from_secs(seconds), &bodies).await;
+                watching.store(false, Relaxed);
+                let (min, max) = watch.await.expect("watch");
+                let reopened = (counters.opened.load(Relaxed) - opened) as f64 / seconds as f64;
+                let stats = webhook_load::ProcStats::read(pid).expect("webhook running");
+                println!(
+                    "| {round} | {} | {min}–{max} | {reopened:.0} | {:.0} | {:.3} | {:.3} | {} | {} | {} | {:.1} |",
+                    if on { idle } else { 0 },
+                    run.rate(),
+                    run.pct(0.5),
+                    run.pct(0.99),
+                    run.late,
+                    stats.fds,
+                    stats.threads,
+                    stats.rss_kib as f64 / 1024.0
+                );
+                if on { &mut idle_all } else { &mut floor_all }.push(run);
+            }
+        }
+        on_tx.send_replace(false);
+        let (floor, with) = (Run::merge(floor_all), Run::merge(idle_all));
+        for (name, run) in [("0 (floor)", &floor), (&idle.to_string()[..], &with)] {
+            println!(
+                "| all | {name} | | | {:.0} | {:.3} | {:.3} | {} | | | |",
+                run.rate(),
+                run.pct(0.5),
+                run.pct(0.99),
+                run.late
+            );
+        }
+        println!(
+            "| all | with / without, p50 and p99 | | | | {:.2}x | {:.2}x | | | | |",
+            with.pct(0.5) / floor.pct(0.5).max(0.001),
+            with.pct(0.99) / floor.pct(0.99).max(0.001)
+        );
+        println!(
+            "idle connections that could not be opened (connect or handshake failed): {}",
+            counters.failed.load(Relaxed)
+        );
+    });
+    let _ = child.kill();
+    let _ = child.wait();
 }
