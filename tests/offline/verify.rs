@@ -29,17 +29,11 @@ enum Sign<'a> {
 /// A temporary GnuPG home holding two OpenPGP keys: `oncall@example.com`, a certify-only primary key with a signing
 /// subkey (git signs with the subkey), whose public key is exported to `trusted.asc`; and `mallory@example.com`, a
 /// primary key that signs itself, trusted by nobody.
-struct Gpg {
-    home: tempfile::TempDir,
-}
+struct Gpg(testkit::gpg::Gpg);
 
 impl Gpg {
     fn new() -> Self {
-        let home = tempfile::Builder::new()
-            .prefix("gnupg")
-            .tempdir()
-            .expect("tempdir");
-        let gpg = Gpg { home };
+        let gpg = testkit::gpg::Gpg::empty();
         gpg.run(&[
             "--quick-gen-key",
             "On-call <oncall@example.com>",
@@ -47,64 +41,25 @@ impl Gpg {
             "cert",
             "never",
         ]);
-        let fingerprint = gpg
-            .run(&["--with-colons", "--list-keys", "oncall@example.com"])
-            .lines()
-            .find_map(|l| l.strip_prefix("fpr:"))
-            .map(|l| l.trim_matches(':').to_string())
-            .expect("a fingerprint");
+        let fingerprint = gpg.fingerprint("oncall@example.com");
         gpg.run(&["--quick-add-key", &fingerprint, "ed25519", "sign", "never"]);
-        gpg.run(&[
-            "--quick-gen-key",
-            "Mallory <mallory@example.com>",
-            "ed25519",
-            "sign",
-            "never",
-        ]);
-        let public = gpg.run(&["--armor", "--export", "oncall@example.com"]);
-        std::fs::write(gpg.trusted(), public).expect("write");
+        gpg.add_key("Mallory <mallory@example.com>");
+        let gpg = Gpg(gpg);
+        std::fs::write(gpg.trusted(), gpg.0.public_key("oncall@example.com")).expect("write");
         gpg
     }
 
-    fn run(&self, args: &[&str]) -> String {
-        let out = Command::new("gpg")
-            .args([
-                "--batch",
-                "--quiet",
-                "--passphrase",
-                "",
-                "--pinentry-mode",
-                "loopback",
-            ])
-            .args(args)
-            .env("GNUPGHOME", self.home.path())
-            .output()
-            .expect("gpg runs");
-        assert!(out.status.success(), "gpg {args:?}: {out:?}");
-        String::from_utf8_lossy(&out.stdout).into_owned()
+    fn home(&self) -> &Path {
+        self.0.home()
     }
 
     fn trusted(&self) -> PathBuf {
-        self.home.path().join("trusted.asc")
+        self.home().join("trusted.asc")
     }
 
     /// The fingerprint of the primary key of `email`, upper-case hex as gpg prints it.
     fn fingerprint(&self, email: &str) -> String {
-        self.run(&["--with-colons", "--list-keys", email])
-            .lines()
-            .find_map(|l| l.strip_prefix("fpr:"))
-            .map(|l| l.trim_matches(':').to_string())
-            .expect("a fingerprint")
-    }
-}
-
-impl Drop for Gpg {
-    fn drop(&mut self) {
-        // The agent gpg started for this home would outlive the test.
-        let _ = Command::new("gpgconf")
-            .args(["--kill", "gpg-agent"])
-            .env("GNUPGHOME", self.home.path())
-            .output();
+        self.0.fingerprint(email)
     }
 }
 
@@ -196,7 +151,7 @@ impl Signed {
                     "-c".into(),
                     format!("user.signingkey={email}"),
                 ]);
-                command.env("GNUPGHOME", self.gpg().home.path());
+                command.env("GNUPGHOME", self.gpg().home());
             }
         }
         args.extend(["commit".into(), "-q".into(), "--allow-empty".into()]);

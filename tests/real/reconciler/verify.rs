@@ -9,6 +9,7 @@ use std::process::Command;
 
 use drgitops::reconcile::runner::Reconciler;
 use drgitops::source::verify::{TrustedSigners, Verification, VerifyMode};
+use testkit::gpg::Gpg;
 use testkit::reconcile::plan_repo;
 use testkit::{EAST, WEST, git};
 
@@ -172,37 +173,6 @@ async fn an_unsigned_failover_commit_is_refused_and_the_old_primary_stays() {
     );
 }
 
-/// Runs gpg in the GnuPG home `home`.
-fn gpg(home: &Path, args: &[&str]) -> String {
-    let out = Command::new("gpg")
-        .args([
-            "--batch",
-            "--quiet",
-            "--passphrase",
-            "",
-            "--pinentry-mode",
-            "loopback",
-        ])
-        .args(args)
-        .env("GNUPGHOME", home)
-        .output()
-        .expect("gpg runs");
-    assert!(out.status.success(), "gpg {args:?}: {out:?}");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Stops the gpg-agent of a GnuPG home when the test ends.
-struct AgentGuard<'a>(&'a Path);
-
-impl Drop for AgentGuard<'_> {
-    fn drop(&mut self) {
-        let _ = Command::new("gpgconf")
-            .args(["--kill", "gpg-agent"])
-            .env("GNUPGHOME", self.0)
-            .output();
-    }
-}
-
 /// Commits `plans/mysql.yaml` as Mallory, signed by the OpenPGP key of `email` in the GnuPG home `home`.
 fn commit_signed_with_gpg(
     repo: &Path,
@@ -228,26 +198,10 @@ async fn a_failover_signed_with_a_trusted_openpgp_key_is_applied_and_an_untruste
     let repo = plan_repo();
     let first = git(repo.path(), &["rev-parse", "HEAD"]);
     let cache = tempfile::tempdir().expect("tmp");
-    let home = tempfile::Builder::new()
-        .prefix("gnupg")
-        .tempdir()
-        .expect("tmp");
-    let _agent = AgentGuard(home.path());
-    for uid in [
-        "On-call <oncall@example.com>",
-        "Mallory <mallory@example.com>",
-    ] {
-        gpg(
-            home.path(),
-            &["--quick-gen-key", uid, "ed25519", "sign", "never"],
-        );
-    }
-    let trusted = home.path().join("trusted.asc");
-    std::fs::write(
-        &trusted,
-        gpg(home.path(), &["--armor", "--export", "oncall@example.com"]),
-    )
-    .expect("write");
+    let gpg = Gpg::with_key("On-call <oncall@example.com>");
+    gpg.add_key("Mallory <mallory@example.com>");
+    let trusted = gpg.home().join("trusted.asc");
+    std::fs::write(&trusted, gpg.public_key("oncall@example.com")).expect("write");
 
     let unverified = Reconciler::new(
         reconciler_client(&east).await,
@@ -266,7 +220,7 @@ async fn a_failover_signed_with_a_trusted_openpgp_key_is_applied_and_an_untruste
 
     let bad = commit_signed_with_gpg(
         repo.path(),
-        home.path(),
+        gpg.home(),
         "mallory@example.com",
         &failover,
         "fail over to west",
@@ -294,7 +248,7 @@ async fn a_failover_signed_with_a_trusted_openpgp_key_is_applied_and_an_untruste
     git(repo.path(), &["reset", "-q", "--hard", &first]);
     let good = commit_signed_with_gpg(
         repo.path(),
-        home.path(),
+        gpg.home(),
         "oncall@example.com",
         &failover,
         "fail over to west, signed",

@@ -10,16 +10,26 @@ pub struct Gpg {
 }
 
 impl Gpg {
-    /// A home with one Ed25519 key for `user_id` (e.g. `On-call <oncall@example.com>`) that signs.
-    pub fn with_key(user_id: &str) -> Gpg {
+    /// An empty home.
+    pub fn empty() -> Gpg {
         // GnuPG's socket paths must stay short: a home in the system temp directory, not a test's data dir.
         let home = tempfile::Builder::new()
             .prefix("gnupg")
             .tempdir()
             .expect("tempdir");
-        let gpg = Gpg { home };
-        gpg.run(&["--quick-gen-key", user_id, "ed25519", "sign", "never"]);
+        Gpg { home }
+    }
+
+    /// A home with one Ed25519 key for `user_id` (e.g. `On-call <oncall@example.com>`) that signs.
+    pub fn with_key(user_id: &str) -> Gpg {
+        let gpg = Gpg::empty();
+        gpg.add_key(user_id);
         gpg
+    }
+
+    /// Adds an Ed25519 key for `user_id` that signs.
+    pub fn add_key(&self, user_id: &str) {
+        self.run(&["--quick-gen-key", user_id, "ed25519", "sign", "never"]);
     }
 
     /// `gpg --batch ARGS` in this home, without a passphrase; panics unless it succeeds. Returns stdout.
