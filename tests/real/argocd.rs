@@ -16,9 +16,11 @@ use std::time::Duration;
 use crate::reconcile_https::git_server::GitHttpsServer;
 use testenv::argocd::{ArgoCd, NAMESPACE as ARGOCD, Plugin};
 use testenv::pki::Pki;
-use testkit::gitops::{copy_dir, role, settle_on};
-use testkit::reconcile::{add_peer_secrets, commit};
-use testkit::webhook::{Install, SERVICE_NAMES, Webhook};
+use testkit::gitops::{
+    commit_failover, copy_dir, protected_pair, role, settle_on, spawn_reconciler,
+};
+use testkit::reconcile::commit;
+use testkit::webhook::Webhook;
 use testkit::{Cluster, Drgitops, EAST, WEST, eventually, git, repo_file};
 
 const NS: &str = "mysql";
@@ -72,26 +74,8 @@ fn application(file: &str, name: &str, url: &str) -> String {
 
 impl ArgoPair {
     async fn start() -> ArgoPair {
-        let (east, west) = tokio::join!(Cluster::start(EAST), Cluster::start(WEST));
-        let (east_webhook, west_webhook) = tokio::join!(
-            testkit::webhook::install(
-                crate::DRGITOPS,
-                &east,
-                &SERVICE_NAMES,
-                Install::WithoutCertManager
-            ),
-            testkit::webhook::install(
-                crate::DRGITOPS,
-                &west,
-                &SERVICE_NAMES,
-                Install::WithoutCertManager
-            ),
-        );
-        for cluster in [&east, &west] {
-            cluster.install_reconciler();
-        }
-        add_peer_secrets(&east, &west, &[NS], None).await;
-        add_peer_secrets(&west, &east, &[NS], None).await;
+        let ([(east, east_webhook), (west, west_webhook)], stork) =
+            protected_pair(crate::DRGITOPS, NS).await;
 
         // One repository for both Applications: the DRPlan in plans/ (application.yaml's path) and the
         // application in mysql/ (workloads-application.yaml's path), served over HTTPS with a token.
@@ -116,8 +100,6 @@ impl ArgoPair {
         let server = GitHttpsServer::start(repo.path(), TOKEN, &leaf.cert_pem, &leaf.key_pem);
         let url = server.url();
 
-        let stork =
-            testkit::migration::StorkStandIn::start(east.client().await, west.client().await);
         // The plugin's sidecar image holds drgitops on PATH.
         let plugin = Plugin {
             config: repo_file("examples/argocd/plugin.yaml"),
@@ -164,7 +146,7 @@ impl ArgoPair {
                  server: https://kubernetes.default.svc\n  config: '{{}}'\n",
                 d = cluster.domain
             ));
-            let reconciler = spawn_reconciler(&cluster).await;
+            let reconciler = spawn_reconciler(crate::DRGITOPS, &cluster).await;
             cluster.apply_yaml(&application(
                 "application.yaml",
                 &format!("drplans-{}", cluster.domain),
@@ -230,28 +212,7 @@ impl ArgoPair {
     /// refresh of the DRPlans' Applications (the runbook's `argocd app sync`, or a Git webhook, saves waiting for
     /// Argo CD's next poll).
     fn commit_failover(&self, to: &str) {
-        let out = std::process::Command::new(crate::DRGITOPS)
-            .args([
-                "failover",
-                "--plan",
-                "mysql",
-                "--to",
-                to,
-                "--no-live",
-                "--repo",
-            ])
-            .arg(self.repo.path())
-            .env("GIT_AUTHOR_NAME", "On-call")
-            .env("GIT_AUTHOR_EMAIL", "oncall@example.com")
-            .env("GIT_COMMITTER_NAME", "On-call")
-            .env("GIT_COMMITTER_EMAIL", "oncall@example.com")
-            .output()
-            .expect("drgitops failover runs");
-        assert!(
-            out.status.success(),
-            "drgitops failover: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        commit_failover(crate::DRGITOPS, self.repo.path(), to, &[]);
         for site in &self.sites {
             refresh(&site.cluster, &format!("drplans-{}", site.cluster.domain));
         }
@@ -508,28 +469,4 @@ async fn argocd_delivers_plans_and_applications_through_failover_and_failback() 
         ),
         "0 3"
     );
-}
-
-/// `drgitops reconcile` without `--git-url`, as the shipped ServiceAccount: it reconciles the DRPlans Argo CD
-/// applies.
-async fn spawn_reconciler(cluster: &Cluster) -> Drgitops {
-    let kubeconfig = cluster
-        .service_account_kubeconfig("drgitops-reconciler")
-        .await;
-    Drgitops::spawn(
-        crate::DRGITOPS,
-        &kubeconfig,
-        &[
-            "reconcile",
-            "--cluster-domain",
-            &cluster.domain,
-            "--interval",
-            "1s",
-            "--admin-listen",
-            "127.0.0.1:0",
-            "--system-namespace",
-            "drgitops-system",
-        ],
-        cluster.dir.path().join("reconcile.log"),
-    )
 }

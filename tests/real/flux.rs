@@ -16,10 +16,10 @@ use kube::Api;
 use crate::reconcile_https::git_server::GitHttpsServer;
 use testenv::flux::Flux;
 use testenv::pki::Pki;
-use testkit::gitops::{copy_dir, settle_on};
+use testkit::gitops::{commit_failover, copy_dir, protected_pair, settle_on, spawn_reconciler};
 use testkit::gpg::Gpg;
-use testkit::reconcile::{add_peer_secrets, commit};
-use testkit::webhook::{Install, SERVICE_NAMES, Webhook};
+use testkit::reconcile::commit;
+use testkit::webhook::Webhook;
 use testkit::{Cluster, Drgitops, EAST, WEST, eventually, git, repo_file};
 
 const NS: &str = "mysql";
@@ -62,26 +62,8 @@ fn sync_yaml(url: &str) -> String {
 
 impl FluxPair {
     async fn start() -> FluxPair {
-        let (east, west) = tokio::join!(Cluster::start(EAST), Cluster::start(WEST));
-        let (east_webhook, west_webhook) = tokio::join!(
-            testkit::webhook::install(
-                crate::DRGITOPS,
-                &east,
-                &SERVICE_NAMES,
-                Install::WithoutCertManager
-            ),
-            testkit::webhook::install(
-                crate::DRGITOPS,
-                &west,
-                &SERVICE_NAMES,
-                Install::WithoutCertManager
-            ),
-        );
-        for cluster in [&east, &west] {
-            cluster.install_reconciler();
-        }
-        add_peer_secrets(&east, &west, &[NS], None).await;
-        add_peer_secrets(&west, &east, &[NS], None).await;
+        let ([(east, east_webhook), (west, west_webhook)], stork) =
+            protected_pair(crate::DRGITOPS, NS).await;
 
         // The repository of examples/flux/repo, served over HTTPS with a token, its commits signed.
         let repo = tempfile::tempdir().expect("repo");
@@ -96,8 +78,6 @@ impl FluxPair {
             .expect("serving certificate");
         let server = GitHttpsServer::start(repo.path(), TOKEN, &leaf.cert_pem, &leaf.key_pem);
 
-        let stork =
-            testkit::migration::StorkStandIn::start(east.client().await, west.client().await);
         let mut sites = Vec::new();
         for (cluster, webhook) in [(east, east_webhook), (west, west_webhook)] {
             let flux = tokio::task::block_in_place(|| Flux::start(&cluster.env))
@@ -127,7 +107,7 @@ impl FluxPair {
                 ),
             ]);
             cluster.apply_yaml(&sync_yaml(&server.url()));
-            let reconciler = spawn_reconciler(&cluster).await;
+            let reconciler = spawn_reconciler(crate::DRGITOPS, &cluster).await;
             sites.push(Site {
                 cluster,
                 _webhook: webhook,
@@ -162,28 +142,11 @@ impl FluxPair {
 
     /// `drgitops failover --plan mysql --to DOMAIN` on the repository, as the on-call engineer runs it.
     fn commit_failover(&self, to: &str) {
-        let out = std::process::Command::new(crate::DRGITOPS)
-            .args([
-                "failover",
-                "--plan",
-                "mysql",
-                "--to",
-                to,
-                "--no-live",
-                "--repo",
-            ])
-            .arg(self.repo.path())
-            .env("GNUPGHOME", self.gpg.home())
-            .env("GIT_AUTHOR_NAME", "On-call")
-            .env("GIT_AUTHOR_EMAIL", "oncall@example.com")
-            .env("GIT_COMMITTER_NAME", "On-call")
-            .env("GIT_COMMITTER_EMAIL", "oncall@example.com")
-            .output()
-            .expect("drgitops failover runs");
-        assert!(
-            out.status.success(),
-            "drgitops failover: {}",
-            String::from_utf8_lossy(&out.stderr)
+        commit_failover(
+            crate::DRGITOPS,
+            self.repo.path(),
+            to,
+            &[("GNUPGHOME", self.gpg.home())],
         );
     }
 
@@ -470,27 +433,4 @@ fn signed_commit(
         assert!(out.status.success(), "git {args:?}: {out:?}");
     }
     git(repo, &["rev-parse", "HEAD"])
-}
-
-/// `drgitops reconcile` without `--git-url`, as the shipped ServiceAccount: it reconciles the DRPlans Flux applies.
-async fn spawn_reconciler(cluster: &Cluster) -> Drgitops {
-    let kubeconfig = cluster
-        .service_account_kubeconfig("drgitops-reconciler")
-        .await;
-    Drgitops::spawn(
-        crate::DRGITOPS,
-        &kubeconfig,
-        &[
-            "reconcile",
-            "--cluster-domain",
-            &cluster.domain,
-            "--interval",
-            "1s",
-            "--admin-listen",
-            "127.0.0.1:0",
-            "--system-namespace",
-            "drgitops-system",
-        ],
-        cluster.dir.path().join("reconcile.log"),
-    )
 }

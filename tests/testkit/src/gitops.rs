@@ -1,11 +1,88 @@
-//! What the tests of a GitOps tool delivering the DRPlans and the application (Flux, Argo CD) share: a
-//! repository laid out from the examples, the plan's role on a cluster, and the wait for a failover to settle
-//! with the application running on one cluster only.
+//! What the tests of a GitOps tool delivering the DRPlans and the application (Flux, Argo CD) share: the two
+//! protected clusters before the tool runs, the reconciler it hands plans to, a repository laid out from the
+//! examples, the on-call engineer's failover commit, the plan's role on a cluster, and the wait for a failover to
+//! settle with the application running on one cluster only.
 
 use std::path::Path;
 use std::time::Duration;
 
-use crate::{Cluster, eventually};
+use crate::migration::StorkStandIn;
+use crate::reconcile::add_peer_secrets;
+use crate::webhook::{Install, SERVICE_NAMES, Webhook};
+use crate::{Cluster, Drgitops, EAST, WEST, eventually};
+
+/// Two clusters as a GitOps tool finds them: the webhook (without cert-manager) and the reconciler's manifests
+/// installed as shipped, each cluster's peer kubeconfig Secret in `namespace`, and Stork's stand-in migrating
+/// between them. `drgitops` is the binary.
+pub async fn protected_pair(
+    drgitops: &str,
+    namespace: &str,
+) -> ([(Cluster, Webhook); 2], StorkStandIn) {
+    let (east, west) = tokio::join!(Cluster::start(EAST), Cluster::start(WEST));
+    let (east_webhook, west_webhook) = tokio::join!(
+        crate::webhook::install(drgitops, &east, &SERVICE_NAMES, Install::WithoutCertManager),
+        crate::webhook::install(drgitops, &west, &SERVICE_NAMES, Install::WithoutCertManager),
+    );
+    for cluster in [&east, &west] {
+        cluster.install_reconciler();
+    }
+    add_peer_secrets(&east, &west, &[namespace], None).await;
+    add_peer_secrets(&west, &east, &[namespace], None).await;
+    let stork = StorkStandIn::start(east.client().await, west.client().await);
+    ([(east, east_webhook), (west, west_webhook)], stork)
+}
+
+/// `drgitops reconcile` on `cluster` as its shipped ServiceAccount, without `--git-url`: it reconciles the DRPlans
+/// the GitOps tool applies. Polls every second; logs to `reconcile.log` in the cluster's directory.
+pub async fn spawn_reconciler(drgitops: &str, cluster: &Cluster) -> Drgitops {
+    let kubeconfig = cluster
+        .service_account_kubeconfig("drgitops-reconciler")
+        .await;
+    Drgitops::spawn(
+        drgitops,
+        &kubeconfig,
+        &[
+            "reconcile",
+            "--cluster-domain",
+            &cluster.domain,
+            "--interval",
+            "1s",
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--system-namespace",
+            "drgitops-system",
+        ],
+        cluster.dir.path().join("reconcile.log"),
+    )
+}
+
+/// `drgitops failover --plan mysql --to DOMAIN --no-live` on `repo`, as the on-call engineer
+/// (`oncall@example.com`) runs it, with `env` added (e.g. `GNUPGHOME` to sign); panics unless it commits.
+pub fn commit_failover(drgitops: &str, repo: &Path, to: &str, env: &[(&str, &Path)]) {
+    let out = std::process::Command::new(drgitops)
+        .args([
+            "failover",
+            "--plan",
+            "mysql",
+            "--to",
+            to,
+            "--no-live",
+            "--repo",
+        ])
+        .arg(repo)
+        .envs(env.iter().copied())
+        .env("GIT_AUTHOR_NAME", "On-call")
+        .env("GIT_AUTHOR_EMAIL", "oncall@example.com")
+        .env("GIT_COMMITTER_NAME", "On-call")
+        .env("GIT_COMMITTER_EMAIL", "oncall@example.com")
+        .output()
+        .expect("drgitops failover runs");
+    assert!(
+        out.status.success(),
+        "drgitops failover: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
 
 /// Copies the directory tree `from` into `to` (which exists).
 pub fn copy_dir(from: &Path, to: &Path) {
