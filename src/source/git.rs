@@ -372,18 +372,7 @@ pub(crate) fn read_revision_in(
         }
         if entry.kind() == Some(ObjectType::Blob) && is_manifest(&dir) {
             // --path may name one manifest file.
-            let mut reader = TreeReader {
-                repo,
-                odb: repo.odb().map_err(|e| SourceError::Read {
-                    path: dir.clone(),
-                    rev: rev_hex.clone(),
-                    reason: e.message().to_string(),
-                })?,
-                dir: &dir,
-                rev: &rev_hex,
-                budget: Budget::default(),
-                files: Vec::new(),
-            };
+            let mut reader = TreeReader::new(repo, &dir, &rev_hex)?;
             let contents = reader.manifest(&dir, entry.id())?;
             return Ok(vec![ManifestFile {
                 path: dir.clone(),
@@ -403,18 +392,7 @@ pub(crate) fn read_revision_in(
         })?
     };
 
-    let mut reader = TreeReader {
-        repo,
-        odb: repo.odb().map_err(|e| SourceError::Read {
-            path: dir.clone(),
-            rev: rev_hex.clone(),
-            reason: e.message().to_string(),
-        })?,
-        dir: &dir,
-        rev: &rev_hex,
-        budget: Budget::default(),
-        files: Vec::new(),
-    };
+    let mut reader = TreeReader::new(repo, &dir, &rev_hex)?;
     reader.walk(&tree, "", 0)?;
     let mut files = reader.files;
     files.sort_by(|a, b| a.path.cmp(&b.path));
@@ -436,7 +414,24 @@ struct TreeReader<'r> {
     files: Vec<ManifestFile>,
 }
 
-impl TreeReader<'_> {
+impl<'r> TreeReader<'r> {
+    /// A reader of revision `rev` below `dir`, with a fresh budget.
+    fn new(repo: &'r Repository, dir: &'r str, rev: &'r str) -> Result<Self, SourceError> {
+        let odb = repo.odb().map_err(|e| SourceError::Read {
+            path: dir.to_string(),
+            rev: rev.to_string(),
+            reason: e.message().to_string(),
+        })?;
+        Ok(TreeReader {
+            repo,
+            odb,
+            dir,
+            rev,
+            budget: Budget::default(),
+            files: Vec::new(),
+        })
+    }
+
     fn full_path(&self, rel: &str) -> String {
         if rel.is_empty() {
             self.dir.to_string()

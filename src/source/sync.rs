@@ -488,17 +488,7 @@ impl GitSync {
             short(&revision)
         );
         tracing::error!(revision = %revision, commit = %refusal.commit, author = %refusal.author, "{message}");
-        state.failures = BTreeMap::from([("*".to_string(), message.clone())]);
-        SyncError::Invalid {
-            revision,
-            errors: vec![ManifestError {
-                file: String::new(),
-                line: 0,
-                field: None,
-                plan: None,
-                message,
-            }],
-        }
+        refuse_revision(state, revision, message)
     }
 
     /// Records a tip whose history does not contain the last applied revision: nothing is applied, and every
@@ -522,17 +512,7 @@ impl GitSync {
             namespace = self.inventory_namespace,
         );
         tracing::error!(revision = %revision, applied = %applied, "{message}");
-        state.failures = BTreeMap::from([("*".to_string(), message.clone())]);
-        SyncError::Invalid {
-            revision,
-            errors: vec![ManifestError {
-                file: String::new(),
-                line: 0,
-                field: None,
-                plan: None,
-                message,
-            }],
-        }
+        refuse_revision(state, revision, message)
     }
 
     /// The remote the inventory's revision came from.
@@ -658,6 +638,21 @@ impl GitSync {
 /// The first 12 hex digits of a commit id.
 pub fn short(revision: &str) -> &str {
     revision.get(..12).unwrap_or(revision)
+}
+
+/// A revision refused as a whole: every plan's status carries `message`, and nothing of it is applied.
+fn refuse_revision(state: &mut SourceState, revision: String, message: String) -> SyncError {
+    state.failures = BTreeMap::from([("*".to_string(), message.clone())]);
+    SyncError::Invalid {
+        revision,
+        errors: vec![ManifestError {
+            file: String::new(),
+            line: 0,
+            field: None,
+            plan: None,
+            message,
+        }],
+    }
 }
 
 #[cfg(test)]
