@@ -425,18 +425,8 @@ async fn pass(
     reconciler: &Reconciler,
 ) -> Result<(), Error> {
     let outcome = reconciler.pass(false).await;
-    // A plan in transition counts as not ready; its steps are printed below, so only other problems are shown.
-    let transitioning = [
-        "(WaitingForPeer)",
-        "(WaitingForStorage)",
-        "(Activating)",
-        "(Deactivating)",
-    ];
-    for error in outcome
-        .errors
-        .iter()
-        .filter(|e| !transitioning.iter().any(|p| e.ends_with(p)))
-    {
+    // A plan in a transition step is waiting, not failing: its steps are printed below.
+    for error in &outcome.errors {
         timeline.line(cluster.domain, &format!("error: {error}"));
     }
     for line in cluster.changes().await? {

@@ -245,6 +245,9 @@ pub async fn run_reconciler(
         for error in &outcome.errors {
             eprintln!("error: {error}");
         }
+        for step in &outcome.waiting {
+            eprintln!("waiting: {step}");
+        }
         return Ok(if outcome.ok {
             ExitCode::SUCCESS
         } else {

@@ -445,6 +445,17 @@ pub enum Phase {
 }
 
 impl Phase {
+    /// A step of a transition under way: not ready yet, but nothing is wrong.
+    pub const fn in_transition(self) -> bool {
+        matches!(
+            self,
+            Phase::WaitingForStorage
+                | Phase::WaitingForPeer
+                | Phase::Activating
+                | Phase::Deactivating
+        )
+    }
+
     /// The name written to `status.phase`.
     pub const fn as_str(self) -> &'static str {
         match self {

@@ -106,9 +106,13 @@ pub enum RunError {
 /// The outcome of one pass.
 #[derive(Debug, Default)]
 pub struct PassOutcome {
+    /// Every plan ready and nothing went wrong.
     pub ok: bool,
     pub retry: bool,
+    /// What went wrong: the source, the API, a plan stalled or degraded.
     pub errors: Vec<String>,
+    /// Plans in a transition step (waiting for the peer, for Stork, for pods to stop): not ready, nothing wrong.
+    pub waiting: Vec<String>,
     pub diff: String,
     pub plans: PassReport,
 }
@@ -260,10 +264,12 @@ impl Reconciler {
         outcome.retry |= report.retry;
         outcome.errors.extend(report.errors.iter().cloned());
         for plan in report.plans.iter().filter(|p| !p.ready) {
-            outcome.errors.push(format!(
-                "DRPlan {}: {} ({})",
-                plan.plan, plan.message, plan.phase
-            ));
+            let line = format!("DRPlan {}: {} ({})", plan.plan, plan.message, plan.phase);
+            if plan.phase.in_transition() {
+                outcome.waiting.push(line);
+            } else {
+                outcome.errors.push(line);
+            }
         }
         outcome.diff.push_str(&report.diff);
         self.metrics
@@ -284,7 +290,7 @@ impl Reconciler {
                     .set(at);
             }
         }
-        outcome.ok = outcome.errors.is_empty();
+        outcome.ok = outcome.errors.is_empty() && outcome.waiting.is_empty();
         outcome.plans = report;
         let result = if outcome.ok {
             Outcome::Success
@@ -439,6 +445,9 @@ impl Reconciler {
             let outcome = self.pass(force).await;
             for error in &outcome.errors {
                 tracing::warn!("{error}");
+            }
+            for step in &outcome.waiting {
+                tracing::info!("{step}");
             }
             let done = tokio::time::Instant::now();
             if poll_due {
