@@ -145,6 +145,13 @@ impl TrustedSigners {
             };
             let key = PublicKey::from_openssh(&format!("{kind} {base64}"))
                 .map_err(|e| fail(format!("not an SSH public key: {e}")))?;
+            if !verifiable(key.key_data()) {
+                return Err(fail(format!(
+                    "{kind} keys are not supported (their signatures cannot be verified here, so every commit \
+                     they sign would be refused); sign with an Ed25519 or ECDSA P-256/P-384 key \
+                     (`ssh-keygen -t ed25519`) and list that key instead"
+                )));
+            }
             signers.push(Signer {
                 principals,
                 key,
@@ -166,6 +173,19 @@ impl TrustedSigners {
     fn find(&self, key: &ssh_key::public::KeyData) -> Option<&Signer> {
         self.signers.iter().find(|s| s.key.key_data() == key)
     }
+}
+
+/// Whether signatures by this key can be verified: Ed25519 and ECDSA P-256/P-384 (with their FIDO `sk-` forms), not
+/// RSA, DSA or P-521.
+fn verifiable(key: &ssh_key::public::KeyData) -> bool {
+    use ssh_key::public::{EcdsaPublicKey, KeyData};
+    matches!(
+        key,
+        KeyData::Ed25519(_)
+            | KeyData::SkEd25519(_)
+            | KeyData::SkEcdsaSha2NistP256(_)
+            | KeyData::Ecdsa(EcdsaPublicKey::NistP256(_) | EcdsaPublicKey::NistP384(_))
+    )
 }
 
 fn is_key_type(token: &str) -> bool {
@@ -589,6 +609,19 @@ mod tests {
             "{err}"
         );
         assert!(TrustedSigners::parse("# nobody\n", "signers").is_err());
+    }
+
+    #[test]
+    fn an_rsa_key_stops_the_start_instead_of_refusing_every_commit_it_signs() {
+        let rsa = "AAAAB3NzaC1yc2EAAAADAQABAAABAQDnhLtr1yFuQ45BY+PYIFt2RedeSOWb+1LaNkx+JLPBS5DSwNyBN1j4VOzofVliPNQZfCh1V5QzBI3hK8vCcnS70D64rar8JeVZpE+2z6EvDK9sxuSMeoT0qymGwwTYVD3ImJSVHTKBnGLTsSle26GrSI5LV0VTCFOJ655Ss5WzFclO2OcvTDrh/F8i1l/TVvcbQNDodKw6Z9aPVpG4VcyyUZJJo6uZIyP6FFoidnNxcx3GWUMXYmF03GptACw2Gr7qLZzlZQaP9WjOBUkAY7ZUuFaoaRJwioVXqvlhJjjttn0MkbBglnBRWhzMbFEFsi4UQY2Uq0AZPfVGuCKoDKIf";
+        let err = TrustedSigners::parse(&format!("a@example.com ssh-rsa {rsa}\n"), "signers")
+            .unwrap_err();
+        let message = err.to_string();
+        assert!(
+            message.starts_with("signers:1: ssh-rsa keys are not supported"),
+            "{message}"
+        );
+        assert!(message.contains("ssh-keygen -t ed25519"), "{message}");
     }
 
     #[test]
