@@ -147,9 +147,9 @@ impl TrustedSigners {
                 .map_err(|e| fail(format!("not an SSH public key: {e}")))?;
             if !verifiable(key.key_data()) {
                 return Err(fail(format!(
-                    "{kind} keys are not supported (their signatures cannot be verified here, so every commit \
-                     they sign would be refused); sign with an Ed25519 or ECDSA P-256/P-384 key \
-                     (`ssh-keygen -t ed25519`) and list that key instead"
+                    "{kind} keys of this size or curve are not supported (their signatures cannot be verified \
+                     here, so every commit they sign would be refused); sign with an Ed25519, ECDSA P-256/P-384 \
+                     or RSA key of at least 2048 bits (`ssh-keygen -t ed25519`) and list that key instead"
                 )));
             }
             signers.push(Signer {
@@ -175,17 +175,21 @@ impl TrustedSigners {
     }
 }
 
-/// Whether signatures by this key can be verified: Ed25519 and ECDSA P-256/P-384 (with their FIDO `sk-` forms), not
-/// RSA, DSA or P-521.
+/// Whether signatures by this key can be verified: Ed25519, ECDSA P-256/P-384 (with their FIDO `sk-` forms) and RSA
+/// of at least 2,048 bits; not DSA or P-521.
 fn verifiable(key: &ssh_key::public::KeyData) -> bool {
     use ssh_key::public::{EcdsaPublicKey, KeyData};
-    matches!(
-        key,
+    match key {
         KeyData::Ed25519(_)
-            | KeyData::SkEd25519(_)
-            | KeyData::SkEcdsaSha2NistP256(_)
-            | KeyData::Ecdsa(EcdsaPublicKey::NistP256(_) | EcdsaPublicKey::NistP384(_))
-    )
+        | KeyData::SkEd25519(_)
+        | KeyData::SkEcdsaSha2NistP256(_)
+        | KeyData::Ecdsa(EcdsaPublicKey::NistP256(_) | EcdsaPublicKey::NistP384(_)) => true,
+        KeyData::Rsa(rsa) => rsa
+            .n
+            .as_positive_bytes()
+            .is_some_and(|n| n.len() * 8 >= 2048),
+        _ => false,
+    }
 }
 
 fn is_key_type(token: &str) -> bool {
@@ -612,16 +616,21 @@ mod tests {
     }
 
     #[test]
-    fn an_rsa_key_stops_the_start_instead_of_refusing_every_commit_it_signs() {
-        let rsa = "AAAAB3NzaC1yc2EAAAADAQABAAABAQDnhLtr1yFuQ45BY+PYIFt2RedeSOWb+1LaNkx+JLPBS5DSwNyBN1j4VOzofVliPNQZfCh1V5QzBI3hK8vCcnS70D64rar8JeVZpE+2z6EvDK9sxuSMeoT0qymGwwTYVD3ImJSVHTKBnGLTsSle26GrSI5LV0VTCFOJ655Ss5WzFclO2OcvTDrh/F8i1l/TVvcbQNDodKw6Z9aPVpG4VcyyUZJJo6uZIyP6FFoidnNxcx3GWUMXYmF03GptACw2Gr7qLZzlZQaP9WjOBUkAY7ZUuFaoaRJwioVXqvlhJjjttn0MkbBglnBRWhzMbFEFsi4UQY2Uq0AZPfVGuCKoDKIf";
-        let err = TrustedSigners::parse(&format!("a@example.com ssh-rsa {rsa}\n"), "signers")
+    fn a_short_rsa_key_stops_the_start_instead_of_refusing_every_commit_it_signs() {
+        let (short, long) = (
+            "AAAAB3NzaC1yc2EAAAADAQABAAAAgQC0PzK9R3YBZBxSj6Oq8aetjb4kvvK6hQkqgTnMpbP/yLfKIcD0k9lv0nX1S+cKpqHOU/HejxBZDcmZYD6E8y6hAYuoEiHy4iHmBIfa4IOB4kZHqjESQQNH4S/gj2r0UFLtaeb5sg8AJDanJ/YeYHQE/pLuGGcPuJPgeUFn6SAO9Q==",
+            "AAAAB3NzaC1yc2EAAAADAQABAAABAQDnhLtr1yFuQ45BY+PYIFt2RedeSOWb+1LaNkx+JLPBS5DSwNyBN1j4VOzofVliPNQZfCh1V5QzBI3hK8vCcnS70D64rar8JeVZpE+2z6EvDK9sxuSMeoT0qymGwwTYVD3ImJSVHTKBnGLTsSle26GrSI5LV0VTCFOJ655Ss5WzFclO2OcvTDrh/F8i1l/TVvcbQNDodKw6Z9aPVpG4VcyyUZJJo6uZIyP6FFoidnNxcx3GWUMXYmF03GptACw2Gr7qLZzlZQaP9WjOBUkAY7ZUuFaoaRJwioVXqvlhJjjttn0MkbBglnBRWhzMbFEFsi4UQY2Uq0AZPfVGuCKoDKIf",
+        );
+        let err = TrustedSigners::parse(&format!("a@example.com ssh-rsa {short}\n"), "signers")
             .unwrap_err();
         let message = err.to_string();
         assert!(
-            message.starts_with("signers:1: ssh-rsa keys are not supported"),
+            message.starts_with("signers:1: ssh-rsa keys of this size or curve are not supported"),
             "{message}"
         );
         assert!(message.contains("ssh-keygen -t ed25519"), "{message}");
+        TrustedSigners::parse(&format!("a@example.com ssh-rsa {long}\n"), "signers")
+            .expect("2048 bits");
     }
 
     #[test]

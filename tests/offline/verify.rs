@@ -226,6 +226,42 @@ fn a_signed_role_change_is_rendered() {
 }
 
 #[test]
+fn a_role_change_signed_with_an_rsa_key_is_rendered_and_a_short_rsa_key_stops_the_start() {
+    let repo = Signed::new();
+    let keys = repo.keys.path();
+    for (name, bits) in [("rsa", "3072"), ("rsa1024", "1024")] {
+        let out = Command::new("ssh-keygen")
+            .args(["-q", "-t", "rsa", "-b", bits, "-N", "", "-C", name, "-f"])
+            .arg(keys.join(name))
+            .output()
+            .expect("ssh-keygen runs");
+        assert!(out.status.success(), "{out:?}");
+    }
+    let signers = |name: &str| {
+        let public = std::fs::read_to_string(keys.join(format!("{name}.pub"))).expect("key");
+        let file = keys.join(format!("{name}_signers"));
+        std::fs::write(&file, format!("oncall@example.com {public}")).expect("write");
+        file
+    };
+    let plan = repo.mysql_with(FAILOVER.0, FAILOVER.1);
+    repo.commit(Some("rsa"), &[("plans/mysql.yaml", &plan)], "fail over");
+
+    // The first commit, adding the plans, is signed by the trusted Ed25519 key.
+    let out = repo.render_trusting("role-changes", &[repo.allowed_signers(), signers("rsa")]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("primary: us-east-1b"));
+
+    let stderr = refused(&repo.render_trusting(
+        "role-changes",
+        &[repo.allowed_signers(), signers("rsa1024")],
+    ));
+    assert!(
+        stderr.contains("rsa1024_signers:1: ssh-rsa keys of this size or curve are not supported"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn an_unsigned_role_change_is_refused_naming_commit_author_and_reason() {
     let repo = Signed::new();
     let plan = repo.mysql_with(FAILOVER.0, FAILOVER.1);
