@@ -282,6 +282,37 @@ async fn oversized_bodies_are_refused_as_invalid() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_under_and_at_the_default_cap_are_judged_and_one_byte_over_is_refused() {
+    let (state, _) = state(judge);
+    let cap = admission::DEFAULT_BODY_LIMIT;
+    assert_eq!(state.body_limit, cap);
+    // The same review, padded with whitespace (still valid JSON) to the length wanted.
+    let padded = |len: usize| {
+        let mut body = fixture("create-migrationschedule.json");
+        assert!(body.len() < len);
+        body.resize(len, b' ');
+        body
+    };
+    for len in [cap - 1, cap] {
+        let (status, review) = call(state.clone(), "/validate", padded(len)).await;
+        assert_eq!(status, 200);
+        let resp = &review["response"];
+        assert_eq!(
+            resp["uid"], "705ab4f5-6393-11e8-b7cc-42010a800002",
+            "{len} bytes"
+        );
+        assert_ne!(resp["status"]["reason"], "Invalid", "{len} bytes: {resp}");
+    }
+    let (status, review) = call(state, "/validate", padded(cap + 1)).await;
+    assert_eq!(status, 200);
+    assert_eq!(review["response"]["allowed"], false);
+    assert_eq!(
+        review["response"]["status"]["message"],
+        format!("admission review body is larger than {cap} bytes").as_str()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn past_the_deadline_stork_objects_fail_closed_and_workloads_fail_open() {
     let (mut state, metrics) = state(slow);
     state.deadline = Duration::from_millis(50);

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use drgitops::reconcile::runner::{Reconciler, serve_admin};
-use drgitops::source::hooks::sign;
+use drgitops::source::hooks::{MAX_BODY_BYTES, sign};
 use futures::FutureExt as _;
 use http::{Request, StatusCode};
 use testkit::reconcile::{commit, plan_repo};
@@ -97,7 +97,21 @@ async fn signatures_decide_whether_a_fetch_is_triggered() {
     assert_eq!(response.status(), StatusCode::ACCEPTED);
     assert!(triggered(&reconciler));
 
-    let huge = vec![b' '; 3 * 1024 * 1024 + 1];
+    // Signed bodies just under and at the cap are read whole and accepted.
+    for len in [MAX_BODY_BYTES - 1, MAX_BODY_BYTES] {
+        let body = vec![b' '; len];
+        let response = router
+            .clone()
+            .oneshot(hook(
+                &[("x-hub-signature-256", &sign(SECRET, &body))],
+                &body,
+            ))
+            .await
+            .expect("served");
+        assert_eq!(response.status(), StatusCode::ACCEPTED, "{len} bytes");
+        assert!(triggered(&reconciler), "{len} bytes");
+    }
+    let huge = vec![b' '; MAX_BODY_BYTES + 1];
     let signed = sign(SECRET, &huge);
     let response = router
         .clone()
@@ -132,7 +146,7 @@ async fn signatures_decide_whether_a_fetch_is_triggered() {
         "{text}"
     );
     assert!(
-        text.contains(r#"drgitops_git_hook_requests_total{provider="github",result="accepted"} 1"#),
+        text.contains(r#"drgitops_git_hook_requests_total{provider="github",result="accepted"} 3"#),
         "{text}"
     );
 }
