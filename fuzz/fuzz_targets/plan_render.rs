@@ -1,5 +1,6 @@
 //! DRPlan validation and rendering: arbitrary text read as a plan (`plan::validate::parse_and_validate`, as the
-//! webhook, `check` and the reconciler read one), and every plan that validates rendered for each of its domains
+//! webhook, `check` and the reconciler read one), and every plan that validates and names its namespace (as the
+//! git source and `drgitops render` require) rendered for each of its domains
 //! (`plan::render::render`, primary and standby, peer reachable or not, with a valid peer kubeconfig and storage
 //! options).
 //!
@@ -57,6 +58,12 @@ fuzz_target!(|bytes: &[u8]| {
     let Ok(plan) = parse_and_validate(&object, &config.admin_namespace) else {
         return;
     };
+    // Plans are rendered only from a namespace they name: the git source and `drgitops render` refuse a plan without
+    // `metadata.namespace`, and on a cluster the API server sets it. Without one, validation cannot tell whether the
+    // plan may protect other namespaces (only one in the admin namespace may), so it is not rendered here either.
+    if plan.metadata.namespace.is_none() {
+        return;
+    }
 
     let domains: Vec<String> = plan.spec.domains.iter().map(|d| d.name.clone()).collect();
     for local in &domains {
