@@ -257,10 +257,9 @@ impl Reconciler {
         let source = state.clone();
         drop(state);
         drop(sync);
-        let report = self
-            .controller
-            .reconcile_plans(&source, dry_run_plans)
-            .await;
+        // Boxed: a pass over every plan nests the transition steps' futures deeply, more than a 2 MiB thread
+        // stack holds in a debug build when polled inline.
+        let report = Box::pin(self.controller.reconcile_plans(&source, dry_run_plans)).await;
         outcome.retry |= report.retry;
         outcome.errors.extend(report.errors.iter().cloned());
         for plan in report.plans.iter().filter(|p| !p.ready) {
