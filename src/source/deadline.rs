@@ -2,8 +2,9 @@
 //!
 //! libgit2 has no overall timeout (its socket options are process-global, and reaching them needs `unsafe`), so a
 //! remote that accepts the connection and then sends nothing, or a byte now and then, would hold a fetch, and with
-//! it the reconciler's pass, for ever. `http://` and `https://` fetches are therefore sent through this relay:
-//! https as libgit2's proxy (`CONNECT host:443`, TLS stays end to end); plain http, which libgit2 never sends
+//! it the reconciler's pass, for ever. `http://` fetches are therefore sent through this relay (`source::git` does
+//! not relay `https://` ones: libgit2 hangs in its TLS teardown when it refuses a certificate through a proxy). It
+//! can carry https as libgit2's proxy (`CONNECT host:443`, TLS stays end to end); plain http, which libgit2 never sends
 //! through a proxy, by fetching from the relay's own address, the relay forwarding to the remote and restoring the
 //! remote's name in the `Host` header. In: the time allowed and the remote's URL. Out: the URL and proxy for
 //! libgit2 and, once the fetch returns, whether the deadline cut it. At the deadline every connection through the

@@ -166,9 +166,11 @@ pub fn fetch_within(
         .map_err(|err| timed_out(err, &url, timeout, &deadline))
 }
 
-/// A relay that bounds the fetch in time, for the remotes that go through libgit2's HTTP client.
+/// A relay that bounds the fetch in time, for `http://` remotes. Not for `https://`: through a proxy, libgit2 closes
+/// the tunnel's socket before its TLS stream when the handshake fails (a refused certificate), then waits for ever
+/// to write the TLS close on it, so a certificate error would hang the fetch instead of failing it.
 fn bounded(url: &str, timeout: Duration) -> Result<Option<Deadline>, SourceError> {
-    if !(url.starts_with("https://") || url.starts_with("http://")) {
+    if !url.starts_with("http://") {
         return Ok(None);
     }
     Deadline::start(url, timeout)
