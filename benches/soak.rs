@@ -26,7 +26,7 @@ mod webhook_load;
 use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -687,21 +687,7 @@ async fn transition(client: &kube::Client) -> Option<(String, Seen)> {
 
 /// `drgitops failover --plan mysql --to DOMAIN --no-live`, as the on-call engineer runs it; returns the commit.
 fn failover(repo: &Path, to: &str) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_drgitops"))
-        .args(["failover", "--plan", "mysql", "--to", to, "--no-live"])
-        .arg("--repo")
-        .arg(repo)
-        .env("GIT_AUTHOR_NAME", "On-call")
-        .env("GIT_AUTHOR_EMAIL", "oncall@example.com")
-        .env("GIT_COMMITTER_NAME", "On-call")
-        .env("GIT_COMMITTER_EMAIL", "oncall@example.com")
-        .output()
-        .expect("drgitops failover runs");
-    assert!(
-        out.status.success(),
-        "drgitops failover: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    testkit::gitops::commit_failover(env!("CARGO_BIN_EXE_drgitops"), repo, to, &[]);
     testkit::git(repo, &["rev-parse", "HEAD"])
 }
 
