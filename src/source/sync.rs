@@ -255,13 +255,17 @@ impl GitSync {
         }
 
         // The last applied revision: this process's, else the one the inventory records.
-        let base = match &self.last_applied {
-            Some(applied) => Some(applied.clone()),
-            None => self.inventory_revision().await?,
+        let mut inventory = match &self.last_applied {
+            Some(_) => None,
+            None => Some(self.inventory().await?),
         };
+        let base = self
+            .last_applied
+            .clone()
+            .or_else(|| inventory.as_ref().and_then(|i| i.revision.clone()));
         // A revision the inventory recorded from another remote (--git-url changed) says nothing of this history.
         let same_remote = self.last_applied.is_some()
-            || self.inventory_url().await?.as_deref() == Some(self.config.url.as_str());
+            || inventory.as_ref().and_then(|i| i.url.as_deref()) == Some(self.config.url.as_str());
         if let Some(applied) = base.clone().filter(|b| *b != revision && same_remote) {
             let cache = self.config.cache_dir.clone();
             let (tip, ancestor) = (revision.clone(), applied.clone());
@@ -269,8 +273,15 @@ impl GitSync {
                 tokio::task::spawn_blocking(move || git::contains(&cache, &ancestor, &tip))
                     .await
                     .map_err(|e| SyncError::Join(e.to_string()))??;
-            if contained != Some(true) && !self.rewrite_accepted(&revision).await? {
-                return Err(self.refuse_rewrite(state, metrics, revision, &applied));
+            if contained != Some(true) {
+                // Read now (or in this pass), so an acceptance annotated a moment ago counts.
+                let inventory = match inventory.take() {
+                    Some(inventory) => inventory,
+                    None => self.inventory().await?,
+                };
+                if inventory.accepted_rewrite.as_deref() != Some(revision.as_str()) {
+                    return Err(self.refuse_rewrite(state, metrics, revision, &applied));
+                }
             }
         }
 
@@ -515,46 +526,25 @@ impl GitSync {
         refuse_revision(state, revision, message)
     }
 
-    /// The remote the inventory's revision came from.
-    async fn inventory_url(&self) -> Result<Option<String>, ApplyError> {
-        Ok(self
-            .applier
-            .get(&self.inventory_key())
-            .await?
-            .and_then(|c| {
-                c.pointer("/data/url")
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
-            }))
-    }
-
-    /// Whether the inventory ConfigMap's [`ACCEPT_REWRITE_ANNOTATION`] names `revision`.
-    async fn rewrite_accepted(&self, revision: &str) -> Result<bool, ApplyError> {
-        let accepted = self
-            .applier
-            .get(&self.inventory_key())
-            .await?
-            .and_then(|c| {
-                c.pointer("/metadata/annotations")
-                    .and_then(|a| a.get(ACCEPT_REWRITE_ANNOTATION))
-                    .and_then(Value::as_str)
-                    .map(|v| v.trim().to_ascii_lowercase())
-            });
-        Ok(accepted.is_some_and(|a| a == revision))
-    }
-
-    /// The revision the inventory records as last applied, by this or an earlier reconciler.
-    async fn inventory_revision(&self) -> Result<Option<String>, ApplyError> {
-        Ok(self
-            .applier
-            .get(&self.inventory_key())
-            .await?
-            .and_then(|c| {
-                c.pointer("/data/revision")
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
-            })
-            .filter(|r| !r.is_empty()))
+    /// What the inventory ConfigMap records, in one read.
+    async fn inventory(&self) -> Result<Inventory, ApplyError> {
+        let Some(c) = self.applier.get(&self.inventory_key()).await? else {
+            return Ok(Inventory::default());
+        };
+        let text = |pointer: &str| {
+            c.pointer(pointer)
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        Ok(Inventory {
+            revision: text("/data/revision").filter(|r| !r.is_empty()),
+            url: text("/data/url"),
+            accepted_rewrite: c
+                .pointer("/metadata/annotations")
+                .and_then(|a| a.get(ACCEPT_REWRITE_ANNOTATION))
+                .and_then(Value::as_str)
+                .map(|v| v.trim().to_ascii_lowercase()),
+        })
     }
 
     /// `file → [namespace/name]` of the DRPlans we applied, from their source annotation.
@@ -638,6 +628,15 @@ impl GitSync {
 /// The first 12 hex digits of a commit id.
 pub fn short(revision: &str) -> &str {
     revision.get(..12).unwrap_or(revision)
+}
+
+/// What the inventory ConfigMap records: the last applied revision, the remote it came from, and a rewritten tip an
+/// operator accepted.
+#[derive(Default)]
+struct Inventory {
+    revision: Option<String>,
+    url: Option<String>,
+    accepted_rewrite: Option<String>,
 }
 
 /// A revision refused as a whole: every plan's status carries `message`, and nothing of it is applied.
